@@ -1,0 +1,46 @@
+"""The command line: parse, dispatch to commands/, and the one top-level handler
+that turns a ClaudeBottleError into `claude-bottle: <message>` and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from claude_bottle import __version__
+from claude_bottle.commands import COMMANDS
+from claude_bottle.console import PROG, info
+from claude_bottle.errors import ClaudeBottleError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run a coding agent in a container whose only way out is an egress proxy.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        module.add_parser(sub, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        result: int = args.handler(args)
+        return result
+    except ClaudeBottleError as exc:
+        info(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        info("interrupted")
+        return 130
+
+
+def main_entry() -> None:
+    sys.exit(main())

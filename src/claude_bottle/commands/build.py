@@ -1,0 +1,33 @@
+"""claude-bottle build: build (or confirm up to date) the agent image."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from claude_bottle.console import info
+from claude_bottle.engine import Engine
+from claude_bottle.image import agent_image_build, ensure_image
+from claude_bottle.plan import DEFAULT_IMAGE
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="build the agent image (skipped when up to date)")
+    p.add_argument(
+        "--extra-ca",
+        metavar="PEM",
+        help="CA certificates to trust inside the image, for TLS-intercepting proxies "
+        "(also CLAUDE_BOTTLE_EXTRA_CA)",
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = Engine.locate()
+    tag = os.environ.get("CLAUDE_BOTTLE_IMAGE") or DEFAULT_IMAGE
+    build = agent_image_build(tag, args.extra_ca)
+    if not ensure_image(engine, build, force=args.force):
+        info(f"image {tag} is up to date ({build.digest})")
+    return 0

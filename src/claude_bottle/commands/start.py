@@ -1,0 +1,96 @@
+"""claude-bottle start NAME: show the preflight plan, ask, launch the bottle and
+attach an interactive Claude Code session; everything is removed at the end."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from claude_bottle.commands.validate import add_manifest_option
+from claude_bottle.console import block, info
+from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.locate import load_manifest
+from claude_bottle.names import new_session_id
+from claude_bottle.plan import LaunchPlan, Options, build_plan
+from claude_bottle.render import render_plan, render_plan_json
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="start an agent's bottle and attach an interactive session")
+    p.add_argument("name", help="agent name defined in claude-bottle.json")
+    p.add_argument(
+        "--cwd", action="store_true", help="copy the current folder into the bottle's workspace"
+    )
+    p.add_argument("--remote-control", action="store_true", help="pass --remote-control to claude")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and exit (also CLAUDE_BOTTLE_DRY_RUN=1)",
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before launching")
+    add_manifest_option(p)
+    p.set_defaults(handler=run)
+
+
+def taken_container_names(engine: Engine | None) -> frozenset[str]:
+    """Existing container names, so the plan can pick a free one (empty without an engine)."""
+    if engine is None:
+        return frozenset()
+    result = engine.run("ps", "-a", "--format", "{{.Names}}", check=False)
+    return frozenset(result.stdout.split()) if result.returncode == 0 else frozenset()
+
+
+def make_plan(
+    args: argparse.Namespace,
+    engine: Engine | None,
+    *,
+    interactive: bool,
+    command: tuple[str, ...] | None = None,
+) -> LaunchPlan:
+    cwd = Path.cwd()
+    manifest = load_manifest(cwd, args.manifest)
+    options = Options(
+        agent=args.name,
+        cwd=cwd if args.cwd else None,
+        remote_control=getattr(args, "remote_control", False),
+        command=command,
+        interactive=interactive,
+    )
+    return build_plan(
+        manifest, options, os.environ, new_session_id(), taken_container_names(engine)
+    )
+
+
+def dry_run_requested(args: argparse.Namespace) -> bool:
+    return bool(args.dry_run) or os.environ.get("CLAUDE_BOTTLE_DRY_RUN") == "1"
+
+
+def show_plan(plan: LaunchPlan, as_json: bool) -> None:
+    if as_json:
+        print(render_plan_json(plan))
+    else:
+        block("")
+        block(render_plan(plan))
+        block("")
+
+
+def optional_engine() -> Engine | None:
+    try:
+        return Engine.locate()
+    except ClaudeBottleError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    dry_run = dry_run_requested(args)
+    engine = optional_engine() if dry_run else Engine.locate()
+    plan = make_plan(args, engine, interactive=True)
+    show_plan(plan, args.json)
+    if dry_run:
+        info("dry-run requested; not starting container.")
+        return 0
+    raise ClaudeBottleError("launching a bottle is not implemented yet; use --dry-run")

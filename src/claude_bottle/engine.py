@@ -1,0 +1,119 @@
+"""The one seam to the container engine: every Docker call goes through here.
+
+Commands are argv tuples, never shell strings. Values that must not be seen
+(env values) never enter argv: they travel in the docker CLI's own environment
+and are named with `-e NAME`. A failed call raises EngineError carrying the
+command (for display), its exit status and stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from claude_bottle.errors import EngineError, EngineUnavailable
+
+_UNREACHABLE = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "permission denied while trying to connect",
+)
+
+
+def display_command(argv: Sequence[str]) -> str:
+    """A one-line form for messages. `NAME=value` after -e/--env is cut to NAME."""
+    out: list[str] = []
+    redact_next = False
+    for arg in argv:
+        if redact_next and "=" in arg:
+            arg = arg.split("=", 1)[0] + "=<redacted>"
+        redact_next = arg in ("-e", "--env")
+        out.append(arg)
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The docker CLI, resolved once."""
+
+    binary: str
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @classmethod
+    def locate(cls) -> Engine:
+        binary = os.environ.get("CLAUDE_BOTTLE_DOCKER") or shutil.which("docker")
+        if not binary or not os.access(binary, os.X_OK):
+            raise EngineUnavailable(
+                "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
+            )
+        return cls(binary=binary)
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, *args]
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str] | None:
+        if not extra:
+            return None
+        env = dict(self.base_env)
+        env.update(extra)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | IO[Any] | None = None,
+        check: bool = True,
+        what: str = "",
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one docker command to completion, capturing its output as text."""
+        argv = self.argv(args)
+        if isinstance(stdin, bytes):
+            proc = subprocess.run(
+                argv, input=stdin, capture_output=True, env=self._env(env), check=False
+            )
+        else:
+            proc = subprocess.run(
+                argv, stdin=stdin, capture_output=True, env=self._env(env), check=False
+            )
+        result = subprocess.CompletedProcess(
+            argv,
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+        if check and result.returncode != 0:
+            raise self.error(args, result.returncode, result.stderr, what)
+        return result
+
+    def error(self, args: Sequence[str], status: int, stderr: str, what: str = "") -> Exception:
+        if any(marker in stderr for marker in _UNREACHABLE):
+            return EngineUnavailable(
+                f"cannot reach the Docker engine ({stderr.strip().splitlines()[0]}); "
+                f"is dockerd running and may you use it?"
+            )
+        return EngineError(["docker", *args], status, stderr, what)
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args).stdout)
+
+    def lines(self, *args: str) -> list[str]:
+        return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
+
+    def attach(self, *args: str, env: Mapping[str, str] | None = None) -> int:
+        """Run a docker command wired to this process's terminal/stdio; its exit status."""
+        return subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv(args), **kwargs)
+
+    def server_version(self) -> str:
+        return self.run("version", "--format", "{{.Server.Version}}").stdout.strip()

@@ -1,0 +1,97 @@
+"""The agent image: built from the Dockerfile shipped in the package, reused
+while nothing that goes into it has changed (a content hash kept as a label)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from claude_bottle import labels
+from claude_bottle.console import info
+from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError, UsageError
+
+CLAUDE_CODE_VERSION = "2.1.332"
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """What goes into the agent image (pure; `digest` names its content)."""
+
+    tag: str
+    dockerfile: str
+    extra_ca: bytes
+    claude_code_version: str = CLAUDE_CODE_VERSION
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for part in (self.dockerfile.encode(), self.extra_ca, self.claude_code_version.encode()):
+            h.update(hashlib.sha256(part).digest())
+        return h.hexdigest()[:16]
+
+    def build_args(self, context: Path, quiet: bool) -> tuple[str, ...]:
+        return (
+            "build",
+            *(("-q",) if quiet else ()),
+            "-t",
+            self.tag,
+            "--build-arg",
+            f"CLAUDE_CODE_VERSION={self.claude_code_version}",
+            "--label",
+            f"{labels.IMAGE_HASH}={self.digest}",
+            str(context),
+        )
+
+
+def read_extra_ca(path: str | None) -> bytes:
+    chosen = path or os.environ.get("CLAUDE_BOTTLE_EXTRA_CA")
+    if not chosen:
+        return b""
+    try:
+        return Path(chosen).expanduser().read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read extra CA file {chosen}: {exc.strerror}") from None
+
+
+def agent_image_build(tag: str, extra_ca_path: str | None = None) -> ImageBuild:
+    dockerfile = resources.files("claude_bottle").joinpath("data/Dockerfile").read_text()
+    return ImageBuild(tag=tag, dockerfile=dockerfile, extra_ca=read_extra_ca(extra_ca_path))
+
+
+def image_is_current(engine: Engine, build: ImageBuild) -> bool:
+    result = engine.run(
+        "image",
+        "inspect",
+        "--format",
+        f'{{{{index .Config.Labels "{labels.IMAGE_HASH}"}}}}',
+        build.tag,
+        check=False,
+    )
+    return result.returncode == 0 and result.stdout.strip() == build.digest
+
+
+def ensure_image(
+    engine: Engine, build: ImageBuild, *, force: bool = False, quiet: bool = False
+) -> bool:
+    """Build the image unless an up-to-date one exists. True when it built."""
+    if not force and image_is_current(engine, build):
+        return False
+    info(
+        f"building image {build.tag} (Claude Code {build.claude_code_version}); "
+        "this takes a few minutes, once"
+    )
+    with tempfile.TemporaryDirectory(prefix="claude-bottle-build.") as ctx:
+        context = Path(ctx)
+        (context / "Dockerfile").write_text(build.dockerfile)
+        (context / "extra-ca.pem").write_bytes(build.extra_ca)
+        status = engine.attach(*build.build_args(context, quiet))
+    if status != 0:
+        raise ClaudeBottleError(
+            f"building image {build.tag} failed (docker build exit {status}); see the output above"
+        )
+    return True

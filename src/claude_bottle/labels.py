@@ -1,0 +1,53 @@
+"""Labels every engine object carries: the backstop that `cleanup`, `ps` and
+`stop` use to find what claude-bottle made. Nothing is found by name pattern."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NS = "dev.claude-bottle"
+MANAGED = f"{NS}.managed"
+SESSION = f"{NS}.session"
+AGENT = f"{NS}.agent"
+BOTTLE = f"{NS}.bottle"
+ROLE = f"{NS}.role"
+OWNER_PID = f"{NS}.owner-pid"
+OWNER_START = f"{NS}.owner-start"
+OWNER_HOST = f"{NS}.owner-host"
+RUNTIME = f"{NS}.runtime"
+EGRESS = f"{NS}.egress"
+WORKSPACE = f"{NS}.workspace"
+IMAGE_HASH = f"{NS}.image-hash"
+
+ROLE_AGENT = "agent"
+ROLE_SIDECAR = "sidecar"
+ROLE_INTERNAL_NET = "internal-network"
+ROLE_EGRESS_NET = "egress-network"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that owns a session; pid plus start time defeats pid reuse."""
+
+    pid: int
+    start: str
+    host: str
+
+
+def session_labels(session_id: str, agent: str, bottle: str, owner: Owner) -> dict[str, str]:
+    return {
+        MANAGED: "1",
+        SESSION: session_id,
+        AGENT: agent,
+        BOTTLE: bottle,
+        OWNER_PID: str(owner.pid),
+        OWNER_START: owner.start,
+        OWNER_HOST: owner.host,
+    }
+
+
+def label_args(labels: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in labels.items():
+        out += ["--label", f"{key}={value}"]
+    return out

@@ -1,0 +1,193 @@
+"""The launch plan: everything a session will do, decided before anything is made.
+
+Building a plan reads the manifest, the options and the environment and does no
+I/O beyond reading files. Rendering it (preflight, --dry-run, --json) and
+applying it (launch.py) are separate. The plan never holds a secret value: env
+bindings name where a value comes from, and it is read when the container is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claude_bottle.errors import ManifestError, UsageError
+from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
+from claude_bottle.names import choose_container_name, session_object_name, slugify
+from claude_bottle.sidecar_image import DEFAULT_SIDECAR_IMAGE
+from claude_bottle.skills import find_skill
+
+DEFAULT_IMAGE = "claude-bottle:latest"
+DEFAULT_HOME = "/home/node"
+PROXY_PORT = 8888
+
+
+@dataclass(frozen=True)
+class EnvBinding:
+    """A variable the agent gets: a literal from the manifest, or a host variable's value."""
+
+    name: str
+    literal: str | None = None
+    host_var: str | None = None
+
+    @property
+    def origin(self) -> str:
+        if self.literal is not None:
+            return "manifest"
+        return "host" if self.host_var == self.name else f"host ${self.host_var}"
+
+
+@dataclass(frozen=True)
+class SkillSource:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line."""
+
+    agent: str
+    cwd: Path | None = None
+    remote_control: bool = False
+    command: tuple[str, ...] | None = None  # None: the interactive session
+    interactive: bool = True
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    session_id: str
+    manifest_source: str
+    agent: Agent
+    bottle: Bottle
+    image: str
+    container: str
+    container_pinned: bool
+    container_home: str
+    sidecar_image: str
+    egress_network: str | None  # an existing network the user named; never removed
+    env: tuple[EnvBinding, ...]
+    skills: tuple[SkillSource, ...]
+    ssh: tuple[SshEntry, ...]
+    cwd: Path | None
+    remote_control: bool
+    command: tuple[str, ...] | None
+    interactive: bool
+    ignored_overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.agent.name)
+
+    @property
+    def workspace(self) -> str:
+        return f"{self.container_home}/workspace"
+
+    @property
+    def prompt_path(self) -> str:
+        return f"{self.container_home}/.claude-bottle-prompt.txt"
+
+    @property
+    def sidecar_name(self) -> str:
+        return session_object_name(self.slug, self.session_id, "proxy")
+
+    def network_name(self, role: str) -> str:
+        return session_object_name(self.slug, self.session_id, role)
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.env)
+
+    def egress_summary(self) -> str:
+        eg = self.bottle.egress
+        text = ", ".join(eg.allow) if eg.allow else "(none)"
+        if eg.internal:
+            text += f"; internal: {', '.join(eg.internal)}"
+        return f"{len(eg.all_hosts)} host(s): {text}"
+
+    def claude_argv(self) -> tuple[str, ...]:
+        """The interactive session's command line inside the container."""
+        argv = ["claude", "--dangerously-skip-permissions"]
+        if self.remote_control:
+            argv.append("--remote-control")
+        if self.agent.prompt:
+            argv += ["--append-system-prompt-file", self.prompt_path]
+        return tuple(argv)
+
+    def exec_argv(self) -> tuple[str, ...]:
+        """What runs in the container: the user's command, claude -p, or the session."""
+        if self.command:
+            return self.command
+        if not self.interactive:
+            return (*self.claude_argv(), "-p")
+        return self.claude_argv()
+
+
+def _env_bindings(
+    manifest: Manifest, agent: Agent, environ: Mapping[str, str]
+) -> tuple[EnvBinding, ...]:
+    out: list[EnvBinding] = []
+    for var in agent.env:
+        if var.literal is not None:
+            out.append(EnvBinding(var.name, literal=var.literal))
+            continue
+        assert var.host_var is not None
+        if var.host_var not in environ:
+            if var.optional:
+                continue
+            raise ManifestError(
+                manifest.source,
+                f"agents.{agent.name}.env.{var.name}",
+                f"needs ${var.host_var} from your environment, and it is not set "
+                f'(set it, or mark the variable "optional": true)',
+            )
+        out.append(EnvBinding(var.name, host_var=var.host_var))
+    if environ.get("CLAUDE_BOTTLE_OAUTH_TOKEN"):
+        out.append(EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKEN"))
+    return tuple(out)
+
+
+def build_plan(
+    manifest: Manifest,
+    options: Options,
+    environ: Mapping[str, str],
+    session_id: str,
+    taken_names: frozenset[str],
+) -> LaunchPlan:
+    agent = manifest.agent(options.agent)
+    bottle = manifest.bottles[agent.bottle]
+    pinned = environ.get("CLAUDE_BOTTLE_CONTAINER") or None
+    container = choose_container_name(slugify(agent.name), taken_names, pinned)
+    home = environ.get("CLAUDE_BOTTLE_CONTAINER_HOME") or DEFAULT_HOME
+    if not home.startswith("/"):
+        raise UsageError(f"CLAUDE_BOTTLE_CONTAINER_HOME must be an absolute path, got '{home}'")
+    skills = []
+    for name in agent.skills:
+        path = find_skill(name, manifest.base_dir)
+        if path is None:  # validated at load; the folder vanished since
+            raise ManifestError(
+                manifest.source, f"agents.{agent.name}.skills", f"skill '{name}' not found"
+            )
+        skills.append(SkillSource(name, path))
+    ignored = ("CLAUDE_BOTTLE_DERIVED_IMAGE",) if environ.get("CLAUDE_BOTTLE_DERIVED_IMAGE") else ()
+    return LaunchPlan(
+        session_id=session_id,
+        manifest_source=manifest.source,
+        agent=agent,
+        bottle=bottle,
+        image=environ.get("CLAUDE_BOTTLE_IMAGE") or DEFAULT_IMAGE,
+        container=container,
+        container_pinned=bool(pinned),
+        container_home=home.rstrip("/") or "/",
+        sidecar_image=environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or DEFAULT_SIDECAR_IMAGE,
+        egress_network=environ.get("CLAUDE_BOTTLE_EGRESS_NETWORK") or bottle.egress.network,
+        env=_env_bindings(manifest, agent, environ),
+        skills=tuple(skills),
+        ssh=agent.ssh,
+        cwd=options.cwd,
+        remote_control=options.remote_control,
+        command=options.command,
+        interactive=options.interactive,
+        ignored_overrides=ignored,
+    )

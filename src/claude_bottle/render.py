@@ -1,0 +1,103 @@
+"""Rendering a launch plan for people (the preflight plan) and scripts (--json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from claude_bottle.plan import LaunchPlan
+
+
+def _prompt_facts(prompt: str) -> tuple[int, str]:
+    first = next((line for line in prompt.splitlines() if line.strip()), "")
+    return len(prompt), first
+
+
+def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
+    size, first = _prompt_facts(plan.agent.prompt)
+    runtime = plan.bottle.runtime + (" (gVisor)" if plan.bottle.runtime == "runsc" else "")
+    lim = plan.bottle.limits
+    rows = [
+        ("manifest", plan.manifest_source),
+        ("agent", plan.agent.name),
+        ("image", plan.image),
+    ]
+    if plan.cwd is not None:
+        rows.append(
+            ("cwd", f"{plan.cwd} -> {plan.workspace} (copied in; work comes back as a git branch)")
+        )
+    rows += [
+        (
+            "container",
+            plan.container
+            + (" (pinned by CLAUDE_BOTTLE_CONTAINER)" if plan.container_pinned else ""),
+        ),
+        ("env (names only)", ", ".join(plan.env_names) or "(none)"),
+        ("skills", " ".join(s.name for s in plan.skills) or "(none)"),
+        ("bottle", plan.bottle.name),
+        ("  runtime", runtime),
+        ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
+        ("  egress", plan.egress_summary()),
+        ("  egress network", plan.egress_network or "(a new one for this session)"),
+        ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
+        ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
+        ("remote-control", "enabled" if plan.remote_control else "disabled"),
+    ]
+    if plan.command is not None:
+        rows.append(("command", " ".join(plan.command)))
+    return rows
+
+
+def render_plan(plan: LaunchPlan) -> str:
+    rows = plan_fields(plan)
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{key.ljust(width)} : {value}" for key, value in rows]
+    lines += [
+        f"note: {name} is ignored (the workspace is streamed into the container; "
+        "no derived image is built)"
+        for name in plan.ignored_overrides
+    ]
+    return "\n".join(lines)
+
+
+def plan_json(plan: LaunchPlan) -> dict[str, Any]:
+    size, first = _prompt_facts(plan.agent.prompt)
+    eg = plan.bottle.egress
+    return {
+        "session": plan.session_id,
+        "manifest": plan.manifest_source,
+        "agent": plan.agent.name,
+        "image": plan.image,
+        "cwd": str(plan.cwd) if plan.cwd is not None else None,
+        "workspace": plan.workspace if plan.cwd is not None else None,
+        "container": plan.container,
+        "container_pinned": plan.container_pinned,
+        "container_home": plan.container_home,
+        "env": [{"name": b.name, "from": b.origin} for b in plan.env],
+        "skills": [{"name": s.name, "path": str(s.path)} for s in plan.skills],
+        "bottle": {
+            "name": plan.bottle.name,
+            "runtime": plan.bottle.runtime,
+            "egress": {
+                "allow": list(eg.allow),
+                "internal": list(eg.internal),
+                "network": plan.egress_network,
+                "dlp": eg.dlp,
+            },
+            "limits": {
+                "memory": plan.bottle.limits.memory,
+                "cpus": plan.bottle.limits.cpus,
+                "pids": plan.bottle.limits.pids,
+            },
+        },
+        "ssh_hosts": [e.host for e in plan.ssh],
+        "sidecar_image": plan.sidecar_image,
+        "prompt": {"chars": size, "first_line": first},
+        "remote_control": plan.remote_control,
+        "command": list(plan.command) if plan.command is not None else None,
+        "ignored_overrides": list(plan.ignored_overrides),
+    }
+
+
+def render_plan_json(plan: LaunchPlan) -> str:
+    return json.dumps(plan_json(plan), indent=2)

@@ -1,0 +1,138 @@
+"""JSON Schema of claude-bottle.json, for editors (`claude-bottle schema`).
+
+The validator in manifest.py is what the tool enforces (with better messages);
+tests check that both accept and refuse the same shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = {
+    "type": "string",
+    "pattern": rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$",
+    "description": "A host name, or *.example.com for example.com and all its subdomains.",
+}
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_WORD = {"type": "string", "pattern": r"^[^\s*]+$"}
+
+
+def manifest_schema() -> dict[str, Any]:
+    bottle = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["egress"],
+        "properties": {
+            "description": {"type": "string"},
+            "runtime": {
+                "enum": ["runc", "runsc"],
+                "default": "runc",
+                "description": "runc (default) or runsc (gVisor).",
+            },
+            "read_only_root": {"type": "boolean", "default": False},
+            "egress": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["allow"],
+                "properties": {
+                    "allow": {
+                        "type": "array",
+                        "items": _HOST,
+                        "description": "Hosts the agent may reach (HTTPS through the proxy).",
+                    },
+                    "internal": {
+                        "type": "array",
+                        "items": _HOST,
+                        "description": "Hosts allowed although they resolve to private addresses.",
+                    },
+                    "network": {
+                        "type": "string",
+                        "description": "An existing Docker network for the proxy's way out.",
+                    },
+                    "dlp": {"enum": ["block", "warn", "off"], "default": "block"},
+                },
+            },
+            "limits": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "memory": {"type": "string", "pattern": "^[0-9]+[kmgKMG]?$", "default": "8g"},
+                    "cpus": {"type": "number", "exclusiveMinimum": 0, "default": 2},
+                    "pids": {"type": "integer", "minimum": 64, "default": 1024},
+                },
+            },
+        },
+    }
+    env_value = {
+        "oneOf": [
+            {"type": "string", "description": "A literal value."},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["from_env"],
+                "properties": {
+                    "from_env": {"type": "string", "pattern": _ENV_NAME},
+                    "optional": {"type": "boolean", "default": False},
+                },
+            },
+        ]
+    }
+    agent = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["bottle"],
+        "not": {"required": ["prompt", "prompt_file"]},
+        "properties": {
+            "description": {"type": "string"},
+            "bottle": {"type": "string"},
+            "prompt": {"type": "string"},
+            "prompt_file": {"type": "string", "description": "Relative to the manifest."},
+            "env": {
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string", "pattern": _ENV_NAME}},
+                    {
+                        "type": "object",
+                        "propertyNames": {"pattern": _ENV_NAME},
+                        "additionalProperties": env_value,
+                    },
+                ]
+            },
+            "skills": {"type": "array", "items": {"type": "string"}},
+            "ssh": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["Host"],
+                    "properties": {
+                        "Host": _WORD,
+                        "HostName": _WORD,
+                        "User": _WORD,
+                        "Port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                        "IdentityFile": {"type": "string", "pattern": r"^\S+$"},
+                    },
+                },
+            },
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "claude-bottle manifest",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "$schema": {"type": "string"},
+            "bottles": {
+                "type": "object",
+                "propertyNames": {"pattern": _NAME},
+                "additionalProperties": bottle,
+            },
+            "agents": {
+                "type": "object",
+                "propertyNames": {"pattern": _NAME},
+                "additionalProperties": agent,
+            },
+        },
+    }

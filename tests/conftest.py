@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REVIEWER_MANIFEST: dict[str, Any] = {
+    "bottles": {
+        "dev": {"runtime": "runc", "egress": {"allow": ["api.anthropic.com", "*.github.com"]}}
+    },
+    "agents": {
+        "reviewer": {
+            "bottle": "dev",
+            "prompt": "You review pull requests.",
+            "env": {"GITHUB_TOKEN": {"from_env": "GH_TOKEN"}, "MODE": "review"},
+            "skills": ["code-review"],
+            "ssh": [{"Host": "github.com", "User": "git", "IdentityFile": "~/.ssh/id_ed25519"}],
+        }
+    },
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the reviewer manifest and its skill; cwd is set to it."""
+    (tmp_path / "skills" / "code-review").mkdir(parents=True)
+    (tmp_path / "skills" / "code-review" / "SKILL.md").write_text("# Code review\n")
+    (tmp_path / "claude-bottle.json").write_text(json.dumps(REVIEWER_MANIFEST))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLAUDE_BOTTLE_MANIFEST", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def write_manifest(project: Path) -> Callable[[Any], Path]:
+    def write(data: Any) -> Path:
+        path = project / "claude-bottle.json"
+        path.write_text(data if isinstance(data, str) else json.dumps(data))
+        return path
+
+    return write

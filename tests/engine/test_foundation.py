@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from claude_bottle import labels
+from claude_bottle.engine import Engine
+from tests.engine.conftest import cli
+
+
+def test_agent_image_runs_the_real_claude_code_cli_as_node(
+    engine: Engine, agent_image: str
+) -> None:
+    out = engine.run(
+        "run",
+        "--rm",
+        agent_image,
+        "sh",
+        "-c",
+        "id -un; pwd; claude --version; git --version; ssh -V 2>&1; nc -h 2>&1 | head -1",
+    ).stdout
+    user, cwd, claude_version, *_ = out.splitlines()
+    assert user == "node"
+    assert cwd == "/home/node/workspace"
+    assert claude_version.endswith("(Claude Code)")
+    assert "git version" in out
+    assert "OpenSSH" in out
+
+
+def test_agent_image_has_claude_code_first_run_answers(engine: Engine, agent_image: str) -> None:
+    out = engine.run(
+        "run",
+        "--rm",
+        agent_image,
+        "cat",
+        "/home/node/.claude.json",
+        "/home/node/.claude/settings.json",
+    ).stdout
+    state, settings = (json.loads(x) for x in out.strip().split("\n"))
+    assert state["hasCompletedOnboarding"] is True
+    assert state["projects"]["/home/node/workspace"]["hasTrustDialogAccepted"] is True
+    assert settings == {"skipDangerousModePermissionPrompt": True}
+
+
+def test_build_reuses_an_up_to_date_image(engine: Engine, agent_image: str, tmp_path: Path) -> None:
+    extra = (
+        ["--extra-ca", "/etc/ssl/certs/ca-certificates.crt"]
+        if Path("/etc/ssl/certs/ca-certificates.crt").exists()
+        else []
+    )
+    before = engine.run("image", "inspect", "--format", "{{.Id}}", agent_image).stdout
+    result = cli("build", *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"image {agent_image} is up to date" in result.stderr
+    assert engine.run("image", "inspect", "--format", "{{.Id}}", agent_image).stdout == before
+
+
+def _engine_snapshot(engine: Engine) -> tuple[list[str], ...]:
+    return (
+        engine.lines("ps", "-a", "--format", "{{.ID}}"),
+        engine.lines("network", "ls", "--format", "{{.ID}}"),
+        engine.lines("volume", "ls", "--format", "{{.Name}}"),
+    )
+
+
+def test_dry_run_of_the_issue_example_leaves_nothing_behind(engine: Engine, project: Path) -> None:
+    before = _engine_snapshot(engine)
+    tmp_before = set(os.listdir(tempfile.gettempdir()))
+    secret = "canary-dry-run-31337"
+    result = cli("start", "reviewer", "--dry-run", cwd=project, env={"GH_TOKEN": secret})
+    assert result.returncode == 0, result.stderr
+    assert "env (names only) : GITHUB_TOKEN, MODE" in result.stderr
+    assert secret not in result.stderr + result.stdout
+    assert _engine_snapshot(engine) == before
+    assert set(os.listdir(tempfile.gettempdir())) == tmp_before
+
+
+def test_plan_picks_the_next_free_container_name(
+    engine: Engine, agent_image: str, project: Path
+) -> None:
+    taken = "claude-bottle-reviewer"
+    engine.run("create", "--name", taken, "--label", f"{labels.MANAGED}=test", agent_image)
+    try:
+        result = cli("start", "reviewer", "--dry-run", "--json", cwd=project, env={"GH_TOKEN": "x"})
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["container"] == "claude-bottle-reviewer-2"
+        pinned = cli(
+            "start",
+            "reviewer",
+            "--dry-run",
+            cwd=project,
+            env={"GH_TOKEN": "x", "CLAUDE_BOTTLE_CONTAINER": taken},
+        )
+        assert pinned.returncode == 2
+        assert (
+            f"container '{taken}' already exists (pinned via CLAUDE_BOTTLE_CONTAINER)"
+            in pinned.stderr
+        )
+    finally:
+        engine.run("rm", "-f", taken)

@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.cli import main
+from claude_bottle.errors import UsageError
+from claude_bottle.hosts import host_matches, host_pattern_problem
+from claude_bottle.locate import load_manifest
+from claude_bottle.names import choose_container_name, next_container_name, slugify
+from claude_bottle.plan import EnvBinding, Options, build_plan
+
+SECRET = "canary-7f3a9b-do-not-leak"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in (
+        "CLAUDE_BOTTLE_IMAGE",
+        "CLAUDE_BOTTLE_CONTAINER",
+        "CLAUDE_BOTTLE_OAUTH_TOKEN",
+        "CLAUDE_BOTTLE_CONTAINER_HOME",
+        "CLAUDE_BOTTLE_DERIVED_IMAGE",
+        "CLAUDE_BOTTLE_DRY_RUN",
+        "CLAUDE_BOTTLE_EGRESS_NETWORK",
+        "CLAUDE_BOTTLE_DOCKER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GH_TOKEN", SECRET)
+    # Dry runs ask the engine which names are taken; none here.
+    monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", "/nonexistent/docker")
+    return {"GH_TOKEN": SECRET}
+
+
+def test_dry_run_prints_every_plan_field_without_values(
+    project: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads((project / "claude-bottle.json").read_text())
+    data["agents"]["reviewer"]["env"]["MODE"] = "literal-value-4411"
+    (project / "claude-bottle.json").write_text(json.dumps(data))
+    assert main(["start", "reviewer", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    for field in (
+        "agent            : reviewer",
+        "image            : claude-bottle:latest",
+        "container        : claude-bottle-reviewer",
+        "env (names only) : GITHUB_TOKEN, MODE",
+        "skills           : code-review",
+        "bottle           : dev",
+        "  runtime        : runc",
+        "  ssh hosts      : github.com",
+        "  egress         : 2 host(s): api.anthropic.com, *.github.com",
+        "prompt           : 25 chars; first line: You review pull requests.",
+        "remote-control   : disabled",
+        "dry-run requested; not starting container.",
+    ):
+        assert field in err
+    assert SECRET not in err
+    assert "literal-value-4411" not in err
+
+
+def test_dry_run_from_environment_and_cwd_and_overrides(
+    project: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CLAUDE_BOTTLE_DRY_RUN", "1")
+    monkeypatch.setenv("CLAUDE_BOTTLE_IMAGE", "my/image:1")
+    monkeypatch.setenv("CLAUDE_BOTTLE_CONTAINER", "pinned-box")
+    monkeypatch.setenv("CLAUDE_BOTTLE_OAUTH_TOKEN", SECRET)
+    monkeypatch.setenv("CLAUDE_BOTTLE_CONTAINER_HOME", "/home/agent")
+    bottle = json.loads((project / "claude-bottle.json").read_text())
+    bottle["bottles"]["dev"]["runtime"] = "runsc"
+    (project / "claude-bottle.json").write_text(json.dumps(bottle))
+    assert main(["start", "reviewer", "--cwd", "--remote-control"]) == 0
+    err = capsys.readouterr().err
+    assert "image            : my/image:1" in err
+    assert f"cwd              : {project} -> /home/agent/workspace" in err
+    assert "container        : pinned-box (pinned by CLAUDE_BOTTLE_CONTAINER)" in err
+    assert "env (names only) : GITHUB_TOKEN, MODE, CLAUDE_CODE_OAUTH_TOKEN" in err
+    assert "  runtime        : runsc (gVisor)" in err
+    assert "remote-control   : enabled" in err
+    assert SECRET not in err
+
+
+def test_json_plan(project: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["start", "reviewer", "--dry-run", "--json"]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads(out)
+    assert plan["agent"] == "reviewer"
+    assert plan["env"] == [
+        {"name": "GITHUB_TOKEN", "from": "host $GH_TOKEN"},
+        {"name": "MODE", "from": "manifest"},
+    ]
+    assert plan["bottle"]["egress"]["allow"] == ["api.anthropic.com", "*.github.com"]
+    assert plan["prompt"] == {"chars": 25, "first_line": "You review pull requests."}
+    assert SECRET not in out
+    assert '"review"' not in out
+
+
+def test_missing_required_env_stops_before_anything(
+    project: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("GH_TOKEN")
+    assert main(["start", "reviewer", "--dry-run"]) == 2
+    assert (
+        "agents.reviewer.env.GITHUB_TOKEN: needs $GH_TOKEN from your environment"
+        in capsys.readouterr().err
+    )
+
+
+def test_unknown_agent(
+    project: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["start", "nobody", "--dry-run"]) == 2
+    assert "agents: no agent named 'nobody' (agents: reviewer)" in capsys.readouterr().err
+
+
+def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
+    plan = build_plan(load_manifest(project), Options("reviewer"), env, "abcd1234", frozenset())
+    assert plan.env == (
+        EnvBinding("GITHUB_TOKEN", host_var="GH_TOKEN"),
+        EnvBinding("MODE", literal="review"),
+    )
+    assert SECRET not in repr(plan)
+
+
+def test_exec_argv(project: Path, env: dict[str, str]) -> None:
+    m = load_manifest(project)
+    plan = build_plan(m, Options("reviewer", remote_control=True), env, "s", frozenset())
+    assert plan.exec_argv() == (
+        "claude",
+        "--dangerously-skip-permissions",
+        "--remote-control",
+        "--append-system-prompt-file",
+        "/home/node/.claude-bottle-prompt.txt",
+    )
+    headless = build_plan(m, Options("reviewer", interactive=False), env, "s", frozenset())
+    assert headless.exec_argv()[-1] == "-p"
+    cmd = build_plan(m, Options("reviewer", command=("git", "status")), env, "s", frozenset())
+    assert cmd.exec_argv() == ("git", "status")
+
+
+@pytest.mark.parametrize(
+    ("taken", "expected"),
+    [
+        pytest.param(set(), "claude-bottle-rev", id="free"),
+        pytest.param({"claude-bottle-rev"}, "claude-bottle-rev-2", id="second"),
+        pytest.param(
+            {"claude-bottle-rev", "claude-bottle-rev-2"}, "claude-bottle-rev-3", id="third"
+        ),
+    ],
+)
+def test_container_names(taken: set[str], expected: str) -> None:
+    assert choose_container_name("rev", frozenset(taken), None) == expected
+
+
+def test_container_names_run_out() -> None:
+    taken = frozenset({"claude-bottle-x"} | {f"claude-bottle-x-{n}" for n in range(2, 100)})
+    with pytest.raises(
+        UsageError, match="could not find a free container name after claude-bottle-x-99"
+    ):
+        choose_container_name("x", taken, None)
+    assert next_container_name("claude-bottle-x-98", "x") == "claude-bottle-x-99"
+    assert next_container_name("claude-bottle-x-99", "x") is None
+
+
+def test_pinned_container_taken() -> None:
+    with pytest.raises(
+        UsageError, match=r"container 'box' already exists \(pinned via CLAUDE_BOTTLE_CONTAINER\)"
+    ):
+        choose_container_name("x", frozenset({"box"}), "box")
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"), [("Reviewer", "reviewer"), ("my agent!", "my-agent"), ("--", "agent")]
+)
+def test_slugify(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+@pytest.mark.parametrize(
+    ("host", "pattern", "allowed"),
+    [
+        ("example.com", "*.example.com", True),
+        ("a.b.example.com", "*.example.com", True),
+        ("evilexample.com", "*.example.com", False),
+        ("example.com.evil.test", "*.example.com", False),
+        ("ALLOWED.TEST.", "allowed.test", True),
+        ("sub.allowed.test", "allowed.test", False),
+    ],
+)
+def test_host_matching(host: str, pattern: str, allowed: bool) -> None:
+    assert host_matches(host, pattern) is allowed
+
+
+@pytest.mark.parametrize(
+    "entry", ["example.com", "*.example.com", "Example.COM", "localhost", "x-1.test"]
+)
+def test_valid_host_patterns(entry: str) -> None:
+    assert host_pattern_problem(entry) is None
+
+
+@pytest.mark.parametrize(
+    "entry", ["", " a.com", "a.*.com", "-a.com", "a..com", "*", "a.com/x", "user@a.com"]
+)
+def test_invalid_host_patterns(entry: str) -> None:
+    assert host_pattern_problem(entry) is not None
