@@ -20,38 +20,44 @@ CLAUDE_CODE_VERSION = "2.1.332"
 
 @dataclass(frozen=True)
 class ImageBuild:
-    """What goes into the agent image (pure; `digest` names its content)."""
+    """What goes into the agent image (pure). `digest` names what the package
+    defines; the extra CA has its own digest, so that a launch which does not
+    name a CA reuses an image built with one."""
 
     tag: str
     dockerfile: str
-    extra_ca: bytes
+    extra_ca: bytes | None  # None: not named now, keep what the image has
     claude_code_version: str = CLAUDE_CODE_VERSION
 
     @property
     def digest(self) -> str:
         h = hashlib.sha256()
-        for part in (self.dockerfile.encode(), self.extra_ca, self.claude_code_version.encode()):
+        for part in (self.dockerfile.encode(), self.claude_code_version.encode()):
             h.update(hashlib.sha256(part).digest())
         return h.hexdigest()[:16]
 
+    @property
+    def ca_digest(self) -> str:
+        return hashlib.sha256(self.extra_ca or b"").hexdigest()[:16]
+
+    def is_satisfied_by(self, digest: str, ca_digest: str) -> bool:
+        return digest == self.digest and (self.extra_ca is None or ca_digest == self.ca_digest)
+
     def build_args(self, context: Path, quiet: bool) -> tuple[str, ...]:
         return (
-            "build",
-            *(("-q",) if quiet else ()),
-            "-t",
-            self.tag,
-            "--build-arg",
-            f"CLAUDE_CODE_VERSION={self.claude_code_version}",
-            "--label",
-            f"{labels.IMAGE_HASH}={self.digest}",
+            "build", *(("-q",) if quiet else ()), "--force-rm",
+            "-t", self.tag,
+            "--build-arg", f"CLAUDE_CODE_VERSION={self.claude_code_version}",
+            "--label", f"{labels.IMAGE_HASH}={self.digest}",
+            "--label", f"{labels.IMAGE_CA_HASH}={self.ca_digest}",
             str(context),
-        )
+        )  # fmt: skip
 
 
-def read_extra_ca(path: str | None) -> bytes:
+def read_extra_ca(path: str | None) -> bytes | None:
     chosen = path or os.environ.get("CLAUDE_BOTTLE_EXTRA_CA")
     if not chosen:
-        return b""
+        return None
     try:
         return Path(chosen).expanduser().read_bytes()
     except OSError as exc:
@@ -64,15 +70,15 @@ def agent_image_build(tag: str, extra_ca_path: str | None = None) -> ImageBuild:
 
 
 def image_is_current(engine: Engine, build: ImageBuild) -> bool:
-    result = engine.run(
-        "image",
-        "inspect",
-        "--format",
-        f'{{{{index .Config.Labels "{labels.IMAGE_HASH}"}}}}',
-        build.tag,
-        check=False,
+    fmt = (
+        f'{{{{index .Config.Labels "{labels.IMAGE_HASH}"}}}} '
+        f'{{{{index .Config.Labels "{labels.IMAGE_CA_HASH}"}}}}'
     )
-    return result.returncode == 0 and result.stdout.strip() == build.digest
+    result = engine.run("image", "inspect", "--format", fmt, build.tag, check=False)
+    if result.returncode != 0:
+        return False
+    digest, _, ca_digest = result.stdout.strip().partition(" ")
+    return build.is_satisfied_by(digest, ca_digest)
 
 
 def ensure_image(
@@ -88,7 +94,7 @@ def ensure_image(
     with tempfile.TemporaryDirectory(prefix="claude-bottle-build.") as ctx:
         context = Path(ctx)
         (context / "Dockerfile").write_text(build.dockerfile)
-        (context / "extra-ca.pem").write_bytes(build.extra_ca)
+        (context / "extra-ca.pem").write_bytes(build.extra_ca or b"")
         status = engine.attach(*build.build_args(context, quiet))
     if status != 0:
         raise ClaudeBottleError(

@@ -18,6 +18,7 @@ RUNTIME = f"{NS}.runtime"
 EGRESS = f"{NS}.egress"
 WORKSPACE = f"{NS}.workspace"
 IMAGE_HASH = f"{NS}.image-hash"
+IMAGE_CA_HASH = f"{NS}.image-ca-hash"
 
 ROLE_AGENT = "agent"
 ROLE_SIDECAR = "sidecar"

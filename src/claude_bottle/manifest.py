@@ -86,7 +86,6 @@ class Bottle:
     egress: Egress
     runtime: Literal["runc", "runsc"] = "runc"
     limits: Limits = Limits()
-    read_only_root: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,7 @@ def parse_manifest(data: object, source: str, base_dir: Path) -> Manifest:
 
 def _parse_bottle(r: _Reader, name: str, raw: object) -> Bottle:
     path = f"bottles.{name}"
-    b = r.obj(raw, path, ("description", "runtime", "egress", "limits", "read_only_root"))
+    b = r.obj(raw, path, ("description", "runtime", "egress", "limits"))
     if "description" in b:
         r.string(b["description"], f"{path}.description")
     runtime = r.string(b.get("runtime", "runc"), f"{path}.runtime")
@@ -204,7 +203,6 @@ def _parse_bottle(r: _Reader, name: str, raw: object) -> Bottle:
         runtime="runsc" if runtime == "runsc" else "runc",
         egress=_parse_egress(r, f"{path}.egress", b["egress"]),
         limits=_parse_limits(r, f"{path}.limits", b.get("limits", {})),
-        read_only_root=r.boolean(b.get("read_only_root", False), f"{path}.read_only_root"),
     )
 
 

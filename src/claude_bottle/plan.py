@@ -75,6 +75,7 @@ class LaunchPlan:
     command: tuple[str, ...] | None
     interactive: bool
     ignored_overrides: tuple[str, ...] = field(default=())
+    sidecar_timeout: float = 20.0
 
     @property
     def slug(self) -> str:
@@ -190,4 +191,18 @@ def build_plan(
         command=options.command,
         interactive=options.interactive,
         ignored_overrides=ignored,
+        sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
     )
+
+
+def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise UsageError(f"{name} must be a positive number of seconds, got '{raw}'")
+    return value

@@ -31,7 +31,6 @@ def manifest_schema() -> dict[str, Any]:
                 "default": "runc",
                 "description": "runc (default) or runsc (gVisor).",
             },
-            "read_only_root": {"type": "boolean", "default": False},
             "egress": {
                 "type": "object",
                 "additionalProperties": False,

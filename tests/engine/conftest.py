@@ -3,17 +3,22 @@ real agent image. A missing engine is a failure here, never a skip."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from claude_bottle import labels
 from claude_bottle.engine import Engine
-from claude_bottle.plan import DEFAULT_IMAGE
+from claude_bottle.locate import load_manifest
+from claude_bottle.names import new_session_id
+from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,3 +78,32 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+def lab_plan(
+    folder: Path,
+    manifest: dict[str, Any],
+    agent: str,
+    environ: dict[str, str] | None = None,
+    **options: Any,
+) -> LaunchPlan:
+    """A launch plan for a manifest written into `folder` (skills resolve from there)."""
+    (folder / "claude-bottle.json").write_text(json.dumps(manifest))
+    return build_plan(
+        load_manifest(folder),
+        Options(agent, **options),
+        environ or {},
+        new_session_id(),
+        frozenset(),
+    )
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until truthy or the deadline passes (no sleeps as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

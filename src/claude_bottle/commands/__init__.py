@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from claude_bottle.commands import build, init, schema, start, validate
+from claude_bottle.commands import build, cleanup, init, ps, run, schema, start, stop, validate
 
 COMMANDS: dict[str, ModuleType] = {
     "start": start,
+    "run": run,
+    "ps": ps,
+    "stop": stop,
+    "cleanup": cleanup,
     "validate": validate,
     "init": init,
     "schema": schema,

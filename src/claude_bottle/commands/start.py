@@ -93,4 +93,6 @@ def run(args: argparse.Namespace) -> int:
     if dry_run:
         info("dry-run requested; not starting container.")
         return 0
-    raise ClaudeBottleError("launching a bottle is not implemented yet; use --dry-run")
+    from claude_bottle.launch import launch_interactive
+
+    return launch_interactive(plan, engine or Engine.locate(), assume_yes=args.yes)

@@ -1,0 +1,38 @@
+"""claude-bottle cleanup: remove what sessions left behind when their owner died
+(kill -9, a crash). Live sessions and anything not labelled by claude-bottle are
+never touched."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from claude_bottle.cleanup import find_sessions, orphaned, remove_objects
+from claude_bottle.console import info
+from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="remove what dead sessions left behind")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = Engine.locate()
+    dead = orphaned(find_sessions(engine))
+    if not dead:
+        info("nothing to clean up")
+        return 0
+    errors: list[str] = []
+    for objs in dead:
+        what = ", ".join(objs.containers + objs.networks)
+        if args.dry_run:
+            info(f"would remove session {objs.session_id}: {what}")
+            continue
+        errors += remove_objects(engine, objs)
+        info(f"removed session {objs.session_id}: {what}")
+    if errors:
+        raise ClaudeBottleError("some objects could not be removed: " + "; ".join(errors))
+    return 0

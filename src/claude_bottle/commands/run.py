@@ -1,0 +1,34 @@
+"""claude-bottle run NAME [-- COMMAND ...]: the bottle lifecycle with no question
+and no terminal; runs COMMAND (or `claude -p` on standard input) and exits with
+its status. For scripts, CI and parallel agents."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from claude_bottle.commands.start import make_plan
+from claude_bottle.commands.validate import add_manifest_option
+from claude_bottle.engine import Engine
+from claude_bottle.launch import launch_command
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(
+        name, help="run a command (default: claude -p on stdin) in a fresh bottle, then remove it"
+    )
+    p.add_argument("name", help="agent name defined in claude-bottle.json")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    p.add_argument("--cwd", action="store_true", help="copy the current folder into the workspace")
+    p.add_argument("--quiet", "-q", action="store_true", help="no end-of-session summary")
+    add_manifest_option(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    engine = Engine.locate()
+    plan = make_plan(args, engine, interactive=False, command=tuple(command) or None)
+    return launch_command(plan, engine, summary=not args.quiet)

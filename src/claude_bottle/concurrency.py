@@ -1,0 +1,112 @@
+"""Entering and leaving independent resources at the same time.
+
+Engine calls are slow and mostly waiting, so independent resources (the two
+networks; the sidecar and the agent container) are made and removed in
+parallel. Each stays its own context manager: `enter_together` enters them
+concurrently and returns one context manager whose exit leaves them
+concurrently. If any fails to enter, the ones that did are left before the
+error propagates, so nothing made is lost track of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+
+from claude_bottle.errors import Interrupted
+from claude_bottle.signals import SignalLatch, shielded
+
+T = TypeVar("T")
+
+
+def run_together(*calls: Callable[[], Any]) -> list[Any]:
+    """Call each in its own thread and return their results; for short calls only
+    (a signal meanwhile is acted on once all have returned)."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(c) for c in calls]
+        with SignalLatch() as latch:
+            wait(futures)
+    if latch.received:
+        raise Interrupted(latch.received)
+    return [f.result() for f in futures]
+
+
+@contextmanager
+def in_background(*calls: Callable[[], Any]) -> Iterator[Callable[[], None]]:
+    """Run short calls in threads while the block does something else.
+
+    The block calls the yielded function to wait for them and raise their first
+    failure. Whatever happens in the block, the calls are waited for before it
+    is left, so nothing they make goes untracked.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, len(calls)))
+    futures = [pool.submit(c) for c in calls]
+
+    def finished() -> None:
+        wait(futures)
+        for f in futures:
+            f.result()
+
+    try:
+        yield finished
+    finally:
+        with SignalLatch():
+            wait(futures)
+        pool.shutdown()
+
+
+class Together(AbstractContextManager["Together"]):
+    """Context managers left together (concurrently) on exit."""
+
+    def __init__(self, members: Sequence[AbstractContextManager[Any]]) -> None:
+        self.members = list(members)
+
+    def __enter__(self) -> Together:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        errors = _leave(self.members, exc_type, exc, tb)
+        if errors and exc is None:
+            raise errors[0]
+
+
+def _leave(
+    members: Sequence[AbstractContextManager[Any]],
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> list[BaseException]:
+    if not members:
+        return []
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        futures = [pool.submit(m.__exit__, exc_type, exc, tb) for m in members]
+        with shielded():
+            wait(futures)
+    return [e for f in futures if (e := f.exception()) is not None]
+
+
+def enter_together(*members: AbstractContextManager[Any]) -> Together:
+    """Enter all members concurrently; on any failure leave the entered ones, then raise."""
+    with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
+        futures: list[Future[Any]] = [pool.submit(m.__enter__) for m in members]
+        # Even when a signal arrives, wait: a half-made resource must be known to be removed.
+        with SignalLatch() as latch:
+            wait(futures)
+    entered = [m for m, f in zip(members, futures, strict=True) if f.exception() is None]
+    failures: list[BaseException] = [e for f in futures if (e := f.exception()) is not None]
+    if latch.received:
+        failures.insert(0, Interrupted(latch.received))
+    if failures:
+        _leave(entered, type(failures[0]), failures[0], failures[0].__traceback__)
+        raise failures[0]
+    return Together(entered)

@@ -1,0 +1,59 @@
+"""Checks and preparations before a session creates anything: the images are
+there (built or pulled), and the bottle's runtime is registered with the engine."""
+
+from __future__ import annotations
+
+import json
+
+from claude_bottle.concurrency import run_together
+from claude_bottle.console import info
+from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.image import agent_image_build, ensure_image, image_is_current
+from claude_bottle.plan import LaunchPlan
+
+RUNSC_HELP = (
+    "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
+    "name. Install gVisor (Debian/Ubuntu: apt-get install runsc; others: "
+    "https://gvisor.dev/docs/user_guide/install/), register it in /etc/docker/daemon.json "
+    '({"runtimes": {"runsc": {"path": "/usr/bin/runsc"}}}) and reload dockerd. '
+    "gVisor runs only on Linux: Docker Desktop on macOS is not supported."
+)
+
+
+def runtime_problem(runtime: str, runtimes_json: str) -> str | None:
+    """Why `runtime` cannot be used given `docker info`'s Runtimes, or None (pure)."""
+    if runtime == "runc":
+        return None
+    try:
+        registered = json.loads(runtimes_json or "{}")
+    except ValueError:
+        registered = {}
+    return None if runtime in registered else RUNSC_HELP
+
+
+def _check_runtime(engine: Engine, runtime: str) -> None:
+    if runtime == "runc":
+        return
+    result = engine.run("info", "--format", "{{json .Runtimes}}")
+    problem = runtime_problem(runtime, result.stdout.strip())
+    if problem:
+        raise ClaudeBottleError(problem)
+
+
+def preflight(engine: Engine, plan: LaunchPlan) -> None:
+    build = agent_image_build(plan.image)
+    agent_ok, sidecar_ok, _ = run_together(
+        lambda: image_is_current(engine, build),
+        lambda: engine.ok("image", "inspect", "--format", "{{.Id}}", plan.sidecar_image),
+        lambda: _check_runtime(engine, plan.bottle.runtime),
+    )
+    if not agent_ok:
+        ensure_image(engine, build)
+    if not sidecar_ok:
+        info(f"pulling the egress sidecar image {plan.sidecar_image}")
+        if engine.attach("pull", plan.sidecar_image) != 0:
+            raise ClaudeBottleError(
+                f"the egress sidecar image {plan.sidecar_image} is not available and could not be "
+                "pulled; load it into the engine, or name another with CLAUDE_BOTTLE_SIDECAR_IMAGE"
+            )

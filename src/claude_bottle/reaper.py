@@ -1,0 +1,62 @@
+"""A watchdog that removes a session's objects if its owner dies without tearing down.
+
+Started at launch in its own session (so a closing terminal or a Ctrl-C to the
+process group does not reach it), it blocks reading a pipe whose only writer is
+the owner. An orderly teardown writes "clean" and closes it; if the owner is
+killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
+labelled with the session id. `claude-bottle cleanup` remains the backstop.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from contextlib import AbstractContextManager
+from typing import Any
+
+from claude_bottle.engine import Engine
+
+CLEAN = b"clean"
+
+
+class Reaper(AbstractContextManager["Reaper"]):
+    def __init__(self, engine: Engine, session_id: str) -> None:
+        self.engine = engine
+        self.session_id = session_id
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Reaper:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "claude_bottle.reaper", self.session_id, self.engine.binary],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        # Reached only after every other resource's exit ran: teardown is done.
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(CLEAN)
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    session_id, docker = argv
+    if sys.stdin.buffer.read() == CLEAN:
+        return 0
+    from claude_bottle.cleanup import remove_session
+
+    remove_session(Engine(binary=docker), session_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

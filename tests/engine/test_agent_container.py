@@ -1,0 +1,221 @@
+"""The agent container and its networks, on the real engine (no sidecar needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import labels as L
+from claude_bottle.agent import AgentContainer
+from claude_bottle.engine import Engine
+from claude_bottle.home import HomeFiles
+from claude_bottle.launch import session_labels
+from claude_bottle.network import BottleNetwork
+from claude_bottle.plan import LaunchPlan
+from claude_bottle.tarball import tar_bytes
+from claude_bottle.workspace import copy_folder_in
+from tests.engine.conftest import lab_plan
+
+CANARY = "canary-9c1e5d-never-in-argv"
+MANIFEST = {
+    "bottles": {
+        "lab": {
+            "egress": {"allow": ["allowed.test"], "internal": ["git.allowed.test"]},
+            "limits": {"memory": "1g", "cpus": 1.5, "pids": 200},
+        },
+        "gvisor": {"runtime": "runsc", "egress": {"allow": ["allowed.test"]}},
+    },
+    "agents": {
+        "worker": {
+            "bottle": "lab",
+            "prompt": "You are a careful worker.\nSecond line.",
+            "env": {"TOKEN": {"from_env": "HOST_TOKEN"}, "MODE": "lab"},
+            "skills": ["lint"],
+            "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
+        },
+        "sandboxed": {"bottle": "gvisor"},
+    },
+}
+
+
+@pytest.fixture
+def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_lab").write_text("-----BEGIN FAKE KEY-----\nlab\n-----END FAKE KEY-----\n")
+    (home / ".ssh" / "known_hosts").write_text(
+        "git.allowed.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlabkey\n"
+        "other.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIother\n"
+    )
+    skill = tmp_path / "skills" / "lint"
+    (skill / "scripts").mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: lint\n---\nLint things.\n")
+    (skill / "scripts" / "run.sh").write_text("#!/bin/sh\necho lint\n")
+    (skill / "scripts" / "run.sh").chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def running_agent(
+    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
+    plan = lab_plan(tmp_path, MANIFEST, "worker", {"HOST_TOKEN": CANARY})
+    labels = session_labels(plan)
+    with ExitStack() as stack:
+        net = stack.enter_context(
+            BottleNetwork(engine, plan.network_name("internal"), labels, internal=True)
+        )
+        agent = stack.enter_context(
+            AgentContainer(engine, plan, labels, net.name, "egress-proxy", {"HOST_TOKEN": CANARY})
+        )
+        yield plan, agent
+
+
+def sh(engine: Engine, agent: AgentContainer, script: str, user: str = "node") -> str:
+    return engine.run("exec", "--user", user, agent.name, "sh", "-c", script).stdout
+
+
+def test_hardening_is_visible_in_docker_inspect(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+) -> None:
+    plan, agent = running_agent
+    info = engine.json("inspect", agent.name)[0]
+    host = info["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] is None
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["Privileged"] is False
+    assert host["PidsLimit"] == 200
+    assert host["Memory"] == 1024**3
+    assert host["NanoCpus"] == 1_500_000_000
+    assert host["Init"] is True
+    assert info["Mounts"] == []
+    assert host["Binds"] is None
+    assert host["NetworkMode"] == plan.network_name("internal")
+    assert host["PidMode"] == ""
+    assert host["IpcMode"] in ("private", "shareable")
+    assert info["Config"]["Labels"][L.SESSION] == plan.session_id
+    assert info["Config"]["Labels"][L.ROLE] == L.ROLE_AGENT
+
+
+def test_privileges_seen_from_inside(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+) -> None:
+    _, agent = running_agent
+    status = sh(engine, agent, "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status")
+    fields = dict(line.split(":\t") for line in status.strip().splitlines())
+    assert fields == {"CapEff": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"}
+    # root inside the container has no capabilities either
+    root = sh(engine, agent, "grep CapEff /proc/self/status", user="0")
+    assert root.split()[1] == "0000000000000000"
+
+
+def test_internal_network_has_no_way_out_and_no_ipv6(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+) -> None:
+    plan, _ = running_agent
+    net = engine.json("network", "inspect", plan.network_name("internal"))[0]
+    assert net["Internal"] is True
+    assert net["EnableIPv6"] is False
+    assert net["Labels"][L.MANAGED] == "1"
+
+
+def test_env_values_reach_the_agent_but_never_argv(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+) -> None:
+    _, agent = running_agent
+    env = sh(engine, agent, "env")
+    assert f"TOKEN={CANARY}" in env
+    assert "MODE=lab" in env
+    assert "HTTPS_PROXY=http://egress-proxy:8888" in env
+    assert "NO_PROXY=localhost,127.0.0.1" in env
+    cmdlines = subprocess.run(
+        ["ps", "-eo", "args"], capture_output=True, text=True, check=True
+    ).stdout
+    assert CANARY not in cmdlines
+    host_env_files = [p for p in Path("/tmp").glob("claude-bottle*") if p.is_file()]
+    assert not any(CANARY in p.read_text(errors="replace") for p in host_env_files)
+
+
+def test_prompt_skills_and_ssh_files_inside(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer], lab_home: Path
+) -> None:
+    plan, agent = running_agent
+    files = HomeFiles.collect(plan, lab_home)
+    agent.copy_in(tar_bytes(files.entries(plan, "egress-proxy", 8888)), plan.container_home)
+    listing = sh(
+        engine,
+        agent,
+        "cd ~ && stat -c '%U %a %n' .claude-bottle-prompt.txt .claude/skills/lint "
+        ".claude/skills/lint/SKILL.md .claude/skills/lint/scripts/run.sh .ssh .ssh/config "
+        ".ssh/id_bottle_0_id_lab .ssh/known_hosts .claude .claude.json",
+    )
+    assert listing.splitlines() == [
+        "node 600 .claude-bottle-prompt.txt",
+        "node 755 .claude/skills/lint",
+        "node 644 .claude/skills/lint/SKILL.md",
+        "node 755 .claude/skills/lint/scripts/run.sh",
+        "node 700 .ssh",
+        "node 600 .ssh/config",
+        "node 600 .ssh/id_bottle_0_id_lab",
+        "node 644 .ssh/known_hosts",
+        "node 755 .claude",  # the image's own files are untouched
+        "node 644 .claude.json",
+    ]
+    assert (
+        sh(engine, agent, "cat ~/.claude-bottle-prompt.txt")
+        == "You are a careful worker.\nSecond line."
+    )
+    assert sh(engine, agent, "~/.claude/skills/lint/scripts/run.sh") == "lint\n"
+    known = sh(engine, agent, "cat ~/.ssh/known_hosts")
+    assert "git.allowed.test" in known
+    assert "other.test" not in known
+    resolved = sh(engine, agent, "ssh -G git.allowed.test")
+    assert "proxycommand nc -X connect -x egress-proxy:8888 %h %p" in resolved
+    assert "user git" in resolved
+    assert "identityfile ~/.ssh/id_bottle_0_id_lab" in resolved
+    assert "clearallforwardings yes" in resolved
+
+
+def test_workspace_copy_is_owned_by_node_and_keeps_git(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer], tmp_path: Path
+) -> None:
+    plan, agent = running_agent
+    src = tmp_path / "project"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.py").write_text("print('a')\n")
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    os.chmod(src / "pkg" / "a.py", 0o640)
+    copy_folder_in(engine, agent.name, src, plan.workspace)
+    out = sh(
+        engine, agent, "cd ~/workspace && stat -c '%U %a %n' pkg/a.py .git && git status --short"
+    )
+    lines = out.splitlines()
+    assert lines[:2] == ["node 640 pkg/a.py", "node 755 .git"]
+    assert "?? pkg/" in lines
+
+
+def test_runsc_bottle_runs_under_gvisor(
+    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+) -> None:
+    plan = lab_plan(tmp_path, MANIFEST, "sandboxed")
+    labels = session_labels(plan)
+    with (
+        BottleNetwork(engine, plan.network_name("internal"), labels, internal=True) as net,
+        AgentContainer(engine, plan, labels, net.name, "10.0.0.1", {}) as agent,
+    ):
+        assert engine.json("inspect", agent.name)[0]["HostConfig"]["Runtime"] == "runsc"
+        kernel_log = sh(engine, agent, "dmesg 2>&1 || true")
+        assert "gVisor" in kernel_log or "Starting gVisor" in kernel_log
+
+
+def test_engine_reports_runsc_registered(engine: Engine) -> None:
+    runtimes = json.loads(engine.run("info", "--format", "{{json .Runtimes}}").stdout)
+    assert "runsc" in runtimes

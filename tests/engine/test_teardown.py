@@ -1,0 +1,230 @@
+"""Teardown on every path, on the real engine. These paths fail before or while
+waiting for the sidecar, so they need no Pipelock: a sidecar that never becomes
+healthy is a lab image whose entrypoint just sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import labels as L
+from claude_bottle.engine import Engine
+from tests.engine.conftest import cli, labelled_objects, wait_for
+
+HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
+MANIFEST = {
+    "bottles": {"lab": {"egress": {"allow": ["allowed.test"]}}},
+    "agents": {"worker": {"bottle": "lab", "prompt": "hi"}},
+}
+
+
+@pytest.fixture(scope="session")
+def hanging_sidecar(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    ctx = tmp_path_factory.mktemp("hanging")
+    (ctx / "Dockerfile").write_text(
+        "FROM debian:bookworm-slim\n"
+        'ENTRYPOINT ["sh", "-c", "echo lab sidecar will never be healthy; exec sleep infinity"]\n'
+    )
+    engine.run("build", "-q", "-t", HANGING_SIDECAR, str(ctx))
+    return HANGING_SIDECAR
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    (tmp_path / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    return tmp_path
+
+
+def session_objects(engine: Engine) -> list[str]:
+    return labelled_objects(engine)
+
+
+def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar,
+        "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": timeout,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "true"],
+        cwd=lab,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def waiting_session(
+    engine: Engine, lab: Path, hanging_sidecar: str
+) -> Iterator[subprocess.Popen[str]]:
+    """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist."""
+    proc = spawn_run(lab, hanging_sidecar)
+    try:
+        wait_for(
+            lambda: (
+                len(
+                    engine.lines("ps", "--filter", f"label={L.MANAGED}=1", "--format", "{{.Names}}")
+                )
+                == 2
+            ),
+            30,
+            "the agent and sidecar containers",
+        )
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_a_step_failing_halfway_removes_what_was_made(
+    engine: Engine, agent_image: str, lab: Path
+) -> None:
+    # An image that is not Pipelock: created and connected fine, then fails to start.
+    result = cli(
+        "run",
+        "worker",
+        "--",
+        "true",
+        cwd=lab,
+        env={"CLAUDE_BOTTLE_SIDECAR_IMAGE": "debian:bookworm-slim"},
+    )
+    assert result.returncode == 1
+    assert "claude-bottle: the egress sidecar did not start" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert session_objects(engine) == []
+
+
+def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
+    engine: Engine, agent_image: str, lab: Path, hanging_sidecar: str
+) -> None:
+    result = cli(
+        "run",
+        "worker",
+        "--",
+        "true",
+        cwd=lab,
+        env={
+            "CLAUDE_BOTTLE_SIDECAR_IMAGE": hanging_sidecar,
+            "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "1.5",
+        },
+    )
+    assert result.returncode == 1
+    assert "the egress sidecar did not become healthy within 1.5s; its log ends:" in result.stderr
+    assert "lab sidecar will never be healthy" in result.stderr
+    assert session_objects(engine) == []
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_during_start_tears_everything_down(
+    engine: Engine, waiting_session: subprocess.Popen[str], sig: signal.Signals
+) -> None:
+    waiting_session.send_signal(sig)
+    _, err = waiting_session.communicate(timeout=30)
+    assert waiting_session.returncode == 130
+    assert (
+        f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
+    )
+    assert session_objects(engine) == []
+
+
+def test_a_second_ctrl_c_does_not_abort_teardown(
+    engine: Engine, waiting_session: subprocess.Popen[str]
+) -> None:
+    waiting_session.send_signal(signal.SIGINT)
+    # Keep interrupting while it tears down.
+    for _ in range(5):
+        if waiting_session.poll() is not None:
+            break
+        waiting_session.send_signal(signal.SIGINT)
+    waiting_session.communicate(timeout=30)
+    assert waiting_session.returncode == 130
+    assert session_objects(engine) == []
+
+
+def test_kill_9_is_cleaned_up_by_the_session_watchdog(
+    engine: Engine, waiting_session: subprocess.Popen[str]
+) -> None:
+    waiting_session.kill()
+    waiting_session.wait()
+    wait_for(lambda: session_objects(engine) == [], 30, "the watchdog to remove the session")
+
+
+def test_kill_9_of_cli_and_watchdog_then_cleanup(
+    engine: Engine, waiting_session: subprocess.Popen[str], lab: Path
+) -> None:
+    session = engine.lines(
+        "ps", "--filter", f"label={L.MANAGED}=1", "--format", f'{{{{.Label "{L.SESSION}"}}}}'
+    )[0]
+    watchdog = subprocess.run(
+        ["pgrep", "-f", f"claude_bottle.reaper {session}"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(watchdog) == 1
+    os.kill(int(watchdog[0]), signal.SIGKILL)
+    waiting_session.kill()
+    waiting_session.wait()
+    assert session_objects(engine) != []
+    result = cli("cleanup", cwd=lab)
+    assert result.returncode == 0, result.stderr
+    assert f"removed session {session}" in result.stderr
+    assert session_objects(engine) == []
+
+
+def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
+    engine: Engine, waiting_session: subprocess.Popen[str], lab: Path, agent_image: str
+) -> None:
+    foreign = engine.run(
+        "create", "--label", "dev.claude-bottle.session=forged", agent_image
+    ).stdout.strip()
+    try:
+        before = session_objects(engine)
+        result = cli("cleanup", cwd=lab)
+        assert result.returncode == 0, result.stderr
+        assert "nothing to clean up" in result.stderr
+        assert session_objects(engine) == before
+        assert engine.ok("inspect", foreign)
+    finally:
+        engine.run("rm", "-f", foreign)
+        waiting_session.send_signal(signal.SIGTERM)
+        waiting_session.communicate(timeout=30)
+
+
+def test_ps_and_stop(engine: Engine, waiting_session: subprocess.Popen[str], lab: Path) -> None:
+    listed = cli("ps", "--json", cwd=lab)
+    assert listed.returncode == 0, listed.stderr
+    bottles = json.loads(listed.stdout)
+    assert [(b["agent"], b["bottle"], b["runtime"], b["egress"]) for b in bottles] == [
+        ("worker", "lab", "runc", "allowed.test")
+    ]
+    stopped = cli("stop", "worker", cwd=lab)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped 1 session(s)" in stopped.stderr
+    waiting_session.communicate(timeout=30)
+    assert waiting_session.returncode == 130
+    assert session_objects(engine) == []
+
+
+def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_bottle", "start", "worker"],
+        cwd=lab,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no terminal to ask on; pass --yes to launch without confirmation" in result.stderr
+    assert session_objects(engine) == []
