@@ -7,6 +7,14 @@ from typing import Any
 
 import pytest
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/engine and tests/sidecar talks to the real engine."""
+    for item in items:
+        if {"engine", "sidecar"} & set(Path(str(item.fspath)).parts):
+            item.add_marker(pytest.mark.engine)
+
+
 REVIEWER_MANIFEST: dict[str, Any] = {
     "bottles": {
         "dev": {"runtime": "runc", "egress": {"allow": ["api.anthropic.com", "*.github.com"]}}

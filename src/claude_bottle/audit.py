@@ -7,6 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# Pipelock's events for traffic it let through: fetches, CONNECT tunnels, plain HTTP.
+ALLOWED_EVENTS = frozenset({"allowed", "tunnel_open", "forward_http"})
+
 
 @dataclass(frozen=True)
 class EgressReport:
@@ -42,7 +45,7 @@ def read_audit_log(text: str) -> EgressReport:
             host = _host(event)
             blocked[host] += 1
             reasons.setdefault(host, str(event.get("reason", "")))
-        elif kind == "allowed":
+        elif kind in ALLOWED_EVENTS:
             allowed[_host(event)] += 1
     return EgressReport(
         allowed=tuple(allowed.most_common()),

@@ -3,6 +3,7 @@ so that teardown runs in reverse order on every path, signals included."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -152,18 +153,18 @@ def print_summary(session: Session) -> None:
 
 
 def confirm(assume_yes: bool) -> bool:
+    """Ask on the controlling terminal (not stdin, which a script may own)."""
     if assume_yes:
         return True
     try:
-        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         raise ClaudeBottleError(
             "no terminal to ask on; pass --yes to launch without confirmation"
         ) from None
-    with tty:
-        tty.write("claude-bottle: launch this agent? [y/N] ")
-        tty.flush()
-        reply = tty.readline().strip()
+    with os.fdopen(fd, "r+b", buffering=0) as tty:
+        tty.write(b"claude-bottle: launch this agent? [y/N] ")
+        reply = tty.readline().decode("utf-8", "replace").strip()
     return reply in ("y", "Y", "yes", "YES")
 
 

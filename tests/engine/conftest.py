@@ -21,12 +21,6 @@ from claude_bottle.names import new_session_id
 from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/engine" in str(item.fspath):
-            item.add_marker(pytest.mark.engine)
-
-
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     eng = Engine.locate()

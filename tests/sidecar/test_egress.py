@@ -1,0 +1,141 @@
+"""The egress wall with the real Pipelock: what an allowed host gets, what a
+blocked one gets, and that the summary tells the user."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.engine.conftest import cli
+from tests.sidecar.conftest import Lab
+
+
+def bottle_sh(
+    project: Path, script: str, agent: str = "worker", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return cli("run", agent, "--", "sh", "-c", script, cwd=project, env=env)
+
+
+def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
+    mark = secrets.token_hex(4)
+    result = bottle_sh(
+        lab_project,
+        f"curl -sS -k https://allowed.test/{mark} && curl -sS http://allowed.test/{mark}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout == "hello from allowed.test over https\nhello from allowed.test over http\n"
+    )
+    assert lab.web_saw(mark)
+    assert "allowed : allowed.test (x2)" in result.stderr
+
+
+def test_blocked_host_is_refused_by_the_sidecar_and_summarised(lab_project: Path, lab: Lab) -> None:
+    mark = secrets.token_hex(4)
+    result = bottle_sh(lab_project, f"curl -sS -k https://blocked.test/{mark}; echo status=$?")
+    assert "CONNECT tunnel failed, response 403" in result.stdout + result.stderr
+    assert "status=56" in result.stdout
+    assert not lab.web_saw(mark)
+    assert "blocked : blocked.test" in result.stderr
+    assert "domain not in allowlist: blocked.test" in result.stderr
+
+
+def test_direct_connection_without_the_proxy_fails(lab_project: Path, lab: Lab) -> None:
+    mark = secrets.token_hex(4)
+    result = bottle_sh(
+        lab_project, f"curl -sS -m 3 --noproxy '*' http://{lab.web_ip}/{mark}; echo status=$?"
+    )
+    assert "status=0" not in result.stdout
+    assert not lab.web_saw(mark)
+
+
+def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(
+    lab_project: Path, lab: Lab
+) -> None:
+    result = cli(
+        "run",
+        "coder",
+        "--",
+        "sh",
+        "-c",
+        'printf "%s" "$LAB_CA" > ~/lab-ca.pem && claude --version && claude -p "say hello"',
+        cwd=lab_project,
+    )
+    assert result.returncode == 0, result.stderr
+    version, reply = result.stdout.strip().splitlines()[-2:]
+    assert version.endswith("(Claude Code)")
+    assert reply == "hello from the lab model"
+    assert any(e.get("url", "").startswith("/v1/messages") for e in lab.web_log())
+    assert "allowed : api.lab.test" in result.stderr
+
+
+def test_git_clone_over_ssh_through_the_sidecar(lab_project: Path, lab: Lab) -> None:
+    result = cli(
+        "run",
+        "gitter",
+        "--",
+        "sh",
+        "-c",
+        "git clone -q git@git.allowed.test:repo.git /tmp/r && cat /tmp/r/README",
+        cwd=lab_project,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "lab repository\n"
+
+
+def test_ssh_to_a_host_outside_the_allowlist_fails(lab_project: Path, lab: Lab) -> None:
+    result = cli(
+        "run",
+        "gitter",
+        "--",
+        "sh",
+        "-c",
+        "ssh -o ProxyCommand='nc -X connect -x egress-proxy:8888 %h %p' "
+        "-o StrictHostKeyChecking=no -o BatchMode=yes git@ssh.blocked.test true; echo status=$?",
+        cwd=lab_project,
+    )
+    assert "status=0" not in result.stdout
+    assert "blocked : ssh.blocked.test" in result.stderr
+
+
+def test_five_parallel_runs_of_one_agent(lab_project: Path, lab: Lab) -> None:
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(
+            pool.map(
+                lambda i: bottle_sh(lab_project, f"curl -sS -k https://allowed.test/par{i}"),
+                range(5),
+            )
+        )
+    assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
+    assert all(r.stdout == "hello from allowed.test over https\n" for r in results)
+
+
+def test_secret_canary_never_leaks_on_the_host(lab_project: Path, lab: Lab, tmp_path: Path) -> None:
+    canary = f"canary-{secrets.token_hex(8)}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c",
+         'test "$CANARY" = "$EXPECTED_NOT_SET$CANARY" && echo has-it && sleep 2'],
+        cwd=lab_project, env={**__import__("os").environ, "LAB_CANARY": canary},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen_in_ps = []
+    while proc.poll() is None:
+        seen_in_ps.append(
+            subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        )
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert out == "has-it\n"
+    assert not any(canary in snapshot for snapshot in seen_in_ps)
+    assert canary not in err
+    plan = cli(
+        "start", "worker", "--dry-run", "--json", cwd=lab_project, env={"LAB_CANARY": canary}
+    )
+    assert canary not in plan.stdout + plan.stderr
+    leftovers = subprocess.run(
+        ["grep", "-rl", canary, "/tmp", str(Path.home())], capture_output=True, text=True
+    )
+    assert leftovers.stdout == ""

@@ -1,0 +1,57 @@
+"""`start` as a user runs it: under a pseudo-terminal, through the question, into
+the real interactive Claude Code session, and out again with nothing left."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+
+from claude_bottle.engine import Engine
+from tests.engine.conftest import labelled_objects
+from tests.sidecar.conftest import Lab
+
+
+def test_start_asks_attaches_claude_and_removes_everything(
+    engine: Engine, lab_project: Path, lab: Lab
+) -> None:
+    child = pexpect.spawn(
+        sys.executable, ["-m", "claude_bottle", "start", "worker"], cwd=str(lab_project),
+        env=dict(os.environ), encoding="utf-8", timeout=60, dimensions=(40, 120),
+    )  # fmt: skip
+    try:
+        child.expect(r"env \(names only\) : LAB_CA")
+        child.expect(r"launch this agent\? \[y/N\] ")
+        child.sendline("y")
+        child.expect("attaching interactive claude session")
+        assert len(engine.lines("ps", "--filter", "label=dev.claude-bottle.managed=1", "-q")) == 2
+        child.expect("Claude Code")
+        child.expect("bypass permissions on")
+        child.send("/exit")
+        child.expect("exit")
+        child.send("\r")
+        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert labelled_objects(engine) == []
+
+
+def test_answering_no_starts_nothing(engine: Engine, lab_project: Path, lab: Lab) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "claude_bottle", "start", "worker"],
+        cwd=str(lab_project),
+        env=dict(os.environ),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect(r"launch this agent\? \[y/N\] ")
+    child.sendline("n")
+    child.expect("aborted by user")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert labelled_objects(engine) == []
