@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from claude_bottle import labels as L
@@ -26,6 +26,7 @@ from claude_bottle.preflight import preflight
 from claude_bottle.reaper import Reaper
 from claude_bottle.sidecar import EgressSidecar
 from claude_bottle.signals import interruptible, shielded
+from claude_bottle.stage import StageFolder
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.workspace import copy_folder_in
 
@@ -35,12 +36,30 @@ class SidecarUnhealthy(ClaudeBottleError):
 
 
 @dataclass
+class PhaseClock:
+    """When each phase of a session ended (monotonic seconds), for --timings."""
+
+    start: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, phase: str) -> None:
+        self.marks[phase] = time.monotonic()
+
+    def durations(self) -> list[tuple[str, float]]:
+        out, last = [], self.start
+        for phase, at in self.marks.items():
+            out.append((phase, at - last))
+            last = at
+        return out
+
+
+@dataclass
 class Session:
     plan: LaunchPlan
     engine: Engine
     agent: AgentContainer
     sidecar: EgressSidecar
-    started: float
+    clock: PhaseClock
 
 
 def session_labels(plan: LaunchPlan) -> dict[str, str]:
@@ -100,6 +119,7 @@ def bottle(
     plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None
 ) -> Iterator[Session]:
     """A running bottle; everything it made is removed when the block ends."""
+    clock = PhaseClock()
     home = HomeFiles.collect(plan)  # reads host files: fails before anything is made
     preflight(engine, plan)
     labels = session_labels(plan)
@@ -119,7 +139,9 @@ def bottle(
                                    {**labels, L.ROLE: L.ROLE_EGRESS_NET}, internal=False)
             )  # fmt: skip
             _enter(stack, internal, egress)
-            sidecar = EgressSidecar(engine, plan, labels, internal.name, egress.name)
+            stage = StageFolder(plan.session_id)
+            _enter(stack, stage)
+            sidecar = EgressSidecar(engine, plan, labels, internal.name, egress.name, stage)
             if plan.bottle.runtime == "runsc":
                 # The agent needs the sidecar's address before it is made.
                 _enter(stack, sidecar)
@@ -132,22 +154,29 @@ def bottle(
                     engine, plan, labels, internal.name, sidecar.address, environ
                 )
                 _enter(stack, sidecar, agent)
-            session = Session(plan, engine, agent, sidecar, time.monotonic())
+            session = Session(plan, engine, agent, sidecar, clock)
             _prepare_inside(session, home)
+            clock.mark("launch")
             yield session
     finally:
+        clock.mark("session")
         with shielded():
             stack.close()
+        clock.mark("teardown")
 
 
-def print_summary(session: Session) -> None:
+def print_summary(session: Session, timings: bool = False) -> None:
     report = read_audit_log(session.sidecar.audit_log)
-    elapsed = format_duration(time.monotonic() - session.started)
+    elapsed = format_duration(session.clock.marks["session"] - session.clock.marks["launch"])
     lines = [
         f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; "
         "everything it made was removed"
     ]
     lines += [f"  {line}" for line in render_report(report)]
+    if timings:
+        lines.append(
+            "  timings : " + ", ".join(f"{p} {d:.3f}s" for p, d in session.clock.durations())
+        )
     info(lines[0])
     block("\n".join(lines[1:]))
 
@@ -168,7 +197,9 @@ def confirm(assume_yes: bool) -> bool:
     return reply in ("y", "Y", "yes", "YES")
 
 
-def launch_interactive(plan: LaunchPlan, engine: Engine, *, assume_yes: bool) -> int:
+def launch_interactive(
+    plan: LaunchPlan, engine: Engine, *, assume_yes: bool, timings: bool = False
+) -> int:
     if not confirm(assume_yes):
         info("aborted by user")
         return 0
@@ -178,13 +209,15 @@ def launch_interactive(plan: LaunchPlan, engine: Engine, *, assume_yes: bool) ->
             f"container {session.agent.name} will be removed)"
         )
         status = engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=True))
-    print_summary(session)
+    print_summary(session, timings)
     return status
 
 
-def launch_command(plan: LaunchPlan, engine: Engine, *, summary: bool = True) -> int:
+def launch_command(
+    plan: LaunchPlan, engine: Engine, *, summary: bool = True, timings: bool = False
+) -> int:
     with bottle(plan, engine) as session:
         status = engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=False))
-    if summary:
-        print_summary(session)
+    if summary or timings:
+        print_summary(session, timings)
     return status

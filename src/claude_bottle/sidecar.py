@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from claude_bottle import labels as L
@@ -10,77 +11,64 @@ from claude_bottle.egress import PROXY_PORT, render_pipelock_config
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan import LaunchPlan
-from claude_bottle.tarball import Entry, tar_bytes
+from claude_bottle.stage import StageFolder
 
-CONFIG_DIR = "/etc/claude-bottle"
-CONFIG_PATH = f"{CONFIG_DIR}/pipelock.yaml"
+CONFIG_PATH = "/etc/claude-bottle/pipelock.yaml"
 ALIAS = "egress-proxy"
 
 
 class EgressSidecar(AbstractContextManager["EgressSidecar"]):
-    """Created on the internal network, given its config, connected to the egress
-    network, started. Its audit log is kept when it is removed, for the summary."""
+    """Started on the egress network (its way out) with its config bind-mounted
+    read-only, then connected to the internal network under the alias the agent
+    uses. Its audit log is kept when it is removed, for the summary."""
 
     def __init__(
-        self, engine: Engine, plan: LaunchPlan, labels: dict[str, str], internal: str, egress: str
+        self,
+        engine: Engine,
+        plan: LaunchPlan,
+        labels: dict[str, str],
+        internal: str,
+        egress: str,
+        stage: StageFolder,
     ) -> None:
         self.engine = engine
         self.plan = plan
         self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR}
         self.internal = internal
         self.egress = egress
+        self.stage = stage
         self.name = plan.sidecar_name
         self.audit_log = ""
         self.address = ALIAS
 
-    def create_args(self) -> tuple[str, ...]:
+    def run_args(self, config: Path) -> tuple[str, ...]:
         # The sidecar stays on the default runtime (it needs the real network
         # stack) but is otherwise as locked down as the agent.
         return (
-            "create", "--name", self.name,
-            "--network", self.internal, "--network-alias", ALIAS,
+            "run", "--detach", "--name", self.name,
+            "--network", self.egress,
             *L.label_args(self.labels),
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--pids-limit", "512", "--memory", "1g",
             "--env", "SENTRY_DSN=",
+            "--volume", f"{config}:{CONFIG_PATH}:ro",
             self.plan.sidecar_image,
             "run", "--config", CONFIG_PATH, "--listen", f"0.0.0.0:{PROXY_PORT}",
         )  # fmt: skip
 
-    def config_tar(self) -> bytes:
-        config = render_pipelock_config(self.plan.bottle.egress).encode()
-        return tar_bytes(
-            [
-                Entry(CONFIG_DIR.lstrip("/"), None, 0o755),
-                Entry(CONFIG_PATH.lstrip("/"), config, 0o444),
-            ]
-        )
-
     def __enter__(self) -> EgressSidecar:
-        self.engine.run(
-            *self.create_args(),
-            what=f"cannot create the egress sidecar from {self.plan.sidecar_image}",
-        )
+        config = self.stage.write("pipelock.yaml", render_pipelock_config(self.plan.bottle.egress))
         try:
+            self.engine.run(*self.run_args(config), what="the egress sidecar did not start")
             self.engine.run(
-                "cp",
-                "-",
-                f"{self.name}:/",
-                stdin=self.config_tar(),
-                what="cannot give the sidecar its configuration",
-            )
-            self.engine.run(
-                "network",
-                "connect",
-                self.egress,
-                self.name,
-                what=f"cannot connect the sidecar to {self.egress}",
-            )
-            self.engine.run("start", self.name, what="the egress sidecar did not start")
+                "network", "connect", "--alias", ALIAS, self.internal, self.name,
+                what=f"cannot connect the sidecar to {self.internal}",
+            )  # fmt: skip
             if self.plan.bottle.runtime == "runsc":
                 # gVisor containers cannot reach the engine's embedded DNS: use the address.
                 self.address = self.internal_ip()
         except BaseException:
+            # `docker run` may have created the container before failing to start it.
             self.engine.run("rm", "-f", self.name, check=False)
             raise
         return self

@@ -21,6 +21,7 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     p.add_argument("--cwd", action="store_true", help="copy the current folder into the workspace")
     p.add_argument("--quiet", "-q", action="store_true", help="no end-of-session summary")
+    p.add_argument("--timings", action="store_true", help="show how long each phase took")
     add_manifest_option(p)
     p.set_defaults(handler=run)
 
@@ -30,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     engine = Engine.locate()
-    plan = make_plan(args, engine, interactive=False, command=tuple(command) or None)
-    return launch_command(plan, engine, summary=not args.quiet)
+    # No name listing: a name taken meanwhile is retried with the next suffix anyway.
+    plan = make_plan(args, None, interactive=False, command=tuple(command) or None)
+    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)

@@ -32,6 +32,7 @@ def add_parser(sub: Any, name: str) -> None:
     )
     p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before launching")
+    p.add_argument("--timings", action="store_true", help="show how long each phase took")
     add_manifest_option(p)
     p.set_defaults(handler=run)
 
@@ -95,4 +96,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from claude_bottle.launch import launch_interactive
 
-    return launch_interactive(plan, engine or Engine.locate(), assume_yes=args.yes)
+    return launch_interactive(
+        plan, engine or Engine.locate(), assume_yes=args.yes, timings=args.timings
+    )
