@@ -54,10 +54,7 @@ def main() -> int:
             "true",
         ]
         timed(bottle_cmd, folder)  # warm up: images checked, caches hot
-        bare = [
-            timed(["docker", "run", "--rm", args.image, "true"], folder)[0]
-            for _ in range(args.runs)
-        ]
+        bare = [timed(["docker", "run", "--rm", args.image, "true"], folder)[0] for _ in range(args.runs)]
         runs = [timed(bottle_cmd, folder) for _ in range(args.runs)]
     bottle = [t for t, _ in runs]
     phases: dict[str, list[float]] = {}

@@ -16,9 +16,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 REVIEWER_MANIFEST: dict[str, Any] = {
-    "bottles": {
-        "dev": {"runtime": "runc", "egress": {"allow": ["api.anthropic.com", "*.github.com"]}}
-    },
+    "bottles": {"dev": {"runtime": "runc", "egress": {"allow": ["api.anthropic.com", "*.github.com"]}}},
     "agents": {
         "reviewer": {
             "bottle": "dev",

@@ -92,9 +92,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         while True:
             args = run_args(self.plan, self.name, self.network, self.labels, self.proxy_host)
             try:
-                self.engine.run(
-                    *args, env=values, what=f"cannot start the agent container {self.name}"
-                )
+                self.engine.run(*args, env=values, what=f"cannot start the agent container {self.name}")
             except EngineError as exc:
                 if "is already in use" not in exc.stderr:
                     self._remove_quietly()
@@ -137,6 +135,4 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         self.engine.run("rm", "-f", self.name, check=False)
 
     def __exit__(self, *exc: Any) -> None:
-        self.engine.run(
-            "rm", "-f", self.name, what=f"cannot remove the agent container {self.name}"
-        )
+        self.engine.run("rm", "-f", self.name, what=f"cannot remove the agent container {self.name}")

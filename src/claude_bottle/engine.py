@@ -74,13 +74,9 @@ class Engine:
         """Run one docker command to completion, capturing its output as text."""
         argv = self.argv(args)
         if isinstance(stdin, bytes):
-            proc = subprocess.run(
-                argv, input=stdin, capture_output=True, env=self._env(env), check=False
-            )
+            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False)
         else:
-            proc = subprocess.run(
-                argv, stdin=stdin, capture_output=True, env=self._env(env), check=False
-            )
+            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False)
         result = subprocess.CompletedProcess(
             argv,
             proc.returncode,

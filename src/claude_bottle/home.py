@@ -40,9 +40,7 @@ class HomeFiles:
         out += self.skills
         if plan.ssh:
             out.append(Entry(".ssh", None, 0o700))
-            out.append(
-                Entry(".ssh/config", ssh_config(plan.ssh, proxy_host, proxy_port).encode(), 0o600)
-            )
+            out.append(Entry(".ssh/config", ssh_config(plan.ssh, proxy_host, proxy_port).encode(), 0o600))
             out += [Entry(f".ssh/{name}", data, 0o600) for name, data in self.ssh.identities]
             if self.ssh.known_hosts:
                 known = "\n".join(self.ssh.known_hosts) + "\n"

@@ -81,9 +81,7 @@ def image_is_current(engine: Engine, build: ImageBuild) -> bool:
     return build.is_satisfied_by(digest, ca_digest)
 
 
-def ensure_image(
-    engine: Engine, build: ImageBuild, *, force: bool = False, quiet: bool = False
-) -> bool:
+def ensure_image(engine: Engine, build: ImageBuild, *, force: bool = False, quiet: bool = False) -> bool:
     """Build the image unless an up-to-date one exists. True when it built."""
     if not force and image_is_current(engine, build):
         return False

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from claude_bottle import labels as L
@@ -19,16 +20,18 @@ from claude_bottle.egress import PROXY_PORT
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.home import HomeFiles
+from claude_bottle.keeper import SessionKeeper
 from claude_bottle.network import BottleNetwork, ExistingNetwork
 from claude_bottle.owner import current_owner
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.preflight import preflight
 from claude_bottle.reaper import Reaper
+from claude_bottle.sessions import SessionFolder
 from claude_bottle.sidecar import EgressSidecar
 from claude_bottle.signals import interruptible, shielded
 from claude_bottle.stage import StageFolder
 from claude_bottle.tarball import tar_bytes
-from claude_bottle.workspace import copy_folder_in
+from claude_bottle.workspace import WorkspaceSource, scan_workspace
 
 
 class SidecarUnhealthy(ClaudeBottleError):
@@ -59,7 +62,14 @@ class Session:
     engine: Engine
     agent: AgentContainer
     sidecar: EgressSidecar
+    keeper: SessionKeeper
     clock: PhaseClock
+    home: HomeFiles
+
+    def ready(self) -> None:
+        """Copy files in while waiting for the sidecar; then the session can start."""
+        _prepare_inside(self, self.home)
+        self.clock.mark("launch")
 
 
 def session_labels(plan: LaunchPlan) -> dict[str, str]:
@@ -104,23 +114,21 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     copies: list[Callable[[], None]] = []
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
-    if plan.cwd is not None:
-        cwd = plan.cwd
-        copies.append(
-            lambda: copy_folder_in(session.engine, session.agent.name, cwd, plan.workspace)
-        )
+    if session.keeper.source is not None:
+        copies.append(session.keeper.copy_in)
     with in_background(*copies) as finished:
         wait_until_healthy(session)
         finished()
 
 
 @contextmanager
-def bottle(
-    plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None
-) -> Iterator[Session]:
+def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None) -> Iterator[Session]:
     """A running bottle; everything it made is removed when the block ends."""
     clock = PhaseClock()
-    home = HomeFiles.collect(plan)  # reads host files: fails before anything is made
+    # Read everything from the host first: a problem stops us before anything is made.
+    home = HomeFiles.collect(plan)
+    source = scan_workspace(plan.cwd) if plan.cwd is not None else None
+    folder = open_session_folder(plan, source)
     preflight(engine, plan)
     labels = session_labels(plan)
     stack = ExitStack()
@@ -145,19 +153,16 @@ def bottle(
             if plan.bottle.runtime == "runsc":
                 # The agent needs the sidecar's address before it is made.
                 _enter(stack, sidecar)
-                agent = AgentContainer(
-                    engine, plan, labels, internal.name, sidecar.address, environ
-                )
+                agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
                 _enter(stack, agent)
             else:
-                agent = AgentContainer(
-                    engine, plan, labels, internal.name, sidecar.address, environ
-                )
+                agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
                 _enter(stack, sidecar, agent)
-            session = Session(plan, engine, agent, sidecar, clock)
-            _prepare_inside(session, home)
-            clock.mark("launch")
-            yield session
+            keeper = SessionKeeper(engine, plan, agent, source, folder)
+            _enter(stack, keeper)
+            # Yielded before it is ready, so that whatever ends the session
+            # (even during the wait) can still report where the work went.
+            yield Session(plan, engine, agent, sidecar, keeper, clock, home)
     finally:
         clock.mark("session")
         with shielded():
@@ -165,18 +170,47 @@ def bottle(
         clock.mark("teardown")
 
 
+def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> SessionFolder | None:
+    """Sessions with a workspace or a person at the keyboard keep a folder."""
+    if source is None and not plan.interactive:
+        return None
+    folder = SessionFolder.for_session(plan.session_id).create()
+    folder.update(
+        session=plan.session_id, agent=plan.agent.name, bottle=plan.bottle.name,
+        cwd=str(plan.cwd) if plan.cwd else None, container=plan.container,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        workspace=source.to_json() if source else None,
+        workspace_path=plan.workspace,
+    )  # fmt: skip
+    return folder
+
+
+def record_end(session: Session) -> None:
+    folder = session.keeper.folder
+    if folder is None:
+        return
+    (folder.path / "egress.jsonl").write_text(session.sidecar.audit_log)
+    report = read_audit_log(session.sidecar.audit_log)
+    folder.update(
+        ended=datetime.now(UTC).isoformat(timespec="seconds"), blocked=[host for host, _ in report.blocked]
+    )
+
+
 def print_summary(session: Session, timings: bool = False) -> None:
     report = read_audit_log(session.sidecar.audit_log)
-    elapsed = format_duration(session.clock.marks["session"] - session.clock.marks["launch"])
+    marks = session.clock.marks
+    elapsed = format_duration(marks["session"] - marks.get("launch", marks["session"]))
     lines = [
         f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; "
         "everything it made was removed"
     ]
     lines += [f"  {line}" for line in render_report(report)]
+    if session.keeper.result is not None and session.plan.cwd is not None:
+        lines += [f"  {line}" for line in session.keeper.result.summary_lines(session.plan.cwd)]
+    if session.keeper.folder is not None:
+        lines.append(f"  saved   : {session.keeper.folder.path} (transcript, egress log)")
     if timings:
-        lines.append(
-            "  timings : " + ", ".join(f"{p} {d:.3f}s" for p, d in session.clock.durations())
-        )
+        lines.append("  timings : " + ", ".join(f"{p} {d:.3f}s" for p, d in session.clock.durations()))
     info(lines[0])
     block("\n".join(lines[1:]))
 
@@ -188,36 +222,38 @@ def confirm(assume_yes: bool) -> bool:
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
-        raise ClaudeBottleError(
-            "no terminal to ask on; pass --yes to launch without confirmation"
-        ) from None
+        raise ClaudeBottleError("no terminal to ask on; pass --yes to launch without confirmation") from None
     with os.fdopen(fd, "r+b", buffering=0) as tty:
         tty.write(b"claude-bottle: launch this agent? [y/N] ")
         reply = tty.readline().decode("utf-8", "replace").strip()
     return reply in ("y", "Y", "yes", "YES")
 
 
-def launch_interactive(
-    plan: LaunchPlan, engine: Engine, *, assume_yes: bool, timings: bool = False
-) -> int:
+def launch_interactive(plan: LaunchPlan, engine: Engine, *, assume_yes: bool, timings: bool = False) -> int:
     if not confirm(assume_yes):
         info("aborted by user")
         return 0
-    with bottle(plan, engine) as session:
-        info(
-            "attaching interactive claude session (Ctrl-D or 'exit' to leave; "
-            f"container {session.agent.name} will be removed)"
-        )
-        status = engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=True))
-    print_summary(session, timings)
-    return status
+    return _run_session(plan, engine, tty=True, summary=True, timings=timings)
 
 
-def launch_command(
-    plan: LaunchPlan, engine: Engine, *, summary: bool = True, timings: bool = False
-) -> int:
-    with bottle(plan, engine) as session:
-        status = engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=False))
-    if summary or timings:
-        print_summary(session, timings)
-    return status
+def launch_command(plan: LaunchPlan, engine: Engine, *, summary: bool = True, timings: bool = False) -> int:
+    return _run_session(plan, engine, tty=False, summary=summary, timings=timings)
+
+
+def _run_session(plan: LaunchPlan, engine: Engine, *, tty: bool, summary: bool, timings: bool) -> int:
+    session: Session | None = None
+    try:
+        with bottle(plan, engine) as session:
+            session.ready()
+            if tty:
+                info(
+                    "attaching interactive claude session (Ctrl-D or 'exit' to leave; "
+                    f"container {session.agent.name} will be removed)"
+                )
+            return engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=tty))
+    finally:
+        # Also after Ctrl-C, SIGTERM, SIGHUP or `stop`: say where the work went.
+        if session is not None:
+            record_end(session)
+            if summary or timings:
+                print_summary(session, timings)

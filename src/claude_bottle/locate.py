@@ -16,9 +16,7 @@ BUILTIN_SOURCE = "<built-in default manifest>"
 
 
 def user_config_manifest(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_CONFIG_HOME") or str(
-        Path(environ.get("HOME", "~")).expanduser() / ".config"
-    )
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")).expanduser() / ".config")
     return Path(base) / "claude-bottle" / MANIFEST_NAME
 
 

@@ -110,9 +110,7 @@ class Manifest:
             return self.agents[name]
         except KeyError:
             known = ", ".join(sorted(self.agents)) or "(none)"
-            raise ManifestError(
-                self.source, "agents", f"no agent named '{name}' (agents: {known})"
-            ) from None
+            raise ManifestError(self.source, "agents", f"no agent named '{name}' (agents: {known})") from None
 
 
 def _type_name(value: object) -> str:
@@ -142,9 +140,7 @@ class _Reader:
             raise self.fail(path, f"expected an object, got {_type_name(value)}")
         for key in value:
             if key not in keys:
-                raise self.fail(
-                    _join(path, key), f"unknown key (expected one of: {', '.join(keys)})"
-                )
+                raise self.fail(_join(path, key), f"unknown key (expected one of: {', '.join(keys)})")
         return value
 
     def string(self, value: object, path: str, what: str = "a string") -> str:
@@ -178,8 +174,7 @@ def parse_manifest(data: object, source: str, base_dir: Path) -> Manifest:
     bottles_raw = r.obj(top.get("bottles", {}), "bottles", tuple(top.get("bottles", {}) or ()))
     agents_raw = r.obj(top.get("agents", {}), "agents", tuple(top.get("agents", {}) or ()))
     bottles = {
-        r.name(name, f"bottles.{name}"): _parse_bottle(r, name, raw)
-        for name, raw in bottles_raw.items()
+        r.name(name, f"bottles.{name}"): _parse_bottle(r, name, raw) for name, raw in bottles_raw.items()
     }
     agents = {
         r.name(name, f"agents.{name}"): _parse_agent(r, name, raw, base_dir, bottles)
@@ -213,8 +208,7 @@ def _hosts(r: _Reader, value: object, path: str) -> tuple[str, ...]:
         if problem:
             raise r.fail(
                 f"{path}[{i}]",
-                f"expected a host name like 'example.com' or '*.example.com', "
-                f"got '{entry}' ({problem})",
+                f"expected a host name like 'example.com' or '*.example.com', got '{entry}' ({problem})",
             )
     return tuple(dict.fromkeys(e.lower() for e in entries))
 
@@ -226,9 +220,7 @@ def _parse_egress(r: _Reader, path: str, raw: object) -> Egress:
     allow = _hosts(r, e["allow"], f"{path}.allow")
     internal = _hosts(r, e.get("internal", []), f"{path}.internal")
     if not allow and not internal:
-        raise r.fail(
-            f"{path}.allow", "is empty: a bottle needs at least one host (the agent's API host)"
-        )
+        raise r.fail(f"{path}.allow", "is empty: a bottle needs at least one host (the agent's API host)")
     network = e.get("network")
     if network is not None:
         network = r.string(network, f"{path}.network", "a network name")
@@ -249,15 +241,11 @@ def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:
         raise r.fail(f"{path}.cpus", f"expected a positive number, got {json.dumps(cpus)}")
     pids = lim.get("pids", default.pids)
     if isinstance(pids, bool) or not isinstance(pids, int) or pids < 64:
-        raise r.fail(
-            f"{path}.pids", f"expected a whole number of at least 64, got {json.dumps(pids)}"
-        )
+        raise r.fail(f"{path}.pids", f"expected a whole number of at least 64, got {json.dumps(pids)}")
     return Limits(memory=memory.lower(), cpus=float(cpus), pids=pids)
 
 
-def _parse_agent(
-    r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle]
-) -> Agent:
+def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle]) -> Agent:
     path = f"agents.{name}"
     a = r.obj(raw, path, ("description", "bottle", "prompt", "prompt_file", "env", "skills", "ssh"))
     if "description" in a:
@@ -334,9 +322,7 @@ def _parse_env(r: _Reader, path: str, raw: object) -> tuple[EnvVar, ...]:
             raise r.fail(vpath, 'expected a string or {"from_env": "HOST_VAR"}')
         host_var = r.string(spec["from_env"], f"{vpath}.from_env", "a variable name")
         if not _ENV_NAME_RE.match(host_var):
-            raise r.fail(
-                f"{vpath}.from_env", f"'{host_var}' is not a valid environment variable name"
-            )
+            raise r.fail(f"{vpath}.from_env", f"'{host_var}' is not a valid environment variable name")
         optional = r.boolean(spec.get("optional", False), f"{vpath}.optional")
         out.append(EnvVar(name=name, host_var=host_var, optional=optional))
     return tuple(out)
@@ -347,19 +333,13 @@ def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
     if "Host" not in e:
         raise r.fail(path, "missing 'Host'")
     fields = {
-        k: r.string(e[k], f"{path}.{k}")
-        for k in ("Host", "HostName", "User", "IdentityFile")
-        if k in e
+        k: r.string(e[k], f"{path}.{k}") for k in ("Host", "HostName", "User", "IdentityFile") if k in e
     }
     for key, value in fields.items():
         if not value or any(c.isspace() for c in value) or (key != "IdentityFile" and "*" in value):
-            raise r.fail(
-                f"{path}.{key}", f"expected a single word without spaces or '*', got '{value}'"
-            )
+            raise r.fail(f"{path}.{key}", f"expected a single word without spaces or '*', got '{value}'")
     port = e.get("Port")
-    if port is not None and (
-        isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
-    ):
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise r.fail(f"{path}.Port", f"expected a port number 1-65535, got {json.dumps(port)}")
     entry = SshEntry(
         host=fields["Host"],

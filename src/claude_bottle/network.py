@@ -17,9 +17,7 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
     sidecar; the egress one gives the sidecar its way out. Neither has IPv6.
     """
 
-    def __init__(
-        self, engine: Engine, name: str, labels: dict[str, str], *, internal: bool
-    ) -> None:
+    def __init__(self, engine: Engine, name: str, labels: dict[str, str], *, internal: bool) -> None:
         self.engine = engine
         self.name = name
         self.labels = labels

@@ -125,9 +125,7 @@ class LaunchPlan:
         return self.claude_argv()
 
 
-def _env_bindings(
-    manifest: Manifest, agent: Agent, environ: Mapping[str, str]
-) -> tuple[EnvBinding, ...]:
+def _env_bindings(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) -> tuple[EnvBinding, ...]:
     out: list[EnvBinding] = []
     for var in agent.env:
         if var.literal is not None:
@@ -167,9 +165,7 @@ def build_plan(
     for name in agent.skills:
         path = find_skill(name, manifest.base_dir)
         if path is None:  # validated at load; the folder vanished since
-            raise ManifestError(
-                manifest.source, f"agents.{agent.name}.skills", f"skill '{name}' not found"
-            )
+            raise ManifestError(manifest.source, f"agents.{agent.name}.skills", f"skill '{name}' not found")
         skills.append(SkillSource(name, path))
     ignored = ("CLAUDE_BOTTLE_DERIVED_IMAGE",) if environ.get("CLAUDE_BOTTLE_DERIVED_IMAGE") else ()
     return LaunchPlan(

@@ -23,14 +23,11 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ("image", plan.image),
     ]
     if plan.cwd is not None:
-        rows.append(
-            ("cwd", f"{plan.cwd} -> {plan.workspace} (copied in; work comes back as a git branch)")
-        )
+        rows.append(("cwd", f"{plan.cwd} -> {plan.workspace} (copied in; work comes back as a git branch)"))
     rows += [
         (
             "container",
-            plan.container
-            + (" (pinned by CLAUDE_BOTTLE_CONTAINER)" if plan.container_pinned else ""),
+            plan.container + (" (pinned by CLAUDE_BOTTLE_CONTAINER)" if plan.container_pinned else ""),
         ),
         ("env (names only)", ", ".join(plan.env_names) or "(none)"),
         ("skills", " ".join(s.name for s in plan.skills) or "(none)"),
@@ -53,8 +50,7 @@ def render_plan(plan: LaunchPlan) -> str:
     width = max(len(k) for k, _ in rows)
     lines = [f"{key.ljust(width)} : {value}" for key, value in rows]
     lines += [
-        f"note: {name} is ignored (the workspace is streamed into the container; "
-        "no derived image is built)"
+        f"note: {name} is ignored (the workspace is streamed into the container; no derived image is built)"
         for name in plan.ignored_overrides
     ]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from claude_bottle.launch import session_labels
 from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.tarball import tar_bytes
-from claude_bottle.workspace import copy_folder_in
+from claude_bottle.workspace import copy_folder_in, scan_workspace
 from tests.engine.conftest import lab_plan
 
 CANARY = "canary-9c1e5d-never-in-argv"
@@ -69,9 +69,7 @@ def running_agent(
     plan = lab_plan(tmp_path, MANIFEST, "worker", {"HOST_TOKEN": CANARY})
     labels = session_labels(plan)
     with ExitStack() as stack:
-        net = stack.enter_context(
-            BottleNetwork(engine, plan.network_name("internal"), labels, internal=True)
-        )
+        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
         agent = stack.enter_context(
             AgentContainer(engine, plan, labels, net.name, "egress-proxy", {"HOST_TOKEN": CANARY})
         )
@@ -136,9 +134,7 @@ def test_env_values_reach_the_agent_but_never_argv(
     assert "MODE=lab" in env
     assert "HTTPS_PROXY=http://egress-proxy:8888" in env
     assert "NO_PROXY=localhost,127.0.0.1" in env
-    cmdlines = subprocess.run(
-        ["ps", "-eo", "args"], capture_output=True, text=True, check=True
-    ).stdout
+    cmdlines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert CANARY not in cmdlines
     host_env_files = [p for p in Path("/tmp").glob("claude-bottle*") if p.is_file()]
     assert not any(CANARY in p.read_text(errors="replace") for p in host_env_files)
@@ -169,10 +165,7 @@ def test_prompt_skills_and_ssh_files_inside(
         "node 755 .claude",  # the image's own files are untouched
         "node 644 .claude.json",
     ]
-    assert (
-        sh(engine, agent, "cat ~/.claude-bottle-prompt.txt")
-        == "You are a careful worker.\nSecond line."
-    )
+    assert sh(engine, agent, "cat ~/.claude-bottle-prompt.txt") == "You are a careful worker.\nSecond line."
     assert sh(engine, agent, "~/.claude/skills/lint/scripts/run.sh") == "lint\n"
     known = sh(engine, agent, "cat ~/.ssh/known_hosts")
     assert "git.allowed.test" in known
@@ -193,10 +186,8 @@ def test_workspace_copy_is_owned_by_node_and_keeps_git(
     (src / "pkg" / "a.py").write_text("print('a')\n")
     subprocess.run(["git", "init", "-q", str(src)], check=True)
     os.chmod(src / "pkg" / "a.py", 0o640)
-    copy_folder_in(engine, agent.name, src, plan.workspace)
-    out = sh(
-        engine, agent, "cd ~/workspace && stat -c '%U %a %n' pkg/a.py .git && git status --short"
-    )
+    copy_folder_in(engine, agent.name, scan_workspace(src), plan.workspace)
+    out = sh(engine, agent, "cd ~/workspace && stat -c '%U %a %n' pkg/a.py .git && git status --short")
     lines = out.splitlines()
     assert lines[:2] == ["node 640 pkg/a.py", "node 755 .git"]
     assert "?? pkg/" in lines

@@ -10,9 +10,7 @@ from claude_bottle.engine import Engine
 from tests.engine.conftest import cli
 
 
-def test_agent_image_runs_the_real_claude_code_cli_as_node(
-    engine: Engine, agent_image: str
-) -> None:
+def test_agent_image_runs_the_real_claude_code_cli_as_node(engine: Engine, agent_image: str) -> None:
     out = engine.run(
         "run",
         "--rm",
@@ -77,9 +75,7 @@ def test_dry_run_of_the_issue_example_leaves_nothing_behind(engine: Engine, proj
     assert set(os.listdir(tempfile.gettempdir())) == tmp_before
 
 
-def test_plan_picks_the_next_free_container_name(
-    engine: Engine, agent_image: str, project: Path
-) -> None:
+def test_plan_picks_the_next_free_container_name(engine: Engine, agent_image: str, project: Path) -> None:
     taken = "claude-bottle-reviewer"
     engine.run("create", "--name", taken, "--label", f"{labels.MANAGED}=test", agent_image)
     try:
@@ -94,9 +90,6 @@ def test_plan_picks_the_next_free_container_name(
             env={"GH_TOKEN": "x", "CLAUDE_BOTTLE_CONTAINER": taken},
         )
         assert pinned.returncode == 2
-        assert (
-            f"container '{taken}' already exists (pinned via CLAUDE_BOTTLE_CONTAINER)"
-            in pinned.stderr
-        )
+        assert f"container '{taken}' already exists (pinned via CLAUDE_BOTTLE_CONTAINER)" in pinned.stderr
     finally:
         engine.run("rm", "-f", taken)

@@ -63,18 +63,13 @@ def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[
 
 
 @pytest.fixture
-def waiting_session(
-    engine: Engine, lab: Path, hanging_sidecar: str
-) -> Iterator[subprocess.Popen[str]]:
+def waiting_session(engine: Engine, lab: Path, hanging_sidecar: str) -> Iterator[subprocess.Popen[str]]:
     """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist."""
     proc = spawn_run(lab, hanging_sidecar)
     try:
         wait_for(
             lambda: (
-                len(
-                    engine.lines("ps", "--filter", f"label={L.MANAGED}=1", "--format", "{{.Names}}")
-                )
-                == 2
+                len(engine.lines("ps", "--filter", f"label={L.MANAGED}=1", "--format", "{{.Names}}")) == 2
             ),
             30,
             "the agent and sidecar containers",
@@ -86,9 +81,7 @@ def waiting_session(
         proc.wait()
 
 
-def test_a_step_failing_halfway_removes_what_was_made(
-    engine: Engine, agent_image: str, lab: Path
-) -> None:
+def test_a_step_failing_halfway_removes_what_was_made(engine: Engine, agent_image: str, lab: Path) -> None:
     # An image that is not Pipelock: created and connected fine, then fails to start.
     result = cli(
         "run",
@@ -124,18 +117,14 @@ def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
     assert session_objects(engine) == []
 
 
-@pytest.mark.parametrize(
-    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
-)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_signal_during_start_tears_everything_down(
     engine: Engine, waiting_session: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     waiting_session.send_signal(sig)
     _, err = waiting_session.communicate(timeout=30)
     assert waiting_session.returncode == 130
-    assert (
-        f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
-    )
+    assert f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
     assert session_objects(engine) == []
 
 
@@ -184,9 +173,7 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
 def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
     engine: Engine, waiting_session: subprocess.Popen[str], lab: Path, agent_image: str
 ) -> None:
-    foreign = engine.run(
-        "create", "--label", "dev.claude-bottle.session=forged", agent_image
-    ).stdout.strip()
+    foreign = engine.run("create", "--label", "dev.claude-bottle.session=forged", agent_image).stdout.strip()
     try:
         before = session_objects(engine)
         result = cli("cleanup", cwd=lab)

@@ -59,9 +59,7 @@ def sidecar_image(engine: Engine) -> str:
 
 
 @pytest.fixture(scope="session")
-def lab(
-    engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Lab]:
+def lab(engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     engine.run("build", "-q", "-t", WEB_IMAGE, "-f", str(LAB_DIR / "web.Dockerfile"), str(LAB_DIR))
     engine.run("build", "-q", "-t", GIT_IMAGE, "-f", str(LAB_DIR / "git.Dockerfile"), str(LAB_DIR))
     tag = secrets.token_hex(3)
@@ -102,9 +100,7 @@ def lab(
             GIT_IMAGE,
         )
         wait_for(lambda: '"ready"' in engine.run("logs", web).stdout, 30, "the lab web server")
-        host_key = engine.run(
-            "exec", git, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"
-        ).stdout.split()
+        host_key = engine.run("exec", git, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
         fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
         web_ip = engine.run("inspect", "--format", fmt, web).stdout.strip()
         yield Lab(
@@ -118,9 +114,7 @@ def lab(
 
 
 @pytest.fixture
-def lab_project(
-    lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project whose bottle's way out is the lab network, with the lab's ssh trust."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)

@@ -26,9 +26,7 @@ def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
         f"curl -sS -k https://allowed.test/{mark} && curl -sS http://allowed.test/{mark}",
     )
     assert result.returncode == 0, result.stderr
-    assert (
-        result.stdout == "hello from allowed.test over https\nhello from allowed.test over http\n"
-    )
+    assert result.stdout == "hello from allowed.test over https\nhello from allowed.test over http\n"
     assert lab.web_saw(mark)
     assert "allowed : allowed.test (x2)" in result.stderr
 
@@ -45,16 +43,12 @@ def test_blocked_host_is_refused_by_the_sidecar_and_summarised(lab_project: Path
 
 def test_direct_connection_without_the_proxy_fails(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
-    result = bottle_sh(
-        lab_project, f"curl -sS -m 3 --noproxy '*' http://{lab.web_ip}/{mark}; echo status=$?"
-    )
+    result = bottle_sh(lab_project, f"curl -sS -m 3 --noproxy '*' http://{lab.web_ip}/{mark}; echo status=$?")
     assert "status=0" not in result.stdout
     assert not lab.web_saw(mark)
 
 
-def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(
-    lab_project: Path, lab: Lab
-) -> None:
+def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_project: Path, lab: Lab) -> None:
     result = cli(
         "run",
         "coder",
@@ -123,17 +117,13 @@ def test_secret_canary_never_leaks_on_the_host(lab_project: Path, lab: Lab, tmp_
     )  # fmt: skip
     seen_in_ps = []
     while proc.poll() is None:
-        seen_in_ps.append(
-            subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        )
+        seen_in_ps.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
     out, err = proc.communicate()
     assert proc.returncode == 0, err
     assert out == "has-it\n"
     assert not any(canary in snapshot for snapshot in seen_in_ps)
     assert canary not in err
-    plan = cli(
-        "start", "worker", "--dry-run", "--json", cwd=lab_project, env={"LAB_CANARY": canary}
-    )
+    plan = cli("start", "worker", "--dry-run", "--json", cwd=lab_project, env={"LAB_CANARY": canary})
     assert canary not in plan.stdout + plan.stderr
     leftovers = subprocess.run(
         ["grep", "-rl", canary, "/tmp", str(Path.home())], capture_output=True, text=True

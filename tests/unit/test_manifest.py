@@ -196,9 +196,7 @@ def test_env_list_and_object_forms(project: Path) -> None:
     )
 
 
-def test_prompt_file_is_relative_to_the_manifest(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_prompt_file_is_relative_to_the_manifest(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (project / "prompts").mkdir()
     (project / "prompts" / "r.md").write_text("Be kind.\nAnd thorough.\n")
     data = edited(agents__reviewer__prompt=..., agents__reviewer__prompt_file="prompts/r.md")
@@ -234,12 +232,8 @@ def test_resolution_order(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(elsewhere / "cfg"))
     assert load_manifest(lonely).source == BUILTIN_SOURCE
     (elsewhere / "cfg" / "claude-bottle").mkdir(parents=True)
-    (elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json").write_text(
-        json.dumps(DEFAULT_MANIFEST)
-    )
-    assert load_manifest(lonely).source == str(
-        elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json"
-    )
+    (elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json").write_text(json.dumps(DEFAULT_MANIFEST))
+    assert load_manifest(lonely).source == str(elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json")
 
 
 def test_missing_explicit_manifest(project: Path) -> None:

@@ -110,14 +110,11 @@ def test_missing_required_env_stops_before_anything(
     monkeypatch.delenv("GH_TOKEN")
     assert main(["start", "reviewer", "--dry-run"]) == 2
     assert (
-        "agents.reviewer.env.GITHUB_TOKEN: needs $GH_TOKEN from your environment"
-        in capsys.readouterr().err
+        "agents.reviewer.env.GITHUB_TOKEN: needs $GH_TOKEN from your environment" in capsys.readouterr().err
     )
 
 
-def test_unknown_agent(
-    project: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unknown_agent(project: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["start", "nobody", "--dry-run"]) == 2
     assert "agents: no agent named 'nobody' (agents: reviewer)" in capsys.readouterr().err
 
@@ -152,9 +149,7 @@ def test_exec_argv(project: Path, env: dict[str, str]) -> None:
     [
         pytest.param(set(), "claude-bottle-rev", id="free"),
         pytest.param({"claude-bottle-rev"}, "claude-bottle-rev-2", id="second"),
-        pytest.param(
-            {"claude-bottle-rev", "claude-bottle-rev-2"}, "claude-bottle-rev-3", id="third"
-        ),
+        pytest.param({"claude-bottle-rev", "claude-bottle-rev-2"}, "claude-bottle-rev-3", id="third"),
     ],
 )
 def test_container_names(taken: set[str], expected: str) -> None:
@@ -163,9 +158,7 @@ def test_container_names(taken: set[str], expected: str) -> None:
 
 def test_container_names_run_out() -> None:
     taken = frozenset({"claude-bottle-x"} | {f"claude-bottle-x-{n}" for n in range(2, 100)})
-    with pytest.raises(
-        UsageError, match="could not find a free container name after claude-bottle-x-99"
-    ):
+    with pytest.raises(UsageError, match="could not find a free container name after claude-bottle-x-99"):
         choose_container_name("x", taken, None)
     assert next_container_name("claude-bottle-x-98", "x") == "claude-bottle-x-99"
     assert next_container_name("claude-bottle-x-99", "x") is None
@@ -200,15 +193,11 @@ def test_host_matching(host: str, pattern: str, allowed: bool) -> None:
     assert host_matches(host, pattern) is allowed
 
 
-@pytest.mark.parametrize(
-    "entry", ["example.com", "*.example.com", "Example.COM", "localhost", "x-1.test"]
-)
+@pytest.mark.parametrize("entry", ["example.com", "*.example.com", "Example.COM", "localhost", "x-1.test"])
 def test_valid_host_patterns(entry: str) -> None:
     assert host_pattern_problem(entry) is None
 
 
-@pytest.mark.parametrize(
-    "entry", ["", " a.com", "a.*.com", "-a.com", "a..com", "*", "a.com/x", "user@a.com"]
-)
+@pytest.mark.parametrize("entry", ["", " a.com", "a.*.com", "-a.com", "a..com", "*", "a.com/x", "user@a.com"])
 def test_invalid_host_patterns(entry: str) -> None:
     assert host_pattern_problem(entry) is not None

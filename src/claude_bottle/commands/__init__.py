@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from claude_bottle.commands import build, cleanup, init, ps, run, schema, start, stop, validate
+from claude_bottle.commands import (
+    build,
+    cleanup,
+    harvest,
+    init,
+    ps,
+    run,
+    schema,
+    sessions,
+    start,
+    stop,
+    validate,
+)
 
 COMMANDS: dict[str, ModuleType] = {
     "start": start,
@@ -12,6 +24,8 @@ COMMANDS: dict[str, ModuleType] = {
     "ps": ps,
     "stop": stop,
     "cleanup": cleanup,
+    "sessions": sessions,
+    "harvest": harvest,
     "validate": validate,
     "init": init,
     "schema": schema,

@@ -21,9 +21,7 @@ from claude_bottle.render import render_plan, render_plan_json
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="start an agent's bottle and attach an interactive session")
     p.add_argument("name", help="agent name defined in claude-bottle.json")
-    p.add_argument(
-        "--cwd", action="store_true", help="copy the current folder into the bottle's workspace"
-    )
+    p.add_argument("--cwd", action="store_true", help="copy the current folder into the bottle's workspace")
     p.add_argument("--remote-control", action="store_true", help="pass --remote-control to claude")
     p.add_argument(
         "--dry-run",
@@ -61,9 +59,7 @@ def make_plan(
         command=command,
         interactive=interactive,
     )
-    return build_plan(
-        manifest, options, os.environ, new_session_id(), taken_container_names(engine)
-    )
+    return build_plan(manifest, options, os.environ, new_session_id(), taken_container_names(engine))
 
 
 def dry_run_requested(args: argparse.Namespace) -> bool:
@@ -96,6 +92,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from claude_bottle.launch import launch_interactive
 
-    return launch_interactive(
-        plan, engine or Engine.locate(), assume_yes=args.yes, timings=args.timings
-    )
+    return launch_interactive(plan, engine or Engine.locate(), assume_yes=args.yes, timings=args.timings)

@@ -52,6 +52,4 @@ def run(args: argparse.Namespace) -> int:
             info(f"stopped {len(wanted)} session(s)")
             return 0
         time.sleep(0.2)
-    raise ClaudeBottleError(
-        f"sessions still running after {STOP_SECONDS}s: {', '.join(sorted(left))}"
-    )
+    raise ClaudeBottleError(f"sessions still running after {STOP_SECONDS}s: {', '.join(sorted(left))}")

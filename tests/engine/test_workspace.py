@@ -1,0 +1,314 @@
+"""No lost work: what the agent did comes back as a branch (or saved files),
+never as files written into the user's tree. Real engine, real git."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import labels as L
+from claude_bottle.agent import AgentContainer
+from claude_bottle.engine import Engine
+from claude_bottle.keeper import WorkTarget, harvest
+from claude_bottle.launch import session_labels
+from claude_bottle.network import BottleNetwork
+from claude_bottle.plan import LaunchPlan
+from claude_bottle.sessions import SessionFolder
+from claude_bottle.workspace import copy_folder_in, scan_workspace
+from tests.engine.conftest import cli, lab_plan, labelled_objects, wait_for
+from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
+
+__all__ = ["hanging_sidecar"]
+
+MANIFEST = {
+    "bottles": {"lab": {"egress": {"allow": ["allowed.test"]}}},
+    "agents": {"worker": {"bottle": "lab"}},
+}
+AGENT_WORK = """
+set -e
+cd ~/workspace
+git config user.name agent; git config user.email agent@bottle.test
+echo one > one.txt; git add one.txt; git commit -qm "first agent commit"
+echo two > two.txt; git add two.txt; git commit -qm "second agent commit"
+echo edited >> README.md
+echo brand-new > new.txt
+printf '#!/bin/sh\\necho pwned > /tmp/pwned\\n' > .git/hooks/post-checkout; chmod +x .git/hooks/post-checkout
+git config core.fsmonitor 'echo pwned'
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def fingerprint(repo: Path) -> dict[str, str]:
+    """Everything of the user's repository that a harvest must not touch."""
+
+    def digest(path: Path) -> str:
+        if path.is_dir():
+            return ",".join(f"{p.name}:{digest(p)}" for p in sorted(path.iterdir()))
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "-"
+
+    return {
+        "status": git(repo, "status", "--porcelain", "--ignored"),
+        "HEAD": (repo / ".git" / "HEAD").read_text() + git(repo, "rev-parse", "HEAD"),
+        "index": digest(repo / ".git" / "index"),
+        "hooks": digest(repo / ".git" / "hooks"),
+        "config": digest(repo / ".git" / "config"),
+        "tree": "".join(f"{p}:{digest(repo / p)}" for p in sorted(os.listdir(repo)) if p != ".git"),
+    }
+
+
+@pytest.fixture
+def user_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("hello\n")
+    (repo / ".gitignore").write_text("node_modules/\n")
+    (repo / "node_modules").mkdir()
+    (repo / "node_modules" / "big.js").write_text("x" * 1000)
+    (repo / "scratch.tmp").write_text("do not copy\n")
+    (repo / ".claude-bottle-ignore").write_text("*.tmp\n")
+    git(repo, "add", "README.md", ".gitignore", ".claude-bottle-ignore")
+    git(repo, "-c", "user.name=u", "-c", "user.email=u@u.test", "commit", "-qm", "user commit")
+    return repo
+
+
+@pytest.fixture
+def bottle(engine: Engine, agent_image: str, tmp_path: Path) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
+    plan = lab_plan(tmp_path, MANIFEST, "worker")
+    labels = session_labels(plan)
+    with ExitStack() as stack:
+        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
+        agent = stack.enter_context(AgentContainer(engine, plan, labels, net.name, "egress-proxy", {}))
+        yield plan, agent
+
+
+def agent_sh(engine: Engine, agent: AgentContainer, script: str) -> str:
+    return engine.run("exec", "--user", "node", agent.name, "sh", "-c", script).stdout
+
+
+def test_commits_and_uncommitted_changes_come_back_as_a_branch(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    before = fingerprint(user_repo)
+    source = scan_workspace(user_repo)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    listing = agent_sh(engine, agent, "cd ~/workspace && ls -A && stat -c '%U' .git/HEAD")
+    assert "node_modules" not in listing  # ignored by the repo's rules
+    assert "scratch.tmp" not in listing  # ignored by .claude-bottle-ignore
+    assert listing.splitlines()[-1] == "node"
+    agent_sh(engine, agent, AGENT_WORK)
+
+    result = harvest(
+        engine, agent.name, WorkTarget.of(plan, source), SessionFolder(tmp_path / "session").create(), "final"
+    )
+
+    assert result.kind == "branch"
+    assert result.branch == f"bottle/worker/{plan.session_id}"
+    assert result.commits == 3
+    assert result.uncommitted
+    log = git(user_repo, "log", "--format=%s", f"main..{result.branch}").splitlines()
+    assert log == [
+        "claude-bottle: changes left uncommitted in the bottle",
+        "second agent commit",
+        "first agent commit",
+    ]
+    tip_files = git(user_repo, "ls-tree", "-r", "--name-only", result.branch).split()
+    assert sorted(tip_files) == [
+        ".claude-bottle-ignore",
+        ".gitignore",
+        "README.md",
+        "new.txt",
+        "one.txt",
+        "two.txt",
+    ]
+    assert git(user_repo, "show", f"{result.branch}:README.md") == "hello\nedited\n"
+    assert fingerprint(user_repo) == before
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_a_second_harvest_never_reuses_a_branch_name(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    source = scan_workspace(user_repo)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    agent_sh(engine, agent, "cd ~/workspace && echo a > a.txt")
+    folder = SessionFolder(tmp_path / "s").create()
+    first = harvest(engine, agent.name, WorkTarget.of(plan, source), folder, "h1")
+    agent_sh(engine, agent, "cd ~/workspace && echo b > b.txt")
+    second = harvest(engine, agent.name, WorkTarget.of(plan, source), folder, "h2")
+    assert first.branch == f"bottle/worker/{plan.session_id}"
+    assert second.branch == f"bottle/worker/{plan.session_id}-2"
+
+
+def test_nothing_to_bring_back_gives_no_branch(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    source = scan_workspace(user_repo)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    result = harvest(
+        engine, agent.name, WorkTarget.of(plan, source), SessionFolder(tmp_path / "s").create(), "final"
+    )
+    assert result.kind == "none"
+    assert result.summary_lines(user_repo) == ["work    : no changes"]
+    assert "bottle/" not in git(user_repo, "branch", "--list")
+
+
+def test_work_comes_back_after_the_main_process_was_killed(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    source = scan_workspace(user_repo)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    agent_sh(
+        engine,
+        agent,
+        "cd ~/workspace && git -c user.name=a -c user.email=a@a.test commit -qm x --allow-empty",
+    )
+    engine.run("kill", agent.name)  # SIGKILL to the main process: the container stops
+    wait_for(
+        lambda: engine.run("inspect", "-f", "{{.State.Running}}", agent.name).stdout.strip() == "false",
+        10,
+        "the container to stop",
+    )
+    result = harvest(
+        engine, agent.name, WorkTarget.of(plan, source), SessionFolder(tmp_path / "s").create(), "final"
+    )
+    assert result.kind == "branch"
+    assert git(user_repo, "log", "--format=%s", "-1", str(result.branch)) == "x\n"
+
+
+def test_a_folder_without_git_comes_back_as_files(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    folder = tmp_path / "plain"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("keep.txt", "edit.txt", "gone.txt", "sub/deep.txt"):
+        (folder / name).write_text(f"{name}\n")
+    source = scan_workspace(folder)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    agent_sh(
+        engine, agent, "cd ~/workspace && echo changed > edit.txt && rm gone.txt && echo new > sub/new.txt"
+    )
+    store = SessionFolder(tmp_path / "session").create()
+    result = harvest(engine, agent.name, WorkTarget.of(plan, source), store, "final")
+    assert result.kind == "files"
+    assert result.changed == ("edit.txt",)
+    assert result.added == ("sub/new.txt",)
+    assert result.deleted == ("gone.txt",)
+    saved = store.path / "final" / "files"
+    assert (saved / "edit.txt").read_text() == "changed\n"
+    assert (saved / "sub" / "new.txt").read_text() == "new\n"
+    assert not (saved / "keep.txt").exists()
+    assert (store.path / "final" / "deleted.txt").read_text() == "gone.txt\n"
+    assert (folder / "edit.txt").read_text() == "edit.txt\n"  # the user's folder is untouched
+
+
+@pytest.fixture
+def cwd_session(
+    engine: Engine, user_repo: Path, hanging_sidecar: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`run --cwd` of the user's repo, held at the sidecar wait; the test plays the agent."""
+    (user_repo / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    git(user_repo, "add", "claude-bottle.json")
+    git(user_repo, "-c", "user.name=u", "-c", "user.email=u@u.test", "commit", "-qm", "manifest")
+    env = {
+        **os.environ,
+        "CLAUDE_BOTTLE_SIDECAR_IMAGE": HANGING_SIDECAR,
+        "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "60",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_bottle", "run", "--cwd", "worker", "--", "true"],
+        cwd=user_repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        name = wait_for(
+            lambda: engine.lines(
+                "ps", "--filter", f"label={L.ROLE}={L.ROLE_AGENT}", "--format", "{{.Names}}"
+            ),
+            30,
+            "the agent container",
+        )[0]
+        wait_for(
+            lambda: (
+                engine.run(
+                    "exec", name, "test", "-f", "/home/node/workspace/claude-bottle.json", check=False
+                ).returncode
+                == 0
+            ),
+            30,
+            "the workspace copy",
+        )
+        yield proc, name
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("ending", ["SIGINT", "SIGTERM", "SIGHUP", "stop"])
+def test_work_comes_back_on_every_ending(
+    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, ending: str
+) -> None:
+    proc, container = cwd_session
+    before = fingerprint(user_repo)
+    engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
+    if ending == "stop":
+        assert cli("stop", "worker", cwd=user_repo).returncode == 0
+    else:
+        proc.send_signal(getattr(signal, ending))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    branches = git(user_repo, "branch", "--list", "bottle/*").split()
+    assert len(branches) == 1
+    assert f"work    : branch {branches[0]} in {user_repo}: 3 commit(s)" in err
+    assert f"look: git -C {user_repo} log -p HEAD..{branches[0]}" in err
+    assert fingerprint(user_repo) == before
+    assert not (user_repo / ".git" / "hooks" / "post-checkout").exists()
+    assert labelled_objects(engine) == []
+
+
+def test_harvest_on_demand_then_sessions_lists_the_work(
+    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, tmp_path: Path
+) -> None:
+    proc, container = cwd_session
+    engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
+    data = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    now = cli("harvest", "worker", cwd=user_repo, env=data)
+    assert now.returncode == 0, now.stderr
+    assert "goes on" in now.stderr
+    assert engine.ok("inspect", container)  # the session is still there
+    assert len(git(user_repo, "branch", "--list", "bottle/*").split()) == 1
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    branches = git(user_repo, "branch", "--list", "bottle/*").split()
+    assert len(branches) == 2  # the final harvest took a new name
+    listed = cli("sessions", "--json", cwd=user_repo, env=data)
+    records = json.loads(listed.stdout)
+    assert len(records) == 1
+    assert records[0]["agent"] == "worker"
+    assert records[0]["cwd"] == str(user_repo)
+    assert records[0]["work"]["kind"] == "branch"
+    assert records[0]["work"]["branch"] in branches
+    text = cli("sessions", cwd=user_repo, env=data).stdout
+    assert f"work    : branch {records[0]['work']['branch']} (3 commit(s))" in text
