@@ -9,6 +9,8 @@ from claude_bottle import labels as L
 from claude_bottle.engine import Engine
 from claude_bottle.errors import UsageError
 
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+
 
 class BottleNetwork(AbstractContextManager["BottleNetwork"]):
     """A network made for one session and removed with it.
@@ -26,7 +28,9 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
     def create_args(self) -> tuple[str, ...]:
         return (
             "network", "create", "--driver", "bridge",
-            *(("--internal",) if self.internal else ()),
+            # The internal bridge gets no host address: the agent cannot reach
+            # services on the host through the gateway (containers still see each other).
+            *(("--internal", "--opt", f"{INHIBIT_IPV4}=true") if self.internal else ()),
             *L.label_args(self.labels),
             self.name,
         )  # fmt: skip

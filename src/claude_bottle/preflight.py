@@ -1,12 +1,16 @@
 """Checks and preparations before a session creates anything: the images are
-there (built or pulled), and the bottle's runtime is registered with the engine."""
+there (built or pulled), the bottle's runtime is registered with the engine,
+and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from claude_bottle.concurrency import run_together
 from claude_bottle.console import info
+from claude_bottle.dnsleak import dns_leak_verdict
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.image import agent_image_build, ensure_image, image_is_current
@@ -41,12 +45,34 @@ def _check_runtime(engine: Engine, runtime: str) -> None:
         raise ClaudeBottleError(problem)
 
 
+def _engine_host_resolv_conf() -> str | None:
+    """The engine host's resolver config, when the engine runs on this host."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return None
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return None
+
+
+def _check_dns_leak(engine: Engine) -> None:
+    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf())
+    if verdict is None:
+        return
+    level, message = verdict
+    if level == "refuse":
+        raise ClaudeBottleError(message)
+    info(message)
+
+
 def preflight(engine: Engine, plan: LaunchPlan) -> None:
     build = agent_image_build(plan.image)
-    agent_ok, sidecar_ok, _ = run_together(
+    agent_ok, sidecar_ok, _, _ = run_together(
         lambda: image_is_current(engine, build),
         lambda: engine.ok("image", "inspect", "--format", "{{.Id}}", plan.sidecar_image),
         lambda: _check_runtime(engine, plan.bottle.runtime),
+        lambda: _check_dns_leak(engine),
     )
     if not agent_ok:
         ensure_image(engine, build)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -210,3 +212,35 @@ def test_runsc_bottle_runs_under_gvisor(
 def test_engine_reports_runsc_registered(engine: Engine) -> None:
     runtimes = json.loads(engine.run("info", "--format", "{{json .Runtimes}}").stdout)
     assert "runsc" in runtimes
+
+
+def test_the_host_is_not_reachable_through_the_internal_gateway(
+    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+) -> None:
+    plan, agent = running_agent
+    canary = f"gateway-canary-{os.getpid()}"
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)  # every host address, the bridge's too
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        net = engine.json("network", "inspect", plan.network_name("internal"))[0]
+        gateway = net["IPAM"]["Config"][0]["Gateway"]
+        out = sh(
+            engine,
+            agent,
+            f"curl -s -m 3 --noproxy '*' http://{gateway}:{server.server_port}/{canary}; echo status=$?",
+        )
+        assert "status=0" not in out
+        assert seen == []
+    finally:
+        server.shutdown()
