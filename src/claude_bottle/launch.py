@@ -21,6 +21,7 @@ from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.home import HomeFiles
 from claude_bottle.keeper import SessionKeeper
+from claude_bottle.netguard import apply_guard
 from claude_bottle.network import BottleNetwork, ExistingNetwork
 from claude_bottle.owner import current_owner
 from claude_bottle.plan import LaunchPlan
@@ -108,10 +109,14 @@ def wait_until_healthy(session: Session) -> None:
 
 
 def _prepare_inside(session: Session, home: HomeFiles) -> None:
-    """Copy files in (in the background) while waiting for the sidecar."""
+    """Guard the sidecar's ports and copy files in (in the background) while
+    waiting for the sidecar; the session starts only when all are done."""
     plan = session.plan
     entries = home.entries(plan, session.sidecar.address, PROXY_PORT)
-    copies: list[Callable[[], None]] = []
+    sidecar = session.sidecar
+    copies: list[Callable[[], None]] = [
+        lambda: apply_guard(session.engine, plan, sidecar.name, {**sidecar.labels, L.ROLE: "port-guard"})
+    ]
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:

@@ -28,6 +28,7 @@ LAB_DIR = Path(__file__).parent / "lab"
 LAB_LABEL = "dev.claude-bottle-test.lab=1"
 WEB_IMAGE = "claude-bottle-lab/web:1"
 GIT_IMAGE = "claude-bottle-lab/git:1"
+ATTACKER_IMAGE = "claude-bottle-lab/attacker:1"
 WEB_NAMES = ("allowed.test", "blocked.test", "api.lab.test", "evil.test", "evilallowed.test")
 
 
@@ -62,6 +63,7 @@ def sidecar_image(engine: Engine) -> str:
 def lab(engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     engine.run("build", "-q", "-t", WEB_IMAGE, "-f", str(LAB_DIR / "web.Dockerfile"), str(LAB_DIR))
     engine.run("build", "-q", "-t", GIT_IMAGE, "-f", str(LAB_DIR / "git.Dockerfile"), str(LAB_DIR))
+    engine.run("build", "-q", "-t", ATTACKER_IMAGE, "-f", str(LAB_DIR / "attacker.Dockerfile"), str(LAB_DIR))
     tag = secrets.token_hex(3)
     network, web, git = f"lab-{tag}", f"lab-web-{tag}", f"lab-git-{tag}"
     keydir = tmp_path_factory.mktemp("labkey")
@@ -119,15 +121,17 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "known_hosts").write_text(lab.known_hosts)
+    egress = {
+        "allow": [],
+        "internal": ["allowed.test", "api.lab.test", "git.allowed.test"],
+        "network": lab.network,
+    }
+    limits = {"memory": "512m", "pids": 128}
     manifest = {
         "bottles": {
-            "lab": {
-                "egress": {
-                    "allow": [],
-                    "internal": ["allowed.test", "api.lab.test", "git.allowed.test"],
-                    "network": lab.network,
-                }
-            }
+            "lab": {"egress": egress},
+            "redteam": {"egress": egress, "limits": limits},
+            "redteam-gvisor": {"egress": egress, "limits": limits, "runtime": "runsc"},
         },
         "agents": {
             "worker": {
@@ -146,6 +150,14 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
                     "LAB_CA": lab.ca_pem,
                     "NODE_EXTRA_CA_CERTS": "/home/node/lab-ca.pem",
                 },
+            },
+            "attacker": {
+                "bottle": "redteam",
+                "env": {"CANARY": {"from_env": "LAB_CANARY", "optional": True}},
+            },
+            "attacker-gvisor": {
+                "bottle": "redteam-gvisor",
+                "env": {"CANARY": {"from_env": "LAB_CANARY", "optional": True}},
             },
             "gitter": {
                 "bottle": "lab",

@@ -45,7 +45,13 @@ function handler(scheme) {
   };
 }
 
+const tls = { key: fs.readFileSync("/lab/key.pem"), cert: fs.readFileSync("/lab/cert.pem") };
 http.createServer(handler("http")).listen(80);
-https.createServer({ key: fs.readFileSync("/lab/key.pem"), cert: fs.readFileSync("/lab/cert.pem") },
-  handler("https")).listen(443);
+https.createServer(tls, handler("https")).listen(443);
+// Odd ports of an allowed host: the red-team suite checks nothing reaches them.
+http.createServer(handler("http")).listen(8080);
+https.createServer(tls, handler("https")).listen(8443);
+// A UDP listener: datagrams that reach the lab are logged too.
+require("dgram").createSocket("udp4").on("message", (msg, from) =>
+  log({ scheme: "udp", body: msg.toString(), from: from.address })).bind(5353);
 log({ event: "ready" });

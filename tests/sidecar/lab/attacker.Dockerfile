@@ -1,0 +1,7 @@
+# The red team's agent image: the real agent image plus the tools an agent
+# could bring or build itself (ip, dig, ping, python3).
+FROM claude-bottle:latest
+USER root
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      iproute2 dnsutils iputils-ping python3 && rm -rf /var/lib/apt/lists/*
+USER node

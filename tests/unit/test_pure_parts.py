@@ -1,0 +1,114 @@
+"""Pure translations: sidecar config, port guard, ssh config, known_hosts, ignore rules."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.agent import proxy_env, run_args
+from claude_bottle.egress import pipelock_config, render_pipelock_config
+from claude_bottle.ignore import is_ignored, parse_rules
+from claude_bottle.manifest import Egress, SshEntry, parse_manifest
+from claude_bottle.netguard import allowed_tcp_ports, guard_rules
+from claude_bottle.plan import Options, build_plan
+from claude_bottle.ssh import _known_host_matches, ssh_config
+
+
+def lab_plan(tmp_path: Path, ssh: list[dict[str, object]] | None = None, runtime: str = "runc"):  # type: ignore[no-untyped-def]
+    data = {
+        "bottles": {
+            "b": {"runtime": runtime, "egress": {"allow": ["allowed.test"], "internal": ["git.test"]}}
+        },
+        "agents": {"a": {"bottle": "b", "ssh": ssh or [], "env": {"K": {"from_env": "HOSTK"}}}},
+    }
+    return build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {"HOSTK": "v"}, "s1", frozenset())
+
+
+def test_pipelock_config_is_strict_with_our_keys_only() -> None:
+    config = pipelock_config(Egress(allow=("api.anthropic.com", "*.github.com"), internal=("git.corp.test",)))
+    assert config["mode"] == "strict"
+    assert config["api_allowlist"] == ["api.anthropic.com", "*.github.com", "git.corp.test"]
+    assert config["trusted_domains"] == ["git.corp.test"]
+    assert config["forward_proxy"]["enabled"] is True
+    assert config["forward_proxy"]["max_tunnel_seconds"] >= 3600
+    assert config["fetch_proxy"]["monitoring"]["max_requests_per_minute"] >= 10_000
+    assert config["sentry"] == {"enabled": False}
+    assert config["metrics_listen"].startswith("127.0.0.1:")
+    assert "internal" not in config  # the private-address guard keeps its defaults
+    assert "dsn" not in render_pipelock_config(Egress(allow=("a.test",)))
+    assert json.loads(render_pipelock_config(Egress(allow=("a.test",))))["logging"]["format"] == "json"
+
+
+@pytest.mark.parametrize(
+    ("dlp", "enabled", "action"), [("block", True, "block"), ("warn", True, "warn"), ("off", False, "warn")]
+)
+def test_dlp_switch(dlp: str, enabled: bool, action: str) -> None:
+    scanning = pipelock_config(Egress(allow=("a.test",), dlp=dlp))["request_body_scanning"]  # type: ignore[arg-type]
+    assert (scanning["enabled"], scanning["action"]) == (enabled, action)
+
+
+def test_port_guard_allows_https_http_and_ssh_ports_only(tmp_path: Path) -> None:
+    plan = lab_plan(tmp_path, ssh=[{"Host": "git.test", "Port": 2222}])
+    assert allowed_tcp_ports(plan) == (80, 443, 2222)
+    rules = guard_rules(plan)
+    assert ":OUTPUT DROP [0:0]" in rules
+    assert "-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT" in rules
+    assert rules.index("--dports") < rules.index("-A OUTPUT -p tcp -j REJECT")
+    assert allowed_tcp_ports(lab_plan(tmp_path)) == (80, 443)
+
+
+def test_agent_run_args_hold_names_not_values(tmp_path: Path) -> None:
+    plan = lab_plan(tmp_path, runtime="runsc")
+    args = run_args(plan, "c", "net", {"l": "1"}, "10.1.2.3")
+    assert "--env" in args
+    assert "K" in args
+    assert "v" not in args
+    assert not any(a.startswith("K=") for a in args)
+    assert args[args.index("--runtime") + 1] == "runsc"
+    assert "HTTPS_PROXY=http://10.1.2.3:8888" in args
+    assert proxy_env("p")["NO_PROXY"] == "localhost,127.0.0.1"
+
+
+def test_ssh_config_tunnels_through_the_sidecar() -> None:
+    text = ssh_config((SshEntry("gh", hostname="github.com", user="git", port=22, identity_file="~/.ssh/k"),),
+                      "egress-proxy", 8888)  # fmt: skip
+    assert (
+        "Host gh\n  HostName github.com\n  User git\n  Port 22\n  IdentityFile ~/.ssh/id_bottle_0_k" in text
+    )
+    assert "ProxyCommand nc -X connect -x egress-proxy:8888 %h %p" in text
+    assert "ClearAllForwardings yes" in text
+
+
+def test_known_hosts_plain_and_hashed() -> None:
+    entry = SshEntry("git.test")
+    salt = b"0123456789abcdefghij"
+    digest = base64.b64encode(hmac.new(salt, b"git.test", hashlib.sha1).digest()).decode()
+    hashed = f"|1|{base64.b64encode(salt).decode()}|{digest} ssh-ed25519 AAAA"
+    assert _known_host_matches(hashed, entry)
+    assert _known_host_matches("other.test,git.test ssh-ed25519 AAAA", entry)
+    assert not _known_host_matches("git.test.evil ssh-ed25519 AAAA", entry)
+    assert _known_host_matches("[git.test]:2222 ssh-ed25519 AAAA", SshEntry("git.test", port=2222))
+    assert not _known_host_matches("@revoked git.test ssh-ed25519 AAAA", entry)
+
+
+@pytest.mark.parametrize(
+    ("path", "is_dir", "ignored"),
+    [
+        ("node_modules", True, True),
+        ("node_modules/x/y.js", False, True),
+        ("src/build/out.o", False, True),
+        ("build.txt", False, False),
+        ("docs/keep.log", False, False),
+        ("a.log", False, True),
+        ("top-only.txt", False, True),
+        ("sub/top-only.txt", False, False),
+    ],
+)
+def test_ignore_rules(path: str, is_dir: bool, ignored: bool) -> None:
+    rules = parse_rules("# deps\nnode_modules/\nbuild/\n*.log\n!docs/keep.log\n/top-only.txt\n")
+    assert is_ignored(rules, path, is_dir) is ignored
