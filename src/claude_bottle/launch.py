@@ -114,9 +114,10 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     plan = session.plan
     entries = home.entries(plan, session.sidecar.address, PROXY_PORT)
     sidecar = session.sidecar
-    copies: list[Callable[[], None]] = [
-        lambda: apply_guard(session.engine, plan, sidecar.name, {**sidecar.labels, L.ROLE: "port-guard"})
-    ]
+    # The guard is a --rm container that removes itself; it carries the session's
+    # labels but not MANAGED, which marks what cleanup must remove.
+    guard_labels = {k: v for k, v in sidecar.labels.items() if k != L.MANAGED} | {L.ROLE: "port-guard"}
+    copies: list[Callable[[], None]] = [lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels)]
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:

@@ -42,10 +42,6 @@ def lab(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def session_objects(engine: Engine) -> list[str]:
-    return labelled_objects(engine)
-
-
 def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[str]:
     env = {
         **os.environ,
@@ -94,7 +90,7 @@ def test_a_step_failing_halfway_removes_what_was_made(engine: Engine, agent_imag
     assert result.returncode == 1
     assert "claude-bottle: the egress sidecar did not start" in result.stderr
     assert "Traceback" not in result.stderr
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
@@ -114,7 +110,7 @@ def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
     assert result.returncode == 1
     assert "the egress sidecar did not become healthy within 1.5s; its log ends:" in result.stderr
     assert "lab sidecar will never be healthy" in result.stderr
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
@@ -125,7 +121,7 @@ def test_a_signal_during_start_tears_everything_down(
     _, err = waiting_session.communicate(timeout=30)
     assert waiting_session.returncode == 130
     assert f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 def test_a_second_ctrl_c_does_not_abort_teardown(
@@ -139,7 +135,7 @@ def test_a_second_ctrl_c_does_not_abort_teardown(
         waiting_session.send_signal(signal.SIGINT)
     waiting_session.communicate(timeout=30)
     assert waiting_session.returncode == 130
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 def test_kill_9_is_cleaned_up_by_the_session_watchdog(
@@ -147,7 +143,7 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
 ) -> None:
     waiting_session.kill()
     waiting_session.wait()
-    wait_for(lambda: session_objects(engine) == [], 30, "the watchdog to remove the session")
+    wait_for(lambda: labelled_objects(engine) == [], 30, "the watchdog to remove the session")
 
 
 def test_kill_9_of_cli_and_watchdog_then_cleanup(
@@ -163,11 +159,11 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
     os.kill(int(watchdog[0]), signal.SIGKILL)
     waiting_session.kill()
     waiting_session.wait()
-    assert session_objects(engine) != []
+    assert labelled_objects(engine) != []
     result = cli("cleanup", cwd=lab)
     assert result.returncode == 0, result.stderr
     assert f"removed session {session}" in result.stderr
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
@@ -175,11 +171,11 @@ def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
 ) -> None:
     foreign = engine.run("create", "--label", "dev.claude-bottle.session=forged", agent_image).stdout.strip()
     try:
-        before = session_objects(engine)
+        before = labelled_objects(engine)
         result = cli("cleanup", cwd=lab)
         assert result.returncode == 0, result.stderr
         assert "nothing to clean up" in result.stderr
-        assert session_objects(engine) == before
+        assert labelled_objects(engine) == before
         assert engine.ok("inspect", foreign)
     finally:
         engine.run("rm", "-f", foreign)
@@ -199,7 +195,7 @@ def test_ps_and_stop(engine: Engine, waiting_session: subprocess.Popen[str], lab
     assert "stopped 1 session(s)" in stopped.stderr
     waiting_session.communicate(timeout=30)
     assert waiting_session.returncode == 130
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []
 
 
 def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> None:
@@ -214,4 +210,4 @@ def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> Non
     )
     assert result.returncode == 1
     assert "no terminal to ask on; pass --yes to launch without confirmation" in result.stderr
-    assert session_objects(engine) == []
+    assert labelled_objects(engine) == []

@@ -69,6 +69,12 @@ def lab(engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFacto
     keydir = tmp_path_factory.mktemp("labkey")
     key = keydir / "id_lab"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    # A lab left by an interrupted run is removed first (by its label).
+    stale = engine.lines("ps", "-aq", "--filter", f"label={LAB_LABEL.split('=')[0]}")
+    if stale:
+        engine.run("rm", "-f", *stale)
+    for old in engine.lines("network", "ls", "-q", "--filter", f"label={LAB_LABEL.split('=')[0]}"):
+        engine.run("network", "rm", old, check=False)
     engine.run("network", "create", "--internal", "--label", LAB_LABEL, network)
     try:
         aliases = [a for name in WEB_NAMES for a in ("--network-alias", name)]

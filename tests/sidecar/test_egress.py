@@ -67,29 +67,19 @@ def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_pro
 
 
 def test_git_clone_over_ssh_through_the_sidecar(lab_project: Path, lab: Lab) -> None:
-    result = cli(
-        "run",
-        "gitter",
-        "--",
-        "sh",
-        "-c",
-        "git clone -q git@git.allowed.test:repo.git /tmp/r && cat /tmp/r/README",
-        cwd=lab_project,
+    result = bottle_sh(
+        lab_project, "git clone -q git@git.allowed.test:repo.git /tmp/r && cat /tmp/r/README", "gitter"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "lab repository\n"
 
 
 def test_ssh_to_a_host_outside_the_allowlist_fails(lab_project: Path, lab: Lab) -> None:
-    result = cli(
-        "run",
-        "gitter",
-        "--",
-        "sh",
-        "-c",
+    result = bottle_sh(
+        lab_project,
         "ssh -o ProxyCommand='nc -X connect -x egress-proxy:8888 %h %p' "
         "-o StrictHostKeyChecking=no -o BatchMode=yes git@ssh.blocked.test true; echo status=$?",
-        cwd=lab_project,
+        "gitter",
     )
     assert "status=0" not in result.stdout
     assert "blocked : ssh.blocked.test" in result.stderr
