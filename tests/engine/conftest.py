@@ -9,15 +9,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claude_bottle import labels
+from claude_bottle.agent import AgentContainer
 from claude_bottle.engine import Engine
+from claude_bottle.launch import session_labels
 from claude_bottle.locate import load_manifest
 from claude_bottle.names import new_session_id
+from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 
 
@@ -101,3 +105,18 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def agent_on_internal_network(
+    engine: Engine, plan: LaunchPlan, environ: dict[str, str], proxy_host: str = "egress-proxy"
+) -> Iterator[AgentContainer]:
+    """The agent container of a plan on its internal network, without a sidecar."""
+    labels = session_labels(plan)
+    with ExitStack() as stack:
+        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
+        yield stack.enter_context(AgentContainer(engine, plan, labels, net.name, proxy_host, environ))
+
+
+def in_agent(engine: Engine, agent: AgentContainer, script: str, user: str = "node") -> str:
+    return engine.run("exec", "--user", user, agent.name, "sh", "-c", script).stdout

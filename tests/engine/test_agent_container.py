@@ -8,7 +8,6 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,10 @@ from claude_bottle import labels as L
 from claude_bottle.agent import AgentContainer
 from claude_bottle.engine import Engine
 from claude_bottle.home import HomeFiles
-from claude_bottle.launch import session_labels
-from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.workspace import copy_folder_in, scan_workspace
-from tests.engine.conftest import lab_plan
+from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan
 
 CANARY = "canary-9c1e5d-never-in-argv"
 MANIFEST = {
@@ -69,17 +66,12 @@ def running_agent(
     engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
 ) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
     plan = lab_plan(tmp_path, MANIFEST, "worker", {"HOST_TOKEN": CANARY})
-    labels = session_labels(plan)
-    with ExitStack() as stack:
-        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
-        agent = stack.enter_context(
-            AgentContainer(engine, plan, labels, net.name, "egress-proxy", {"HOST_TOKEN": CANARY})
-        )
+    with agent_on_internal_network(engine, plan, {"HOST_TOKEN": CANARY}) as agent:
         yield plan, agent
 
 
 def sh(engine: Engine, agent: AgentContainer, script: str, user: str = "node") -> str:
-    return engine.run("exec", "--user", user, agent.name, "sh", "-c", script).stdout
+    return in_agent(engine, agent, script, user)
 
 
 def test_hardening_is_visible_in_docker_inspect(
@@ -199,11 +191,7 @@ def test_runsc_bottle_runs_under_gvisor(
     engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
 ) -> None:
     plan = lab_plan(tmp_path, MANIFEST, "sandboxed")
-    labels = session_labels(plan)
-    with (
-        BottleNetwork(engine, plan.network_name("internal"), labels, internal=True) as net,
-        AgentContainer(engine, plan, labels, net.name, "10.0.0.1", {}) as agent,
-    ):
+    with agent_on_internal_network(engine, plan, {}, proxy_host="10.0.0.1") as agent:
         assert engine.json("inspect", agent.name)[0]["HostConfig"]["Runtime"] == "runsc"
         kernel_log = sh(engine, agent, "dmesg 2>&1 || true")
         assert "gVisor" in kernel_log or "Starting gVisor" in kernel_log

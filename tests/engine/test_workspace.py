@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,17 @@ from claude_bottle import labels as L
 from claude_bottle.agent import AgentContainer
 from claude_bottle.engine import Engine
 from claude_bottle.keeper import WorkTarget, harvest
-from claude_bottle.launch import session_labels
-from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.sessions import SessionFolder
 from claude_bottle.workspace import copy_folder_in, scan_workspace
-from tests.engine.conftest import cli, lab_plan, labelled_objects, wait_for
+from tests.engine.conftest import (
+    agent_on_internal_network,
+    cli,
+    in_agent,
+    lab_plan,
+    labelled_objects,
+    wait_for,
+)
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
 
 __all__ = ["hanging_sidecar"]
@@ -87,15 +91,12 @@ def user_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def bottle(engine: Engine, agent_image: str, tmp_path: Path) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
     plan = lab_plan(tmp_path, MANIFEST, "worker")
-    labels = session_labels(plan)
-    with ExitStack() as stack:
-        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
-        agent = stack.enter_context(AgentContainer(engine, plan, labels, net.name, "egress-proxy", {}))
+    with agent_on_internal_network(engine, plan, {}) as agent:
         yield plan, agent
 
 
 def agent_sh(engine: Engine, agent: AgentContainer, script: str) -> str:
-    return engine.run("exec", "--user", "node", agent.name, "sh", "-c", script).stdout
+    return in_agent(engine, agent, script)
 
 
 def test_commits_and_uncommitted_changes_come_back_as_a_branch(
