@@ -14,6 +14,7 @@ list of files the agent deleted.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import tarfile
@@ -49,11 +50,11 @@ if [ "$tree" != "$headtree" ]; then
         commit-tree "$tree" ${{head:+-p "$head"}} -m "$3")
   extra=1
 fi
-if [ -z "$tip" ] || [ "$tip" = "$base" ]; then echo none; exit 0; fi
+if [ -z "$tip" ] || [ "$tip" = "$base" ]; then echo "claude-bottle-harvest none"; exit 0; fi
 git update-ref {HARVEST_REF} "$tip"
 count=$(git rev-list --count "$tip" ${{base:+"^$base"}})
 git bundle create -q {BUNDLE_IN_BOTTLE} {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
-echo "$tip $count $extra"
+echo "claude-bottle-harvest $tip $count $extra"
 """
 
 
@@ -169,10 +170,14 @@ def harvest_git(
         source.base or "",
         message,
     )
-    fields = out.split()
-    if not fields or fields[0] == "none":
+    # The agent controls its repository's config (hooks, fsmonitor) and may print
+    # anything; only our own marked last line counts.
+    found = re.findall(r"^claude-bottle-harvest (none|[0-9a-f]{40,64} (\d+) ([01]))$", out, re.MULTILINE)
+    if not found:
+        raise ClaudeBottleError(f"could not read the bottle's work (harvest said: {out.strip()[-200:]!r})")
+    verdict, count, extra = found[-1]
+    if verdict == "none":
         return HarvestResult("none")
-    _tip, count, extra = fields
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
     for member, data in copy_out(engine, container, BUNDLE_IN_BOTTLE):
         if member.isfile():

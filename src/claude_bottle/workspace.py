@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,8 +92,15 @@ def _walk(folder: Path, rules: tuple[Rule, ...], top: str = "") -> list[str]:
     return out
 
 
+def _require_tools(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise ClaudeBottleError(f"--cwd needs '{tool}' on this machine; install it or leave out --cwd")
+
+
 def scan_workspace(folder: Path) -> WorkspaceSource:
     """Decide what to copy and record the state to compare against later."""
+    _require_tools("tar", *(("git",) if (folder / ".git").is_dir() else ()))
     try:
         rules = parse_rules((folder / IGNORE_FILE).read_text())
     except OSError:
