@@ -16,8 +16,6 @@ claude-bottle build "${extra_ca[@]}"
 ruff check src tests
 mypy
 python3 -m pytest tests/unit -q
-python3 -m pytest tests/engine -q -m engine
-
 # The Pipelock suite needs a Pipelock image. Where none could be built (see
 # README: the module proxy here does not serve Pipelock), say so loudly.
 sidecar=${CLAUDE_BOTTLE_SIDECAR_IMAGE:-$(python3 -c 'from claude_bottle.sidecar_image import DEFAULT_SIDECAR_IMAGE as i; print(i)')}
@@ -26,3 +24,5 @@ if docker image inspect "$sidecar" >/dev/null 2>&1; then
 else
   echo "NOT RUN: tests/sidecar (the Pipelock suite): no image $sidecar in the engine" >&2
 fi
+
+python3 -m pytest tests/engine -q -m engine
