@@ -85,7 +85,6 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         self.proxy_host = proxy_host
         self.environ = os.environ if environ is None else environ
         self.name = plan.container
-        self.created = False
 
     def __enter__(self) -> AgentContainer:
         values = env_values(self.plan, self.environ)
@@ -105,7 +104,6 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
                     raise
                 self.name = following
                 continue
-            self.created = True
             return self
 
     def copy_in(self, tar: bytes, dest: str) -> None:

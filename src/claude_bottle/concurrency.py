@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from claude_bottle.errors import Interrupted
 from claude_bottle.signals import SignalLatch, shielded
-
-T = TypeVar("T")
 
 
 def run_together(*calls: Callable[[], Any]) -> list[Any]:

@@ -25,18 +25,6 @@ _UNREACHABLE = (
 )
 
 
-def display_command(argv: Sequence[str]) -> str:
-    """A one-line form for messages. `NAME=value` after -e/--env is cut to NAME."""
-    out: list[str] = []
-    redact_next = False
-    for arg in argv:
-        if redact_next and "=" in arg:
-            arg = arg.split("=", 1)[0] + "=<redacted>"
-        redact_next = arg in ("-e", "--env")
-        out.append(arg)
-    return " ".join(out)
-
-
 @dataclass(frozen=True)
 class Engine:
     """The docker CLI, resolved once."""

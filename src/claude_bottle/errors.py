@@ -28,6 +28,18 @@ class ManifestError(ClaudeBottleError):
         super().__init__(where + message)
 
 
+def display_command(argv: Sequence[str]) -> str:
+    """A one-line form for messages. `NAME=value` after -e/--env is cut to NAME."""
+    out: list[str] = []
+    redact_next = False
+    for arg in argv:
+        if redact_next and "=" in arg:
+            arg = arg.split("=", 1)[0] + "=<redacted>"
+        redact_next = arg in ("-e", "--env")
+        out.append(arg)
+    return " ".join(out)
+
+
 class EngineError(ClaudeBottleError):
     """An engine call failed. Carries the (redacted) command, status and stderr."""
 
@@ -35,7 +47,7 @@ class EngineError(ClaudeBottleError):
         self.command = tuple(command)
         self.status = status
         self.stderr = stderr.strip()
-        head = what or f"'{' '.join(self.command)}' failed"
+        head = what or f"'{display_command(self.command)}' failed"
         detail = f" (exit {status})" + (f": {self.stderr}" if self.stderr else "")
         super().__init__(head + detail)
 

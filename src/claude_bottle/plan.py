@@ -20,7 +20,6 @@ from claude_bottle.skills import find_skill
 
 DEFAULT_IMAGE = "claude-bottle:latest"
 DEFAULT_HOME = "/home/node"
-PROXY_PORT = 8888
 
 
 @dataclass(frozen=True)

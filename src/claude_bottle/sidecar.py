@@ -80,10 +80,6 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
             raise ClaudeBottleError(f"the sidecar has no address on {self.internal}")
         return ip
 
-    @property
-    def proxy_url(self) -> str:
-        return f"http://{self.address}:{PROXY_PORT}"
-
     def logs(self) -> str:
         result = self.engine.run("logs", self.name, check=False)
         return result.stdout + result.stderr

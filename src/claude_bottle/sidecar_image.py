@@ -10,5 +10,3 @@ PIPELOCK_GO_VERSION = "v1.5.1-0.20260425031621-7a3b7de4a555"
 PIPELOCK_REPOSITORY = "ghcr.io/luckypipewrench/pipelock"
 PIPELOCK_TAG = "2.3.0"
 DEFAULT_SIDECAR_IMAGE = f"{PIPELOCK_REPOSITORY}:{PIPELOCK_TAG}"
-# Upstream's image is FROM scratch with the binary at /pipelock.
-PIPELOCK_BINARY = "/pipelock"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -180,7 +179,3 @@ def copy_folder_in(engine: Engine, container: str, source: WorkspaceSource, dest
             detail,
             f"cannot copy {source.folder} into the bottle",
         )
-
-
-def save_source(source: WorkspaceSource, path: Path) -> None:
-    path.write_text(json.dumps(source.to_json()))
