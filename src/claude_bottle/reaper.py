@@ -9,6 +9,7 @@ labelled with the session id. `claude-bottle cleanup` remains the backstop.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -35,15 +36,17 @@ class Reaper(AbstractContextManager["Reaper"]):
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        # Reached only after every other resource's exit ran: teardown is done.
+        # Reached only after every other resource's exit ran. If anything went
+        # wrong on the way (a failed step, an interrupt, a removal that failed),
+        # the watchdog is not told "clean" and sweeps the session's labels once.
         assert self.proc is not None
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(CLEAN)
+        with contextlib.suppress(OSError):
+            if exc_type is None:
+                self.proc.stdin.write(CLEAN)
             self.proc.stdin.close()
-        except OSError:
-            pass
-        self.proc.wait()
+        if exc_type is None:
+            self.proc.wait()
 
 
 def main(argv: list[str]) -> int:

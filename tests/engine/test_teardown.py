@@ -211,3 +211,26 @@ def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> Non
     assert result.returncode == 1
     assert "no terminal to ask on; pass --yes to launch without confirmation" in result.stderr
     assert labelled_objects(engine) == []
+
+
+def test_stop_never_signals_a_session_owned_on_another_machine(
+    engine: Engine, agent_image: str, lab: Path
+) -> None:
+    # A session whose owner runs on another host sharing this engine; its pid
+    # (ours, here) must not be signalled, and its objects must not be removed.
+    labels = {L.MANAGED: "1", L.SESSION: "elsewhere1", L.AGENT: "remote", L.BOTTLE: "lab",
+              L.ROLE: L.ROLE_AGENT, L.OWNER_PID: str(os.getpid()), L.OWNER_START: "1",
+              L.OWNER_HOST: "another-machine.invalid"}  # fmt: skip
+    args = [a for k, v in labels.items() for a in ("--label", f"{k}={v}")]
+    container = engine.run("run", "-d", *args, agent_image, "sleep", "60").stdout.strip()
+    try:
+        result = cli("stop", "remote", cwd=lab)
+        assert result.returncode == 1
+        assert (
+            "session elsewhere1 belongs to a process on another-machine.invalid; stop it there"
+            in result.stderr
+        )
+        assert engine.ok("inspect", container)
+        assert cli("cleanup", cwd=lab).stderr.strip().endswith("nothing to clean up")
+    finally:
+        engine.run("rm", "-f", container)

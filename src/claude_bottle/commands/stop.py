@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import time
 from typing import Any
 
@@ -40,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
         info(f"no running bottle matches '{args.target}'" if args.target else "no bottles running")
         return 0 if args.all else 1
     sessions = {sid: objs for sid, objs in find_sessions(engine).items() if sid in wanted}
+    here = socket.gethostname()
+    for objs in sessions.values():
+        if objs.owner.host != here:
+            # Its owner runs on another machine sharing this engine: only it can
+            # end the session in order (and bring the work back).
+            raise ClaudeBottleError(
+                f"session {objs.session_id} belongs to a process on {objs.owner.host}; stop it there"
+            )
     for objs in sessions.values():
         if owner_alive(objs.owner) and objs.owner.pid > 0:
             os.kill(objs.owner.pid, signal.SIGTERM)
