@@ -134,8 +134,8 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
     # Read everything from the host first: a problem stops us before anything is made.
     home = HomeFiles.collect(plan)
     source = scan_workspace(plan.cwd) if plan.cwd is not None else None
-    folder = open_session_folder(plan, source)
     preflight(engine, plan)
+    folder = open_session_folder(plan, source)
     labels = session_labels(plan)
     stack = ExitStack()
     try:
@@ -198,7 +198,9 @@ def record_end(session: Session) -> None:
     (folder.path / "egress.jsonl").write_text(session.sidecar.audit_log)
     report = read_audit_log(session.sidecar.audit_log)
     folder.update(
-        ended=datetime.now(UTC).isoformat(timespec="seconds"), blocked=[host for host, _ in report.blocked]
+        container=session.agent.name,
+        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        blocked=[host for host, _ in report.blocked],
     )
 
 
