@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a coding agent in a container whose only way out is an egress proxy.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub, name)
     return parser
@@ -27,8 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is a command for the bottle, never our options.
+    tail: list[str] | None = None
+    if "--" in words:
+        cut = words.index("--")
+        words, tail = words[:cut], words[cut + 1 :]
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
+        if tail is not None:
+            if not getattr(args, "takes_command", False):
+                parser.error(f"'{args.command_name}' takes no command after --")
+            args.command = tail
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else 2
     try:

@@ -18,7 +18,8 @@ def add_parser(sub: Any, name: str) -> None:
         name, help="run a command (default: claude -p on stdin) in a fresh bottle, then remove it"
     )
     p.add_argument("name", help="agent name defined in claude-bottle.json")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    # COMMAND ARGS come after "--"; cli.main splits them off before parsing.
+    p.set_defaults(command=[], takes_command=True)
     p.add_argument("--cwd", action="store_true", help="copy the current folder into the workspace")
     p.add_argument("--quiet", "-q", action="store_true", help="no end-of-session summary")
     p.add_argument("--timings", action="store_true", help="show how long each phase took")
@@ -28,8 +29,6 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
     engine = Engine.locate()
     # No name listing: a name taken meanwhile is retried with the next suffix anyway.
     plan = make_plan(args, None, interactive=False, command=tuple(command) or None)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+import claude_bottle.commands.run as run_command
+from claude_bottle.cli import main
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[argparse.Namespace]:
+    seen: list[argparse.Namespace] = []
+
+    def fake_run(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    monkeypatch.setattr(run_command, "run", fake_run)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("argv", "cwd", "command"),
+    [
+        pytest.param(["run", "x", "--cwd", "--", "ls", "-la"], True, ["ls", "-la"], id="options-after-name"),
+        pytest.param(["run", "--cwd", "x", "--", "ls"], True, ["ls"], id="options-before-name"),
+        pytest.param(["run", "x"], False, [], id="no-command"),
+        pytest.param(
+            ["run", "x", "--", "--cwd", "--"], False, ["--cwd", "--"], id="command-words-are-not-options"
+        ),
+    ],
+)
+def test_run_splits_its_command_at_the_first_double_dash(
+    captured: list[Any], argv: list[str], cwd: bool, command: list[str]
+) -> None:
+    assert main(argv) == 0
+    assert (captured[0].cwd, captured[0].command) == (cwd, command)
+
+
+def test_other_commands_take_no_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--", "x"]) == 2
+    assert "'validate' takes no command after --" in capsys.readouterr().err
