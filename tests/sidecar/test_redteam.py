@@ -266,8 +266,9 @@ def test_a_fork_bomb_is_contained_by_the_pid_limit(lab_project: Path, lab: Lab) 
     # runc only: under gVisor the agent's processes live in gVisor's own kernel and
     # the engine's PID limit does not count them (a known limit, in the README).
     r = attack(lab_project, "attacker",
+               # Read the limit first: once the bomb has used it up, nothing else can start.
+               "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null; "
                # The bomb's output goes nowhere, so its orphans do not hold this command open.
-               "timeout 10 sh -c 'f() { f | f & }; f' >/dev/null 2>&1; echo alive; "
-               "cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null")  # fmt: skip
+               "timeout 10 sh -c 'f() { f | f & }; f' >/dev/null 2>&1; echo alive")  # fmt: skip
     assert "alive" in r.stdout
     assert "128" in r.stdout
