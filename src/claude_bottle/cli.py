@@ -4,7 +4,9 @@ that turns a ClaudeBottleError into `claude-bottle: <message>` and an exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from claude_bottle import __version__
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
         return result
     except ClaudeBottleError as exc:
+        if os.environ.get("CLAUDE_BOTTLE_DEBUG"):
+            traceback.print_exc()
         info(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -25,10 +25,11 @@ def run_together(*calls: Callable[[], Any]) -> list[Any]:
     (a signal meanwhile is acted on once all have returned)."""
     if len(calls) == 1:
         return [calls[0]()]
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+    # The latch covers the pool's shutdown too: a signal raised there would
+    # escape with the calls' results unseen.
+    with SignalLatch() as latch, ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(c) for c in calls]
-        with SignalLatch() as latch:
-            wait(futures)
+        wait(futures)
     if latch.received:
         raise Interrupted(latch.received)
     return [f.result() for f in futures]
@@ -55,7 +56,7 @@ def in_background(*calls: Callable[[], Any]) -> Iterator[Callable[[], None]]:
     finally:
         with SignalLatch():
             wait(futures)
-        pool.shutdown()
+            pool.shutdown()
 
 
 class Together(AbstractContextManager["Together"]):
@@ -86,25 +87,29 @@ def _leave(
 ) -> list[BaseException]:
     if not members:
         return []
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+    with shielded(), ThreadPoolExecutor(max_workers=len(members)) as pool:
         futures = [pool.submit(m.__exit__, exc_type, exc, tb) for m in members]
-        with shielded():
-            wait(futures)
+        wait(futures)
     return [e for f in futures if (e := f.exception()) is not None]
 
 
-def enter_together(*members: AbstractContextManager[Any]) -> Together:
-    """Enter all members concurrently; on any failure leave the entered ones, then raise."""
-    with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
-        futures: list[Future[Any]] = [pool.submit(m.__enter__) for m in members]
-        # Even when a signal arrives, wait: a half-made resource must be known to be removed.
-        with SignalLatch() as latch:
+def enter_together(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
+    """Enter all members concurrently and put those that entered on `stack`; then
+    raise the first failure, if any (the stack's owner leaves what entered).
+
+    A signal meanwhile is held until every member is either on the stack or
+    known not to exist: from creating a resource to registering it there is no
+    moment where an interrupt could lose track of it.
+    """
+    with SignalLatch() as latch:
+        with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
+            futures: list[Future[Any]] = [pool.submit(m.__enter__) for m in members]
             wait(futures)
-    entered = [m for m, f in zip(members, futures, strict=True) if f.exception() is None]
+        entered = [m for m, f in zip(members, futures, strict=True) if f.exception() is None]
+        if entered:
+            stack.enter_context(Together(entered))
     failures: list[BaseException] = [e for f in futures if (e := f.exception()) is not None]
     if latch.received:
         failures.insert(0, Interrupted(latch.received))
     if failures:
-        _leave(entered, type(failures[0]), failures[0], failures[0].__traceback__)
         raise failures[0]
-    return Together(entered)

@@ -84,7 +84,7 @@ def session_labels(plan: LaunchPlan) -> dict[str, str]:
 
 def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
     """Enter resources (concurrently when several); a signal waits until they are on the stack."""
-    stack.enter_context(enter_together(*members))
+    enter_together(stack, *members)
 
 
 def wait_until_healthy(session: Session) -> None:

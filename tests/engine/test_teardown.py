@@ -119,7 +119,7 @@ def test_a_signal_during_start_tears_everything_down(
 ) -> None:
     waiting_session.send_signal(sig)
     _, err = waiting_session.communicate(timeout=30)
-    assert waiting_session.returncode == 130
+    assert waiting_session.returncode == 130, err
     assert f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
     assert labelled_objects(engine) == []
 

@@ -33,25 +33,23 @@ def test_members_are_entered_concurrently_and_left_together() -> None:
     log: list[str] = []
     barrier = threading.Barrier(2)
     with ExitStack() as stack:
-        stack.enter_context(
-            enter_together(Resource("a", log, barrier=barrier), Resource("b", log, barrier=barrier))
-        )
+        enter_together(stack, Resource("a", log, barrier=barrier), Resource("b", log, barrier=barrier))
         assert sorted(log) == ["+a", "+b"]
     assert sorted(log[2:]) == ["-a", "-b"]
 
 
 def test_a_failure_leaves_the_members_that_were_entered_then_raises() -> None:
     log: list[str] = []
-    with pytest.raises(RuntimeError, match="b failed"):
-        enter_together(Resource("a", log), Resource("b", log, fail=True))
+    with pytest.raises(RuntimeError, match="b failed"), ExitStack() as stack:
+        enter_together(stack, Resource("a", log), Resource("b", log, fail=True))
     assert log == ["+a", "-a"]
 
 
 def test_stack_order_is_reverse_of_entry() -> None:
     log: list[str] = []
     with ExitStack() as stack:
-        stack.enter_context(enter_together(Resource("net", log)))
-        stack.enter_context(enter_together(Resource("box", log)))
+        enter_together(stack, Resource("net", log))
+        enter_together(stack, Resource("box", log))
     assert log == ["+net", "+box", "-box", "-net"]
 
 
