@@ -20,7 +20,7 @@ from claude_bottle.engine import Engine
 from claude_bottle.keeper import WorkTarget, harvest
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.sessions import SessionFolder
-from claude_bottle.workspace import copy_folder_in, scan_workspace
+from claude_bottle.workspace import WorkspaceSource, copy_folder_in, scan_workspace
 from tests.engine.conftest import (
     agent_on_internal_network,
     cli,
@@ -95,6 +95,13 @@ def bottle(engine: Engine, agent_image: str, tmp_path: Path) -> Iterator[tuple[L
         yield plan, agent
 
 
+def copied_in(engine: Engine, agent: AgentContainer, plan: LaunchPlan, folder: Path) -> WorkspaceSource:
+    """What --cwd does at launch: scan the folder and stream it into the workspace."""
+    source = scan_workspace(folder)
+    copy_folder_in(engine, agent.name, source, plan.workspace)
+    return source
+
+
 def agent_sh(engine: Engine, agent: AgentContainer, script: str) -> str:
     return in_agent(engine, agent, script)
 
@@ -104,8 +111,7 @@ def test_commits_and_uncommitted_changes_come_back_as_a_branch(
 ) -> None:
     plan, agent = bottle
     before = fingerprint(user_repo)
-    source = scan_workspace(user_repo)
-    copy_folder_in(engine, agent.name, source, plan.workspace)
+    source = copied_in(engine, agent, plan, user_repo)
     listing = agent_sh(engine, agent, "cd ~/workspace && ls -A && stat -c '%U' .git/HEAD")
     assert "node_modules" not in listing  # ignored by the repo's rules
     assert "scratch.tmp" not in listing  # ignored by .claude-bottle-ignore
@@ -144,8 +150,7 @@ def test_a_second_harvest_never_reuses_a_branch_name(
     engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
-    source = scan_workspace(user_repo)
-    copy_folder_in(engine, agent.name, source, plan.workspace)
+    source = copied_in(engine, agent, plan, user_repo)
     agent_sh(engine, agent, "cd ~/workspace && echo a > a.txt")
     folder = SessionFolder(tmp_path / "s").create()
     first = harvest(engine, agent.name, WorkTarget.of(plan, source), folder, "h1")
@@ -159,8 +164,7 @@ def test_nothing_to_bring_back_gives_no_branch(
     engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
-    source = scan_workspace(user_repo)
-    copy_folder_in(engine, agent.name, source, plan.workspace)
+    source = copied_in(engine, agent, plan, user_repo)
     result = harvest(
         engine, agent.name, WorkTarget.of(plan, source), SessionFolder(tmp_path / "s").create(), "final"
     )
@@ -173,8 +177,7 @@ def test_work_comes_back_after_the_main_process_was_killed(
     engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
-    source = scan_workspace(user_repo)
-    copy_folder_in(engine, agent.name, source, plan.workspace)
+    source = copied_in(engine, agent, plan, user_repo)
     agent_sh(
         engine,
         agent,
@@ -201,8 +204,7 @@ def test_a_folder_without_git_comes_back_as_files(
     (folder / "sub").mkdir(parents=True)
     for name in ("keep.txt", "edit.txt", "gone.txt", "sub/deep.txt"):
         (folder / name).write_text(f"{name}\n")
-    source = scan_workspace(folder)
-    copy_folder_in(engine, agent.name, source, plan.workspace)
+    source = copied_in(engine, agent, plan, folder)
     agent_sh(
         engine, agent, "cd ~/workspace && echo changed > edit.txt && rm gone.txt && echo new > sub/new.txt"
     )
