@@ -16,6 +16,7 @@ from claude_bottle.skills import find_skill
 
 RUNTIMES = ("runc", "runsc")
 DLP_MODES = ("block", "warn", "off")
+PROXIES = ("squid", "pipelock")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MEMORY_RE = re.compile(r"^[0-9]+[kmgKMG]?$")
@@ -67,6 +68,8 @@ class Egress:
     internal: tuple[str, ...] = ()
     network: str | None = None
     dlp: Literal["block", "warn", "off"] = "block"
+    proxy: Literal["squid", "pipelock"] = "squid"
+    sni: bool = False
 
     @property
     def all_hosts(self) -> tuple[str, ...]:
@@ -214,7 +217,7 @@ def _hosts(r: _Reader, value: object, path: str) -> tuple[str, ...]:
 
 
 def _parse_egress(r: _Reader, path: str, raw: object) -> Egress:
-    e = r.obj(raw, path, ("allow", "internal", "network", "dlp"))
+    e = r.obj(raw, path, ("allow", "internal", "network", "dlp", "proxy", "sni"))
     if "allow" not in e:
         raise r.fail(path, "missing 'allow' (an array of host names)")
     allow = _hosts(r, e["allow"], f"{path}.allow")
@@ -227,7 +230,14 @@ def _parse_egress(r: _Reader, path: str, raw: object) -> Egress:
     dlp = r.string(e.get("dlp", "block"), f"{path}.dlp")
     if dlp not in DLP_MODES:
         raise r.fail(f"{path}.dlp", f'expected "block", "warn" or "off", got \'{dlp}\'')
-    return Egress(allow=allow, internal=internal, network=network, dlp=dlp)  # type: ignore[arg-type]
+    proxy = r.string(e.get("proxy", "squid"), f"{path}.proxy")
+    if proxy not in PROXIES:
+        raise r.fail(f"{path}.proxy", f'expected "squid" or "pipelock", got \'{proxy}\'')
+    sni = r.boolean(e.get("sni", False), f"{path}.sni")
+    return Egress(
+        allow=allow, internal=internal, network=network,
+        dlp=dlp, proxy=proxy, sni=sni,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:

@@ -79,6 +79,8 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
                 "internal": list(eg.internal),
                 "network": plan.egress_network,
                 "dlp": eg.dlp,
+                "proxy": eg.proxy,
+                "sni": eg.sni,
             },
             "limits": {
                 "memory": plan.bottle.limits.memory,

@@ -51,6 +51,16 @@ def manifest_schema() -> dict[str, Any]:
                         "description": "An existing Docker network for the proxy's way out.",
                     },
                     "dlp": {"enum": ["block", "warn", "off"], "default": "block"},
+                    "proxy": {
+                        "enum": ["squid", "pipelock"],
+                        "default": "squid",
+                        "description": "The egress sidecar: squid (default, built locally) or pipelock.",
+                    },
+                    "sni": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "Refuse TLS whose SNI differs from the CONNECT host (never decrypts).",
+                    },
                 },
             },
             "limits": {
