@@ -4,12 +4,12 @@ handed over through the docker CLI's own environment (never argv or a file)."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle import labels as L
-from claude_bottle.egress import PROXY_PORT
 from claude_bottle.engine import Engine
 from claude_bottle.errors import EngineError, UsageError
 from claude_bottle.names import next_container_name
@@ -18,8 +18,8 @@ from claude_bottle.plan import LaunchPlan
 NO_PROXY = "localhost,127.0.0.1"
 
 
-def proxy_env(proxy_host: str) -> dict[str, str]:
-    url = f"http://{proxy_host}:{PROXY_PORT}"
+def proxy_env(proxy_url: str) -> dict[str, str]:
+    url = proxy_url
     return {
         "HTTPS_PROXY": url, "HTTP_PROXY": url, "https_proxy": url, "http_proxy": url,
         "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY,
@@ -46,7 +46,7 @@ def run_args(
     """`docker run` arguments for the agent (pure). Env values are not in them."""
     lim = plan.bottle.limits
     env_flags: list[str] = []
-    for key, value in proxy_env(proxy_host).items():
+    for key, value in proxy_env(plan.proxy.proxy_url(proxy_host)).items():
         env_flags += ["--env", f"{key}={value}"]
     for key in plan.env_names:
         env_flags += ["--env", key]  # value from the CLI's environment
@@ -85,8 +85,18 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         self.proxy_host = proxy_host
         self.environ = os.environ if environ is None else environ
         self.name = plan.container
+        # Set once the container is gone (or was never made): the sidecar reads
+        # its proxy's log only then, when every connection of the agent has ended.
+        self.gone = threading.Event()
 
     def __enter__(self) -> AgentContainer:
+        try:
+            return self._start()
+        except BaseException:
+            self.gone.set()
+            raise
+
+    def _start(self) -> AgentContainer:
         values = env_values(self.plan, self.environ)
         while True:
             args = run_args(self.plan, self.name, self.network, self.labels, self.proxy_host)
@@ -133,4 +143,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         self.engine.run("rm", "-f", self.name, check=False)
 
     def __exit__(self, *exc: Any) -> None:
-        self.engine.run("rm", "-f", self.name, what=f"cannot remove the agent container {self.name}")
+        try:
+            self.engine.run("rm", "-f", self.name, what=f"cannot remove the agent container {self.name}")
+        finally:
+            self.gone.set()

@@ -1,5 +1,6 @@
-"""The agent image: built from the Dockerfile shipped in the package, reused
-while nothing that goes into it has changed (a content hash kept as a label)."""
+"""The images claude-bottle builds itself: the agent image and the Squid
+sidecar image, each from files shipped in the package, reused while nothing
+that goes into it has changed (a content hash kept as a label)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,23 @@ CLAUDE_CODE_VERSION = "2.1.332"
 
 @dataclass(frozen=True)
 class ImageBuild:
-    """What goes into the agent image (pure). `digest` names what the package
+    """What goes into an image (pure). `digest` names what the package
     defines; the extra CA has its own digest, so that a launch which does not
     name a CA reuses an image built with one."""
 
     tag: str
-    dockerfile: str
+    files: tuple[tuple[str, bytes], ...]  # the build context, Dockerfile included
     extra_ca: bytes | None  # None: not named now, keep what the image has
-    claude_code_version: str = CLAUDE_CODE_VERSION
+    build_args: tuple[tuple[str, str], ...] = ()
+    what: str = "the image"
 
     @property
     def digest(self) -> str:
         h = hashlib.sha256()
-        for part in (self.dockerfile.encode(), self.claude_code_version.encode()):
-            h.update(hashlib.sha256(part).digest())
+        for name, content in self.files:
+            h.update(hashlib.sha256(name.encode() + b"\0" + content).digest())
+        for key, value in self.build_args:
+            h.update(hashlib.sha256(f"{key}={value}".encode()).digest())
         return h.hexdigest()[:16]
 
     @property
@@ -43,11 +47,11 @@ class ImageBuild:
     def is_satisfied_by(self, digest: str, ca_digest: str) -> bool:
         return digest == self.digest and (self.extra_ca is None or ca_digest == self.ca_digest)
 
-    def build_args(self, context: Path, quiet: bool) -> tuple[str, ...]:
+    def argv(self, context: Path, quiet: bool) -> tuple[str, ...]:
         return (
             "build", *(("-q",) if quiet else ()), "--force-rm",
             "-t", self.tag,
-            "--build-arg", f"CLAUDE_CODE_VERSION={self.claude_code_version}",
+            *(arg for key, value in self.build_args for arg in ("--build-arg", f"{key}={value}")),
             "--label", f"{labels.IMAGE_HASH}={self.digest}",
             "--label", f"{labels.IMAGE_CA_HASH}={self.ca_digest}",
             str(context),
@@ -64,9 +68,27 @@ def read_extra_ca(path: str | None) -> bytes | None:
         raise UsageError(f"cannot read extra CA file {chosen}: {exc.strerror}") from None
 
 
+def _data(path: str) -> bytes:
+    return resources.files("claude_bottle").joinpath(f"data/{path}").read_bytes()
+
+
 def agent_image_build(tag: str, extra_ca_path: str | None = None) -> ImageBuild:
-    dockerfile = resources.files("claude_bottle").joinpath("data/Dockerfile").read_text()
-    return ImageBuild(tag=tag, dockerfile=dockerfile, extra_ca=read_extra_ca(extra_ca_path))
+    return ImageBuild(
+        tag=tag,
+        files=(("Dockerfile", _data("Dockerfile")),),
+        extra_ca=read_extra_ca(extra_ca_path),
+        build_args=(("CLAUDE_CODE_VERSION", CLAUDE_CODE_VERSION),),
+        what=f"the agent image (Claude Code {CLAUDE_CODE_VERSION})",
+    )
+
+
+def squid_image_build(tag: str) -> ImageBuild:
+    return ImageBuild(
+        tag=tag,
+        files=(("Dockerfile", _data("squid/Dockerfile")), ("entrypoint.sh", _data("squid/entrypoint.sh"))),
+        extra_ca=None,
+        what="the Squid egress sidecar image",
+    )
 
 
 def image_is_current(engine: Engine, build: ImageBuild) -> bool:
@@ -85,15 +107,13 @@ def ensure_image(engine: Engine, build: ImageBuild, *, force: bool = False, quie
     """Build the image unless an up-to-date one exists. True when it built."""
     if not force and image_is_current(engine, build):
         return False
-    info(
-        f"building image {build.tag} (Claude Code {build.claude_code_version}); "
-        "this takes a few minutes, once"
-    )
+    info(f"building {build.what} as {build.tag}; this takes a few minutes, once")
     with tempfile.TemporaryDirectory(prefix="claude-bottle-build.") as ctx:
         context = Path(ctx)
-        (context / "Dockerfile").write_text(build.dockerfile)
+        for name, content in build.files:
+            (context / name).write_bytes(content)
         (context / "extra-ca.pem").write_bytes(build.extra_ca or b"")
-        status = engine.attach(*build.build_args(context, quiet))
+        status = engine.attach(*build.argv(context, quiet))
     if status != 0:
         raise ClaudeBottleError(
             f"building image {build.tag} failed (docker build exit {status}); see the output above"

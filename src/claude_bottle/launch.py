@@ -13,10 +13,8 @@ from typing import Any
 
 from claude_bottle import labels as L
 from claude_bottle.agent import AgentContainer
-from claude_bottle.audit import format_duration, read_audit_log, render_report
 from claude_bottle.concurrency import enter_together, in_background
 from claude_bottle.console import block, info
-from claude_bottle.egress import PROXY_PORT
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.home import HomeFiles
@@ -26,6 +24,7 @@ from claude_bottle.network import BottleNetwork, ExistingNetwork
 from claude_bottle.owner import current_owner
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.preflight import preflight
+from claude_bottle.proxies.events import events_jsonl, format_duration, render_report, summarize
 from claude_bottle.reaper import Reaper
 from claude_bottle.sessions import SessionFolder
 from claude_bottle.sidecar import EgressSidecar
@@ -87,37 +86,50 @@ def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
     enter_together(stack, *members)
 
 
-def wait_until_healthy(session: Session) -> None:
-    """Probe the sidecar's /health from inside the agent (the path its traffic takes).
+def readiness_script(url: str, status: int, proxy: str | None, seconds: float) -> str:
+    """A shell loop for the agent container: exit 0 once `url` answers `status`
+    (through `proxy` when given), 1 when `seconds` pass first (pure)."""
+    via = f"-x {proxy} --noproxy ''" if proxy else "--noproxy '*'"
+    return (
+        f"end=$(($(date +%s) + {max(1, round(seconds))})); "
+        f"while :; do "
+        f"c=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 {via} {url}); "
+        f'[ "$c" = {status} ] && exit 0; '
+        f'[ "$(date +%s)" -ge "$end" ] && exit 1; '
+        f"sleep 0.05; done"
+    )
 
-    Probes are short engine calls made from this thread, so a Ctrl-C while
-    waiting ends the wait at once.
-    """
-    url = f"http://{session.sidecar.address}:{PROXY_PORT}/health"
-    probe = ("exec", session.agent.name, "curl", "-fsS", "-o", "/dev/null", "--max-time", "1",
-             "--noproxy", "*", url)  # fmt: skip
-    deadline = time.monotonic() + session.plan.sidecar_timeout
-    while session.engine.run(*probe, check=False).returncode != 0:
-        if time.monotonic() > deadline:
-            log = session.sidecar.logs().strip() or "(empty)"
-            tail = "\n".join(log.splitlines()[-20:])
-            raise SidecarUnhealthy(
-                f"the egress sidecar did not become healthy within "
-                f"{session.plan.sidecar_timeout:g}s; its log ends:\n{tail}"
-            )
-        time.sleep(0.1)
+
+def wait_until_healthy(session: Session) -> None:
+    """Probe the sidecar from inside the agent (the path its traffic takes), in
+    one engine call that loops until the proxy answers or the timeout passes.
+    A Ctrl-C meanwhile ends the call (and so the wait) at once."""
+    plan, sidecar = session.plan, session.sidecar
+    check = plan.proxy.readiness(sidecar.address)
+    script = readiness_script(check.url, check.status, sidecar.url if check.via_proxy else None,
+                              plan.sidecar_timeout)  # fmt: skip
+    probe = session.engine.run("exec", session.agent.name, "sh", "-c", script, check=False)
+    if probe.returncode != 0:
+        log = sidecar.logs().strip() or "(empty)"
+        tail = "\n".join(log.splitlines()[-20:])
+        raise SidecarUnhealthy(
+            f"the egress sidecar did not become healthy within "
+            f"{plan.sidecar_timeout:g}s; its log ends:\n{tail}"
+        )
 
 
 def _prepare_inside(session: Session, home: HomeFiles) -> None:
     """Guard the sidecar's ports and copy files in (in the background) while
     waiting for the sidecar; the session starts only when all are done."""
     plan = session.plan
-    entries = home.entries(plan, session.sidecar.address, PROXY_PORT)
+    entries = home.entries(plan, session.sidecar.address, plan.proxy.port)
     sidecar = session.sidecar
     # The guard is a --rm container that removes itself; it carries the session's
     # labels but not MANAGED, which marks what cleanup must remove.
     guard_labels = {k: v for k, v in sidecar.labels.items() if k != L.MANAGED} | {L.ROLE: "port-guard"}
-    copies: list[Callable[[], None]] = [lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels)]
+    copies: list[Callable[[], None]] = []
+    if not plan.proxy.enforces_ports:
+        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels))
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:
@@ -153,8 +165,10 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
                                    {**labels, L.ROLE: L.ROLE_EGRESS_NET}, internal=False)
             )  # fmt: skip
             _enter(stack, internal, egress)
-            stage = StageFolder(plan.session_id)
-            _enter(stack, stage)
+            # Only a proxy whose config is a bind-mounted file needs a stage folder.
+            stage = StageFolder(plan.session_id) if plan.proxy.delivery.mount_path else None
+            if stage is not None:
+                _enter(stack, stage)
             sidecar = EgressSidecar(engine, plan, labels, internal.name, egress.name, stage)
             if plan.bottle.runtime == "runsc":
                 # The agent needs the sidecar's address before it is made.
@@ -163,6 +177,7 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
                 _enter(stack, agent)
             else:
                 agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
+                sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
                 _enter(stack, sidecar, agent)
             keeper = SessionKeeper(engine, plan, agent, source, folder)
             _enter(stack, keeper)
@@ -195,17 +210,17 @@ def record_end(session: Session) -> None:
     folder = session.keeper.folder
     if folder is None:
         return
-    (folder.path / "egress.jsonl").write_text(session.sidecar.audit_log)
-    report = read_audit_log(session.sidecar.audit_log)
+    events = session.sidecar.events
+    (folder.path / "egress.jsonl").write_text(events_jsonl(events))
     folder.update(
         container=session.agent.name,
         ended=datetime.now(UTC).isoformat(timespec="seconds"),
-        blocked=[host for host, _ in report.blocked],
+        blocked=list(summarize(events).refused_hosts),
     )
 
 
 def print_summary(session: Session, timings: bool = False) -> None:
-    report = read_audit_log(session.sidecar.audit_log)
+    report = summarize(session.sidecar.events)
     marks = session.clock.marks
     elapsed = format_duration(marks["session"] - marks.get("launch", marks["session"]))
     lines = [

@@ -1,5 +1,7 @@
-"""The sidecar's port guard. Pipelock checks the host of every request but lets
-a CONNECT go to any port of an allowed host; this firewall in the sidecar's
+"""The sidecar's port guard, for proxies that do not enforce ports themselves
+(Pipelock: it checks the host of every request but lets a CONNECT go to any
+port of an allowed host; Squid refuses other ports itself and needs no guard).
+This firewall in the sidecar's
 network namespace lets it open TCP connections only to HTTPS (443), HTTP (80)
 and the ssh ports of the agent's ssh entries. DNS (UDP 53) stays open for
 Pipelock's own lookups; CONNECT is TCP, so it cannot use that port.
@@ -15,8 +17,7 @@ from claude_bottle.plan import LaunchPlan
 
 
 def allowed_tcp_ports(plan: LaunchPlan) -> tuple[int, ...]:
-    ports = {443, 80} | {entry.port or 22 for entry in plan.ssh}
-    return tuple(sorted(ports))
+    return tuple(sorted({80, *plan.proxy_spec().connect_ports}))
 
 
 def guard_rules(plan: LaunchPlan) -> str:
@@ -50,5 +51,7 @@ def guard_args(plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> tuple[
 
 
 def apply_guard(engine: Engine, plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> None:
+    if plan.proxy.enforces_ports:
+        return
     engine.run(*guard_args(plan, sidecar, labels), stdin=guard_rules(plan).encode(),
                what="cannot install the sidecar's port guard")  # fmt: skip

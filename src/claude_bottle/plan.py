@@ -15,7 +15,8 @@ from pathlib import Path
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
 from claude_bottle.names import choose_container_name, session_object_name, slugify
-from claude_bottle.sidecar_image import DEFAULT_SIDECAR_IMAGE
+from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
+from claude_bottle.proxies.base import host_of_url
 from claude_bottle.skills import find_skill
 
 DEFAULT_IMAGE = "claude-bottle:latest"
@@ -92,6 +93,25 @@ class LaunchPlan:
     def sidecar_name(self) -> str:
         return session_object_name(self.slug, self.session_id, "proxy")
 
+    @property
+    def proxy(self) -> ProxyBackend:
+        return backend_for(self.bottle.egress.proxy)
+
+    def proxy_spec(self) -> ProxySpec:
+        """What the sidecar's configuration is made from (pure)."""
+        eg = self.bottle.egress
+        # The model endpoint must receive the agent's credentials in its headers.
+        base_urls = [b.literal for b in self.env if b.name == "ANTHROPIC_BASE_URL" and b.literal]
+        credential_hosts = tuple(h for url in base_urls if (h := host_of_url(url)))
+        return ProxySpec(
+            allow=eg.allow,
+            internal=eg.internal,
+            ssh_ports=tuple(sorted({entry.port or 22 for entry in self.ssh})),
+            dlp=eg.dlp,
+            sni=eg.sni,
+            credential_hosts=credential_hosts,
+        )
+
     def network_name(self, role: str) -> str:
         return session_object_name(self.slug, self.session_id, role)
 
@@ -105,6 +125,11 @@ class LaunchPlan:
         if eg.internal:
             text += f"; internal: {', '.join(eg.internal)}"
         return f"{len(eg.all_hosts)} host(s): {text}"
+
+    def proxy_summary(self) -> str:
+        eg = self.bottle.egress
+        extras = [f"dlp {eg.dlp}"] + (["sni check"] if eg.sni else [])
+        return f"{eg.proxy} ({', '.join(extras)}; image {self.sidecar_image})"
 
     def claude_argv(self) -> tuple[str, ...]:
         """The interactive session's command line inside the container."""
@@ -176,7 +201,9 @@ def build_plan(
         container=container,
         container_pinned=bool(pinned),
         container_home=home.rstrip("/") or "/",
-        sidecar_image=environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or DEFAULT_SIDECAR_IMAGE,
+        sidecar_image=(
+            environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(bottle.egress.proxy).default_image()
+        ),
         egress_network=environ.get("CLAUDE_BOTTLE_EGRESS_NETWORK") or bottle.egress.network,
         env=_env_bindings(manifest, agent, environ),
         skills=tuple(skills),

@@ -13,8 +13,9 @@ from claude_bottle.console import info
 from claude_bottle.dnsleak import dns_leak_verdict
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.image import agent_image_build, ensure_image, image_is_current
+from claude_bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
 from claude_bottle.plan import LaunchPlan
+from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 
 RUNSC_HELP = (
     "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
@@ -68,15 +69,24 @@ def _check_dns_leak(engine: Engine) -> None:
 
 def preflight(engine: Engine, plan: LaunchPlan) -> None:
     build = agent_image_build(plan.image)
+    # The Squid image is ours: built here like the agent's. Any other sidecar
+    # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
+    squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
     agent_ok, sidecar_ok, _, _ = run_together(
         lambda: image_is_current(engine, build),
-        lambda: engine.ok("image", "inspect", "--format", "{{.Id}}", plan.sidecar_image),
+        lambda: (
+            image_is_current(engine, squid)
+            if squid
+            else engine.ok("image", "inspect", "--format", "{{.Id}}", plan.sidecar_image)
+        ),
         lambda: _check_runtime(engine, plan.bottle.runtime),
         lambda: _check_dns_leak(engine),
     )
     if not agent_ok:
         ensure_image(engine, build)
-    if not sidecar_ok:
+    if not sidecar_ok and squid is not None:
+        ensure_image(engine, squid)
+    elif not sidecar_ok:
         info(f"pulling the egress sidecar image {plan.sidecar_image}")
         if engine.attach("pull", plan.sidecar_image) != 0:
             raise ClaudeBottleError(

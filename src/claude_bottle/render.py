@@ -35,6 +35,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ("  runtime", runtime),
         ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
         ("  egress", plan.egress_summary()),
+        ("  egress proxy", plan.proxy_summary()),
         ("  egress network", plan.egress_network or "(a new one for this session)"),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),

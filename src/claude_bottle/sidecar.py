@@ -1,26 +1,62 @@
-"""The Pipelock egress sidecar: the bottle's only way out."""
+"""The egress sidecar: the bottle's only way out, whichever proxy runs in it."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 from claude_bottle import labels as L
-from claude_bottle.egress import PROXY_PORT, render_pipelock_config
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan import LaunchPlan
+from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.stage import StageFolder
 
-CONFIG_PATH = "/etc/claude-bottle/pipelock.yaml"
 ALIAS = "egress-proxy"
 
 
+def sidecar_run_args(
+    plan: LaunchPlan, name: str, egress: str, labels: dict[str, str], config_mount: str | None
+) -> tuple[str, ...]:
+    """`docker run` arguments for the sidecar (pure). The configuration is not
+    in them: it travels in the docker CLI's environment or a read-only mount."""
+    proxy = plan.proxy
+    delivery = proxy.delivery
+    config_flags: tuple[str, ...] = ()
+    if delivery.env_var:
+        config_flags = ("--env", delivery.env_var)
+    elif delivery.mount_path and config_mount:
+        config_flags = ("--volume", f"{config_mount}:{delivery.mount_path}:ro")
+    # The sidecar stays on the default runtime (it needs the real network
+    # stack) but is otherwise as locked down as the agent.
+    return (
+        "run", "--detach", "--name", name,
+        "--network", egress,
+        *L.label_args(labels),
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--pids-limit", "512", "--memory", "1g",
+        *proxy.container_args(),
+        *config_flags,
+        plan.sidecar_image,
+        *proxy.command(delivery.mount_path),
+    )  # fmt: skip
+
+
+# How long the sidecar's removal waits for the agent's before reading its log anyway.
+AGENT_GONE_TIMEOUT = 30.0
+
+
 class EgressSidecar(AbstractContextManager["EgressSidecar"]):
-    """Started on the egress network (its way out) with its config bind-mounted
-    read-only, then connected to the internal network under the alias the agent
-    uses. Its audit log is kept when it is removed, for the summary."""
+    """Started on the egress network (its way out), then connected to the
+    internal network under the alias the agent uses.
+
+    Squid logs a transaction when it ends (a tunnel when it closes). Its own
+    graceful stop takes over a second, so instead the sidecar is removed only
+    after the agent container is gone: the agent's processes are dead by then,
+    the kernel has closed every connection they had, and the proxy has ended
+    and logged each transaction (a test holds that a tunnel open at the end is
+    in the summary)."""
 
     def __init__(
         self,
@@ -29,10 +65,12 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         labels: dict[str, str],
         internal: str,
         egress: str,
-        stage: StageFolder,
+        stage: StageFolder | None,
+        agent_gone: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.plan = plan
+        self.proxy = plan.proxy
         self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR}
         self.internal = internal
         self.egress = egress
@@ -40,26 +78,30 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         self.name = plan.sidecar_name
         self.audit_log = ""
         self.address = ALIAS
+        self.agent_gone = agent_gone
 
-    def run_args(self, config: Path) -> tuple[str, ...]:
-        # The sidecar stays on the default runtime (it needs the real network
-        # stack) but is otherwise as locked down as the agent.
-        return (
-            "run", "--detach", "--name", self.name,
-            "--network", self.egress,
-            *L.label_args(self.labels),
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--pids-limit", "512", "--memory", "1g",
-            "--env", "SENTRY_DSN=",
-            "--volume", f"{config}:{CONFIG_PATH}:ro",
-            self.plan.sidecar_image,
-            "run", "--config", CONFIG_PATH, "--listen", f"0.0.0.0:{PROXY_PORT}",
-        )  # fmt: skip
+    @property
+    def url(self) -> str:
+        return self.proxy.proxy_url(self.address)
+
+    @property
+    def events(self) -> list[EgressEvent]:
+        return self.proxy.read_events(self.audit_log)
+
+    def _start(self) -> None:
+        config = self.proxy.render_config(self.plan.proxy_spec())
+        env: dict[str, str] = {}
+        mount = None
+        if self.proxy.delivery.env_var:
+            env[self.proxy.delivery.env_var] = config
+        elif self.stage is not None:
+            mount = str(self.stage.write("proxy.conf", config))
+        args = sidecar_run_args(self.plan, self.name, self.egress, self.labels, mount)
+        self.engine.run(*args, env=env, what="the egress sidecar did not start")
 
     def __enter__(self) -> EgressSidecar:
-        config = self.stage.write("pipelock.yaml", render_pipelock_config(self.plan.bottle.egress))
         try:
-            self.engine.run(*self.run_args(config), what="the egress sidecar did not start")
+            self._start()
             self.engine.run(
                 "network", "connect", "--alias", ALIAS, self.internal, self.name,
                 what=f"cannot connect the sidecar to {self.internal}",
@@ -85,5 +127,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         return result.stdout + result.stderr
 
     def __exit__(self, *exc: Any) -> None:
+        if self.agent_gone is not None:
+            self.agent_gone.wait(AGENT_GONE_TIMEOUT)
         self.audit_log = self.engine.run("logs", self.name, check=False).stdout
         self.engine.run("rm", "-f", self.name, what=f"cannot remove the sidecar {self.name}")

@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from claude_bottle.agent import proxy_env, run_args
-from claude_bottle.egress import pipelock_config, render_pipelock_config
 from claude_bottle.ignore import is_ignored, parse_rules
-from claude_bottle.manifest import Egress, SshEntry, parse_manifest
+from claude_bottle.manifest import SshEntry, parse_manifest
 from claude_bottle.netguard import allowed_tcp_ports, guard_rules
 from claude_bottle.plan import Options, build_plan
+from claude_bottle.proxies.base import ProxySpec
+from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
+from claude_bottle.sidecar import sidecar_run_args
 from claude_bottle.ssh import _known_host_matches, ssh_config
 
 
@@ -30,7 +33,9 @@ def lab_plan(tmp_path: Path, ssh: list[dict[str, object]] | None = None, runtime
 
 
 def test_pipelock_config_is_strict_with_our_keys_only() -> None:
-    config = pipelock_config(Egress(allow=("api.anthropic.com", "*.github.com"), internal=("git.corp.test",)))
+    config = pipelock_config(
+        ProxySpec(allow=("api.anthropic.com", "*.github.com"), internal=("git.corp.test",))
+    )
     assert config["mode"] == "strict"
     assert config["api_allowlist"] == ["api.anthropic.com", "*.github.com", "git.corp.test"]
     assert config["trusted_domains"] == ["git.corp.test"]
@@ -40,15 +45,15 @@ def test_pipelock_config_is_strict_with_our_keys_only() -> None:
     assert config["sentry"] == {"enabled": False}
     assert config["metrics_listen"].startswith("127.0.0.1:")
     assert "internal" not in config  # the private-address guard keeps its defaults
-    assert "dsn" not in render_pipelock_config(Egress(allow=("a.test",)))
-    assert json.loads(render_pipelock_config(Egress(allow=("a.test",))))["logging"]["format"] == "json"
+    assert "dsn" not in render_pipelock_config(ProxySpec(allow=("a.test",)))
+    assert json.loads(render_pipelock_config(ProxySpec(allow=("a.test",))))["logging"]["format"] == "json"
 
 
 @pytest.mark.parametrize(
     ("dlp", "enabled", "action"), [("block", True, "block"), ("warn", True, "warn"), ("off", False, "warn")]
 )
 def test_dlp_switch(dlp: str, enabled: bool, action: str) -> None:
-    scanning = pipelock_config(Egress(allow=("a.test",), dlp=dlp))["request_body_scanning"]  # type: ignore[arg-type]
+    scanning = pipelock_config(ProxySpec(allow=("a.test",), dlp=dlp))["request_body_scanning"]  # type: ignore[arg-type]
     assert (scanning["enabled"], scanning["action"]) == (enabled, action)
 
 
@@ -70,8 +75,39 @@ def test_agent_run_args_hold_names_not_values(tmp_path: Path) -> None:
     assert "v" not in args
     assert not any(a.startswith("K=") for a in args)
     assert args[args.index("--runtime") + 1] == "runsc"
-    assert "HTTPS_PROXY=http://10.1.2.3:8888" in args
-    assert proxy_env("p")["NO_PROXY"] == "localhost,127.0.0.1"
+    assert "HTTPS_PROXY=http://10.1.2.3:3128" in args  # Squid, the default proxy
+    assert proxy_env("http://p:1")["NO_PROXY"] == "localhost,127.0.0.1"
+
+
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+def test_agent_run_args_carry_every_hardening_flag(tmp_path: Path, runtime: str) -> None:
+    args = run_args(lab_plan(tmp_path, runtime=runtime), "c", "net", {}, "p")
+    pairs = set(itertools.pairwise(args))
+    assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--network", "net"),
+            ("--pids-limit", "1024"), ("--memory", "8g"), ("--cpus", "2")} <= pairs  # fmt: skip
+    assert "--init" in args
+    assert not any(a in args for a in ("--privileged", "--cap-add", "--volume", "-v", "--publish", "-p"))
+
+
+@pytest.mark.parametrize("proxy", ["squid", "pipelock"])
+def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str) -> None:
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["a.test"], "proxy": proxy}}},
+        "agents": {"a": {"bottle": "b"}},
+    }
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
+    args = sidecar_run_args(plan, "side", "egress-net", {"l": "1"}, "/stage/proxy.conf")
+    pairs = set(itertools.pairwise(args))
+    assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--network", "egress-net"),
+            ("--pids-limit", "512"), ("--memory", "1g")} <= pairs  # fmt: skip
+    assert not any(a in args for a in ("--privileged", "--cap-add", "--publish", "-p"))
+    if proxy == "squid":
+        assert "--read-only" in args
+        assert ("--env", "CLAUDE_BOTTLE_SQUID_CONF") in pairs  # the value travels in the CLI's environment
+        assert not any(a.startswith("CLAUDE_BOTTLE_SQUID_CONF=") for a in args)
+        assert "--volume" not in args  # nothing from the host's disk: remote engines work
+    else:
+        assert ("--volume", "/stage/proxy.conf:/etc/claude-bottle/pipelock.yaml:ro") in pairs
 
 
 def test_ssh_config_tunnels_through_the_sidecar() -> None:

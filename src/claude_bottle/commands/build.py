@@ -8,12 +8,13 @@ from typing import Any
 
 from claude_bottle.console import info
 from claude_bottle.engine import Engine
-from claude_bottle.image import agent_image_build, ensure_image
+from claude_bottle.image import agent_image_build, ensure_image, squid_image_build
 from claude_bottle.plan import DEFAULT_IMAGE
+from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 
 
 def add_parser(sub: Any, name: str) -> None:
-    p = sub.add_parser(name, help="build the agent image (skipped when up to date)")
+    p = sub.add_parser(name, help="build the agent and Squid sidecar images (skipped when up to date)")
     p.add_argument(
         "--extra-ca",
         metavar="PEM",
@@ -27,7 +28,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
     tag = os.environ.get("CLAUDE_BOTTLE_IMAGE") or DEFAULT_IMAGE
-    build = agent_image_build(tag, args.extra_ca)
-    if not ensure_image(engine, build, force=args.force):
-        info(f"image {tag} is up to date ({build.digest})")
+    for build in (agent_image_build(tag, args.extra_ca), squid_image_build(SQUID_IMAGE)):
+        if not ensure_image(engine, build, force=args.force):
+            info(f"image {build.tag} is up to date ({build.digest})")
     return 0

@@ -1,0 +1,99 @@
+"""The seam between a bottle and its egress proxy.
+
+A backend knows its image, renders its configuration from a `ProxySpec` (pure),
+says how the agent probes it for readiness, and turns its audit log into the
+shared `EgressEvent` model. The sidecar resource, the networks, the agent and
+the summary know nothing else of which proxy runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+from urllib.parse import urlsplit
+
+from claude_bottle.proxies.events import EgressEvent
+
+# What a readiness probe asks for through the proxy: a name that is never in an
+# allowlist and never resolved (a refused name is refused before any lookup).
+READY_HOST = "claude-bottle-ready.invalid"
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """Everything a proxy's configuration is made from (pure, no secrets)."""
+
+    allow: tuple[str, ...]
+    internal: tuple[str, ...] = ()
+    ssh_ports: tuple[int, ...] = ()
+    dlp: Literal["block", "warn", "off"] = "block"
+    sni: bool = False
+    # Hosts that must receive credentials in headers (the model endpoint named
+    # by ANTHROPIC_BASE_URL): header DLP is not applied to requests to them.
+    credential_hosts: tuple[str, ...] = ()
+
+    @property
+    def connect_ports(self) -> tuple[int, ...]:
+        """Where a CONNECT tunnel may go: HTTPS and the agent's ssh ports."""
+        return tuple(sorted({443, *self.ssh_ports}))
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How the agent knows the proxy answers: an HTTP status for a URL, asked
+    either through the proxy (`via_proxy`) or of the proxy itself."""
+
+    url: str
+    status: int
+    via_proxy: bool
+
+
+@dataclass(frozen=True)
+class ConfigDelivery:
+    """How the configuration reaches the container: as an environment variable
+    read by the image's entrypoint (nothing on the host's disk, so remote
+    engines work), or as a file bind-mounted read-only from a stage folder."""
+
+    env_var: str | None = None
+    mount_path: str | None = None
+
+
+class ProxyBackend(ABC):
+    name: ClassVar[str]
+    port: ClassVar[int]
+    # True when the proxy itself refuses every port but 80, 443 and the ssh
+    # ports; False means the port guard (netguard.py) must enforce them.
+    enforces_ports: ClassVar[bool]
+    delivery: ClassVar[ConfigDelivery]
+
+    @abstractmethod
+    def default_image(self) -> str: ...
+
+    @abstractmethod
+    def render_config(self, spec: ProxySpec) -> str: ...
+
+    @abstractmethod
+    def container_args(self) -> tuple[str, ...]:
+        """Backend-specific `docker run` flags, before the image."""
+
+    @abstractmethod
+    def command(self, config_path: str | None) -> tuple[str, ...]:
+        """What follows the image on the `docker run` line."""
+
+    @abstractmethod
+    def readiness(self, address: str) -> Readiness: ...
+
+    @abstractmethod
+    def read_events(self, log: str) -> list[EgressEvent]: ...
+
+    def proxy_url(self, address: str) -> str:
+        return f"http://{address}:{self.port}"
+
+
+def host_of_url(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower().rstrip(".") if host else None

@@ -1,0 +1,123 @@
+"""What the agent tried to reach, in one model shared by every proxy backend.
+
+Each backend turns its own audit log into `EgressEvent`s; the summary, the
+session folder's `egress.jsonl` and `ps` know nothing of which proxy ran (pure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+# The reasons a request is refused, the same words for every backend.
+HOST_NOT_ALLOWED = "host_not_allowed"
+PORT_NOT_ALLOWED = "port_not_allowed"
+PRIVATE_ADDRESS = "private_address"
+METADATA_ADDRESS = "metadata_address"
+SECRET_IN_REQUEST = "secret_in_request"  # noqa: S105 (a reason, not a secret)
+SCHEME_NOT_ALLOWED = "scheme_not_allowed"
+SNI_NOT_ALLOWED = "sni_not_allowed"
+PROXY_ADMIN = "proxy_admin"
+
+REASON_TEXT = {
+    HOST_NOT_ALLOWED: "host not in the allowlist",
+    PORT_NOT_ALLOWED: "port not allowed",
+    PRIVATE_ADDRESS: "resolves to a private, loopback or link-local address",
+    METADATA_ADDRESS: "the cloud metadata address",
+    SECRET_IN_REQUEST: "a secret-shaped token in a plain-HTTP URL or header",
+    SCHEME_NOT_ALLOWED: "a scheme other than http or a CONNECT tunnel",
+    SNI_NOT_ALLOWED: "TLS server name not in the allowlist",
+    PROXY_ADMIN: "the proxy's own admin interface",
+}
+
+
+@dataclass(frozen=True)
+class EgressEvent:
+    """One request the sidecar let through (`reason` empty) or refused."""
+
+    host: str
+    port: int | None
+    allowed: bool
+    reason: str = ""
+    method: str = ""
+    ts: float | None = None
+    warning: str = ""  # allowed, but a DLP rule in "warn" mode matched
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port in (None, 80, 443) else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class EgressReport:
+    allowed: tuple[tuple[str, int], ...]  # (target, count), most first
+    refused: tuple[tuple[str, int], ...]
+    reasons: tuple[tuple[str, str, int], ...]  # (target, reason, count)
+    warnings: tuple[tuple[str, str, int], ...]
+
+    @property
+    def refused_hosts(self) -> tuple[str, ...]:
+        return tuple(target for target, _ in self.refused)
+
+
+def summarize(events: Iterable[EgressEvent]) -> EgressReport:
+    allowed: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    reasons: Counter[tuple[str, str]] = Counter()
+    warnings: Counter[tuple[str, str]] = Counter()
+    for event in events:
+        if event.allowed:
+            allowed[event.target] += 1
+            if event.warning:
+                warnings[(event.target, event.warning)] += 1
+        else:
+            refused[event.target] += 1
+            reasons[(event.target, event.reason or "refused")] += 1
+    return EgressReport(
+        allowed=tuple(allowed.most_common()),
+        refused=tuple(refused.most_common()),
+        reasons=tuple((t, r, n) for (t, r), n in reasons.most_common()),
+        warnings=tuple((t, r, n) for (t, r), n in warnings.most_common()),
+    )
+
+
+def _fmt(counts: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{host} (x{n})" if n > 1 else host for host, n in counts)
+
+
+def _why(reason: str) -> str:
+    text = REASON_TEXT.get(reason)
+    return f"{reason} ({text})" if text else reason
+
+
+def render_report(report: EgressReport) -> list[str]:
+    lines = [
+        f"allowed : {_fmt(report.allowed) or '(nothing)'}",
+        f"refused : {_fmt(report.refused) or '(nothing)'}",
+    ]
+    for target, reason, n in report.reasons:
+        lines.append(f"          {target}: {_why(reason)}" + (f" x{n}" if n > 1 else ""))
+    for target, reason, n in report.warnings:
+        lines.append(f"warned  : {target}: {_why(reason)}" + (f" x{n}" if n > 1 else ""))
+    return lines
+
+
+def events_jsonl(events: Iterable[EgressEvent]) -> str:
+    return "".join(event.to_json() + "\n" for event in events)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

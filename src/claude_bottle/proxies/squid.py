@@ -1,0 +1,299 @@
+"""Squid (Debian bookworm's squid-openssl), the default egress proxy.
+
+The configuration is generated here (pure) from the bottle's egress, following
+the rule order measured in shared/reference/egress-proxies.md:
+
+1. the proxy's own admin interface, DLP, schemes and ports are refused first;
+2. then the host allowlist, by name, before any rule that needs an address, so
+   a refused name is never resolved (no DNS exfiltration through the proxy);
+3. then the metadata address, refused even for `egress.internal` names;
+4. then `egress.internal` names, admitted past the private-address guard;
+5. then any other name that resolves to a private, loopback or link-local
+   address is refused, and the rest of the allowlist passes.
+
+`dstdomain -n` everywhere: without it Squid matches an IP literal's reverse
+(PTR) name against the list, which whoever owns the address controls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from claude_bottle.proxies.base import READY_HOST, ConfigDelivery, ProxyBackend, ProxySpec, Readiness
+from claude_bottle.proxies.events import (
+    HOST_NOT_ALLOWED,
+    METADATA_ADDRESS,
+    PORT_NOT_ALLOWED,
+    PRIVATE_ADDRESS,
+    PROXY_ADMIN,
+    SCHEME_NOT_ALLOWED,
+    SECRET_IN_REQUEST,
+    SNI_NOT_ALLOWED,
+    EgressEvent,
+)
+
+PORT = 3128
+IMAGE = "claude-bottle-squid:latest"
+CONFIG_ENV = "CLAUDE_BOTTLE_SQUID_CONF"
+# Written by the image's entrypoint from CONFIG_ENV into a tmpfs (the root is read-only).
+RUN_DIR = "/run/squid"
+PROXY_UID = 13  # Debian's `proxy` user
+TLS_CERT = "/etc/squid/bottle-tls/cert.pem"  # a throwaway pair made at image build;
+TLS_KEY = "/etc/squid/bottle-tls/key.pem"  # loaded, never used to sign anything
+
+# Private, loopback, link-local, CGNAT, multicast and reserved ranges, and the
+# IPv6 forms that embed IPv4. Never ::ffff:0:0/96: Squid stores IPv4 addresses
+# v4-mapped, so that entry would mean "every IPv4 address".
+BLOCKED_DST = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
+    "::", "::1", "64:ff9b::/96", "64:ff9b:1::/48", "2001::/32", "2002::/16", "fc00::/7", "fe80::/10",
+    "ff00::/8",
+)  # fmt: skip
+METADATA_DST = ("169.254.169.254", "fd00:ec2::254")
+
+# Secret shapes refused in plain-HTTP URLs and credential headers (POSIX ERE).
+SECRET_PATTERNS = (
+    "sk-ant-[A-Za-z0-9_-]{20,}",  # Anthropic
+    "AKIA[0-9A-Z]{16}",  # AWS access key id
+    "gh[pousr]_[A-Za-z0-9]{36}",  # GitHub tokens
+    "github_pat_[A-Za-z0-9_]{22,}",
+    "glpat-[A-Za-z0-9_-]{20,}",  # GitLab
+    "xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
+    "AIza[0-9A-Za-z_-]{35}",  # Google API key
+    "sk_live_[0-9A-Za-z]{24,}",  # Stripe
+)
+CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie")
+
+REASONS = {
+    "why_admin": PROXY_ADMIN,
+    "why_dlp": SECRET_IN_REQUEST,
+    "why_scheme": SCHEME_NOT_ALLOWED,
+    "why_port": PORT_NOT_ALLOWED,
+    "why_host": HOST_NOT_ALLOWED,
+    "why_meta": METADATA_ADDRESS,
+    "why_private": PRIVATE_ADDRESS,
+    "why_sni": SNI_NOT_ALLOWED,
+}
+
+LOG_FORMAT = (
+    '{"ts":%ts.%03tu,"method":"%"rm","host":"%">rd","port":"%>rP","status":%>Hs,'
+    '"result":"%Ss","server":"%<a","reason":"%"{reason}note","warning":"%"{dlp_warning}note",'
+    '"sni":"%"ssl::>sni"}'
+)
+
+
+def squid_domains(hosts: tuple[str, ...]) -> tuple[str, ...]:
+    """Allowlist entries as Squid domains: lower case, no trailing dot, `*.d`
+    as `.d` (the apex and every subdomain, as the manifest means it), and no
+    entry that a wildcard already covers (Squid refuses to start on some such
+    pairs, depending on their order)."""
+    names = []
+    for host in hosts:
+        name = host.lower().rstrip(".")
+        names.append("." + name[2:] if name.startswith("*.") else name)
+    wildcards = {n[1:] for n in names if n.startswith(".")}
+
+    def covered(name: str) -> bool:
+        bare = name.lstrip(".")
+        parts = bare.split(".")
+        # A strict parent wildcard covers it; an exact name is also covered by its own apex wildcard.
+        parents = {".".join(parts[i:]) for i in range(1, len(parts))}
+        return bool(parents & wildcards) or (not name.startswith(".") and bare in wildcards)
+
+    return tuple(dict.fromkeys(n for n in names if not covered(n)))
+
+
+def _acl(name: str, kind: str, values: tuple[str, ...] | list[str]) -> str:
+    return f"acl {name} {kind} {' '.join(values)}"
+
+
+def _header_lines(spec: ProxySpec) -> list[str]:
+    return [
+        "http_port 3128" + (
+            f" ssl-bump tls-cert={TLS_CERT} tls-key={TLS_KEY} generate-host-certificates=off"
+            if spec.sni else ""
+        ),
+        "pid_filename none",  # nothing written outside the tmpfs: the root is read-only
+        "visible_hostname egress-proxy",  # no reverse-DNS self-test at start
+        "cache_log stdio:/dev/stderr",
+        "logfile_rotate 0",
+        "netdb_filename none",
+        "max_filedescriptors 4096",  # about 2000 concurrent tunnels
+        "shutdown_lifetime 0 seconds",  # on SIGTERM, close and log open tunnels at once
+        f"coredump_dir {RUN_DIR}",
+        "cache deny all",
+        "cache_mem 8 MB",
+        "via off",
+        "forwarded_for delete",
+        "httpd_suppress_version_string on",
+        # An agent's API streams can be silent for long; tunnels live all session.
+        "read_timeout 60 minutes",
+        "write_timeout 60 minutes",
+        "client_lifetime 24 hours",
+        "pinger_enable off",  # the ICMP helper would need CAP_NET_RAW
+        "icp_port 0",
+        "htcp_port 0",
+        "icp_access deny all",
+        "htcp_access deny all",
+        "snmp_access deny all",
+    ]  # fmt: skip
+
+
+def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
+    lines = [
+        "acl CONNECT method CONNECT",
+        "acl web_proto proto HTTP",
+        "acl web_ports port 80",  # plain HTTP only as ordinary proxied requests to port 80
+        _acl("connect_ports", "port", [str(p) for p in spec.connect_ports]),
+        _acl("blocked_dst", "dst", BLOCKED_DST),
+        _acl("metadata_dst", "dst", METADATA_DST),
+    ]  # fmt: skip
+    if allowed:
+        lines.append(_acl("allowed_hosts", "dstdomain -n", allowed))
+    if internal:
+        lines.append(_acl("internal_hosts", "dstdomain -n", internal))
+    if spec.dlp != "off":
+        lines.append(_acl("dlp_url", "url_regex", SECRET_PATTERNS))
+        # One header per ACL (Squid refuses more), joined with any-of.
+        names = [f"dlp_h{i}" for i in range(len(CREDENTIAL_HEADERS))]
+        for acl, header in zip(names, CREDENTIAL_HEADERS, strict=True):
+            lines.append(_acl(acl, f"req_header {header}", SECRET_PATTERNS))
+        lines.append(_acl("dlp_header", "any-of", names))
+        credential = squid_domains(spec.credential_hosts)
+        if credential:
+            lines.append(_acl("credential_hosts", "dstdomain -n", credential))
+    # annotate_transaction always matches: it stands last on a rule to record why.
+    lines += [f"acl {acl} annotate_transaction reason={reason}" for acl, reason in REASONS.items()]
+    return lines
+
+
+def _dlp_rules(spec: ProxySpec) -> list[str]:
+    if spec.dlp == "off":
+        return []
+    exempt = " !credential_hosts" if spec.credential_hosts else ""
+    matches = [("dlp_url", ""), ("dlp_header", exempt)]
+    if spec.dlp == "warn":
+        return [f"note dlp_warning {SECRET_IN_REQUEST} {acl}{cond}" for acl, cond in matches]
+    return [f"http_access deny {acl}{cond} why_dlp" for acl, cond in matches]
+
+
+def _access_rules(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
+    not_listed = "".join(f" !{acl}" for acl, hosts in (("allowed_hosts", allowed),
+                                                        ("internal_hosts", internal)) if hosts)  # fmt: skip
+    rules = [
+        "http_access deny manager why_admin",
+        *_dlp_rules(spec),
+        "http_access deny !CONNECT !web_proto why_scheme",  # urn:, ftp:, absolute https://
+        "http_access deny CONNECT !connect_ports why_port",
+        "http_access deny !CONNECT !web_ports why_port",
+        # Before any rule that needs an address: a refused name is never resolved.
+        f"http_access deny{not_listed} why_host" if not_listed else "http_access deny all why_host",
+        "http_access deny metadata_dst why_meta",  # even for egress.internal names
+    ]
+    if internal:
+        rules.append("http_access allow internal_hosts")
+    rules.append("http_access deny blocked_dst why_private")  # any resolved address private: refused
+    if allowed:
+        rules.append("http_access allow allowed_hosts")
+    rules.append("http_access deny all why_host")
+    return rules
+
+
+def _sni_lines(allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
+    names = squid_domains(allowed + internal)
+    return [
+        "acl step1 at_step SslBump1",
+        "acl tls_ports port 443",
+        _acl("sni_allowed", "ssl::server_name", names),
+        "ssl_bump splice step1 !tls_ports",  # ssh and the like: a blind tunnel, never peeked
+        "ssl_bump peek step1",  # read the ClientHello only
+        "ssl_bump splice sni_allowed",  # then splice: never decrypted
+        "ssl_bump terminate all why_sni",
+        "on_unsupported_protocol respond all",
+    ]
+
+
+def render_squid_config(spec: ProxySpec) -> str:
+    allowed = squid_domains(spec.allow)
+    internal = squid_domains(spec.internal)
+    lines = [
+        "# claude-bottle egress sidecar (generated; see claude_bottle/proxies/squid.py)",
+        *_header_lines(spec),
+        *_acl_lines(spec, allowed, internal),
+        *_access_rules(spec, allowed, internal),
+        *(_sni_lines(allowed, internal) if spec.sni else []),
+        f"logformat bottlejson {LOG_FORMAT}",
+        "access_log stdio:/dev/stdout bottlejson",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _port(text: object) -> int | None:
+    try:
+        return int(str(text))
+    except ValueError:
+        return None
+
+
+def read_squid_log(text: str) -> list[EgressEvent]:
+    """Squid's JSON access log as shared events. Squid escapes what it copies
+    from a request into the log, and raw bytes are decoded leniently, so a
+    hostile URL cannot break a line; a line that is not ours is skipped."""
+    events = []
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        result, reason = str(entry.get("result", "")), str(entry.get("reason", "-"))
+        host = str(entry.get("host", "-"))
+        if reason == SNI_NOT_ALLOWED and entry.get("sni") not in (None, "", "-"):
+            host = str(entry["sni"])
+        if host in ("-", "", READY_HOST) or (result.startswith("NONE_NONE") and reason == "-"):
+            continue  # bare TCP probes, origin-form requests, our readiness probe, SNI peeks
+        refused = result.startswith("TCP_DENIED") or reason != "-"
+        warning = str(entry.get("warning", "-")).split(",")[0]
+        ts = entry.get("ts")
+        events.append(EgressEvent(
+            host=host.lower(), port=_port(entry.get("port")), allowed=not refused,
+            reason=(reason if reason != "-" else HOST_NOT_ALLOWED) if refused else "",
+            method=str(entry.get("method", "")),
+            ts=float(ts) if isinstance(ts, int | float) else None,
+            warning="" if refused or warning == "-" else warning,
+        ))  # fmt: skip
+    return events
+
+
+class SquidBackend(ProxyBackend):
+    name: ClassVar[str] = "squid"
+    port: ClassVar[int] = PORT
+    enforces_ports: ClassVar[bool] = True
+    delivery: ClassVar[ConfigDelivery] = ConfigDelivery(env_var=CONFIG_ENV)
+
+    def default_image(self) -> str:
+        return IMAGE
+
+    def render_config(self, spec: ProxySpec) -> str:
+        return render_squid_config(spec)
+
+    def container_args(self) -> tuple[str, ...]:
+        return (
+            "--read-only",
+            "--tmpfs", f"{RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,mode=0700,uid={PROXY_UID},gid={PROXY_UID}",
+        )  # fmt: skip
+
+    def command(self, config_path: str | None) -> tuple[str, ...]:
+        return ()  # the image's entrypoint writes the config and starts squid
+
+    def readiness(self, address: str) -> Readiness:
+        # Squid answers a refused name with 403 without resolving it.
+        return Readiness(url=f"http://{READY_HOST}/", status=403, via_proxy=True)
+
+    def read_events(self, log: str) -> list[EgressEvent]:
+        return read_squid_log(log)

@@ -1,0 +1,165 @@
+"""The Squid configuration generator (pure): golden files for whole configs,
+and the properties the wall rests on asserted one by one, so that a change to
+the rules fails a named test and not only a diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.proxies.base import ProxySpec
+from claude_bottle.proxies.squid import read_squid_log, render_squid_config, squid_domains
+
+GOLDEN = Path(__file__).parent / "golden"
+SPECS = {
+    "default": ProxySpec(allow=("api.anthropic.com", "claude.ai", "*.claude.ai")),
+    "full": ProxySpec(
+        allow=("api.anthropic.com", "*.github.com", "GitHub.com.", "www.github.com"),
+        internal=("git.corp.test", "models.corp.test"),
+        ssh_ports=(22, 2222),
+        credential_hosts=("models.corp.test",),
+        sni=True,
+    ),
+    "warn": ProxySpec(allow=("a.test",), dlp="warn"),
+    "dlp-off-internal-only": ProxySpec(allow=(), internal=("git.corp.test",), dlp="off"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_golden(name: str) -> None:
+    text = render_squid_config(SPECS[name])
+    golden = GOLDEN / f"squid-{name}.conf"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def rules(spec: ProxySpec) -> list[str]:
+    return [line for line in render_squid_config(spec).splitlines() if line.startswith("http_access")]
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        pytest.param(("Example.COM.",), ("example.com",), id="case-and-trailing-dot"),
+        pytest.param(("*.example.com",), (".example.com",), id="wildcard-is-apex-and-subdomains"),
+        pytest.param(("example.com", "*.example.com"), (".example.com",), id="apex-before-wildcard"),
+        pytest.param(("*.example.com", "example.com"), (".example.com",), id="apex-after-wildcard"),
+        pytest.param(("www.example.com", "*.example.com"), (".example.com",), id="sub-before-wildcard"),
+        pytest.param(("*.a.example.com", "*.example.com"), (".example.com",), id="nested-wildcards"),
+        pytest.param(("a.test", "A.test", "a.test."), ("a.test",), id="duplicates"),
+        pytest.param(
+            ("evilexample.com", "*.example.com"), ("evilexample.com", ".example.com"), id="look-alike"
+        ),
+    ],
+)
+def test_domains_are_normalised_and_deduplicated(hosts: tuple[str, ...], expected: tuple[str, ...]) -> None:
+    assert squid_domains(hosts) == expected
+
+
+def test_names_are_matched_literally_never_by_reverse_dns() -> None:
+    text = render_squid_config(SPECS["full"])
+    assert "acl allowed_hosts dstdomain -n api.anthropic.com .github.com\n" in text
+    assert "acl internal_hosts dstdomain -n git.corp.test models.corp.test\n" in text
+    assert " dstdomain " not in text.replace(" dstdomain -n ", "")
+
+
+def test_the_allowlist_is_decided_before_any_rule_that_resolves_names() -> None:
+    order = rules(SPECS["full"])
+    host_rule = order.index("http_access deny !allowed_hosts !internal_hosts why_host")
+    assert host_rule < order.index("http_access deny metadata_dst why_meta")
+    assert host_rule < order.index("http_access deny blocked_dst why_private")
+
+
+def test_internal_names_pass_the_private_guard_but_never_reach_metadata() -> None:
+    order = rules(SPECS["full"])
+    meta = order.index("http_access deny metadata_dst why_meta")
+    assert (
+        meta
+        < order.index("http_access allow internal_hosts")
+        < order.index("http_access deny blocked_dst why_private")
+        < order.index("http_access allow allowed_hosts")
+    )
+    assert order[-1] == "http_access deny all why_host"
+
+
+def test_ports_connect_only_to_https_and_ssh_plain_http_only_to_80() -> None:
+    text = render_squid_config(SPECS["full"])
+    assert "acl connect_ports port 443 22 2222\n" not in text  # sorted, not as given
+    assert "acl connect_ports port 22 443 2222\n" in text
+    assert "acl web_ports port 80\n" in text
+    assert "http_access deny CONNECT !connect_ports why_port" in rules(SPECS["full"])
+    assert "acl connect_ports port 443\n" in render_squid_config(SPECS["default"])
+
+
+def test_no_v4_mapped_range_in_address_rules() -> None:
+    # Squid keeps IPv4 addresses v4-mapped: ::ffff:0:0/96 would mean every address.
+    assert "::ffff" not in render_squid_config(SPECS["full"])
+
+
+def test_dlp_blocks_refuses_and_exempts_only_the_model_endpoint_headers() -> None:
+    order = rules(SPECS["full"])
+    assert "http_access deny dlp_url why_dlp" in order
+    assert "http_access deny dlp_header !credential_hosts why_dlp" in order
+    assert order.index("http_access deny dlp_url why_dlp") < order.index(
+        "http_access deny !allowed_hosts !internal_hosts why_host"
+    )
+    assert "acl credential_hosts dstdomain -n models.corp.test" in render_squid_config(SPECS["full"])
+
+
+def test_dlp_warn_annotates_and_off_has_no_rules() -> None:
+    warn = render_squid_config(SPECS["warn"])
+    assert "note dlp_warning secret_in_request dlp_url" in warn
+    assert "why_dlp" not in "\n".join(rules(SPECS["warn"]))
+    off = render_squid_config(SPECS["dlp-off-internal-only"])
+    assert "dlp_url" not in off
+
+
+def test_sni_check_peeks_and_splices_never_bumps() -> None:
+    text = render_squid_config(SPECS["full"])
+    assert "ssl-bump tls-cert=" in text
+    assert "generate-host-certificates=off" in text
+    assert "ssl_bump splice sni_allowed" in text
+    assert "ssl_bump bump" not in text
+    assert "ssl-bump" not in render_squid_config(SPECS["default"])
+
+
+def test_no_cache_no_helpers_no_identifying_headers() -> None:
+    text = render_squid_config(SPECS["default"])
+    wanted = ("cache deny all", "pinger_enable off", "icp_port 0", "htcp_port 0", "snmp_access deny all",
+              "via off", "forwarded_for delete", "read_timeout 60 minutes", "pid_filename none")  # fmt: skip
+    for line in wanted:
+        assert f"\n{line}\n" in text
+
+
+LOG = "\n".join([
+    "2026/11/28 06:40:44| Accepting HTTP Socket connections at conn2 local=0.0.0.0:3128",
+    '{"ts":1795848049.500,"method":"GET","host":"claude-bottle-ready.invalid","port":"80","status":403,'
+    '"result":"TCP_DENIED","server":"-","reason":"host_not_allowed","warning":"-","sni":"-"}',
+    '{"ts":1795848049.518,"method":"GET","host":"api.lab.test","port":"80","status":403,'
+    '"result":"TCP_DENIED","server":"-","reason":"secret_in_request","warning":"-","sni":"-"}',
+    '{"ts":1795848049.550,"method":"CONNECT","host":"Allowed.test","port":"8443","status":403,'
+    '"result":"TCP_DENIED","server":"-","reason":"port_not_allowed","warning":"-","sni":"-"}',
+    '{"ts":1795848050.000,"method":"CONNECT","host":"allowed.test","port":"443","status":200,'
+    '"result":"TCP_TUNNEL","server":"172.18.0.3","reason":"-","warning":"-","sni":"-"}',
+    '{"ts":1795848050.100,"method":"GET","host":"a.test","port":"80","status":200,'
+    '"result":"TCP_MISS","server":"172.18.0.3","reason":"-","warning":"secret_in_request","sni":"-"}',
+    '{"ts":1795848050.200,"method":"CONNECT","host":"allowed.test","port":"443","status":200,'
+    '"result":"NONE_NONE","server":"-","reason":"sni_not_allowed","warning":"-","sni":"blocked.test"}',
+    '{"ts":1,"method":"-","host":"-","port":"-","status":0,"result":"NONE_NONE","reason":"-"}',
+    '{"host": "\\"}{ broken',
+    "[1, 2]",
+])  # fmt: skip
+
+
+def test_the_access_log_becomes_shared_events() -> None:
+    events = read_squid_log(LOG)
+    assert [(e.host, e.port, e.allowed, e.reason, e.warning) for e in events] == [
+        ("api.lab.test", 80, False, "secret_in_request", ""),
+        ("allowed.test", 8443, False, "port_not_allowed", ""),
+        ("allowed.test", 443, True, "", ""),
+        ("a.test", 80, True, "", "secret_in_request"),
+        ("blocked.test", 443, False, "sni_not_allowed", ""),  # the name the client really asked for
+    ]
