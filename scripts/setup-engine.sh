@@ -67,33 +67,4 @@ if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
   rm -rf "$root"
 fi
 
-# --- Pipelock sidecar image -----------------------------------------------
-# Built from source with the Go module proxy and tagged exactly as the image
-# the product uses by default, so the Pipelock suite runs the users' code path.
-# Where the module proxy does not serve Pipelock, say so and go on: the rest of
-# the suite does not need it (scripts/test.sh reports what it could not run).
-read -r pl_module pl_version pl_image < <(python3 - <<'PY'
-import ast, pathlib
-tree = ast.parse(pathlib.Path("src/claude_bottle/sidecar_image.py").read_text())
-v = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
-     for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
-print(v["PIPELOCK_MODULE"], v["PIPELOCK_GO_VERSION"], f'{v["PIPELOCK_REPOSITORY"]}:{v["PIPELOCK_TAG"]}')
-PY
-)
-if ! docker image inspect "$pl_image" >/dev/null 2>&1; then
-  gobin="$state/pipelock-$pl_version"
-  if [ -x "$gobin/pipelock" ] || GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' \
-      "$pl_module/cmd/pipelock@$pl_version" >"$state/pipelock-build.log" 2>&1; then
-    ctx=$(mktemp -d)
-    cp "$gobin/pipelock" "$ctx/pipelock"
-    cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
-    printf '%s\n' 'FROM scratch' 'COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt' \
-      'COPY pipelock /pipelock' 'USER 65532:65532' 'ENTRYPOINT ["/pipelock"]' >"$ctx/Dockerfile"
-    docker build -q -t "$pl_image" "$ctx" >/dev/null
-    rm -rf "$ctx"
-  else
-    log "Pipelock could not be built here: the Go module proxy did not serve $pl_module@$pl_version (details: $state/pipelock-build.log)"
-  fi
-fi
-
 log "engine ready: $(docker version --format '{{.Server.Version}}'), runtimes: runc runsc; base image: debian:bookworm-slim"

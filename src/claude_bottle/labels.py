@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from claude_bottle.errors import UsageError
 
 NS = "dev.claude-bottle"
 MANAGED = f"{NS}.managed"
@@ -52,3 +56,23 @@ def label_args(labels: dict[str, str]) -> list[str]:
     for key, value in labels.items():
         out += ["--label", f"{key}={value}"]
     return out
+
+
+_USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")
+
+
+def user_labels(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Extra labels for every object of a session, from CLAUDE_BOTTLE_LABELS
+    ("key=value,key=value"): a CI job can tag its bottles, and find or count
+    them, without touching anyone else's. claude-bottle's own keys are refused."""
+    raw = environ.get("CLAUDE_BOTTLE_LABELS", "").strip()
+    out = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not _USER_LABEL_KEY.match(key) or key.startswith(NS + ".") or len(value) > 256:
+            raise UsageError(
+                f"CLAUDE_BOTTLE_LABELS: '{item}' is not a label key=value "
+                f"(key in lower case, not under {NS}, value of at most 256 characters)"
+            )
+        out.append((key, value))
+    return tuple(out)

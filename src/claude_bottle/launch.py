@@ -73,7 +73,8 @@ class Session:
 
 
 def session_labels(plan: LaunchPlan) -> dict[str, str]:
-    labels = L.session_labels(plan.session_id, plan.agent.name, plan.bottle.name, current_owner())
+    labels = dict(plan.extra_labels)
+    labels |= L.session_labels(plan.session_id, plan.agent.name, plan.bottle.name, current_owner())
     labels[L.RUNTIME] = plan.bottle.runtime
     labels[L.EGRESS] = ", ".join(plan.bottle.egress.all_hosts)[:400]
     if plan.cwd is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_bottle.errors import ManifestError, UsageError
+from claude_bottle.labels import user_labels
 from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
 from claude_bottle.names import choose_container_name, session_object_name, slugify
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
@@ -75,6 +76,7 @@ class LaunchPlan:
     command: tuple[str, ...] | None
     interactive: bool
     ignored_overrides: tuple[str, ...] = field(default=())
+    extra_labels: tuple[tuple[str, str], ...] = field(default=())
     sidecar_timeout: float = 20.0
 
     @property
@@ -213,6 +215,7 @@ def build_plan(
         command=options.command,
         interactive=options.interactive,
         ignored_overrides=ignored,
+        extra_labels=user_labels(environ),
         sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ from claude_bottle.names import new_session_id
 from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 
+# Every session this test run makes carries this label (the CLI's children
+# inherit it), so the run looks only at its own objects: it passes beside an
+# unrelated live bottle, a leftover, or a second run on the same engine.
+RUN_LABEL = "dev.claude-bottle-test.run"
+RUN_ID = secrets.token_hex(4)
+os.environ["CLAUDE_BOTTLE_LABELS"] = f"{RUN_LABEL}={RUN_ID}"
+
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
@@ -42,9 +50,10 @@ def agent_image(engine: Engine) -> str:
 
 
 def labelled_objects(engine: Engine) -> list[str]:
-    flt = f"label={labels.MANAGED}=1"
-    containers = engine.lines("ps", "-a", "--filter", flt, "--format", "container {{.Names}}")
-    networks = engine.lines("network", "ls", "--filter", flt, "--format", "network {{.Name}}")
+    """What this test run's sessions left in the engine (claude-bottle's objects only)."""
+    flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={RUN_LABEL}={RUN_ID}")
+    containers = engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
+    networks = engine.lines("network", "ls", *flt, "--format", "network {{.Name}}")
     return containers + networks
 
 
@@ -90,7 +99,7 @@ def lab_plan(
     return build_plan(
         load_manifest(folder),
         Options(agent, **options),
-        environ or {},
+        {"CLAUDE_BOTTLE_LABELS": os.environ["CLAUDE_BOTTLE_LABELS"], **(environ or {})},
         new_session_id(),
         frozenset(),
     )

@@ -126,7 +126,7 @@ def test_env_values_reach_the_agent_but_never_argv(
     env = sh(engine, agent, "env")
     assert f"TOKEN={CANARY}" in env
     assert "MODE=lab" in env
-    assert "HTTPS_PROXY=http://egress-proxy:8888" in env
+    assert "HTTPS_PROXY=http://egress-proxy:3128" in env  # Squid, the default proxy
     assert "NO_PROXY=localhost,127.0.0.1" in env
     cmdlines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert CANARY not in cmdlines

@@ -1,9 +1,17 @@
-"""The Pipelock suite: bottles with the real sidecar, against a lab "internet" of
-our own containers on an --internal network (nothing leaves the machine).
+"""The sidecar suite: bottles with the real egress proxy, against a lab "internet"
+of our own containers on an --internal network (nothing leaves the machine).
 
-Needs a Pipelock image in the engine (the default sidecar image, or the one
-named by CLAUDE_BOTTLE_SIDECAR_IMAGE). scripts/test.sh runs this suite when
-one is present; see the README for why CI cannot build one here."""
+The proxy under test is Squid (the default, built by `claude-bottle build`)
+unless CLAUDE_BOTTLE_TEST_PROXY=pipelock names the optional Pipelock backend,
+whose image must then be in the engine (scripts/test.sh runs that variant only
+where one is). The lab:
+- web: one server answering as every lab host name on 80/443 (and odd ports),
+  plus a raw TCP and a UDP listener; every request it sees is logged;
+- dns: a DNS server that logs every query (and answers NXDOMAIN);
+- git: an ssh git server.
+Every refused attack in the red team has a positive control beside it: the same
+client reaching an allowed target by the same path, or a lab container showing
+that the target answers when the wall is not in the way."""
 
 from __future__ import annotations
 
@@ -19,17 +27,25 @@ from typing import Any
 import pytest
 
 from claude_bottle.engine import Engine
-from claude_bottle.sidecar_image import DEFAULT_SIDECAR_IMAGE
+from claude_bottle.proxies import backend_for
 from tests.engine.conftest import agent_image, engine, nothing_left_behind, wait_for
 
 __all__ = ["agent_image", "engine", "nothing_left_behind"]
 
 LAB_DIR = Path(__file__).parent / "lab"
-LAB_LABEL = "dev.claude-bottle-test.lab=1"
+LAB_LABEL = "dev.claude-bottle-test.lab"
 WEB_IMAGE = "claude-bottle-lab/web:1"
 GIT_IMAGE = "claude-bottle-lab/git:1"
 ATTACKER_IMAGE = "claude-bottle-lab/attacker:1"
-WEB_NAMES = ("allowed.test", "blocked.test", "api.lab.test", "evil.test", "evilallowed.test")
+WEB_NAMES = (
+    "allowed.test",
+    "blocked.test",
+    "api.lab.test",
+    "evil.test",
+    "evilallowed.test",
+    "private.lab.test",
+)
+PROXY = os.environ.get("CLAUDE_BOTTLE_TEST_PROXY", "squid")
 
 
 @dataclass(frozen=True)
@@ -38,115 +54,107 @@ class Lab:
     network: str
     web: str
     web_ip: str
+    dns: str
+    dns_ip: str
     git: str
     key: Path
     known_hosts: str
     ca_pem: str
 
-    def web_log(self) -> list[dict[str, Any]]:
-        out = self.engine.run("logs", self.web).stdout
+    def _log(self, container: str) -> list[dict[str, Any]]:
+        out = self.engine.run("logs", container).stdout
         return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    def web_log(self) -> list[dict[str, Any]]:
+        return self._log(self.web)
+
+    def dns_queries(self) -> list[str]:
+        return [str(e["query"]) for e in self._log(self.dns) if "query" in e]
 
     def web_saw(self, needle: str) -> bool:
         return needle in self.engine.run("logs", self.web).stdout
 
+    def control(self, script: str) -> str:
+        """Run `script` in a throwaway lab container on the lab network, outside
+        any bottle: the positive control that shows a target answers."""
+        return self.engine.run(
+            "run", "--rm", "--label", f"{LAB_LABEL}=1", "--network", self.network,
+            "--user", "0", ATTACKER_IMAGE, "sh", "-c", script,
+        ).stdout  # fmt: skip
+
 
 @pytest.fixture(scope="session")
 def sidecar_image(engine: Engine) -> str:
-    image = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or DEFAULT_SIDECAR_IMAGE
+    image = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(PROXY).default_image()
     if not engine.ok("image", "inspect", image):
-        pytest.fail(f"no Pipelock image {image} in the engine; this suite needs one")
+        pytest.fail(f"no {PROXY} image {image} in the engine (scripts/test.sh builds Squid's)")
     return image
+
+
+def _ip(engine: Engine, container: str, network: str) -> str:
+    fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    return engine.run("inspect", "--format", fmt, container).stdout.strip()
 
 
 @pytest.fixture(scope="session")
 def lab(engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    engine.run("build", "-q", "-t", WEB_IMAGE, "-f", str(LAB_DIR / "web.Dockerfile"), str(LAB_DIR))
-    engine.run("build", "-q", "-t", GIT_IMAGE, "-f", str(LAB_DIR / "git.Dockerfile"), str(LAB_DIR))
-    engine.run("build", "-q", "-t", ATTACKER_IMAGE, "-f", str(LAB_DIR / "attacker.Dockerfile"), str(LAB_DIR))
+    for image, dockerfile in ((WEB_IMAGE, "web"), (GIT_IMAGE, "git"), (ATTACKER_IMAGE, "attacker")):
+        engine.run("build", "-q", "-t", image, "-f", str(LAB_DIR / f"{dockerfile}.Dockerfile"), str(LAB_DIR))
     tag = secrets.token_hex(3)
-    network, web, git = f"lab-{tag}", f"lab-web-{tag}", f"lab-git-{tag}"
+    network, web, git, dns = f"lab-{tag}", f"lab-web-{tag}", f"lab-git-{tag}", f"lab-dns-{tag}"
     keydir = tmp_path_factory.mktemp("labkey")
     key = keydir / "id_lab"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    # A lab left by an interrupted run is removed first (by its label).
-    stale = engine.lines("ps", "-aq", "--filter", f"label={LAB_LABEL.split('=')[0]}")
-    if stale:
-        engine.run("rm", "-f", *stale)
-    for old in engine.lines("network", "ls", "-q", "--filter", f"label={LAB_LABEL.split('=')[0]}"):
-        engine.run("network", "rm", old, check=False)
-    engine.run("network", "create", "--internal", "--label", LAB_LABEL, network)
+    engine.run("network", "create", "--internal", "--label", f"{LAB_LABEL}={tag}", network)
     try:
+        common = ("--label", f"{LAB_LABEL}={tag}", "--network", network)
         aliases = [a for name in WEB_NAMES for a in ("--network-alias", name)]
+        engine.run("run", "-d", "--name", web, *common, *aliases, WEB_IMAGE)
+        engine.run("run", "-d", "--name", dns, *common, "--network-alias", "dns.lab.test", "--user", "0",
+                   ATTACKER_IMAGE, "python3", "-u", "/lab/dns.py")  # fmt: skip
         engine.run(
-            "run",
-            "-d",
-            "--name",
-            web,
-            "--label",
-            LAB_LABEL,
-            "--network",
-            network,
-            *aliases,
-            WEB_IMAGE,
-        )
-        engine.run(
-            "run",
-            "-d",
-            "--name",
-            git,
-            "--label",
-            LAB_LABEL,
-            "--network",
-            network,
-            "--network-alias",
-            "git.allowed.test",
-            "--network-alias",
-            "ssh.blocked.test",
-            "--env",
-            f"AUTHORIZED_KEY={(keydir / 'id_lab.pub').read_text().strip()}",
+            "run", "-d", "--name", git, *common,
+            "--network-alias", "git.allowed.test", "--network-alias", "ssh.blocked.test",
+            "--env", f"AUTHORIZED_KEY={(keydir / 'id_lab.pub').read_text().strip()}",
             GIT_IMAGE,
-        )
+        )  # fmt: skip
         wait_for(lambda: '"ready"' in engine.run("logs", web).stdout, 30, "the lab web server")
+        wait_for(lambda: '"ready"' in engine.run("logs", dns).stdout, 30, "the lab DNS server")
         host_key = engine.run("exec", git, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
-        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
-        web_ip = engine.run("inspect", "--format", fmt, web).stdout.strip()
         yield Lab(
-            engine=engine, network=network, web=web, web_ip=web_ip, git=git, key=key,
+            engine=engine, network=network, web=web, web_ip=_ip(engine, web, network),
+            dns=dns, dns_ip=_ip(engine, dns, network), git=git, key=key,
             known_hosts=f"git.allowed.test {host_key[0]} {host_key[1]}\n",
             ca_pem=engine.run("exec", web, "cat", "/lab/cert.pem").stdout,
         )  # fmt: skip
     finally:
-        engine.run("rm", "-f", web, git, check=False)
+        engine.run("rm", "-f", web, git, dns, check=False)
         engine.run("network", "rm", network, check=False)
 
 
-@pytest.fixture
-def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project whose bottle's way out is the lab network, with the lab's ssh trust."""
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "known_hosts").write_text(lab.known_hosts)
+def lab_manifest(lab: Lab) -> dict[str, Any]:
+    # The lab's hosts have private addresses, so they are `internal` hosts;
+    # private.lab.test is an ordinary allowed name that resolves to one.
     egress = {
-        "allow": [],
+        "allow": ["private.lab.test"],
         "internal": ["allowed.test", "api.lab.test", "git.allowed.test"],
         "network": lab.network,
+        "proxy": PROXY,
     }
     limits = {"memory": "512m", "pids": 128}
-    manifest = {
+    canary = {"CANARY": {"from_env": "LAB_CANARY", "optional": True}}
+    return {
         "bottles": {
             "lab": {"egress": egress},
             "redteam": {"egress": egress, "limits": limits},
             "redteam-gvisor": {"egress": egress, "limits": limits, "runtime": "runsc"},
+            "sni": {"egress": {**egress, "sni": True}},
         },
         "agents": {
             "worker": {
                 "bottle": "lab",
                 "prompt": "You work in the lab.",
-                "env": {
-                    "CANARY": {"from_env": "LAB_CANARY", "optional": True},
-                    "LAB_CA": lab.ca_pem,
-                },
+                "env": {**canary, "LAB_CA": lab.ca_pem},
             },
             "coder": {
                 "bottle": "lab",
@@ -157,21 +165,33 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
                     "NODE_EXTRA_CA_CERTS": "/home/node/lab-ca.pem",
                 },
             },
-            "attacker": {
-                "bottle": "redteam",
-                "env": {"CANARY": {"from_env": "LAB_CANARY", "optional": True}},
+            # The model endpoint over plain HTTP (an internal model gateway), with a
+            # credential of a real key's shape: header DLP must not refuse it.
+            "plain-coder": {
+                "bottle": "lab",
+                "env": {
+                    "ANTHROPIC_BASE_URL": "http://api.lab.test",
+                    "ANTHROPIC_API_KEY": "sk-ant-api03-" + "L" * 40,
+                },
             },
-            "attacker-gvisor": {
-                "bottle": "redteam-gvisor",
-                "env": {"CANARY": {"from_env": "LAB_CANARY", "optional": True}},
-            },
+            "attacker": {"bottle": "redteam", "env": canary},
+            "attacker-gvisor": {"bottle": "redteam-gvisor", "env": canary},
+            "sni-attacker": {"bottle": "sni", "env": canary},
             "gitter": {
                 "bottle": "lab",
                 "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": str(lab.key)}],
             },
         },
     }
-    (tmp_path / "claude-bottle.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose bottle's way out is the lab network, with the lab's ssh trust."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(lab.known_hosts)
+    (tmp_path / "claude-bottle.json").write_text(json.dumps(lab_manifest(lab)))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
     return tmp_path

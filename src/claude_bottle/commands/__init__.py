@@ -7,6 +7,7 @@ from types import ModuleType
 from claude_bottle.commands import (
     build,
     cleanup,
+    doctor,
     harvest,
     init,
     ps,
@@ -30,4 +31,5 @@ COMMANDS: dict[str, ModuleType] = {
     "init": init,
     "schema": schema,
     "build": build,
+    "doctor": doctor,
 }

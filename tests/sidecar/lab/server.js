@@ -54,4 +54,9 @@ https.createServer(tls, handler("https")).listen(8443);
 // A UDP listener: datagrams that reach the lab are logged too.
 require("dgram").createSocket("udp4").on("message", (msg, from) =>
   log({ scheme: "udp", body: msg.toString(), from: from.address })).bind(5353);
+// A raw TCP listener: whatever bytes reach it are logged (direct-connection attacks).
+require("net").createServer((sock) => {
+  sock.on("data", (data) => log({ scheme: "tcp", body: data.toString("latin1"), from: sock.remoteAddress }));
+  sock.on("error", () => {});
+}).listen(9000);
 log({ event: "ready" });
