@@ -4,8 +4,8 @@ bare `docker run --rm IMAGE true`, plus the phase timings (teardown included).
 
     python3 scripts/bench.py [--runs N]
 
-Needs the agent image and a Pipelock image (the default sidecar image, or
-CLAUDE_BOTTLE_SIDECAR_IMAGE). Uses a throwaway manifest; no traffic leaves the
+Needs the agent image and the Squid sidecar image (`claude-bottle build`), or
+the image named by CLAUDE_BOTTLE_SIDECAR_IMAGE. Uses a throwaway manifest; no traffic leaves the
 bottle (the command is `true`).
 """
 

@@ -17,12 +17,14 @@ OPEN_PROXY = "claude-bottle-test/open-squid:1"
 
 @pytest.fixture(scope="session")
 def open_proxy(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The product's Squid image, with a rule that lets everything through put first."""
+    """The product's Squid image, with a rule put first that lets the doctor's
+    refused host through (the readiness probe's name is still refused)."""
     ctx = tmp_path_factory.mktemp("open-squid")
+    leak = "acl leak dstdomain refused.doctor.invalid\\nhttp_access allow leak\\n"
     (ctx / "Dockerfile").write_text(
         f"FROM {SQUID_IMAGE}\n"
-        'ENTRYPOINT ["sh", "-c", "export CLAUDE_BOTTLE_SQUID_CONF=\\"http_access allow all\\n'
-        '$CLAUDE_BOTTLE_SQUID_CONF\\"; exec /usr/local/bin/claude-bottle-squid"]\n'
+        f'ENTRYPOINT ["sh", "-c", "export CLAUDE_BOTTLE_SQUID_CONF=\\"{leak}$CLAUDE_BOTTLE_SQUID_CONF\\"; '
+        'exec /usr/local/bin/claude-bottle-squid"]\n'
     )
     engine.run("build", "-q", "-t", OPEN_PROXY, str(ctx))
     return OPEN_PROXY
