@@ -12,11 +12,24 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from claude_bottle.errors import EngineError, EngineUnavailable
+from claude_bottle.errors import EngineError, EngineUnavailable, display_command
+
+# CLAUDE_BOTTLE_VERBOSE=1: every engine command is echoed (secrets redacted)
+# with its duration and status, so a user can see and reproduce what the tool does.
+VERBOSE = os.environ.get("CLAUDE_BOTTLE_VERBOSE") == "1"
+
+
+def _trace(argv: Sequence[str], started: float, status: int) -> None:
+    if VERBOSE:
+        elapsed = time.monotonic() - started
+        print(f"claude-bottle: + {display_command(argv)}  [{elapsed:.3f}s, exit {status}]", file=sys.stderr)
+
 
 _UNREACHABLE = (
     "Cannot connect to the Docker daemon",
@@ -61,10 +74,12 @@ class Engine:
     ) -> subprocess.CompletedProcess[str]:
         """Run one docker command to completion, capturing its output as text."""
         argv = self.argv(args)
+        started = time.monotonic()
         if isinstance(stdin, bytes):
             proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False)
         else:
             proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False)
+        _trace(argv, started, proc.returncode)
         result = subprocess.CompletedProcess(
             argv,
             proc.returncode,
@@ -94,7 +109,10 @@ class Engine:
 
     def attach(self, *args: str, env: Mapping[str, str] | None = None) -> int:
         """Run a docker command wired to this process's terminal/stdio; its exit status."""
-        return subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
+        started = time.monotonic()
+        status = subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
+        _trace(self.argv(args), started, status)
+        return status
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(self.argv(args), **kwargs)

@@ -28,6 +28,7 @@ ROLE_AGENT = "agent"
 ROLE_SIDECAR = "sidecar"
 ROLE_INTERNAL_NET = "internal-network"
 ROLE_EGRESS_NET = "egress-network"
+ROLE_SHARED_EGRESS_NET = "shared-egress-network"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.home import HomeFiles
 from claude_bottle.keeper import SessionKeeper
 from claude_bottle.netguard import apply_guard
-from claude_bottle.network import BottleNetwork, ExistingNetwork
+from claude_bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
 from claude_bottle.owner import current_owner
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.preflight import preflight
@@ -155,31 +155,22 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
         with interruptible():
             _enter(stack, Reaper(engine, plan.session_id))
             internal = BottleNetwork(
-                engine,
-                plan.network_name("internal"),
-                {**labels, L.ROLE: L.ROLE_INTERNAL_NET},
-                internal=True,
+                engine, plan.network_name("internal"), {**labels, L.ROLE: L.ROLE_INTERNAL_NET}, plan.subnets
             )
-            egress: BottleNetwork | ExistingNetwork = (
+            egress: SharedEgressNetwork | ExistingNetwork = (
                 ExistingNetwork(engine, plan.egress_network) if plan.egress_network
-                else BottleNetwork(engine, plan.network_name("egress"),
-                                   {**labels, L.ROLE: L.ROLE_EGRESS_NET}, internal=False)
+                else SharedEgressNetwork(engine)
             )  # fmt: skip
             _enter(stack, internal, egress)
             # Only a proxy whose config is a bind-mounted file needs a stage folder.
             stage = StageFolder(plan.session_id) if plan.proxy.delivery.mount_path else None
             if stage is not None:
                 _enter(stack, stage)
-            sidecar = EgressSidecar(engine, plan, labels, internal.name, egress.name, stage)
-            if plan.bottle.runtime == "runsc":
-                # The agent needs the sidecar's address before it is made.
-                _enter(stack, sidecar)
-                agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
-                _enter(stack, agent)
-            else:
-                agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
-                sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
-                _enter(stack, sidecar, agent)
+            assert internal.subnet is not None
+            sidecar = EgressSidecar(engine, plan, labels, internal.name, internal.subnet, egress.name, stage)
+            agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
+            sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
+            _enter(stack, sidecar, agent)
             keeper = SessionKeeper(engine, plan, agent, source, folder)
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session

@@ -8,6 +8,7 @@ bindings name where a value comes from, and it is read when the container is mad
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from claude_bottle.names import choose_container_name, session_object_name, slug
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
 from claude_bottle.proxies.base import host_of_url
 from claude_bottle.skills import find_skill
+from claude_bottle.subnets import DEFAULT_SUBNETS, subnet_pool
 
 DEFAULT_IMAGE = "claude-bottle:latest"
 DEFAULT_HOME = "/home/node"
@@ -77,6 +79,7 @@ class LaunchPlan:
     interactive: bool
     ignored_overrides: tuple[str, ...] = field(default=())
     extra_labels: tuple[tuple[str, str], ...] = field(default=())
+    subnets: ipaddress.IPv4Network = field(default=ipaddress.IPv4Network(DEFAULT_SUBNETS))
     sidecar_timeout: float = 20.0
 
     @property
@@ -216,6 +219,7 @@ def build_plan(
         interactive=options.interactive,
         ignored_overrides=ignored,
         extra_labels=user_labels(environ),
+        subnets=subnet_pool(environ),
         sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
     )
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from claude_bottle.plan import LaunchPlan
+from claude_bottle.subnets import SHARED_EGRESS
 
 
 def _prompt_facts(prompt: str) -> tuple[int, str]:
@@ -36,7 +37,10 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
         ("  egress", plan.egress_summary()),
         ("  egress proxy", plan.proxy_summary()),
-        ("  egress network", plan.egress_network or "(a new one for this session)"),
+        (
+            "  egress network",
+            plan.egress_network or f"{SHARED_EGRESS} (the sidecars' way out; no agent joins it)",
+        ),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
         ("remote-control", "enabled" if plan.remote_control else "disabled"),

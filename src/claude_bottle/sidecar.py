@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
-from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.stage import StageFolder
@@ -16,8 +16,16 @@ from claude_bottle.stage import StageFolder
 ALIAS = "egress-proxy"
 
 
+def sidecar_address(subnet: ipaddress.IPv4Network) -> str:
+    """The sidecar's fixed address on its bottle's internal network (pure): known
+    before it starts, so a gVisor agent (which cannot use the engine's DNS) can
+    be started at the same time. The last usable one: the engine hands out
+    addresses from the bottom, so the agent, made meanwhile, never takes it."""
+    return str(subnet.broadcast_address - 1)
+
+
 def sidecar_run_args(
-    plan: LaunchPlan, name: str, egress: str, labels: dict[str, str], config_mount: str | None
+    plan: LaunchPlan, name: str, internal: str, address: str, labels: dict[str, str], config_mount: str | None
 ) -> tuple[str, ...]:
     """`docker run` arguments for the sidecar (pure). The configuration is not
     in them: it travels in the docker CLI's environment or a read-only mount."""
@@ -32,7 +40,7 @@ def sidecar_run_args(
     # stack) but is otherwise as locked down as the agent.
     return (
         "run", "--detach", "--name", name,
-        "--network", egress,
+        "--network", internal, "--ip", address, "--network-alias", ALIAS,
         *L.label_args(labels),
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--pids-limit", "512", "--memory", "1g",
@@ -48,8 +56,8 @@ AGENT_GONE_TIMEOUT = 30.0
 
 
 class EgressSidecar(AbstractContextManager["EgressSidecar"]):
-    """Started on the egress network (its way out), then connected to the
-    internal network under the alias the agent uses.
+    """Started on the bottle's internal network at a fixed address and under the
+    alias the agent uses, then connected to the egress network (its way out).
 
     Squid logs a transaction when it ends (a tunnel when it closes). Its own
     graceful stop takes over a second, so instead the sidecar is removed only
@@ -64,6 +72,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         plan: LaunchPlan,
         labels: dict[str, str],
         internal: str,
+        subnet: ipaddress.IPv4Network,
         egress: str,
         stage: StageFolder | None,
         agent_gone: threading.Event | None = None,
@@ -77,7 +86,9 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         self.stage = stage
         self.name = plan.sidecar_name
         self.audit_log = ""
-        self.address = ALIAS
+        self.ip = sidecar_address(subnet)
+        # gVisor containers cannot use the engine's DNS: they get the address.
+        self.address = self.ip if plan.bottle.runtime == "runsc" else ALIAS
         self.agent_gone = agent_gone
 
     @property
@@ -96,31 +107,19 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
             env[self.proxy.delivery.env_var] = config
         elif self.stage is not None:
             mount = str(self.stage.write("proxy.conf", config))
-        args = sidecar_run_args(self.plan, self.name, self.egress, self.labels, mount)
+        args = sidecar_run_args(self.plan, self.name, self.internal, self.ip, self.labels, mount)
         self.engine.run(*args, env=env, what="the egress sidecar did not start")
 
     def __enter__(self) -> EgressSidecar:
         try:
             self._start()
-            self.engine.run(
-                "network", "connect", "--alias", ALIAS, self.internal, self.name,
-                what=f"cannot connect the sidecar to {self.internal}",
-            )  # fmt: skip
-            if self.plan.bottle.runtime == "runsc":
-                # gVisor containers cannot reach the engine's embedded DNS: use the address.
-                self.address = self.internal_ip()
+            self.engine.run("network", "connect", self.egress, self.name,
+                            what=f"cannot connect the sidecar to {self.egress}")  # fmt: skip
         except BaseException:
             # `docker run` may have created the container before failing to start it.
             self.engine.run("rm", "-f", self.name, check=False)
             raise
         return self
-
-    def internal_ip(self) -> str:
-        fmt = f'{{{{(index .NetworkSettings.Networks "{self.internal}").IPAddress}}}}'
-        ip = self.engine.run("inspect", "--format", fmt, self.name).stdout.strip()
-        if not ip:
-            raise ClaudeBottleError(f"the sidecar has no address on {self.internal}")
-        return ip
 
     def logs(self) -> str:
         result = self.engine.run("logs", self.name, check=False)

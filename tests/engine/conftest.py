@@ -123,7 +123,7 @@ def agent_on_internal_network(
     """The agent container of a plan on its internal network, without a sidecar."""
     labels = session_labels(plan)
     with ExitStack() as stack:
-        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels, internal=True))
+        net = stack.enter_context(BottleNetwork(engine, plan.network_name("internal"), labels))
         yield stack.enter_context(AgentContainer(engine, plan, labels, net.name, proxy_host, environ))
 
 

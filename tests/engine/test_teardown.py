@@ -65,7 +65,12 @@ def waiting_session(engine: Engine, lab: Path, hanging_sidecar: str) -> Iterator
     try:
         wait_for(
             lambda: (
-                len(engine.lines("ps", "--filter", f"label={L.MANAGED}=1", "--format", "{{.Names}}")) == 2
+                len(
+                    engine.lines(
+                        "ps", "--filter", f"label={L.OWNER_PID}={proc.pid}", "--format", "{{.Names}}"
+                    )
+                )
+                == 2
             ),
             30,
             "the agent and sidecar containers",

@@ -96,10 +96,10 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
         "agents": {"a": {"bottle": "b"}},
     }
     plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
-    args = sidecar_run_args(plan, "side", "egress-net", {"l": "1"}, "/stage/proxy.conf")
+    args = sidecar_run_args(plan, "side", "internal-net", "198.18.0.2", {"l": "1"}, "/stage/proxy.conf")
     pairs = set(itertools.pairwise(args))
-    assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--network", "egress-net"),
-            ("--pids-limit", "512"), ("--memory", "1g")} <= pairs  # fmt: skip
+    assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--network", "internal-net"),
+            ("--ip", "198.18.0.2"), ("--pids-limit", "512"), ("--memory", "1g")} <= pairs  # fmt: skip
     assert not any(a in args for a in ("--privileged", "--cap-add", "--publish", "-p"))
     if proxy == "squid":
         assert "--read-only" in args
