@@ -1,72 +1,275 @@
 #!/usr/bin/env python3
-"""Benchmark: `claude-bottle run` of a trivial command on warm images against a
-bare `docker run --rm IMAGE true`, plus the phase timings (teardown included).
+"""Benchmarks for issue 12's targets, measured in one run on this machine:
 
-    python3 scripts/bench.py [--runs N]
+1. launch ratio: `claude-bottle run bench -- true` against a bare
+   `docker run --rm IMAGE true`, as interleaved pairs (median of --pairs),
+   with the phase timings `--timings` prints;
+2. end to exit: from the command's end to the CLI's exit (the `teardown`
+   phase plus the summary), and whether anything is left 2 s after exit;
+3. host memory per running bottle outside its containers: the RSS of the CLI,
+   its watchdog and its `docker exec` client while a bottle runs;
+4. the sidecar on the wire: added latency per new connection (p50, p99) and
+   a 100 MB download, through a Squid sidecar against direct, both from a
+   client container to an origin container on an --internal network.
 
-Needs the agent image and the Squid sidecar image (`claude-bottle build`), or
-the image named by CLAUDE_BOTTLE_SIDECAR_IMAGE. Uses a throwaway manifest; no traffic leaves the
-bottle (the command is `true`).
+    python3 scripts/bench.py [--pairs N] [--requests N] [--json FILE] [--short]
+
+Needs the agent and Squid images (`claude-bottle build`). Everything runs
+against containers it makes on internal networks; nothing leaves the machine,
+and everything it makes is removed. No target is asserted: it prints a table
+and writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+IMAGE = "claude-bottle:latest"
 MANIFEST = {
     "bottles": {"bench": {"egress": {"allow": ["allowed.test"]}}},
     "agents": {"bench": {"bottle": "bench"}},
 }
+BOTTLE_CMD = [sys.executable, "-m", "claude_bottle", "run", "--timings", "bench", "--"]
+ORIGIN_JS = r"""
+const big = Buffer.alloc(1 << 20, 120);
+const fs = require('fs');
+const tls = {key: fs.readFileSync('/tmp/k.pem'), cert: fs.readFileSync('/tmp/c.pem')};
+const serve = (q, r) => {
+  if (q.url.endsWith('/big')) {
+    r.writeHead(200, {'content-length': 100 * big.length});
+    let n = 0;
+    const more = () => {
+      while (n < 100) { n++; if (!r.write(big)) return r.once('drain', more); }
+      r.end();
+    };
+    return more();
+  }
+  r.setHeader('content-length', 2); r.end('ok');
+};
+require('https').createServer(tls, serve).listen(443);
+require('http').createServer(serve).listen(80, () => console.log('ready'));
+"""
+ORIGIN_SH = (
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+    '-subj /CN=origin.bench -keyout /tmp/k.pem -out /tmp/c.pem 2>/dev/null && exec node -e "$ORIGIN_JS"'
+)
+CLIENT_JS = r"""
+const http = require('http');
+const [origin, proxy, n] = [process.argv[1], process.argv[2], +process.argv[3]];
+function once(viaProxy) {
+  return new Promise((ok, fail) => {
+    const t = process.hrtime.bigint();
+    const opts = viaProxy
+      ? {host: proxy, port: 3128, path: `http://${origin}/small`, agent: false, headers: {host: origin}}
+      : {host: origin, port: 80, path: '/small', agent: false};
+    const done = () => ok(Number(process.hrtime.bigint() - t) / 1e6);
+    http.get(opts, (res) => { res.resume(); res.on('end', done); }).on('error', fail);
+  });
+}
+(async () => {
+  const out = {direct: [], proxy: []};
+  for (let i = 0; i < 20; i++) { await once(false); await once(true); }
+  for (let i = 0; i < n; i++) { out.direct.push(await once(false)); out.proxy.push(await once(true)); }
+  console.log(JSON.stringify(out));
+})();
+"""
+
+
+def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
 
 
 def timed(argv: list[str], cwd: str) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    result = run(argv, cwd=cwd)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{result.stderr}")
     return elapsed, result.stderr
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--image", default="claude-bottle:latest")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
-        bottle_cmd = [
-            sys.executable,
-            "-m",
-            "claude_bottle",
-            "run",
-            "--timings",
-            "bench",
-            "--",
-            "true",
-        ]
-        timed(bottle_cmd, folder)  # warm up: images checked, caches hot
-        bare = [timed(["docker", "run", "--rm", args.image, "true"], folder)[0] for _ in range(args.runs)]
-        runs = [timed(bottle_cmd, folder) for _ in range(args.runs)]
-    bottle = [t for t, _ in runs]
-    phases: dict[str, list[float]] = {}
-    for _, err in runs:
+def leftovers(label: str) -> int:
+    flt = ["--filter", f"label={label}"]
+    return len(run(["docker", "ps", "-aq", *flt]).stdout.split()) + len(
+        run(["docker", "network", "ls", "-q", *flt]).stdout.split()
+    )
+
+
+def launch_ratio(folder: str, pairs: int) -> dict[str, Any]:
+    timed([*BOTTLE_CMD, "true"], folder)  # warm up: images checked, caches hot
+    bare, bottle, phases, left = [], [], {}, []
+    label = os.environ["CLAUDE_BOTTLE_LABELS"].split("=", 1)
+    for _ in range(pairs):
+        bare.append(timed(["docker", "run", "--rm", IMAGE, "true"], folder)[0])
+        elapsed, err = timed([*BOTTLE_CMD, "true"], folder)
+        bottle.append(elapsed)
         for phase, secs in re.findall(r"(\w+) (\d+\.\d+)s", err.split("timings :")[-1]):
             phases.setdefault(phase, []).append(float(secs))
+        deadline = time.monotonic() + 2
+        while leftovers(f"{label[0]}={label[1]}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left.append(leftovers(f"{label[0]}={label[1]}"))
     b, c = statistics.median(bare), statistics.median(bottle)
-    print(f"docker run --rm {args.image} true : median {b:.3f}s over {args.runs}")
-    print(f"claude-bottle run bench -- true    : median {c:.3f}s over {args.runs}")
-    print(f"ratio                              : {c / b:.2f}x")
-    for phase, values in phases.items():
-        print(f"  {phase:<9}: median {statistics.median(values):.3f}s")
+    return {
+        "pairs": pairs,
+        "bare_docker_run_s": round(b, 3),
+        "claude_bottle_run_s": round(c, 3),
+        "ratio": round(c / b, 2),
+        "phases_median_s": {p: round(statistics.median(v), 3) for p, v in phases.items()},
+        "objects_left_2s_after_exit": max(left),
+    }
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    out = run(["ps", "-eo", "pid=,ppid=,sid="]).stdout.split("\n")
+    rows = [tuple(map(int, line.split())) for line in out if line.strip()]
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp, _ in rows if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def host_memory(folder: str) -> dict[str, Any]:
+    """The CLI, the watchdog (its own session, found by its command line) and the exec client."""
+    proc = subprocess.Popen([*BOTTLE_CMD, "sh", "-c", "echo up; sleep 6"], cwd=folder, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    time.sleep(1)
+    pids = [proc.pid, *descendants(proc.pid)]  # the watchdog too: its own session, but our child
+    parts = {str(p): rss_kb(p) for p in pids}
+    names = {str(p): Path(f"/proc/{p}/comm").read_text().strip() if Path(f"/proc/{p}/comm").exists() else "?"
+             for p in pids}  # fmt: skip
+    proc.wait()
+    return {
+        "processes": {f"{names[p]}[{p}]": kb for p, kb in parts.items()},
+        "total_mb": round(sum(parts.values()) / 1024, 1),
+    }
+
+
+def proxy_on_the_wire(requests: int) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from claude_bottle.proxies.base import ProxySpec
+    from claude_bottle.proxies.squid import CONFIG_ENV, SquidBackend, render_squid_config
+    from claude_bottle.proxies.squid import IMAGE as SQUID
+
+    tag = secrets.token_hex(3)
+    net, origin, squid = f"bench-{tag}", f"bench-origin-{tag}", f"bench-squid-{tag}"
+    label = ["--label", "dev.claude-bottle-bench=1"]
+    run(["docker", "network", "create", "--internal", *label, net])
+    try:
+        run(["docker", "run", "-d", "--name", origin, "--network", net, "--network-alias", "origin.bench",
+             *label, "--user", "0", "--env", "ORIGIN_JS", IMAGE, "sh", "-c", ORIGIN_SH],
+            env={**os.environ, "ORIGIN_JS": ORIGIN_JS})  # fmt: skip
+        config = render_squid_config(ProxySpec(allow=(), internal=("origin.bench",)))
+        run(["docker", "run", "-d", "--name", squid, "--network", net, *label, "--cap-drop", "ALL",
+             *SquidBackend().container_args(), "--env", CONFIG_ENV, SQUID],
+            env={**os.environ, CONFIG_ENV: config})  # fmt: skip
+        deadline = time.monotonic() + 20
+        while "Accepting HTTP" not in run(["docker", "logs", squid]).stderr and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client = ["docker", "run", "--rm", "--network", net, *label, IMAGE]
+        lat = json.loads(run([*client, "node", "-e", CLIENT_JS, "origin.bench", squid, str(requests)]).stdout)
+        # HTTPS (a CONNECT tunnel, what an agent's downloads are) and plain HTTP.
+        speed = run([*client, "sh", "-c",
+                     "curl -sk -o /dev/null -w 'direct=%{speed_download}\\n' https://origin.bench/big; "
+                     f"curl -sk -o /dev/null -w 'proxy=%{{speed_download}}\\n' -x http://{squid}:3128 "
+                     "https://origin.bench/big; "
+                     "curl -s -o /dev/null -w 'plain_direct=%{speed_download}\\n' http://origin.bench/big; "
+                     f"curl -s -o /dev/null -w 'plain_proxy=%{{speed_download}}\\n' -x http://{squid}:3128 "
+                     "http://origin.bench/big"]).stdout  # fmt: skip
+    finally:
+        run(["docker", "rm", "-f", origin, squid])
+        run(["docker", "network", "rm", net])
+    rates = dict(line.split("=") for line in speed.split())
+
+    def pct(values: list[float], q: float) -> float:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+    d50, p50 = statistics.median(lat["direct"]), statistics.median(lat["proxy"])
+    return {
+        "requests": requests,
+        "direct_p50_ms": round(d50, 3),
+        "proxy_p50_ms": round(p50, 3),
+        "added_p50_ms": round(p50 - d50, 3),
+        "direct_p99_ms": round(pct(lat["direct"], 0.99), 3),
+        "proxy_p99_ms": round(pct(lat["proxy"], 0.99), 3),
+        "download_100mb_direct_mb_s": round(float(rates["direct"]) / 1e6, 1),
+        "download_100mb_proxy_mb_s": round(float(rates["proxy"]) / 1e6, 1),
+        "download_ratio": round(float(rates["proxy"]) / float(rates["direct"]), 3),
+        "plain_http_download_ratio": round(float(rates["plain_proxy"]) / float(rates["plain_direct"]), 3),
+    }
+
+
+def machine() -> str:
+    cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                if x.startswith("model name")), "?")  # fmt: skip
+    engine = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+    return f"{os.cpu_count()} x {cpu}; Docker {engine}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--json", default="bench-results.json")
+    parser.add_argument("--short", action="store_true", help="a quick pass for CI (3 pairs, 200 requests)")
+    args = parser.parse_args()
+    pairs, requests = (3, 200) if args.short else (args.pairs, args.requests)
+    os.environ["CLAUDE_BOTTLE_LABELS"] = f"dev.claude-bottle-bench.run={secrets.token_hex(4)}"
+    results: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
+        results["launch"] = launch_ratio(folder, pairs)
+        results["host_memory"] = host_memory(folder)
+    results["sidecar"] = proxy_on_the_wire(requests)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    launch, mem, side = results["launch"], results["host_memory"], results["sidecar"]
+    rows = [
+        ("machine", results["machine"]),
+        ("bare docker run --rm IMAGE true (median)", f"{launch['bare_docker_run_s']:.3f} s"),
+        ("claude-bottle run bench -- true (median)", f"{launch['claude_bottle_run_s']:.3f} s"),
+        ("ratio (target <= 2x)", f"{launch['ratio']:.2f}x over {launch['pairs']} interleaved pairs"),
+        ("phases (median)", ", ".join(f"{k} {v:.3f} s" for k, v in launch["phases_median_s"].items())),
+        ("command end to exit (teardown phase)", f"{launch['phases_median_s'].get('teardown', 0):.3f} s"),
+        ("objects left 2 s after exit", str(launch["objects_left_2s_after_exit"])),
+        ("host memory per running bottle (target <= 25 MB)", f"{mem['total_mb']} MB: {mem['processes']}"),
+        ("added latency per new connection, p50", f"{side['added_p50_ms']:.3f} ms "
+         f"(direct {side['direct_p50_ms']:.3f}, proxy {side['proxy_p50_ms']:.3f}; p99 "
+         f"{side['direct_p99_ms']:.3f} / {side['proxy_p99_ms']:.3f})"),
+        ("100 MB HTTPS download through the sidecar", f"{side['download_ratio'] * 100:.1f}% of direct "
+         f"({side['download_100mb_proxy_mb_s']} / {side['download_100mb_direct_mb_s']} MB/s)"),
+        ("100 MB plain-HTTP download through it",
+         f"{side['plain_http_download_ratio'] * 100:.1f}% of direct"),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)} : {value}")
+    print(f"(written to {args.json})")
     return 0
 
 

@@ -30,3 +30,6 @@ else
 fi
 
 python3 -m pytest tests/engine -q -m engine
+
+# Speed, measured (issue 12): a short pass of the benchmark, printed, never asserted.
+python3 scripts/bench.py --short --json "${TMPDIR:-/tmp}/claude-bottle-bench.json" || echo "bench: could not run" >&2
