@@ -29,7 +29,7 @@ else
   echo "note: the optional Pipelock backend's suite needs a Pipelock image ($pipelock); there is none in this engine" >&2
 fi
 
-python3 -m pytest tests/engine -q -m engine
-
 # Speed, measured (issue 12): a short pass of the benchmark, printed, never asserted.
 python3 scripts/bench.py --short --json "${TMPDIR:-/tmp}/claude-bottle-bench.json" || echo "bench: could not run" >&2
+# Last, so that the run closes on pytest's summary.
+python3 -m pytest tests/engine -q -m engine
