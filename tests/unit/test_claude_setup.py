@@ -22,7 +22,7 @@ MCP = {
     "github": {
         "type": "http",
         "url": "https://api.githubcopilot.com/mcp/",
-        "headers": {"Authorization": "Bearer t-1"},
+        "headers": {"Authorization": "Bearer canary-mcp-5e1"},
     },
     "tracker": {"type": "sse", "url": "https://mcp.tracker.test/sse"},
     "files": {"command": "npx", "args": ["-y", "files-mcp"], "env": {"TOKEN": "t-2"}},
@@ -128,7 +128,7 @@ def test_the_plan_lists_every_part_in_text_and_json(home: Path) -> None:
         "to": "/home/node/.claude.json",
         "mcp_servers": [{"name": "github", "transport": "http", "target": "api.githubcopilot.com"}],
     }
-    assert "t-1" not in repr(plan) + json.dumps(plan_json(plan))
+    assert "canary-mcp-5e1" not in repr(plan) + json.dumps(plan_json(plan))
 
 
 def test_only_the_chosen_parts_are_copied(home: Path) -> None:
@@ -166,4 +166,4 @@ def test_the_image_claude_json_is_the_one_the_dockerfile_writes() -> None:
 def test_validate_lists_nothing_secret(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     load(home, manifest(["mcp:github"]))
     assert main(["validate"]) == 0
-    assert "t-1" not in capsys.readouterr().out
+    assert "canary-mcp-5e1" not in capsys.readouterr().out
