@@ -28,7 +28,12 @@ STARTER_MANIFEST: dict[str, Any] = {
         "claude": {
             "bottle": "dev",
             "prompt": "You are working in a sandbox. Commit your work with git as you go.",
-            "env": {"GITHUB_TOKEN": {"from_env": "GH_TOKEN", "optional": True}},
+            # An API key in your environment signs the agent in; without one, export
+            # CLAUDE_BOTTLE_OAUTH_TOKEN (from `claude setup-token`) instead.
+            "env": {
+                "ANTHROPIC_API_KEY": {"from_env": "ANTHROPIC_API_KEY", "optional": True},
+                "GITHUB_TOKEN": {"from_env": "GH_TOKEN", "optional": True},
+            },
         }
     },
 }

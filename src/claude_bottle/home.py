@@ -1,4 +1,5 @@
-"""The files a session puts in the agent's home: prompt, skills, ssh settings."""
+"""The files a session puts in the agent's home: prompt, skills, ssh settings,
+and the parts of the user's own Claude Code setup the agent asked for."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_bottle.claude_setup import claude_json_with_servers
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.ssh import SshFiles, read_ssh_files, ssh_config
 from claude_bottle.tarball import Entry
@@ -20,6 +22,7 @@ class HomeFiles:
     prompt: str
     skills: tuple[Entry, ...]
     ssh: SshFiles
+    setup: tuple[Entry, ...] = ()
 
     @classmethod
     def collect(cls, plan: LaunchPlan, host_home: Path | None = None) -> HomeFiles:
@@ -31,6 +34,7 @@ class HomeFiles:
             prompt=plan.agent.prompt,
             skills=tuple(skills),
             ssh=read_ssh_files(plan.ssh, home, plan.agent.name),
+            setup=tuple(setup_entries(plan, home)),
         )
 
     def entries(self, plan: LaunchPlan, proxy_host: str, proxy_port: int) -> list[Entry]:
@@ -38,6 +42,7 @@ class HomeFiles:
         if self.prompt:
             out.append(Entry(PROMPT_NAME, self.prompt.encode(), 0o600))
         out += self.skills
+        out += self.setup
         if plan.ssh:
             out.append(Entry(".ssh", None, 0o700))
             out.append(Entry(".ssh/config", ssh_config(plan.ssh, proxy_host, proxy_port).encode(), 0o600))
@@ -48,8 +53,32 @@ class HomeFiles:
         return out
 
 
-def _folder_entries(root: Path, dest: str) -> list[Entry]:
-    """A skill folder, files and subfolders, without following links out of it."""
+def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
+    """The user's setup parts, read now. ~/.claude itself is made first, so a
+    part never creates it with the wrong owner; MCP servers go into one
+    ~/.claude.json (mode 600: a definition may hold a token)."""
+    if not plan.claude_setup:
+        return []
+    out = [Entry(".claude", None, 0o755)]
+    servers: list[str] = []
+    for item in plan.claude_setup:
+        if item.servers:
+            servers += [s.name for s in item.servers if s.name not in servers]
+        elif item.source.is_dir():
+            # The user's own files: a file linked from a dotfiles repository is followed.
+            out += _folder_entries(item.source, item.dest, follow_file_links=True)
+        else:
+            out.append(Entry(item.dest, item.source.read_bytes(), 0o644))
+    if servers:
+        out.append(
+            Entry(".claude.json", claude_json_with_servers(home, tuple(servers), plan.workspace), 0o600)
+        )
+    return out
+
+
+def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> list[Entry]:
+    """A folder, files and subfolders, without following links out of it
+    (except, when asked, links to single files)."""
     out = [Entry(dest, None, 0o755)]
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -58,7 +87,7 @@ def _folder_entries(root: Path, dest: str) -> list[Entry]:
             out.append(Entry(f"{dest}/{(rel / d).as_posix()}", None, 0o755))
         for f in sorted(files):
             path = Path(folder) / f
-            if path.is_symlink() or not path.is_file():
+            if (path.is_symlink() and not follow_file_links) or not path.is_file():
                 continue
             mode = 0o755 if os.access(path, os.X_OK) else 0o644
             out.append(Entry(f"{dest}/{(rel / f).as_posix()}", path.read_bytes(), mode))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -113,7 +114,16 @@ def ensure_image(engine: Engine, build: ImageBuild, *, force: bool = False, quie
         for name, content in build.files:
             (context / name).write_bytes(content)
         (context / "extra-ca.pem").write_bytes(build.extra_ca or b"")
-        status = engine.attach(*build.argv(context, quiet))
+        if sys.stderr.isatty():
+            # Docker's own progress: the current step and its output.
+            status = engine.attach(*build.argv(context, quiet))
+        else:
+            # No terminal: nothing on standard output (a `run`'s output is the
+            # command's), and the build's log only when it fails.
+            result = engine.run(*build.argv(context, True), check=False)
+            status = result.returncode
+            if status != 0:
+                print(result.stdout + result.stderr, file=sys.stderr, end="")
     if status != 0:
         raise ClaudeBottleError(
             f"building image {build.tag} failed (docker build exit {status}); see the output above"

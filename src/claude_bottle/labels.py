@@ -20,6 +20,7 @@ OWNER_START = f"{NS}.owner-start"
 OWNER_HOST = f"{NS}.owner-host"
 RUNTIME = f"{NS}.runtime"
 EGRESS = f"{NS}.egress"
+PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
 WORKSPACE = f"{NS}.workspace"
 IMAGE_HASH = f"{NS}.image-hash"
 IMAGE_CA_HASH = f"{NS}.image-ca-hash"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from claude_bottle.claude_setup import SetupProblem, resolve_part
 from claude_bottle.errors import ManifestError
 from claude_bottle.hosts import any_host_matches, host_pattern_problem
 from claude_bottle.skills import find_skill
@@ -99,6 +100,7 @@ class Agent:
     env: tuple[EnvVar, ...] = ()
     skills: tuple[str, ...] = ()
     ssh: tuple[SshEntry, ...] = ()
+    claude_setup: tuple[str, ...] = ()  # parts of the user's ~/.claude to copy in
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,9 @@ def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:
 
 def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle]) -> Agent:
     path = f"agents.{name}"
-    a = r.obj(raw, path, ("description", "bottle", "prompt", "prompt_file", "env", "skills", "ssh"))
+    a = r.obj(raw, path, (
+        "description", "bottle", "prompt", "prompt_file", "env", "skills", "ssh", "claude_setup",
+    ))  # fmt: skip
     if "description" in a:
         r.string(a["description"], f"{path}.description")
     if "bottle" not in a:
@@ -286,7 +290,18 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
         env=_parse_env(r, f"{path}.env", a.get("env", [])),
         skills=tuple(dict.fromkeys(skills)),
         ssh=ssh,
+        claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle),
     )
+
+
+def _parse_claude_setup(r: _Reader, path: str, raw: object, bottle: Bottle) -> tuple[str, ...]:
+    parts = r.strings(raw, path)
+    for i, part in enumerate(parts):
+        try:
+            resolve_part(part, Path.home(), bottle.egress.all_hosts, bottle.name)
+        except SetupProblem as exc:
+            raise r.fail(f"{path}[{i}]", str(exc)) from None
+    return tuple(dict.fromkeys(parts))
 
 
 def _array(r: _Reader, value: object, path: str) -> list[object]:

@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_bottle.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.labels import user_labels
 from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
 from claude_bottle.names import choose_container_name, session_object_name, slugify
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
 from claude_bottle.proxies.base import host_of_url
+from claude_bottle.signin import SignIn, decide_sign_in
 from claude_bottle.skills import find_skill
 from claude_bottle.subnets import DEFAULT_SUBNETS, subnet_pool
 
@@ -81,6 +83,18 @@ class LaunchPlan:
     extra_labels: tuple[tuple[str, str], ...] = field(default=())
     subnets: ipaddress.IPv4Network = field(default=ipaddress.IPv4Network(DEFAULT_SUBNETS))
     sidecar_timeout: float = 20.0
+    claude_setup: tuple[SetupItem, ...] = field(default=())
+
+    @property
+    def sign_in(self) -> SignIn:
+        """How Claude Code will sign in (by name, never the value)."""
+        return decide_sign_in(self.env, self.bottle.egress.all_hosts, self.bottle.name)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the user should know before launch. A command of the user's own
+        (`run NAME -- COMMAND`) may not need Claude Code at all: no sign-in warning."""
+        return () if self.command else self.sign_in.warnings
 
     @property
     def slug(self) -> str:
@@ -221,7 +235,15 @@ def build_plan(
         extra_labels=user_labels(environ),
         subnets=subnet_pool(environ),
         sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
+        claude_setup=_claude_setup(manifest, agent, bottle),
     )
+
+
+def _claude_setup(manifest: Manifest, agent: Agent, bottle: Bottle) -> tuple[SetupItem, ...]:
+    try:
+        return resolve_setup(agent.claude_setup, Path.home(), bottle.egress.all_hosts, bottle.name)
+    except SetupProblem as exc:  # validated at load; something changed since
+        raise ManifestError(manifest.source, f"agents.{agent.name}.claude_setup", str(exc)) from None
 
 
 def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:

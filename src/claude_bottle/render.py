@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from claude_bottle.claude_setup import SetupItem
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.subnets import SHARED_EGRESS
 
@@ -31,7 +32,9 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
             plan.container + (" (pinned by CLAUDE_BOTTLE_CONTAINER)" if plan.container_pinned else ""),
         ),
         ("env (names only)", ", ".join(plan.env_names) or "(none)"),
+        ("sign-in", plan.sign_in.description),
         ("skills", " ".join(s.name for s in plan.skills) or "(none)"),
+        ("claude setup", ", ".join(item.text for item in plan.claude_setup) or "(none)"),
         ("bottle", plan.bottle.name),
         ("  runtime", runtime),
         ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
@@ -58,6 +61,7 @@ def render_plan(plan: LaunchPlan) -> str:
         f"note: {name} is ignored (the workspace is streamed into the container; no derived image is built)"
         for name in plan.ignored_overrides
     ]
+    lines += [f"warning: {text}" for text in plan.warnings]
     return "\n".join(lines)
 
 
@@ -76,6 +80,8 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
         "container_home": plan.container_home,
         "env": [{"name": b.name, "from": b.origin} for b in plan.env],
         "skills": [{"name": s.name, "path": str(s.path)} for s in plan.skills],
+        "sign_in": plan.sign_in.to_json(),
+        "claude_setup": [_setup_json(plan, item) for item in plan.claude_setup],
         "bottle": {
             "name": plan.bottle.name,
             "runtime": plan.bottle.runtime,
@@ -99,7 +105,21 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
         "remote_control": plan.remote_control,
         "command": list(plan.command) if plan.command is not None else None,
         "ignored_overrides": list(plan.ignored_overrides),
+        "warnings": list(plan.warnings),
     }
+
+
+def _setup_json(plan: LaunchPlan, item: SetupItem) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "part": item.part,
+        "from": str(item.source),
+        "to": f"{plan.container_home}/{item.dest}",
+    }
+    if item.servers:
+        out["mcp_servers"] = [
+            {"name": s.name, "transport": s.transport, "target": s.target} for s in item.servers
+        ]
+    return out
 
 
 def render_plan_json(plan: LaunchPlan) -> str:

@@ -109,6 +109,15 @@ def manifest_schema() -> dict[str, Any]:
                 ]
             },
             "skills": {"type": "array", "items": {"type": "string"}},
+            "claude_setup": {
+                "type": "array",
+                "description": "Parts of your ~/.claude copied in: CLAUDE.md, commands, agents, "
+                "output-styles, mcp (every user MCP server) or mcp:NAME.",
+                "items": {
+                    "type": "string",
+                    "pattern": r"^(CLAUDE\.md|commands|agents|output-styles|mcp|mcp:.+)$",
+                },
+            },
             "ssh": {
                 "type": "array",
                 "items": {

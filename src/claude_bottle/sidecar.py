@@ -80,7 +80,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
-        self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR}
+        self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR, L.PROXY: plan.bottle.egress.proxy}
         self.internal = internal
         self.egress = egress
         self.stage = stage

@@ -4,8 +4,19 @@ every backend's events make (pure)."""
 from __future__ import annotations
 
 import json
+import time
 
-from claude_bottle.proxies.events import EgressEvent, events_jsonl, format_duration, render_report, summarize
+import pytest
+
+from claude_bottle.commands.shell import shell_args
+from claude_bottle.proxies.events import (
+    EgressEvent,
+    event_line,
+    events_jsonl,
+    format_duration,
+    render_report,
+    summarize,
+)
 from claude_bottle.proxies.pipelock import read_pipelock_log
 
 # Lines as Pipelock 2.3 writes them (fields trimmed).
@@ -74,3 +85,42 @@ def test_events_are_written_as_json_lines() -> None:
 
 def test_durations() -> None:
     assert [format_duration(s) for s in (0.4, 59, 61, 3600 + 120)] == ["0s", "59s", "1m 01s", "1h 02m"]
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        pytest.param(
+            EgressEvent("blocked.test", 443, False, "host_not_allowed", "CONNECT", None),
+            "--:--:--  refused  CONNECT blocked.test  host_not_allowed (host not in the allowlist)",
+            id="refused",
+        ),
+        pytest.param(
+            EgressEvent("api.lab.test", 8443, True, "", "CONNECT", None),
+            "--:--:--  allowed  CONNECT api.lab.test:8443",
+            id="allowed-odd-port",
+        ),
+        pytest.param(
+            EgressEvent("allowed.test", 80, True, "", "GET", None, "secret_in_request"),
+            "--:--:--  allowed  GET allowed.test  warned: secret_in_request "
+            "(a secret-shaped token in a plain-HTTP URL or header)",
+            id="warned",
+        ),
+    ],
+)
+def test_event_line(event: EgressEvent, line: str) -> None:
+    assert event_line(event) == line
+
+
+def test_event_line_shows_the_local_time() -> None:
+    ts = time.mktime((2024, 5, 1, 13, 4, 5, 0, 0, -1))
+    assert event_line(EgressEvent("a.test", 443, True, method="CONNECT", ts=ts)).startswith(
+        "13:04:05  allowed"
+    )
+
+
+def test_shell_runs_as_the_agent_user() -> None:
+    assert shell_args("claude-bottle-coder", [], tty=True) == (
+        "exec", "-it", "--user", "node", "claude-bottle-coder", "bash", "-l",
+    )  # fmt: skip
+    assert shell_args("c", ["id", "-un"], tty=False) == ("exec", "-i", "--user", "node", "c", "id", "-un")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from claude_bottle.commands.ps import running_bottles
+from claude_bottle.commands.ps import find_bottle
 from claude_bottle.console import block, info
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
@@ -23,13 +23,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
-    matches = [b for b in running_bottles(engine) if args.target in (b["agent"], b["container"])]
-    if not matches:
-        raise ClaudeBottleError(f"no running bottle matches '{args.target}'")
-    if len(matches) > 1:
-        names = ", ".join(b["container"] for b in matches)
-        raise ClaudeBottleError(f"'{args.target}' matches several bottles ({names}); name a container")
-    bottle = matches[0]
+    bottle = find_bottle(engine, args.target)
     folder = SessionFolder.for_session(bottle["session"])
     record = folder.read()
     if not record.get("workspace"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError
 
 COLUMNS = {
     "container": "{{.Names}}",
@@ -53,3 +54,35 @@ def run(args: argparse.Namespace) -> int:
     for b in bottles:
         print("  ".join(b[k].ljust(w) for k, w in widths.items()) + "  " + b["egress"])
     return 0
+
+
+def find_bottle(engine: Engine, target: str) -> dict[str, str]:
+    """The one running bottle whose agent or container is `target`."""
+    bottles = running_bottles(engine)
+    matches = [b for b in bottles if target in (b["agent"], b["container"])]
+    if not matches:
+        if not bottles:
+            raise ClaudeBottleError(
+                f"no running bottle matches '{target}' (none is running; "
+                "start one with 'claude-bottle start NAME')"
+            )
+        running = ", ".join(sorted(b["container"] for b in bottles))
+        raise ClaudeBottleError(f"no running bottle matches '{target}' (running: {running})")
+    if len(matches) > 1:
+        names = ", ".join(b["container"] for b in matches)
+        raise ClaudeBottleError(f"'{target}' matches several bottles ({names}); name a container")
+    return matches[0]
+
+
+def find_sidecar(engine: Engine, session: str) -> tuple[str, str]:
+    """A running session's sidecar container and its proxy backend's name."""
+    rows = engine.lines(
+        "ps",
+        "--filter", f"label={L.ROLE}={L.ROLE_SIDECAR}",
+        "--filter", f"label={L.SESSION}={session}",
+        "--format", f'{{{{.Names}}}}\t{{{{.Label "{L.PROXY}"}}}}',
+    )  # fmt: skip
+    if not rows:
+        raise ClaudeBottleError(f"session {session} has no running egress sidecar (is it ending?)")
+    name, _, proxy = rows[0].partition("\t")
+    return name, proxy or "squid"  # sidecars made before the label existed ran Squid

@@ -9,6 +9,7 @@ from typing import Any
 
 from claude_bottle.commands.start import make_plan
 from claude_bottle.commands.validate import add_manifest_option
+from claude_bottle.console import info
 from claude_bottle.engine import Engine
 from claude_bottle.launch import launch_command
 
@@ -32,4 +33,6 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
     # No name listing: a name taken meanwhile is retried with the next suffix anyway.
     plan = make_plan(args, None, interactive=False, command=tuple(command) or None)
+    for warning in plan.warnings:
+        info(f"warning: {warning}")
     return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)

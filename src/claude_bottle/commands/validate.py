@@ -21,11 +21,16 @@ def add_manifest_option(p: Any) -> None:
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="check the manifest and list agents and bottles")
     add_manifest_option(p)
+    # For shell completion: agent names only, one a line.
+    p.add_argument("--list-agents", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path.cwd(), args.manifest)
+    if args.list_agents:
+        print("\n".join(manifest.agents))
+        return 0
     print(f"{manifest.source}: ok")
     print("bottles:")
     for b in manifest.bottles.values():

@@ -7,6 +7,7 @@ session folder's `egress.jsonl` and `ps` know nothing of which proxy ran (pure).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -121,3 +122,16 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def event_line(event: EgressEvent) -> str:
+    """One request as a line for `egress`: time, verdict, method and target, why (pure)."""
+    when = time.strftime("%H:%M:%S", time.localtime(event.ts)) if event.ts is not None else "--:--:--"
+    verdict = "allowed" if event.allowed else "refused"
+    what = f"{event.method} {event.target}" if event.method else event.target
+    why = (
+        _why(event.reason)
+        if not event.allowed
+        else (f"warned: {_why(event.warning)}" if event.warning else "")
+    )
+    return f"{when}  {verdict}  {what}" + (f"  {why}" if why else "")

@@ -1,0 +1,146 @@
+"""The README's quick start, walked literally: its shell lines run as written
+(`claude-bottle` on PATH), its JSON merged into the manifest as it says, with
+the lab model endpoint standing in for the gateway, through to an answer from
+the real Claude Code CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from claude_bottle.engine import Engine
+from tests.engine.conftest import labelled_objects
+from tests.sidecar.conftest import Lab
+
+README = Path(__file__).parents[2] / "README.md"
+# The lab's model endpoint, over plain HTTP on a private address.
+GATEWAY_URL, GATEWAY_HOST = "http://api.lab.test", "api.lab.test"
+
+
+def quick_start() -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """The quick start's shell blocks (lines) and JSON blocks, in order."""
+    text = README.read_text()
+    section = text[text.index("## Quick start") :]
+    section = section[: section.index("\n## ", 1)]
+    shells = [
+        [line for line in block.splitlines() if line.strip()]
+        for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+    ]
+    return shells, [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
+def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """As the README says: objects merged, lists added to."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] += [v for v in value if v not in into[key]]
+        else:
+            into[key] = value
+
+
+@pytest.fixture
+def user(tmp_path: Path, lab: Lab, sidecar_image: str) -> dict[str, str]:
+    """A new user's shell: claude-bottle on PATH, an empty project and home, the
+    lab as the bottle's way out, and no credential but the gateway's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "claude-bottle"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m claude_bottle "$@"\n')
+    shim.chmod(0o755)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "home").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_BOTTLE_OAUTH_TOKEN")}
+    return env | {
+        "PATH": f"{bin_dir}:{env['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        "CLAUDE_BOTTLE_EGRESS_NETWORK": lab.network,
+        "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar_image,
+        "LLM_TOKEN": "lab-token",
+    }
+
+
+def sh(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", line], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_the_readme_quick_start_reaches_a_claude_code_answer(
+    engine: Engine, lab: Lab, user: dict[str, str], tmp_path: Path
+) -> None:
+    shells, snippets = quick_start()
+    setup, session = shells[0], shells[1]
+    assert setup == ["claude-bottle build", "claude-bottle init"]
+    project = tmp_path / "project"
+    for line in setup:
+        result = sh(line, user, project)
+        assert result.returncode == 0, f"{line}: {result.stderr}"
+
+    # The gateway snippet, with the lab's endpoint for the example's; the lab's
+    # address is private, so its host goes under egress.internal, as the README says.
+    manifest = json.loads((project / "claude-bottle.json").read_text())
+    snippet = json.loads(
+        json.dumps(snippets[0])
+        .replace("https://llm.example.com", GATEWAY_URL)
+        .replace("llm.example.com", GATEWAY_HOST)
+    )
+    egress = snippet["bottles"]["dev"]["egress"]
+    egress["internal"] = egress.pop("allow")
+    merge(manifest, snippet)
+    (project / "claude-bottle.json").write_text(json.dumps(manifest, indent=2))
+
+    dry_run, run, start = session
+    assert (dry_run, run, start) == (
+        "claude-bottle start claude --dry-run",
+        'echo "say hello" | claude-bottle run claude',
+        "claude-bottle start claude",
+    )
+    plan = sh(dry_run, user, project)
+    assert plan.returncode == 0, plan.stderr
+    assert (
+        "sign-in          : model gateway http://api.lab.test with ANTHROPIC_AUTH_TOKEN from $LLM_TOKEN\n"
+    ) in plan.stderr
+    assert "warning:" not in plan.stderr
+
+    answer = sh(run, user, project)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip() == "hello from the lab model"
+    assert "allowed : api.lab.test" in answer.stderr
+    assert labelled_objects(engine) == []
+
+    child = pexpect.spawn(
+        "bash", ["-c", start], cwd=str(project), env=user, encoding="utf-8", timeout=90, dimensions=(40, 120)
+    )
+    try:
+        child.expect(r"sign-in          : model gateway")
+        child.expect(r"launch this agent\? \[y/N\] ")
+        child.sendline("y")
+        # Signed in through the gateway's token: no login screen.
+        child.expect("API Usage Billing")
+        child.expect("bypass permissions on")
+        child.send("/exit")
+        child.expect("exit")
+        child.send("\r")
+        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert labelled_objects(engine) == []
+
+
+def test_without_any_sign_in_the_plan_warns_before_launch(user: dict[str, str], tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    assert sh("claude-bottle init", user, project).returncode == 0
+    result = sh("claude-bottle start claude --dry-run", user, project)
+    assert "sign-in          : none\n" in result.stderr
+    assert "warning: no sign-in for Claude Code: the session opens at its login screen" in result.stderr
