@@ -27,6 +27,7 @@ from tests.engine.conftest import (
     in_agent,
     lab_plan,
     labelled_objects,
+    owned_containers,
     wait_for,
 )
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
@@ -245,13 +246,7 @@ def cwd_session(
         text=True,
     )
     try:
-        name = wait_for(
-            lambda: engine.lines(
-                "ps", "--filter", f"label={L.ROLE}={L.ROLE_AGENT}", "--format", "{{.Names}}"
-            ),
-            30,
-            "the agent container",
-        )[0]
+        (name,) = wait_for(lambda: owned_containers(engine, proc.pid, L.ROLE_AGENT), 30, "its agent")
         wait_for(
             lambda: (
                 engine.run(
@@ -277,7 +272,7 @@ def test_work_comes_back_on_every_ending(
     before = fingerprint(user_repo)
     engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
     if ending == "stop":
-        assert cli("stop", "worker", cwd=user_repo).returncode == 0
+        assert cli("stop", container, cwd=user_repo).returncode == 0
     else:
         proc.send_signal(getattr(signal, ending))
     _, err = proc.communicate(timeout=60)
@@ -297,7 +292,7 @@ def test_harvest_on_demand_then_sessions_lists_the_work(
     proc, container = cwd_session
     engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
     data = {"XDG_DATA_HOME": str(tmp_path / "data")}
-    now = cli("harvest", "worker", cwd=user_repo, env=data)
+    now = cli("harvest", container, cwd=user_repo, env=data)
     assert now.returncode == 0, now.stderr
     assert "goes on" in now.stderr
     assert engine.ok("inspect", container)  # the session is still there
