@@ -4,6 +4,7 @@ healthy is a lab image whose entrypoint just sleeps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import pytest
 
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
+from claude_bottle.reaper import Reaper
 from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers, wait_for
 
 HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
@@ -116,20 +118,6 @@ def test_a_signal_during_start_tears_everything_down(
     _, err = waiting_session.communicate(timeout=30)
     assert waiting_session.returncode == 130, err
     assert f"claude-bottle: interrupted ({sig.name}); everything this session made was removed" in err
-    assert labelled_objects(engine) == []
-
-
-def test_a_second_ctrl_c_does_not_abort_teardown(
-    engine: Engine, waiting_session: subprocess.Popen[str]
-) -> None:
-    waiting_session.send_signal(signal.SIGINT)
-    # Keep interrupting while it tears down.
-    for _ in range(5):
-        if waiting_session.poll() is not None:
-            break
-        waiting_session.send_signal(signal.SIGINT)
-    waiting_session.communicate(timeout=30)
-    assert waiting_session.returncode == 130
     assert labelled_objects(engine) == []
 
 
@@ -239,3 +227,27 @@ def test_stop_never_signals_a_session_owned_on_another_machine(
         assert engine.ok("inspect", container)
     finally:
         engine.run("rm", "-f", container)
+
+
+@pytest.mark.parametrize("teardown_failed", [True, False], ids=["failed", "clean"])
+def test_the_watchdog_sweeps_after_a_failed_teardown_only(
+    engine: Engine, agent_image: str, teardown_failed: bool
+) -> None:
+    # A session's object, and its watchdog; the block ends as a launch's does
+    # when a removal failed (an error reaches the watchdog's exit) or cleanly.
+    session = f"wd-{secrets.token_hex(4)}"
+    labels = [a for kv in (f"{L.MANAGED}=1", f"{L.SESSION}={session}", case_label()) for a in ("--label", kv)]
+    leftover = engine.run("create", *labels, agent_image).stdout.strip()
+    try:
+        with contextlib.suppress(RuntimeError), Reaper(engine, session) as reaper:
+            if teardown_failed:
+                raise RuntimeError("cannot remove the sidecar")
+        assert reaper.proc is not None
+        if teardown_failed:
+            wait_for(lambda: not engine.ok("inspect", leftover), 30, "the watchdog to sweep the session")
+            assert reaper.proc.wait(timeout=30) == 0
+        else:
+            assert reaper.proc.returncode == 0  # told "clean": it has gone, sweeping nothing
+            assert engine.ok("inspect", leftover)
+    finally:
+        engine.run("rm", "-f", leftover, check=False)

@@ -7,9 +7,11 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -366,3 +368,42 @@ def test_a_malicious_tree_is_refused_by_fsck_and_nothing_lands(
     assert fingerprint(user_repo) == before
     assert git(user_repo, "branch", "--list", "bottle/*") == ""
     assert list(folder.path.glob("*.bundle"))  # the work is kept aside, not lost
+
+
+def test_signals_during_teardown_do_not_abort_it(
+    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path
+) -> None:
+    """Ctrl-C, then SIGTERM and another Ctrl-C while the teardown is under way:
+    each is noted, the teardown finishes (the work comes back) and exits 130.
+    The agent holds the harvest (its repository's fsmonitor hook, which the
+    harvest's `git add` runs) until the test has seen both later signals noted."""
+    proc, container = cwd_session
+    tag = secrets.token_hex(4)
+    started, release = f"/tmp/harvest-started-{tag}", f"/tmp/release-{tag}"
+    hold = f"#!/bin/sh\ntouch {started}\nuntil [ -f {release} ]; do sleep 0.05; done\n"
+    engine.run("exec", "--user", "node", container, "sh", "-c",
+               f"printf '{hold}' > /tmp/hold.sh && chmod +x /tmp/hold.sh && cd ~/workspace && "
+               "git config core.fsmonitor /tmp/hold.sh && echo change >> README.md")  # fmt: skip
+    lines: list[str] = []
+    stderr = proc.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True)
+    reader.start()
+
+    def noted(sig: str) -> bool:
+        return any(line.startswith(f"claude-bottle: {sig} received; still removing") for line in lines)
+
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: engine.ok("exec", container, "test", "-f", started), 30, "the teardown's harvest")
+    proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: noted("SIGTERM"), 10, "SIGTERM to be noted")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: noted("SIGINT"), 10, "the second SIGINT to be noted")
+    engine.run("exec", container, "touch", release)
+    assert proc.wait(timeout=60) == 130
+    reader.join(timeout=10)
+    assert any("interrupted (SIGINT); everything this session made was removed" in line for line in lines), (
+        lines
+    )
+    assert labelled_objects(engine) == []  # at once: removed by the teardown, not later by the watchdog
+    assert len(git(user_repo, "branch", "--list", "bottle/*").split()) == 1
