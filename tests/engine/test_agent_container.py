@@ -303,5 +303,5 @@ def test_a_running_bottle_has_every_promised_flag_on_both_containers(
         assert proc.returncode == 0, err
     finally:
         if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+            proc.terminate()  # an orderly teardown, as on SIGTERM
+        proc.communicate(timeout=60)
