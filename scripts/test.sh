@@ -17,6 +17,9 @@ ruff check src tests
 ruff format --check src tests
 mypy
 python3 -m pytest tests/unit -q
+# Hand-written mutants of the wall's rules, the argv builders and redaction: each
+# must be killed by the unit tests (about 2 minutes; the engine ones: see README).
+python3 scripts/mutants.py --fast
 # The sidecar suite and the red team, against the default proxy (Squid, built
 # above by `claude-bottle build`), under runc and gVisor.
 python3 -m pytest tests/sidecar -q -m engine

@@ -30,10 +30,15 @@ class SessionObjects:
     networks: list[str] = field(default_factory=list)
 
 
-def find_sessions(engine: Engine, session_id: str | None = None) -> dict[str, SessionObjects]:
-    flt = f"label={L.SESSION}={session_id}" if session_id else f"label={L.MANAGED}=1"
-    containers = engine.lines("ps", "-a", "--filter", flt, "--format", _FMT)
-    networks = engine.lines("network", "ls", "--filter", flt, "--format", _NET_FMT)
+def find_sessions(
+    engine: Engine, session_id: str | None = None, only: tuple[str, ...] = ()
+) -> dict[str, SessionObjects]:
+    """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search."""
+    flt = [f"label={L.SESSION}={session_id}" if session_id else f"label={L.MANAGED}=1"]
+    flt += [f"label={label}" for label in only]
+    filters = [a for f in flt for a in ("--filter", f)]
+    containers = engine.lines("ps", "-a", *filters, "--format", _FMT)
+    networks = engine.lines("network", "ls", *filters, "--format", _NET_FMT)
     sessions: dict[str, SessionObjects] = {}
     for kind, rows in (("containers", containers), ("networks", networks)):
         for row in rows:

@@ -26,10 +26,13 @@ from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 
 # Every session this test run makes carries this label (the CLI's children
-# inherit it), so the run looks only at its own objects: it passes beside an
-# unrelated live bottle, a leftover, or a second run on the same engine.
+# inherit it), and every session a test makes also carries a label of that
+# test's own: a test waits for, counts and cleans up only its own objects, so
+# it passes beside an unrelated live bottle, a leftover, or a second run on
+# the same engine.
 RUN_LABEL = "dev.claude-bottle-test.run"
 RUN_ID = secrets.token_hex(4)
+CASE_LABEL = "dev.claude-bottle-test.case"
 os.environ["CLAUDE_BOTTLE_LABELS"] = f"{RUN_LABEL}={RUN_ID}"
 
 
@@ -49,20 +52,34 @@ def agent_image(engine: Engine) -> str:
     return DEFAULT_IMAGE
 
 
+def case_label() -> str:
+    """KEY=VALUE of the running test's own label (set by `nothing_left_behind`)."""
+    return os.environ["CLAUDE_BOTTLE_LABELS"].split(",")[-1]
+
+
 def labelled_objects(engine: Engine) -> list[str]:
-    """What this test run's sessions left in the engine (claude-bottle's objects only)."""
-    flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={RUN_LABEL}={RUN_ID}")
+    """What the running test's sessions left in the engine (claude-bottle's objects only)."""
+    flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={case_label()}")
     containers = engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
     networks = engine.lines("network", "ls", *flt, "--format", "network {{.Name}}")
     return containers + networks
 
 
+def owned_containers(engine: Engine, owner_pid: int, role: str | None = None) -> list[str]:
+    """Running containers of the sessions the CLI process `owner_pid` made in this test."""
+    flt = [f"label={case_label()}", f"label={labels.OWNER_PID}={owner_pid}"]
+    flt += [f"label={labels.ROLE}={role}"] if role else []
+    return engine.lines("ps", *(a for f in flt for a in ("--filter", f)), "--format", "{{.Names}}")
+
+
 @pytest.fixture(autouse=True)
-def nothing_left_behind(engine: Engine) -> Iterator[None]:
-    """Every engine test must leave no claude-bottle object behind."""
-    before = labelled_objects(engine)
+def nothing_left_behind(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every engine test must leave no claude-bottle object behind. Its sessions
+    carry a label of its own, so it looks at nothing but what it made."""
+    run = f"{RUN_LABEL}={RUN_ID}"
+    monkeypatch.setenv("CLAUDE_BOTTLE_LABELS", f"{run},{CASE_LABEL}={secrets.token_hex(4)}")
     yield
-    after = [o for o in labelled_objects(engine) if o not in before]
+    after = labelled_objects(engine)
     assert after == [], f"left behind: {after}"
 
 

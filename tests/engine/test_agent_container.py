@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import secrets
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from claude_bottle.home import HomeFiles
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.workspace import copy_folder_in, scan_workspace
-from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan
+from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers, wait_for
 
 CANARY = "canary-9c1e5d-never-in-argv"
 MANIFEST = {
@@ -232,3 +234,74 @@ def test_the_host_is_not_reachable_through_the_internal_gateway(
         assert seen == []
     finally:
         server.shutdown()
+
+
+def _status_fields(text: str) -> dict[str, str]:
+    return dict(line.split(":\t") for line in text.strip().splitlines())
+
+
+def test_a_running_bottle_has_every_promised_flag_on_both_containers(
+    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+) -> None:
+    """The README's Hardening section, read back from a real `run` (agent and
+    Squid sidecar both), not from the argument builders."""
+    (tmp_path / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    release = f"/tmp/release-{secrets.token_hex(4)}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c",
+         f"until [ -f {release} ]; do sleep 0.1; done"],
+        cwd=tmp_path, env={**os.environ, "HOST_TOKEN": CANARY},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        (agent,) = wait_for(lambda: owned_containers(engine, proc.pid, L.ROLE_AGENT), 60, "its agent")
+        # The session is under way once the command runs (the sidecar was healthy).
+        wait_for(lambda: "until [ -f" in engine.run("top", agent).stdout, 60, "the command to run")
+        (sidecar,) = owned_containers(engine, proc.pid, L.ROLE_SIDECAR)
+        a, s = engine.json("inspect", agent, sidecar)
+        internal = a["HostConfig"]["NetworkMode"]
+        for info in (a, s):
+            host = info["HostConfig"]
+            assert host["CapDrop"] == ["ALL"], info["Name"]
+            assert host["CapAdd"] is None, info["Name"]
+            assert "no-new-privileges" in host["SecurityOpt"], info["Name"]
+            assert host["Privileged"] is False, info["Name"]
+            assert host["Binds"] is None, info["Name"]
+            assert host["PortBindings"] in ({}, None), info["Name"]
+            assert host["PublishAllPorts"] is False, info["Name"]
+            assert host["PidMode"] == "", info["Name"]
+            assert host["Runtime"] == "runc", info["Name"]
+        ah, sh_ = a["HostConfig"], s["HostConfig"]
+        assert (ah["PidsLimit"], ah["Memory"], ah["NanoCpus"], ah["Init"]) == (
+            200,
+            1024**3,
+            1_500_000_000,
+            True,
+        )
+        assert a["Mounts"] == []
+        assert list(a["NetworkSettings"]["Networks"]) == [internal]
+        assert a["Config"]["User"] == "node"
+        assert (sh_["PidsLimit"], sh_["Memory"], sh_["ReadonlyRootfs"]) == (512, 1024**3, True)
+        assert s["Config"]["User"] == "proxy"
+        assert [m["Type"] for m in s["Mounts"]] == []  # its run folder is a tmpfs, nothing from the host
+        assert list(sh_["Tmpfs"]) == ["/run/squid"]
+        egress = next(n for n in s["NetworkSettings"]["Networks"] if n != internal)
+        assert sorted(s["NetworkSettings"]["Networks"]) == sorted([internal, egress])
+        assert engine.json("network", "inspect", internal)[0]["Internal"] is True
+        # From inside: no capability even in the bounding set, for root in the agent too.
+        for container, user in ((agent, "node"), (agent, "0"), (sidecar, "proxy")):
+            fields = "^(CapEff|CapPrm|CapBnd|NoNewPrivs):"
+            status = engine.run(
+                "exec", "--user", user, container, "grep", "-E", fields, "/proc/self/status"
+            ).stdout
+            assert _status_fields(status) == {
+                "CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+                "CapBnd": "0000000000000000", "NoNewPrivs": "1",
+            }, (container, user)  # fmt: skip
+        engine.run("exec", agent, "touch", release)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # an orderly teardown, as on SIGTERM
+        proc.communicate(timeout=60)

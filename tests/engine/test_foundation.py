@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from claude_bottle import labels
 from claude_bottle.engine import Engine
-from tests.engine.conftest import cli
+from tests.engine.conftest import case_label, cli
 
 
 def test_agent_image_runs_the_real_claude_code_cli_as_node(engine: Engine, agent_image: str) -> None:
@@ -55,36 +54,48 @@ def test_build_reuses_an_up_to_date_image(engine: Engine, agent_image: str, tmp_
     assert engine.run("image", "inspect", "--format", "{{.Id}}", agent_image).stdout == before
 
 
-def _engine_snapshot(engine: Engine) -> tuple[list[str], ...]:
+def _objects_of_this_test(engine: Engine) -> list[str]:
+    """Anything in the engine carrying this test's label, claude-bottle's or not."""
+    flt = ("--filter", f"label={case_label()}")
     return (
-        engine.lines("ps", "-a", "--format", "{{.ID}}"),
-        engine.lines("network", "ls", "--format", "{{.ID}}"),
-        engine.lines("volume", "ls", "--format", "{{.Name}}"),
+        engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
+        + engine.lines("network", "ls", *flt, "--format", "network {{.Name}}")
+        + engine.lines("volume", "ls", *flt, "--format", "volume {{.Name}}")
     )
 
 
-def test_dry_run_of_the_issue_example_leaves_nothing_behind(engine: Engine, project: Path) -> None:
-    before = _engine_snapshot(engine)
-    tmp_before = set(os.listdir(tempfile.gettempdir()))
+def test_dry_run_of_the_issue_example_leaves_nothing_behind(
+    engine: Engine, project: Path, tmp_path: Path
+) -> None:
+    # Its own temporary folder, so that other processes' files in /tmp do not count.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     secret = "canary-dry-run-31337"
-    result = cli("start", "reviewer", "--dry-run", cwd=project, env={"GH_TOKEN": secret})
+    result = cli("start", "reviewer", "--dry-run", cwd=project, env={"GH_TOKEN": secret, "TMPDIR": str(tmp)})
     assert result.returncode == 0, result.stderr
     assert "env (names only) : GITHUB_TOKEN, MODE" in result.stderr
     assert secret not in result.stderr + result.stdout
-    assert _engine_snapshot(engine) == before
-    assert set(os.listdir(tempfile.gettempdir())) == tmp_before
+    assert _objects_of_this_test(engine) == []
+    assert list(tmp.iterdir()) == []
 
 
 def test_plan_picks_the_next_free_container_name(engine: Engine, agent_image: str, project: Path) -> None:
-    taken = "claude-bottle-reviewer"
-    engine.run("create", "--name", taken, "--label", f"{labels.MANAGED}=test", agent_image)
+    # An agent name of this test's own, so no other bottle on the engine holds its names.
+    agent = f"reviewer-{secrets.token_hex(4)}"
+    manifest = json.loads((project / "claude-bottle.json").read_text())
+    manifest["agents"] = {agent: manifest["agents"]["reviewer"]}
+    (project / "claude-bottle.json").write_text(json.dumps(manifest))
+    taken = f"claude-bottle-{agent}"
+    engine.run(
+        "create", "--name", taken, "--label", f"{labels.MANAGED}=test", "--label", case_label(), agent_image
+    )
     try:
-        result = cli("start", "reviewer", "--dry-run", "--json", cwd=project, env={"GH_TOKEN": "x"})
+        result = cli("start", agent, "--dry-run", "--json", cwd=project, env={"GH_TOKEN": "x"})
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["container"] == "claude-bottle-reviewer-2"
+        assert json.loads(result.stdout)["container"] == f"{taken}-2"
         pinned = cli(
             "start",
-            "reviewer",
+            agent,
             "--dry-run",
             cwd=project,
             env={"GH_TOKEN": "x", "CLAUDE_BOTTLE_CONTAINER": taken},

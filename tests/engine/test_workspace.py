@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from claude_bottle import labels as L
 from claude_bottle.agent import AgentContainer
 from claude_bottle.engine import Engine
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.keeper import WorkTarget, harvest
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.sessions import SessionFolder
@@ -27,6 +31,7 @@ from tests.engine.conftest import (
     in_agent,
     lab_plan,
     labelled_objects,
+    owned_containers,
     wait_for,
 )
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
@@ -55,21 +60,42 @@ def git(repo: Path, *args: str) -> str:
 
 
 def fingerprint(repo: Path) -> dict[str, str]:
-    """Everything of the user's repository that a harvest must not touch."""
-
-    def digest(path: Path) -> str:
-        if path.is_dir():
-            return ",".join(f"{p.name}:{digest(p)}" for p in sorted(path.iterdir()))
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "-"
-
-    return {
-        "status": git(repo, "status", "--porcelain", "--ignored"),
-        "HEAD": (repo / ".git" / "HEAD").read_text() + git(repo, "rev-parse", "HEAD"),
-        "index": digest(repo / ".git" / "index"),
-        "hooks": digest(repo / ".git" / "hooks"),
-        "config": digest(repo / ".git" / "config"),
-        "tree": "".join(f"{p}:{digest(repo / p)}" for p in sorted(os.listdir(repo)) if p != ".git"),
+    """Every file and folder of the user's repository, `.git` included (path and
+    sha256 of the content, or the link target), plus what git says of it."""
+    found = {
+        "(status)": git(repo, "status", "--porcelain", "--ignored"),
+        "(HEAD)": git(repo, "rev-parse", "HEAD"),
     }
+    for path in sorted(repo.rglob("*")):
+        rel = path.relative_to(repo).as_posix()
+        if path.is_symlink():
+            found[rel] = f"link {os.readlink(path)}"
+        elif path.is_dir():
+            found[rel] = f"dir {path.stat().st_mode:o}"
+        else:
+            found[rel] = f"{path.stat().st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return found
+
+
+# What a harvest may add to the user's `.git`: the new branch (and its reflog)
+# and git objects. Nothing else may appear, change or go.
+_OBJECTS = re.compile(r"\.git/objects/(pack/pack-[0-9a-f]+\.(pack|idx|rev)|[0-9a-f]{2}(/[0-9a-f]{38,62})?)")
+
+
+def assert_only_new_ref_and_objects(
+    before: dict[str, str], after: dict[str, str], branches: list[str]
+) -> None:
+    changed = {k for k in before.keys() & after.keys() if before[k] != after[k]}
+    assert changed == set(), f"changed by the harvest: {sorted(changed)}"
+    assert before.keys() - after.keys() == set(), "removed by the harvest"
+    refs = {f".git/{kind}refs/heads/{b}" for b in branches for kind in ("", "logs/")}
+    # ...with the folders that hold them.
+    refs |= {str(Path(r).parents[i]) for r in refs for i in range(len(Path(r).parents) - 1)}
+    unexpected = sorted(
+        k for k in after.keys() - before.keys() if k not in refs and not _OBJECTS.fullmatch(k)
+    )
+    assert unexpected == [], f"the harvest left these in the user's repository: {unexpected}"
+    assert {f".git/refs/heads/{b}" for b in branches} <= after.keys()
 
 
 @pytest.fixture
@@ -142,7 +168,7 @@ def test_commits_and_uncommitted_changes_come_back_as_a_branch(
         "two.txt",
     ]
     assert git(user_repo, "show", f"{result.branch}:README.md") == "hello\nedited\n"
-    assert fingerprint(user_repo) == before
+    assert_only_new_ref_and_objects(before, fingerprint(user_repo), [str(result.branch)])
     assert not Path("/tmp/pwned").exists()
 
 
@@ -245,13 +271,7 @@ def cwd_session(
         text=True,
     )
     try:
-        name = wait_for(
-            lambda: engine.lines(
-                "ps", "--filter", f"label={L.ROLE}={L.ROLE_AGENT}", "--format", "{{.Names}}"
-            ),
-            30,
-            "the agent container",
-        )[0]
+        (name,) = wait_for(lambda: owned_containers(engine, proc.pid, L.ROLE_AGENT), 30, "its agent")
         wait_for(
             lambda: (
                 engine.run(
@@ -277,7 +297,7 @@ def test_work_comes_back_on_every_ending(
     before = fingerprint(user_repo)
     engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
     if ending == "stop":
-        assert cli("stop", "worker", cwd=user_repo).returncode == 0
+        assert cli("stop", container, cwd=user_repo).returncode == 0
     else:
         proc.send_signal(getattr(signal, ending))
     _, err = proc.communicate(timeout=60)
@@ -286,7 +306,7 @@ def test_work_comes_back_on_every_ending(
     assert len(branches) == 1
     assert f"work    : branch {branches[0]} in {user_repo}: 3 commit(s)" in err
     assert f"look: git -C {user_repo} log -p HEAD..{branches[0]}" in err
-    assert fingerprint(user_repo) == before
+    assert_only_new_ref_and_objects(before, fingerprint(user_repo), branches)
     assert not (user_repo / ".git" / "hooks" / "post-checkout").exists()
     assert labelled_objects(engine) == []
 
@@ -297,7 +317,7 @@ def test_harvest_on_demand_then_sessions_lists_the_work(
     proc, container = cwd_session
     engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
     data = {"XDG_DATA_HOME": str(tmp_path / "data")}
-    now = cli("harvest", "worker", cwd=user_repo, env=data)
+    now = cli("harvest", container, cwd=user_repo, env=data)
     assert now.returncode == 0, now.stderr
     assert "goes on" in now.stderr
     assert engine.ok("inspect", container)  # the session is still there
@@ -315,3 +335,75 @@ def test_harvest_on_demand_then_sessions_lists_the_work(
     assert records[0]["work"]["branch"] in branches
     text = cli("sessions", cwd=user_repo, env=data).stdout
     assert f"work    : branch {records[0]['work']['branch']} (3 commit(s))" in text
+
+
+# The agent's last commit holds a tree entry that git must never check out
+# (`.git` would plant a config and hooks; `..` escapes the work tree).
+EVIL_COMMIT = """
+set -e
+cd ~/workspace
+blob=$(echo '[core] fsmonitor = echo pwned' | git hash-object -w --stdin)
+sub=$(printf '100644 blob %s\\tconfig\\n' "$blob" | git mktree)
+tree=$( { git ls-tree HEAD; printf '040000 tree %s\\t%s\\n' "$sub" "$1"; } | git mktree)
+commit=$(git -c user.name=a -c user.email=a@a.test commit-tree "$tree" -p HEAD -m evil)
+git update-ref refs/heads/main "$commit"
+git ls-tree HEAD
+"""
+
+
+@pytest.mark.parametrize("entry", [".git", "..", ".GIT"])
+def test_a_malicious_tree_is_refused_by_fsck_and_nothing_lands(
+    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path, entry: str
+) -> None:
+    plan, agent = bottle
+    source = copied_in(engine, agent, plan, user_repo)
+    made = engine.run("exec", "--user", "node", agent.name, "sh", "-c", EVIL_COMMIT, "evil", entry).stdout
+    assert f"\t{entry}\n" in made  # the commit really holds the entry
+    before = fingerprint(user_repo)
+    folder = SessionFolder(tmp_path / "s").create()
+    with pytest.raises(ClaudeBottleError) as refused:
+        harvest(engine, agent.name, WorkTarget.of(plan, source), folder, "final")
+    assert f"could not bring the bottle's commits into {user_repo}" in str(refused.value)
+    assert "fsck error" in str(refused.value)
+    assert fingerprint(user_repo) == before
+    assert git(user_repo, "branch", "--list", "bottle/*") == ""
+    assert list(folder.path.glob("*.bundle"))  # the work is kept aside, not lost
+
+
+def test_signals_during_teardown_do_not_abort_it(
+    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path
+) -> None:
+    """Ctrl-C, then SIGTERM and another Ctrl-C while the teardown is under way:
+    each is noted, the teardown finishes (the work comes back) and exits 130.
+    The agent holds the harvest (its repository's fsmonitor hook, which the
+    harvest's `git add` runs) until the test has seen both later signals noted."""
+    proc, container = cwd_session
+    tag = secrets.token_hex(4)
+    started, release = f"/tmp/harvest-started-{tag}", f"/tmp/release-{tag}"
+    hold = f"#!/bin/sh\ntouch {started}\nuntil [ -f {release} ]; do sleep 0.05; done\n"
+    engine.run("exec", "--user", "node", container, "sh", "-c",
+               f"printf '{hold}' > /tmp/hold.sh && chmod +x /tmp/hold.sh && cd ~/workspace && "
+               "git config core.fsmonitor /tmp/hold.sh && echo change >> README.md")  # fmt: skip
+    lines: list[str] = []
+    stderr = proc.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True)
+    reader.start()
+
+    def noted(sig: str) -> bool:
+        return any(line.startswith(f"claude-bottle: {sig} received; still removing") for line in lines)
+
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: engine.ok("exec", container, "test", "-f", started), 30, "the teardown's harvest")
+    proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: noted("SIGTERM"), 10, "SIGTERM to be noted")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: noted("SIGINT"), 10, "the second SIGINT to be noted")
+    engine.run("exec", container, "touch", release)
+    assert proc.wait(timeout=60) == 130
+    reader.join(timeout=10)
+    assert any("interrupted (SIGINT); everything this session made was removed" in line for line in lines), (
+        lines
+    )
+    assert labelled_objects(engine) == []  # at once: removed by the teardown, not later by the watchdog
+    assert len(git(user_repo, "branch", "--list", "bottle/*").split()) == 1

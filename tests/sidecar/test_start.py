@@ -10,7 +10,7 @@ from pathlib import Path
 import pexpect
 
 from claude_bottle.engine import Engine
-from tests.engine.conftest import labelled_objects
+from tests.engine.conftest import labelled_objects, owned_containers
 from tests.sidecar.conftest import Lab
 
 
@@ -26,7 +26,7 @@ def test_start_asks_attaches_claude_and_removes_everything(
         child.expect(r"launch this agent\? \[y/N\] ")
         child.sendline("y")
         child.expect("attaching interactive claude session")
-        assert len(engine.lines("ps", "--filter", "label=dev.claude-bottle.managed=1", "-q")) == 2
+        assert len(owned_containers(engine, child.pid)) == 2  # its agent and sidecar
         child.expect("Claude Code")
         child.expect("bypass permissions on")
         child.send("/exit")

@@ -42,3 +42,11 @@ def test_run_splits_its_command_at_the_first_double_dash(
 def test_other_commands_take_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--", "x"]) == 2
     assert "'validate' takes no command after --" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("label", ["nokey", "=value", "a=1,b=2"])
+def test_cleanup_refuses_a_label_that_is_not_key_value(
+    capsys: pytest.CaptureFixture[str], label: str
+) -> None:
+    assert main(["cleanup", "--label", label]) == 2
+    assert capsys.readouterr().err == f"claude-bottle: --label '{label}' is not KEY=VALUE\n"

@@ -7,11 +7,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from claude_bottle.agent import proxy_env, run_args
+from claude_bottle.engine import Engine
+from claude_bottle.errors import EngineError
 from claude_bottle.ignore import is_ignored, parse_rules
 from claude_bottle.manifest import SshEntry, parse_manifest
 from claude_bottle.netguard import allowed_tcp_ports, guard_rules
@@ -148,3 +151,15 @@ def test_known_hosts_plain_and_hashed() -> None:
 def test_ignore_rules(path: str, is_dir: bool, ignored: bool) -> None:
     rules = parse_rules("# deps\nnode_modules/\nbuild/\n*.log\n!docs/keep.log\n/top-only.txt\n")
     assert is_ignored(rules, path, is_dir) is ignored
+
+
+@pytest.mark.parametrize("flag", ["-e", "--env"])
+def test_a_failed_engine_call_never_shows_an_env_value(flag: str) -> None:
+    # The real code path of a failure: a command that exits 1 (`false` stands in
+    # for docker) and the error it raises, whose message the CLI prints.
+    secret = "canary-" + hashlib.sha256(flag.encode()).hexdigest()[:12]
+    engine = Engine(binary=shutil.which("false") or "/bin/false")
+    with pytest.raises(EngineError) as failed:
+        engine.run("run", flag, f"TOKEN={secret}", "--env", "PLAIN", "img")
+    assert str(failed.value) == f"'docker run {flag} TOKEN=<redacted> --env PLAIN img' failed (exit 1)"
+    assert secret not in repr(failed.value.args)

@@ -1,6 +1,7 @@
 """claude-bottle cleanup: remove what sessions left behind when their owner died
 (kill -9, a crash). Live sessions and anything not labelled by claude-bottle are
-never touched."""
+never touched. `--label KEY=VALUE` narrows it to sessions carrying that label
+(set with CLAUDE_BOTTLE_LABELS), so a CI job cleans up after itself only."""
 
 from __future__ import annotations
 
@@ -10,18 +11,35 @@ from typing import Any
 from claude_bottle.cleanup import find_sessions, orphaned, remove_objects
 from claude_bottle.console import info
 from claude_bottle.engine import Engine
-from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.errors import ClaudeBottleError, UsageError
 
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="remove what dead sessions left behind")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only sessions carrying this label (repeatable: all must match)",
+    )
     p.set_defaults(handler=run)
 
 
+def label_filters(given: list[str]) -> tuple[str, ...]:
+    """KEY=VALUE pairs for the engine's label filter (pure)."""
+    for label in given:
+        key, sep, _ = label.partition("=")
+        if not sep or not key or "," in label:
+            raise UsageError(f"--label '{label}' is not KEY=VALUE")
+    return tuple(given)
+
+
 def run(args: argparse.Namespace) -> int:
+    only = label_filters(args.label)
     engine = Engine.locate()
-    dead = orphaned(find_sessions(engine))
+    dead = orphaned(find_sessions(engine, only=only))
     if not dead:
         info("nothing to clean up")
         return 0

@@ -1,0 +1,203 @@
+"""Hand-written mutants of the security-critical code, each of which some test
+must kill (issue 9). Every mutant is one exact text replacement, applied to a
+scratch copy of src/ (never to the working tree); the tests that should notice
+run against that copy (PYTHONPATH, which the CLI's own subprocesses inherit).
+
+    python3 scripts/mutants.py            # all (engine mutants need Docker and the images)
+    python3 scripts/mutants.py --fast     # only those unit tests kill (seconds)
+    python3 scripts/mutants.py --only ID  # one or more by id
+
+Before the mutants, each distinct test selection runs once unmutated and must
+pass, so a "killed" is never a test that fails anyway. Exit status 1 if any
+mutant survived or a baseline failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UNIT_SQUID = ("tests/unit/test_squid_config.py",)
+UNIT_ARGV = ("tests/unit/test_pure_parts.py",)
+HARDENING = ("tests/engine/test_agent_container.py", "-k", "promised")
+HARVEST = ("tests/engine/test_workspace.py", "-k", "malicious or commits_and_uncommitted")
+SIGNALS = ("tests/engine/test_workspace.py", "-k", "signals_during")
+WATCHDOG = ("tests/engine/test_teardown.py", "-k", "watchdog")
+REDTEAM = ("tests/sidecar/test_redteam.py",)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # under src/claude_bottle/
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    every_test_fails: bool = False  # killed only if no selected test passes
+
+    @property
+    def engine(self) -> bool:
+        return self.tests[0].startswith(("tests/engine", "tests/sidecar"))
+
+
+SIDECAR_HARDENING = '"--cap-drop", "ALL", "--security-opt", "no-new-privileges",'
+MUTANTS = (
+    # Squid's configuration (the wall's rules).
+    Mutant("squid-allow-dstdomain-without-n", "proxies/squid.py",
+           'lines.append(_acl("allowed_hosts", "dstdomain -n", allowed))',
+           'lines.append(_acl("allowed_hosts", "dstdomain", allowed))', UNIT_SQUID),
+    Mutant("squid-internal-dstdomain-without-n", "proxies/squid.py",
+           'lines.append(_acl("internal_hosts", "dstdomain -n", internal))',
+           'lines.append(_acl("internal_hosts", "dstdomain", internal))', UNIT_SQUID),
+    Mutant("squid-host-rule-after-dst-rules", "proxies/squid.py",
+           '        f"http_access deny{not_listed} why_host" if not_listed'
+           ' else "http_access deny all why_host",'
+           '\n        "http_access deny metadata_dst why_meta",  # even for egress.internal names\n    ]\n',
+           '        "http_access deny metadata_dst why_meta",\n    ]\n'
+           '    rules.append("http_access deny blocked_dst why_private")\n'
+           '    rules.append(f"http_access deny{not_listed} why_host" if not_listed'
+           ' else "http_access deny all")\n',
+           UNIT_SQUID),
+    Mutant("squid-metadata-after-internal-allow", "proxies/squid.py",
+           '        "http_access deny metadata_dst why_meta",  # even for egress.internal names\n    ]\n'
+           '    if internal:\n        rules.append("http_access allow internal_hosts")\n',
+           '    ]\n    if internal:\n        rules.append("http_access allow internal_hosts")\n'
+           '    rules.append("http_access deny metadata_dst why_meta")\n', UNIT_SQUID),
+    Mutant("squid-connect-ports-include-80", "proxies/base.py",
+           "return tuple(sorted({443, *self.ssh_ports}))", "return tuple(sorted({80, 443, *self.ssh_ports}))",
+           UNIT_SQUID),
+    Mutant("squid-dlp-rules-dropped", "proxies/squid.py",
+           'return [f"http_access deny {acl}{cond} why_dlp" for acl, cond in matches]', "return []",
+           UNIT_SQUID),
+    Mutant("squid-sni-splices-everything", "proxies/squid.py",
+           '"ssl_bump splice sni_allowed",', '"ssl_bump splice all",', UNIT_SQUID),
+    Mutant("squid-sni-rules-never-rendered", "proxies/squid.py",
+           "*(_sni_lines(allowed, internal) if spec.sni else []),", "*([]),", UNIT_SQUID),
+    Mutant("squid-private-range-dropped", "proxies/squid.py", '"10.0.0.0/8", ', "", UNIT_SQUID),
+    # The containers' hardening: argv builders (unit) and what a running bottle has (engine).
+    Mutant("sidecar-without-hardening-unit", "sidecar.py", SIDECAR_HARDENING, "", UNIT_ARGV),
+    Mutant("sidecar-without-cap-drop", "sidecar.py", '"--cap-drop", "ALL", ', "", HARDENING),
+    Mutant("sidecar-without-no-new-privileges", "sidecar.py",
+           '"--security-opt", "no-new-privileges",', "", HARDENING),
+    Mutant("squid-root-writable", "proxies/squid.py", '"--read-only",', "", HARDENING),
+    Mutant("agent-without-cap-drop", "agent.py", '"--cap-drop", "ALL",', "", UNIT_ARGV),
+    Mutant("agent-without-no-new-privileges", "agent.py", '"--security-opt", "no-new-privileges",', "",
+           UNIT_ARGV),
+    Mutant("agent-without-pids-limit", "agent.py", '"--pids-limit", str(lim.pids),', "", UNIT_ARGV),
+    # Redaction of env values in a failed engine call's message.
+    Mutant("redaction-removed", "errors.py", 'arg = arg.split("=", 1)[0] + "=<redacted>"', "pass", UNIT_ARGV),
+    # Harvest: objects and one ref only, checked by fsck.
+    Mutant("harvest-without-fsck", "harvest.py", '("-c", "transfer.fsckObjects=true", "fetch",', '("fetch",',
+           HARVEST),
+    Mutant("harvest-fetch-straight-from-the-bundle", "harvest.py",
+           "((unpacked, bundle, HARVEST_REF), (checked, unpacked, HARVEST_REF),\n"
+           "                                   (repo, checked, ref)):",
+           "((repo, bundle, ref),):", HARVEST),
+    Mutant("harvest-writes-fetch-head", "harvest.py", '"--quiet", "--no-tags", "--no-write-fetch-head")',
+           '"--quiet", "--no-tags")', HARVEST),
+    Mutant("harvest-bundle-inside-dot-git", "harvest.py",
+           "bundle = store.path / f\"{branch.replace('/', '_')}.bundle\"",
+           "bundle = source.folder / \".git\" / f\"{branch.replace('/', '_')}.bundle\"", HARVEST),
+    # Teardown: the watchdog and the signal shield.
+    Mutant("watchdog-told-clean-after-a-failed-teardown", "reaper.py",
+           "            if exc_type is None:\n                self.proc.stdin.write(CLEAN)",
+           "            if True:\n                self.proc.stdin.write(CLEAN)", WATCHDOG),
+    Mutant("teardown-shield-removed", "signals.py",
+           'return SignalLatch(announce="still removing what this session made")',
+           'return SignalLatch.__new__(SignalLatch) if False else __import__("contextlib").nullcontext()',
+           SIGNALS),
+    Mutant("launch-shield-removed", "launch.py",
+           "        with shielded():\n            stack.close()",
+           "        if True:\n            stack.close()", SIGNALS),
+    # `run` that starts nothing: every red-team case must fail.
+    Mutant("run-starts-nothing", "commands/run.py",
+           "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",
+           "    return 0", REDTEAM, every_test_fails=True),
+)  # fmt: skip
+
+
+def pytest(src: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    engine = tests[0].startswith(("tests/engine", "tests/sidecar"))
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *(("-m", "engine") if engine else ()),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.run([*argv, *tests], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def summary_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return lines[-1] if lines else result.stderr.strip()[-200:]
+
+
+def killed(mutant: Mutant, result: subprocess.CompletedProcess[str]) -> bool:
+    if mutant.every_test_fails:
+        return result.returncode == 1 and " passed" not in summary_line(result)
+    return result.returncode == 1  # 1: tests failed (not a usage or collection error)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fast", action="store_true", help="only the mutants unit tests kill")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="only these mutants")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if (not args.fast or not m.engine) and (not args.only or m.id in args.only)]
+    if args.only and len(chosen) != len(set(args.only)):
+        parser.error(f"unknown id among {args.only}; known: {', '.join(m.id for m in MUTANTS)}")
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="claude-bottle-mutants-") as tmp:
+        clean = Path(tmp) / "clean" / "src"
+        shutil.copytree(ROOT / "src", clean)
+        for tests in dict.fromkeys(m.tests for m in chosen):
+            base = pytest(clean, tests)
+            ok = base.returncode == 0
+            failures += not ok
+            print(f"baseline {'pass' if ok else 'FAIL'}: {' '.join(tests)}: {summary_line(base)}", flush=True)
+        survivors = []
+        for mutant in chosen:
+            scratch = Path(tmp) / mutant.id / "src"
+            shutil.copytree(ROOT / "src", scratch)
+            target = scratch / "claude_bottle" / mutant.file
+            text = target.read_text()
+            if text.count(mutant.old) != 1:
+                print(
+                    f"STALE    {mutant.id}: the text to replace is in {mutant.file} "
+                    f"{text.count(mutant.old)} times"
+                )
+                failures += 1
+                continue
+            target.write_text(text.replace(mutant.old, mutant.new))
+            started = time.monotonic()
+            result = pytest(scratch, mutant.tests)
+            verdict = "killed" if killed(mutant, result) else "SURVIVED"
+            if verdict == "SURVIVED":
+                survivors.append(mutant.id)
+            print(
+                f"{verdict:8} {mutant.id} ({time.monotonic() - started:.0f}s): {summary_line(result)}",
+                flush=True,
+            )
+    print(
+        f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed"
+        + (f"; survived: {survivors}" if survivors else "")
+    )
+    return 1 if survivors or failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
