@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def _trace(argv: Sequence[str], started: float, status: int) -> None:
         print(f"claude-bottle: + {display_command(argv)}  [{elapsed:.3f}s, exit {status}]", file=sys.stderr)
 
 
+_VERSION_RE = re.compile(r"^v?[0-9]+\.[0-9]+")
 _UNREACHABLE = (
     "Cannot connect to the Docker daemon",
     "error during connect",
@@ -44,15 +46,20 @@ class Engine:
 
     binary: str
     base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    version: str = ""  # the server's version, once asked
 
     @classmethod
     def locate(cls) -> Engine:
+        """The docker CLI, checked to answer like one: a program that exits 0 and
+        says nothing (CLAUDE_BOTTLE_DOCKER=/bin/true) must not pass for an engine
+        that made and removed everything."""
         binary = os.environ.get("CLAUDE_BOTTLE_DOCKER") or shutil.which("docker")
-        if not binary or not os.access(binary, os.X_OK):
+        if not binary or not os.access(binary, os.X_OK) or os.path.isdir(binary):
             raise EngineUnavailable(
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
-        return cls(binary=binary)
+        probe = cls(binary=binary)
+        return cls(binary=binary, base_env=probe.base_env, version=probe.server_version())
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.binary, *args]
@@ -118,4 +125,17 @@ class Engine:
         return subprocess.Popen(self.argv(args), **kwargs)
 
     def server_version(self) -> str:
-        return self.run("version", "--format", "{{.Server.Version}}").stdout.strip()
+        if self.version:
+            return self.version
+        args = ("version", "--format", "{{.Server.Version}}")
+        try:
+            answer = self.run(*args).stdout.strip()
+        except OSError as exc:  # not executable after all, or not a program
+            raise EngineUnavailable(f"cannot run {self.binary}: {exc.strerror or exc}") from None
+        if not _VERSION_RE.match(answer):
+            shown = repr(answer.splitlines()[0][:80]) if answer else "nothing"
+            raise EngineUnavailable(
+                f"{self.binary} does not answer like the docker CLI ('version' printed {shown} "
+                "where the engine's version belongs); set CLAUDE_BOTTLE_DOCKER to the docker CLI"
+            )
+        return answer

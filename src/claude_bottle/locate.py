@@ -25,7 +25,7 @@ def find_manifest(cwd: Path, explicit: str | None, environ: Mapping[str, str]) -
     chosen = explicit or environ.get("CLAUDE_BOTTLE_MANIFEST")
     if chosen:
         path = (cwd / Path(chosen).expanduser()).resolve()
-        if not path.is_file():
+        if not path.exists():  # a FIFO or a device exists: reading refuses it, saying what it is
             origin = "--manifest" if explicit else "CLAUDE_BOTTLE_MANIFEST"
             raise ManifestError(str(path), "", f"no such file (named by {origin})")
         return path

@@ -62,6 +62,7 @@ def render_plan(plan: LaunchPlan) -> str:
         for name in plan.ignored_overrides
     ]
     lines += [f"warning: {text}" for text in plan.warnings]
+    lines += [f"note: {note}" for note in plan.notes]
     return "\n".join(lines)
 
 
@@ -106,6 +107,7 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
         "command": list(plan.command) if plan.command is not None else None,
         "ignored_overrides": list(plan.ignored_overrides),
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
     }
 
 
@@ -123,4 +125,5 @@ def _setup_json(plan: LaunchPlan, item: SetupItem) -> dict[str, Any]:
 
 
 def render_plan_json(plan: LaunchPlan) -> str:
-    return json.dumps(plan_json(plan), indent=2)
+    # allow_nan=False: the output must be JSON; validation keeps every number finite.
+    return json.dumps(plan_json(plan), indent=2, allow_nan=False)
