@@ -85,3 +85,34 @@ def read_capped(path: Path, limit: int) -> bytes:
 def inside(path: Path, folder: Path) -> bool:
     """Whether `path` (already resolved) is `folder` (resolved) or below it."""
     return path == folder or folder in path.parents
+
+
+def identity_path(declared: str, home: Path) -> Path:
+    """Where an ssh IdentityFile points: `~` and relative paths are under `home`."""
+    if declared == "~" or declared.startswith("~/"):
+        return home / declared[2:]
+    return home / declared  # an absolute path stays itself
+
+
+def identity_problem(path: Path, home: Path) -> str | None:
+    """Why `path` (resolved) may not go into a bottle as a private key, or None.
+
+    A key enters only if it is a regular file under the user's home, owned by
+    the user and unreadable by anyone else (what ssh itself demands of a key):
+    a manifest cannot name /etc/shadow or another user's file as a "key"."""
+    home = home.resolve()
+    if not inside(path, home):
+        return f"outside your home folder {home}"
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISREG(st.st_mode):
+        return f"{kind_of(st.st_mode)}, not a regular file"
+    if st.st_uid != os.getuid():
+        return "not owned by you"
+    if st.st_mode & 0o077:
+        return f"readable by others (mode {stat.S_IMODE(st.st_mode):o}; chmod 600 it, as ssh demands)"
+    if st.st_size > IDENTITY_MAX:
+        return f"larger than {size_text(IDENTITY_MAX)} ({st.st_size} bytes), so not a key"
+    return None

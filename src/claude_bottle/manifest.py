@@ -122,6 +122,7 @@ class Agent:
     ssh: tuple[SshEntry, ...] = ()
     claude_setup: tuple[str, ...] = ()  # parts of the user's ~/.claude to copy in
     prompt_file: Path | None = None  # resolved; inside the manifest's folder
+    prompt_file_name: str = ""  # as the manifest wrote it
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,7 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
         ssh=ssh,
         claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle),
         prompt_file=prompt_file,
+        prompt_file_name=a["prompt_file"] if prompt_file is not None else "",
     )
 
 

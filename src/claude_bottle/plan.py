@@ -17,6 +17,7 @@ from pathlib import Path
 
 from claude_bottle.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.errors import ManifestError, UsageError
+from claude_bottle.inventory import HostFile, agent_host_files
 from claude_bottle.labels import user_labels
 from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
 from claude_bottle.names import choose_container_name, session_object_name, slugify
@@ -99,6 +100,13 @@ class LaunchPlan:
         (`run NAME -- COMMAND`) may not need Claude Code at all: no sign-in warning."""
         return () if self.command else self.sign_in.warnings
     notes: tuple[str, ...] = field(default=())  # adjustments the plan made, shown with it
+    host_files: tuple[HostFile, ...] = field(default=())  # everything copied in from the host
+
+    def refuse_host_file_problems(self) -> None:
+        """A host file the plan shows as refused stops the launch."""
+        for f in self.host_files:
+            if f.problem:
+                raise UsageError(f"{self.manifest_source}: {f.where}: {f.path}: {f.problem}")
 
     @property
     def slug(self) -> str:
@@ -242,6 +250,7 @@ def build_plan(
         sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
         claude_setup=_claude_setup(manifest, agent, bottle),
         notes=notes,
+        host_files=agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home())),
     )
 
 

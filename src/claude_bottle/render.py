@@ -46,6 +46,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
+        *(("host file", f.describe()) for f in plan.host_files),
         ("remote-control", "enabled" if plan.remote_control else "disabled"),
     ]
     if plan.command is not None:
@@ -101,6 +102,16 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
             },
         },
         "ssh_hosts": [e.host for e in plan.ssh],
+        "host_files": [
+            {
+                "role": f.role,
+                "declared": f.declared,
+                "path": str(f.path),
+                "where": f.where,
+                "problem": f.problem,
+            }
+            for f in plan.host_files
+        ],
         "sidecar_image": plan.sidecar_image,
         "prompt": {"chars": size, "first_line": first},
         "remote_control": plan.remote_control,

@@ -17,6 +17,7 @@ from claude_bottle.errors import ManifestError
 from claude_bottle.manifest import Limits, nested_deeper_than, parse_manifest, parse_manifest_bytes
 from claude_bottle.plan import Options, build_plan
 from claude_bottle.render import render_plan, render_plan_json
+from tests.conftest import trust_manifest
 from tests.unit.test_manifest import edited
 
 
@@ -171,6 +172,12 @@ def test_sidecar_timeout_must_be_finite_and_positive(
 def test_a_docker_that_answers_nothing_is_not_an_engine(
     command: list[str], project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    trust_manifest(project / "claude-bottle.json")
+    key = project / "home" / ".ssh" / "id_ed25519"  # the reviewer's key: the plan checks it first
+    key.parent.mkdir(parents=True)
+    key.write_text("k\n")
+    key.chmod(0o600)
+    monkeypatch.setenv("GH_TOKEN", "x")
     monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", "/bin/true")
     assert main(command) == 1
     assert one_line(capsys.readouterr().err) == (
@@ -184,9 +191,10 @@ def test_200000_agents_validate_in_linear_time(tmp_path: Path) -> None:
     bottles = {f"bottle-{i}": {"egress": {"allow": ["a.test"]}} for i in range(1_000)}
     bottles["b"] = {"egress": {"allow": ["a.test"]}}
     raw = json.dumps({"bottles": bottles, "agents": agents}).encode()
-    start = time.perf_counter()
+    # CPU time, not wall time: other work on a shared machine must not fail this.
+    start = time.process_time()
     manifest = parse_manifest_bytes(raw, "m", tmp_path)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(manifest.agents) == 200_000
     assert elapsed < 5.0, f"200,000 agents took {elapsed:.2f}s"
 
