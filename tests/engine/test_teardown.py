@@ -16,6 +16,7 @@ import pytest
 
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
+from tests.conftest import trust_manifest
 from tests.engine.conftest import cli, labelled_objects, wait_for
 
 HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
@@ -39,6 +40,7 @@ def hanging_sidecar(engine: Engine, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def lab(tmp_path: Path) -> Path:
     (tmp_path / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    trust_manifest(tmp_path / "claude-bottle.json")
     return tmp_path
 
 
