@@ -82,10 +82,16 @@ class Engine:
         """Run one docker command to completion, capturing its output as text."""
         argv = self.argv(args)
         started = time.monotonic()
+        # Its own process group: a terminal's Ctrl-C goes to the whole foreground
+        # group, and a docker client killed halfway through `run` or `network
+        # create` leaves the daemon to finish making an object nobody recorded.
+        # The CLI alone decides when an engine call is abandoned.
         if isinstance(stdin, bytes):
-            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False)
+            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
         else:
-            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False)
+            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
         _trace(argv, started, proc.returncode)
         result = subprocess.CompletedProcess(
             argv,
@@ -115,13 +121,18 @@ class Engine:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
 
     def attach(self, *args: str, env: Mapping[str, str] | None = None) -> int:
-        """Run a docker command wired to this process's terminal/stdio; its exit status."""
+        """Run a docker command wired to this process's terminal/stdio; its exit status.
+
+        It stays in the terminal's foreground process group: `docker exec -it`
+        needs the terminal (and puts it in raw mode, so Ctrl-C reaches the agent
+        as a key). It makes no engine object, so a signal cannot orphan one."""
         started = time.monotonic()
         status = subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
         _trace(self.argv(args), started, status)
         return status
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("process_group", 0)  # as in run(): the CLI decides, not the terminal
         return subprocess.Popen(self.argv(args), **kwargs)
 
     def server_version(self) -> str:

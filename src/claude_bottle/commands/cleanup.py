@@ -11,19 +11,26 @@ from claude_bottle.cleanup import find_sessions, orphaned, remove_objects
 from claude_bottle.console import info
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.stage import remove_orphaned_stage_folders
 
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="remove what dead sessions left behind")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--session", metavar="ID", help="only this session's leftovers")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
-    dead = orphaned(find_sessions(engine))
+    dead = orphaned(find_sessions(engine, args.session))
+    # Stage folders (the sidecar's config) of sessions whose owner died.
+    folders = remove_orphaned_stage_folders(args.session, dry_run=args.dry_run)
+    for folder in folders:
+        info(f"{'would remove' if args.dry_run else 'removed'} stage folder {folder}")
     if not dead:
-        info("nothing to clean up")
+        if not folders:
+            info("nothing to clean up")
         return 0
     errors: list[str] = []
     for objs in dead:
