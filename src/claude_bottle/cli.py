@@ -43,6 +43,9 @@ def _main(argv: Sequence[str] | None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    if any("\0" in w for w in words):  # only possible in-process: argv from exec() cannot hold one
+        info("argument contains a NUL character")
+        return 2
     # Everything after the first "--" is a command for the bottle, never our options.
     tail: list[str] | None = None
     if "--" in words:

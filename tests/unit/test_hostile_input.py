@@ -236,3 +236,26 @@ def test_prompt_file_stays_inside_the_manifest_folder_and_is_a_small_regular_fil
         f"claude-bottle: {path}: agents.reviewer.prompt_file: {tail}"
         + (" (a prompt file must be inside it)\n" if "outside" in tail else "\n")
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["validate", "--manifest", "a\0b"], "argument contains a NUL character", id="nul"),
+        pytest.param(
+            ["validate", "--manifest", "0" * 300],
+            f"'{'0' * 200}...': cannot use this path (named by --manifest): File name too long",
+            id="name-too-long",
+        ),
+        pytest.param(
+            ["trust", "0" * 300],
+            f"'{'0' * 200}...': cannot use this path (named by trust): File name too long",
+            id="trust-name-too-long",
+        ),
+    ],
+)
+def test_paths_the_fuzzer_found_are_one_line_and_exit_2(
+    argv: list[str], message: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert one_line(capsys.readouterr().err) == f"claude-bottle: {message}\n"

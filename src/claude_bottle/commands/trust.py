@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle.console import info
-from claude_bottle.errors import ManifestError
 from claude_bottle.inventory import inventory_lines
-from claude_bottle.locate import find_manifest
+from claude_bottle.locate import find_manifest, named_file
 from claude_bottle.manifest import Manifest, load_manifest_file
 from claude_bottle.terminal import ask
 from claude_bottle.trust import EXIT_UNTRUSTED, is_trusted, needs_trust, record_trust
@@ -37,13 +36,7 @@ def show(manifest: Manifest) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
-    if args.path:
-        path: Path | None = (cwd / Path(args.path).expanduser()).resolve()
-        assert path is not None
-        if not path.exists():
-            raise ManifestError(str(path), "", "no such file")
-    else:
-        path = find_manifest(cwd, None, os.environ)
+    path = named_file(cwd, args.path, "trust") if args.path else find_manifest(cwd, None, os.environ)
     if path is None:
         info("no manifest applies here; the built-in default needs no trust")
         return 0
