@@ -11,13 +11,16 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from claude_bottle import cleanup
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
+from claude_bottle.reaper import sweep
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli, wait_for
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
@@ -151,3 +154,34 @@ def test_kill_9_the_watchdog_removes_the_stage_folder_too(
         proc.wait()
     wait_for(lambda: objects_of_agent(engine, staged) == [], 30, "the watchdog's sweep")
     wait_for(lambda: stage_folders(env) == [], 30, "the stage folder's removal")
+
+
+def test_the_watchdog_sweeps_again_for_an_object_made_after_its_first_sweep(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a docker client still under way when its owner died makes later."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    session = secrets.token_hex(4)
+    stage = tmp_path / "cache" / "claude-bottle" / f"stage-{session}-late"
+    first_sweep_done = threading.Event()
+    real_remove = cleanup.remove_session
+
+    def remove_and_note(eng: Engine, sid: str) -> list[str]:
+        errors = real_remove(eng, sid)
+        first_sweep_done.set()
+        return errors
+
+    monkeypatch.setattr(cleanup, "remove_session", remove_and_note)
+    sweeper = threading.Thread(target=sweep, args=(engine, session, (0.0, 2.0)))
+    sweeper.start()
+    assert first_sweep_done.wait(30)
+    name = f"claude-bottle-late-{session}"
+    engine.run("network", "create", "--internal", "--label", f"{L.MANAGED}=1",
+               "--label", f"{L.SESSION}={session}", "--label", f"{L.AGENT}=late", name)  # fmt: skip
+    stage.mkdir(parents=True)
+    try:
+        sweeper.join(60)
+        assert objects_of_agent(engine, "late") == []
+        assert not stage.exists()
+    finally:
+        engine.run("network", "rm", name, check=False)
