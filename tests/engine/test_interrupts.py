@@ -95,8 +95,11 @@ def test_ctrl_c_to_the_whole_process_group_at_random_moments_leaves_nothing(
         else:  # the signal came after the command ended, or during teardown
             assert proc.returncode == 0, f"after {delay:.2f}s: {err}"
     interrupted = sum(1 for _, code, _ in outcomes if code == 130)
-    print(f"{RUNS} runs of {span:.1f}s: {interrupted} interrupted (130), the rest ended before the signal")
-    assert interrupted >= RUNS // 2, outcomes  # most landed while the session ran
+    in_teardown = sum(1 for _, code, err in outcomes if code == 0 and "SIGINT received" in err)
+    after = RUNS - interrupted - in_teardown
+    print(f"{RUNS} runs of {span:.1f}s: {interrupted} interrupted (130), {in_teardown} in teardown "
+          f"(noted; the command's status kept), {after} after the end")  # fmt: skip
+    assert interrupted >= RUNS // 3, outcomes  # many landed while the session ran
     # The watchdog sweeps again while the engine settles (its last sweep at 15 s).
     wait_for(lambda: objects_of_agent(engine, agent) == [], 20, "no object of these sessions")
     assert stage_folders(env) == []
