@@ -100,9 +100,7 @@ def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> l
                 raise UsageError(f"folder {root} holds more than {SKILL_FILES_MAX} files")
             if path.stat().st_size > budget:
                 where = (rel / f).as_posix()
-                raise UsageError(
-                    f"folder {root} holds more than {size_text(SKILL_MAX)} (reached at {where})"
-                )
+                raise UsageError(f"folder {root} holds more than {size_text(SKILL_MAX)} (reached at {where})")
             try:
                 data = read_capped(path, budget)
             except HostFileProblem as exc:

@@ -99,6 +99,7 @@ class LaunchPlan:
         """What the user should know before launch. A command of the user's own
         (`run NAME -- COMMAND`) may not need Claude Code at all: no sign-in warning."""
         return () if self.command else self.sign_in.warnings
+
     notes: tuple[str, ...] = field(default=())  # adjustments the plan made, shown with it
     host_files: tuple[HostFile, ...] = field(default=())  # everything copied in from the host
 
