@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_bottle.claude_setup import SetupProblem, resolve_part
 from claude_bottle.hostfiles import (
     KNOWN_HOSTS_MAX,
     identity_path,
@@ -22,7 +23,7 @@ from claude_bottle.skills import find_skill
 class HostFile:
     """One host file or folder a session would copy into the bottle."""
 
-    role: str  # "prompt file", "skill", "identity file", "known_hosts"
+    role: str  # "prompt file", "skill", "identity file", "known_hosts", "claude setup"
     declared: str  # as the manifest names it
     path: Path  # resolved
     where: str  # the manifest's JSON path
@@ -53,6 +54,17 @@ def agent_host_files(manifest: Manifest, agent: Agent, home: Path) -> tuple[Host
         path = identity_path(entry.identity_file, home).resolve()
         where = f"{base}.ssh[{i}].IdentityFile"
         out.append(HostFile("identity file", entry.identity_file, path, where, identity_problem(path, home)))
+    bottle = manifest.bottles[agent.bottle]
+    for i, part in enumerate(agent.claude_setup):
+        # The user's own ~/.claude parts (MCP definitions may hold tokens): a
+        # manifest asks for them, so they are shown with the rest.
+        where = f"{base}.claude_setup[{i}]"
+        try:
+            item = resolve_part(part, home, bottle.egress.all_hosts, bottle.name)
+        except SetupProblem as exc:
+            out.append(HostFile("claude setup", part, home / ".claude", where, str(exc)))
+            continue
+        out.append(HostFile("claude setup", item.text, item.source.resolve(), where))
     known = known_hosts_file(home)
     if agent.ssh and known.exists():
         problem = regular_file_problem(known)

@@ -199,3 +199,14 @@ def test_an_identity_file_that_may_not_enter_is_shown_refused_and_stops_the_laun
     assert err_of(capsys) == (
         f"claude-bottle: {path}: agents.reviewer.ssh[0].IdentityFile: {resolved}: {why}\n"
     )
+
+
+def test_trust_shows_the_parts_of_your_claude_setup_a_manifest_asks_for(
+    project: Path, key: Path, write_manifest: Callable[[Any], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    claude = project / "home" / ".claude"
+    claude.mkdir()
+    (claude / "CLAUDE.md").write_text("mine\n")
+    write_manifest(edited(agents__reviewer__claude_setup=["CLAUDE.md"]))
+    assert main(["trust", "--yes"]) == 0
+    assert f"    claude setup CLAUDE.md -> {claude / 'CLAUDE.md'}" in capsys.readouterr().out.splitlines()
