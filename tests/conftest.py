@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from claude_bottle.manifest import load_manifest_file
+from claude_bottle.trust import record_trust
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -13,6 +17,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"engine", "sidecar"} & set(Path(str(item.fspath)).parts):
             item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test (and every CLI process it starts) keeps its trust records in a
+    folder of its own, never in the user's ~/.local/state."""
+    state = tmp_path_factory.mktemp("state")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    yield state
+    if previous is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
+def trust_manifest(path: Path) -> None:
+    """Trust a manifest a test wrote, as `claude-bottle trust PATH --yes` would."""
+    record_trust(load_manifest_file(path), os.environ)
 
 
 REVIEWER_MANIFEST: dict[str, Any] = {

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
-from claude_bottle import __version__
+from claude_bottle import __version__, _interrupted_while_starting
 from claude_bottle.commands import COMMANDS
 from claude_bottle.console import PROG, info
 from claude_bottle.errors import ClaudeBottleError
@@ -28,8 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also one landing outside a command (parsing, printing)
+        info("interrupted")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    # From here on a Ctrl-C is a KeyboardInterrupt this module turns into exit 130
+    # (the package installed a start-up handler that exits at once).
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    if any("\0" in w for w in words):  # only possible in-process: argv from exec() cannot hold one
+        info("argument contains a NUL character")
+        return 2
     # Everything after the first "--" is a command for the bottle, never our options.
     tail: list[str] | None = None
     if "--" in words:
@@ -57,4 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def main_entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        info("interrupted")
+        code = 130
+    sys.exit(code)

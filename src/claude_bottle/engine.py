@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def _trace(argv: Sequence[str], started: float, status: int) -> None:
         print(f"claude-bottle: + {display_command(argv)}  [{elapsed:.3f}s, exit {status}]", file=sys.stderr)
 
 
+_VERSION_RE = re.compile(r"^v?[0-9]+\.[0-9]+")
 _UNREACHABLE = (
     "Cannot connect to the Docker daemon",
     "error during connect",
@@ -44,15 +46,20 @@ class Engine:
 
     binary: str
     base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    version: str = ""  # the server's version, once asked
 
     @classmethod
     def locate(cls) -> Engine:
+        """The docker CLI, checked to answer like one: a program that exits 0 and
+        says nothing (CLAUDE_BOTTLE_DOCKER=/bin/true) must not pass for an engine
+        that made and removed everything."""
         binary = os.environ.get("CLAUDE_BOTTLE_DOCKER") or shutil.which("docker")
-        if not binary or not os.access(binary, os.X_OK):
+        if not binary or not os.access(binary, os.X_OK) or os.path.isdir(binary):
             raise EngineUnavailable(
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
-        return cls(binary=binary)
+        probe = cls(binary=binary)
+        return cls(binary=binary, base_env=probe.base_env, version=probe.server_version())
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.binary, *args]
@@ -75,10 +82,16 @@ class Engine:
         """Run one docker command to completion, capturing its output as text."""
         argv = self.argv(args)
         started = time.monotonic()
+        # Its own process group: a terminal's Ctrl-C goes to the whole foreground
+        # group, and a docker client killed halfway through `run` or `network
+        # create` leaves the daemon to finish making an object nobody recorded.
+        # The CLI alone decides when an engine call is abandoned.
         if isinstance(stdin, bytes):
-            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False)
+            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
         else:
-            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False)
+            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
         _trace(argv, started, proc.returncode)
         result = subprocess.CompletedProcess(
             argv,
@@ -108,14 +121,32 @@ class Engine:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
 
     def attach(self, *args: str, env: Mapping[str, str] | None = None) -> int:
-        """Run a docker command wired to this process's terminal/stdio; its exit status."""
+        """Run a docker command wired to this process's terminal/stdio; its exit status.
+
+        It stays in the terminal's foreground process group: `docker exec -it`
+        needs the terminal (and puts it in raw mode, so Ctrl-C reaches the agent
+        as a key). It makes no engine object, so a signal cannot orphan one."""
         started = time.monotonic()
         status = subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
         _trace(self.argv(args), started, status)
         return status
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("process_group", 0)  # as in run(): the CLI decides, not the terminal
         return subprocess.Popen(self.argv(args), **kwargs)
 
     def server_version(self) -> str:
-        return self.run("version", "--format", "{{.Server.Version}}").stdout.strip()
+        if self.version:
+            return self.version
+        args = ("version", "--format", "{{.Server.Version}}")
+        try:
+            answer = self.run(*args).stdout.strip()
+        except OSError as exc:  # not executable after all, or not a program
+            raise EngineUnavailable(f"cannot run {self.binary}: {exc.strerror or exc}") from None
+        if not _VERSION_RE.match(answer):
+            shown = repr(answer.splitlines()[0][:80]) if answer else "nothing"
+            raise EngineUnavailable(
+                f"{self.binary} does not answer like the docker CLI ('version' printed {shown} "
+                "where the engine's version belongs); set CLAUDE_BOTTLE_DOCKER to the docker CLI"
+            )
+        return answer

@@ -14,12 +14,15 @@ list of files the agent deleted.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -32,6 +35,7 @@ from claude_bottle.workspace import WorkspaceSource
 BUNDLE_IN_BOTTLE = "/home/node/.claude-bottle-harvest.bundle"
 HARVEST_REF = "refs/claude-bottle/harvest"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+CHUNK = 1 << 20  # bytes copied at a time: the harvest never holds a whole file
 
 # Runs as the agent user inside the bottle: $1 workspace, $2 base commit or "", $3 message.
 _BUNDLE_SCRIPT = f"""
@@ -111,29 +115,39 @@ def _exec(engine: Engine, container: str, *argv: str) -> str:
     return result.stdout
 
 
-def copy_out(engine: Engine, container: str, path: str) -> Iterator[tuple[tarfile.TarInfo, bytes]]:
-    """`docker cp container:path -`, member by member (content read for regular
-    files, b"" otherwise). A path that does not exist yields nothing."""
+def copy_out(engine: Engine, container: str, path: str) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+    """`docker cp container:path -`, member by member. A regular file comes with
+    a stream of its content, to be read before the next member (never held
+    whole in memory); other members with None. A missing path yields nothing."""
     proc = engine.popen("cp", f"{container}:{path}", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    yield from _tar_members(proc, ["docker", "cp", f"{container}:{path}", "-"], "Could not find the file")
+
+
+def _tar_members(
+    proc: subprocess.Popen[bytes], command: list[str], absent: str
+) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
     assert proc.stdout is not None
     assert proc.stderr is not None
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
-                data = b""
-                if member.isfile():
-                    f: IO[bytes] | None = tar.extractfile(member)
-                    data = f.read() if f is not None else b""
-                yield member, data
+                yield member, tar.extractfile(member) if member.isfile() else None
     except tarfile.ReadError:
-        pass  # an empty stream: docker cp found nothing; its status says why
+        pass  # an empty stream: the command found nothing; its status says why
     finally:
         proc.stdout.close()
         err = proc.stderr.read().decode("utf-8", "replace")
         proc.stderr.close()
         status = proc.wait()
-    if status != 0 and "Could not find the file" not in err:
-        raise EngineError(["docker", "cp", f"{container}:{path}", "-"], status, err)
+    if status != 0 and absent not in err:
+        raise EngineError(command, status, err)
+
+
+def save_stream(stream: IO[bytes] | None, dest: Path) -> None:
+    """Copy a member's content to a file in chunks."""
+    with dest.open("wb") as out:
+        if stream is not None:
+            shutil.copyfileobj(stream, out, CHUNK)
 
 
 def _free_branch(repo: Path, wanted: str) -> str:
@@ -214,9 +228,9 @@ def harvest_git(
     if verdict == "none":
         return HarvestResult("none")
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
-    for member, data in copy_out(engine, container, BUNDLE_IN_BOTTLE):
+    for member, stream in copy_out(engine, container, BUNDLE_IN_BOTTLE):
         if member.isfile():
-            bundle.write_bytes(data)
+            save_stream(stream, bundle)
     name = _free_branch(source.folder, branch)
     fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}")
     if fetch.returncode != 0:
@@ -234,38 +248,75 @@ def _safe_relative(name: str) -> str | None:
     return "/".join(parts)
 
 
+# Runs as the agent user: every entry below $1 as "type size mtime path", NUL-ended.
+_LIST_SCRIPT = 'cd "$1" && find . -mindepth 1 -printf "%y %s %T@ %P\\0"'
+
+
+def list_workspace(engine: Engine, container: str, workspace: str) -> dict[str, tuple[str, int, int]]:
+    """What the workspace holds now, metadata only: path -> (type, size, mtime)."""
+    out = _exec(engine, container, "sh", "-c", _LIST_SCRIPT, "list", workspace)
+    found: dict[str, tuple[str, int, int]] = {}
+    for record in out.split("\0"):
+        fields = record.split(" ", 3)
+        if len(fields) != 4 or not fields[3]:
+            continue
+        kind, size, mtime, rel = fields
+        if any(p in ("..", "") for p in rel.split("/")):
+            continue
+        found[rel] = (kind, int(size), int(float(mtime)))
+    return found
+
+
+def changed_files(
+    now: dict[str, tuple[str, int, int]], snapshot: Mapping[str, tuple[int, int]]
+) -> tuple[list[str], list[str], list[str]]:
+    """(changed, added, deleted), told by size and whole-second mtime (pure)."""
+    changed: list[str] = []
+    added: list[str] = []
+    for rel, (kind, size, mtime) in sorted(now.items()):
+        if kind != "f":
+            continue
+        before = snapshot.get(rel)
+        if before == (size, mtime):
+            continue
+        (changed if before is not None else added).append(rel)
+    return changed, added, sorted(set(snapshot) - set(now))
+
+
 def harvest_folder(
     engine: Engine, container: str, source: WorkspaceSource, workspace: str, store: SessionFolder, label: str
 ) -> HarvestResult:
-    target = store.path / label / "files"
-    seen: set[str] = set()
-    changed: list[str] = []
-    added: list[str] = []
-    for member, data in copy_out(engine, container, workspace):
-        rel = _safe_relative(member.name)
-        if rel is None:
-            continue
-        seen.add(rel)
-        if not member.isfile():
-            continue
-        before = source.snapshot.get(rel)
-        if before == (member.size, int(member.mtime)):
-            continue
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
-        dest.chmod(0o644 | (member.mode & 0o111))
-        (changed if before is not None else added).append(rel)
-    deleted = sorted(set(source.snapshot) - seen)
+    """Changed and new files come out (streamed, file by file); a file whose size
+    and mtime did not change costs only its line in the listing, however large."""
+    changed, added, deleted = changed_files(list_workspace(engine, container, workspace), source.snapshot)
     if not (changed or added or deleted):
         return HarvestResult("none")
+    target = store.path / label / "files"
     target.mkdir(parents=True, exist_ok=True)
+    wanted = set(changed) | set(added)
+    if wanted:
+        args = ("exec", "-i", "--user", "node", container,
+                "tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read",
+                "--null", "-T", "-")  # fmt: skip
+        proc = engine.popen(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # tar failed; its status says why
+            proc.stdin.write(b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted)))
+        proc.stdin.close()
+        for member, stream in _tar_members(proc, ["docker", *args], "\0"):
+            rel = member.name
+            if rel not in wanted or not member.isfile():
+                continue
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            save_stream(stream, dest)
+            dest.chmod(0o644 | (member.mode & 0o111))
     (store.path / label / "deleted.txt").write_text("".join(f"{d}\n" for d in deleted))
     return HarvestResult(
         "files",
         folder=store.path / label,
-        changed=tuple(sorted(changed)),
-        added=tuple(sorted(added)),
+        changed=tuple(changed),
+        added=tuple(added),
         deleted=tuple(deleted),
     )
 
@@ -273,12 +324,12 @@ def harvest_folder(
 def save_transcripts(engine: Engine, container: str, home: str, store: SessionFolder) -> int:
     """Claude Code's session transcripts (~/.claude/projects/**/*.jsonl)."""
     saved = 0
-    for member, data in copy_out(engine, container, f"{home}/.claude/projects"):
+    for member, stream in copy_out(engine, container, f"{home}/.claude/projects"):
         rel = _safe_relative(member.name)
         if rel is None or not member.isfile() or not rel.endswith(".jsonl"):
             continue
         dest = store.path / "transcripts" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        save_stream(stream, dest)
         saved += 1
     return saved

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.claude_setup import claude_json_with_servers
+from claude_bottle.errors import UsageError
+from claude_bottle.hostfiles import SKILL_FILES_MAX, SKILL_MAX, HostFileProblem, read_capped, size_text
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.ssh import SshFiles, read_ssh_files, ssh_config
 from claude_bottle.tarball import Entry
@@ -27,7 +29,9 @@ class HomeFiles:
     @classmethod
     def collect(cls, plan: LaunchPlan, host_home: Path | None = None) -> HomeFiles:
         home = host_home or Path.home()
-        skills: list[Entry] = []
+        plan.refuse_host_file_problems()
+        # The skills folder itself belongs to node, so the agent can add skills.
+        skills: list[Entry] = [Entry(".claude/skills", None, 0o755)] if plan.skills else []
         for skill in plan.skills:
             skills += _folder_entries(skill.path, f".claude/skills/{skill.name}")
         return cls(
@@ -77,9 +81,11 @@ def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
 
 
 def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> list[Entry]:
-    """A folder, files and subfolders, without following links out of it
-    (except, when asked, links to single files)."""
+    """A folder, files and subfolders, without following links out of it (except,
+    when asked, links to single files) and skipping special files; at most
+    SKILL_MAX bytes in SKILL_FILES_MAX files, checked before a file is read."""
     out = [Entry(dest, None, 0o755)]
+    budget, files_left = SKILL_MAX, SKILL_FILES_MAX
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         rel = Path(folder).relative_to(root)
@@ -89,6 +95,17 @@ def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> l
             path = Path(folder) / f
             if (path.is_symlink() and not follow_file_links) or not path.is_file():
                 continue
+            files_left -= 1
+            if files_left < 0:
+                raise UsageError(f"folder {root} holds more than {SKILL_FILES_MAX} files")
+            if path.stat().st_size > budget:
+                where = (rel / f).as_posix()
+                raise UsageError(f"folder {root} holds more than {size_text(SKILL_MAX)} (reached at {where})")
+            try:
+                data = read_capped(path, budget)
+            except HostFileProblem as exc:
+                raise UsageError(f"folder {root}: {exc}") from None
+            budget -= len(data)
             mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            out.append(Entry(f"{dest}/{(rel / f).as_posix()}", path.read_bytes(), mode))
+            out.append(Entry(f"{dest}/{(rel / f).as_posix()}", data, mode))
     return out

@@ -20,15 +20,26 @@ def user_config_manifest(environ: Mapping[str, str]) -> Path:
     return Path(base) / "claude-bottle" / MANIFEST_NAME
 
 
+def named_file(cwd: Path, name: str, origin: str) -> Path:
+    """A manifest named by the user: it must exist (a FIFO or a device does, and
+    reading refuses it, saying what it is); any name is an error, never a crash."""
+    shown = name if len(name) <= 200 else name[:200] + "..."
+    try:
+        path = (cwd / Path(name).expanduser()).resolve()
+        os.stat(path)
+    except FileNotFoundError:
+        raise ManifestError(str(path), "", f"no such file (named by {origin})") from None
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, a link loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(repr(shown), "", f"cannot use this path (named by {origin}): {reason}") from None
+    return path
+
+
 def find_manifest(cwd: Path, explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     """The manifest file to read, or None for the built-in default."""
     chosen = explicit or environ.get("CLAUDE_BOTTLE_MANIFEST")
     if chosen:
-        path = (cwd / Path(chosen).expanduser()).resolve()
-        if not path.is_file():
-            origin = "--manifest" if explicit else "CLAUDE_BOTTLE_MANIFEST"
-            raise ManifestError(str(path), "", f"no such file (named by {origin})")
-        return path
+        return named_file(cwd, chosen, "--manifest" if explicit else "CLAUDE_BOTTLE_MANIFEST")
     for folder in (cwd, *cwd.parents):
         candidate = folder / MANIFEST_NAME
         if candidate.is_file():

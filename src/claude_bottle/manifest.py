@@ -3,15 +3,28 @@ one clear message per problem naming the file, the JSON path and what was expect
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import hashlib
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from claude_bottle.claude_setup import SetupProblem, resolve_part
 from claude_bottle.errors import ManifestError
+from claude_bottle.hostfiles import (
+    ENV_LITERAL_MAX,
+    MANIFEST_MAX,
+    PROMPT_MAX,
+    HostFileProblem,
+    inside,
+    read_capped,
+    size_text,
+)
 from claude_bottle.hosts import any_host_matches, host_pattern_problem
 from claude_bottle.skills import find_skill
 
@@ -20,7 +33,14 @@ DLP_MODES = ("block", "warn", "off")
 PROXIES = ("squid", "pipelock")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_MEMORY_RE = re.compile(r"^[0-9]+[kmgKMG]?$")
+_MEMORY_RE = re.compile(r"^([0-9]{1,16})([bkmgBKMG]?)$")
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+MEMORY_MIN = 6 << 20  # the engine refuses less than 6 MB; 0 would mean "no limit"
+MEMORY_MAX = 1 << 50  # 1 PiB: far above any machine, far below the engine's int64
+CPUS_MIN = 0.01  # the engine's --cpus resolution
+PIDS_MIN = 64
+PIDS_MAX = 4_194_304  # the kernel's own ceiling for pid_max
+MAX_DEPTH = 20  # a manifest needs 5 levels; deeper JSON is refused before decoding
 # Variables the launcher sets itself; a manifest that set them would break the
 # agent's route to its proxy or its login, so they are refused up front.
 RESERVED_ENV = frozenset(
@@ -101,6 +121,8 @@ class Agent:
     skills: tuple[str, ...] = ()
     ssh: tuple[SshEntry, ...] = ()
     claude_setup: tuple[str, ...] = ()  # parts of the user's ~/.claude to copy in
+    prompt_file: Path | None = None  # resolved; inside the manifest's folder
+    prompt_file_name: str = ""  # as the manifest wrote it
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class Manifest:
     base_dir: Path
     bottles: Mapping[str, Bottle]
     agents: Mapping[str, Agent]
+    digest: str = ""  # sha256 of the file's bytes ("" for the built-in default)
 
     def agent(self, name: str) -> Agent:
         try:
@@ -140,13 +163,20 @@ class _Reader:
     def fail(self, path: str, message: str) -> ManifestError:
         return ManifestError(self.source, path, message)
 
-    def obj(self, value: object, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    def mapping(self, value: object, path: str) -> dict[str, Any]:
+        """An object whose keys are names chosen by the user (agents, bottles)."""
         if not isinstance(value, dict):
             raise self.fail(path, f"expected an object, got {_type_name(value)}")
-        for key in value:
-            if key not in keys:
-                raise self.fail(_join(path, key), f"unknown key (expected one of: {', '.join(keys)})")
         return value
+
+    def obj(self, value: object, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        """An object with a fixed set of keys (a set lookup: linear in the object's size)."""
+        found = self.mapping(value, path)
+        allowed = frozenset(keys)
+        for key in found:
+            if key not in allowed:
+                raise self.fail(_join(path, key), f"unknown key (expected one of: {', '.join(keys)})")
+        return found
 
     def string(self, value: object, path: str, what: str = "a string") -> str:
         if not isinstance(value, str):
@@ -156,7 +186,10 @@ class _Reader:
     def strings(self, value: object, path: str) -> list[str]:
         if not isinstance(value, list):
             raise self.fail(path, f"expected an array of strings, got {_type_name(value)}")
-        return [self.string(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        for i, v in enumerate(value):
+            if not isinstance(v, str):  # the item's path is built only for the message
+                self.string(v, f"{path}[{i}]")
+        return value
 
     def boolean(self, value: object, path: str) -> bool:
         if not isinstance(value, bool):
@@ -173,11 +206,15 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def parse_manifest(data: object, source: str, base_dir: Path) -> Manifest:
+def parse_manifest(data: object, source: str, base_dir: Path, may_hold_nul: bool = True) -> Manifest:
     r = _Reader(source)
+    if may_hold_nul:
+        _refuse_nul(r, data)
     top = r.obj(data, "", ("$schema", "bottles", "agents"))
-    bottles_raw = r.obj(top.get("bottles", {}), "bottles", tuple(top.get("bottles", {}) or ()))
-    agents_raw = r.obj(top.get("agents", {}), "agents", tuple(top.get("agents", {}) or ()))
+    if "$schema" in top:
+        r.string(top["$schema"], "$schema")
+    bottles_raw = r.mapping(top.get("bottles", {}), "bottles")
+    agents_raw = r.mapping(top.get("agents", {}), "agents")
     bottles = {
         r.name(name, f"bottles.{name}"): _parse_bottle(r, name, raw) for name, raw in bottles_raw.items()
     }
@@ -186,6 +223,23 @@ def parse_manifest(data: object, source: str, base_dir: Path) -> Manifest:
         for name, raw in agents_raw.items()
     }
     return Manifest(source=source, base_dir=base_dir, bottles=bottles, agents=agents)
+
+
+def _refuse_nul(r: _Reader, data: object) -> None:
+    """No NUL in any key or string: no file name, argument or variable can hold one."""
+    todo: list[tuple[object, str]] = [(data, "")]
+    while todo:
+        value, path = todo.pop()
+        if isinstance(value, str):
+            if "\0" in value:
+                raise r.fail(path, "contains a NUL character (\\u0000), which no value here may hold")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\0" in key:
+                    raise r.fail(path, "a key contains a NUL character (\\u0000)")
+                todo.append((item, _join(path, key)))
+        elif isinstance(value, list):
+            todo.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
 
 
 def _parse_bottle(r: _Reader, name: str, raw: object) -> Bottle:
@@ -242,19 +296,51 @@ def _parse_egress(r: _Reader, path: str, raw: object) -> Egress:
     )  # fmt: skip
 
 
+def memory_bytes(text: str) -> int | None:
+    """Bytes meant by a size like "8g" (the engine's units: powers of 1024), or None."""
+    m = _MEMORY_RE.match(text)
+    if not m:
+        return None
+    return int(m.group(1)) * _MEMORY_UNITS[m.group(2).lower()]
+
+
 def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:
     lim = r.obj(raw, path, ("memory", "cpus", "pids"))
     default = Limits()
     memory = r.string(lim.get("memory", default.memory), f"{path}.memory")
-    if not _MEMORY_RE.match(memory):
+    size = memory_bytes(memory)
+    if size is None:
         raise r.fail(f"{path}.memory", f'expected a size like "8g" or "512m", got \'{memory}\'')
+    if size < MEMORY_MIN:
+        raise r.fail(
+            f"{path}.memory",
+            f"expected at least \"6m\" (the engine's minimum; 0 would remove the limit), got '{memory}'",
+        )
+    if size > MEMORY_MAX:
+        raise r.fail(f"{path}.memory", f"expected at most \"1048576g\", got '{memory}'")
     cpus = lim.get("cpus", default.cpus)
-    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus <= 0:
-        raise r.fail(f"{path}.cpus", f"expected a positive number, got {json.dumps(cpus)}")
+    if (
+        isinstance(cpus, bool)
+        or not isinstance(cpus, int | float)
+        or not math.isfinite(cpus)
+        or not cpus >= CPUS_MIN
+    ):
+        raise r.fail(f"{path}.cpus", f"expected a number of at least 0.01, got {_json_text(cpus)}")
     pids = lim.get("pids", default.pids)
-    if isinstance(pids, bool) or not isinstance(pids, int) or pids < 64:
-        raise r.fail(f"{path}.pids", f"expected a whole number of at least 64, got {json.dumps(pids)}")
+    if isinstance(pids, bool) or not isinstance(pids, int) or not PIDS_MIN <= pids <= PIDS_MAX:
+        raise r.fail(
+            f"{path}.pids",
+            f"expected a whole number from {PIDS_MIN} to {PIDS_MAX}, got {_json_text(pids)}",
+        )
     return Limits(memory=memory.lower(), cpus=float(cpus), pids=pids)
+
+
+def _json_text(value: object) -> str:
+    """A value for a message; floats JSON cannot hold (NaN, Infinity) spelled plainly."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle]) -> Agent:
@@ -271,7 +357,8 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
         known = ", ".join(sorted(bottles)) or "(none)"
         raise r.fail(f"{path}.bottle", f"no bottle named '{bottle_name}' (bottles: {known})")
     bottle = bottles[bottle_name]
-    skills = tuple(r.strings(a.get("skills", []), f"{path}.skills"))
+    # Absent keys cost nothing: validation must stay fast for 200,000 agents.
+    skills = tuple(r.strings(a["skills"], f"{path}.skills")) if "skills" in a else ()
     for i, skill in enumerate(skills):
         if find_skill(skill, base_dir) is None:
             raise r.fail(
@@ -279,18 +366,25 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
                 f"skill '{skill}' not found (a folder holding SKILL.md in "
                 f"{base_dir}/.claude/skills, {base_dir}/skills or ~/.claude/skills)",
             )
-    ssh = tuple(
-        _parse_ssh(r, f"{path}.ssh[{i}]", entry, bottle)
-        for i, entry in enumerate(_array(r, a.get("ssh", []), f"{path}.ssh"))
+    ssh = (
+        tuple(
+            _parse_ssh(r, f"{path}.ssh[{i}]", entry, bottle)
+            for i, entry in enumerate(_array(r, a["ssh"], f"{path}.ssh"))
+        )
+        if "ssh" in a
+        else ()
     )
+    prompt, prompt_file = _parse_prompt(r, path, a, base_dir)
     return Agent(
         name=name,
         bottle=bottle_name,
-        prompt=_parse_prompt(r, path, a, base_dir),
-        env=_parse_env(r, f"{path}.env", a.get("env", [])),
+        prompt=prompt,
+        env=_parse_env(r, f"{path}.env", a["env"]) if "env" in a else (),
         skills=tuple(dict.fromkeys(skills)),
         ssh=ssh,
         claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle),
+        prompt_file=prompt_file,
+        prompt_file_name=a["prompt_file"] if prompt_file is not None else "",
     )
 
 
@@ -310,47 +404,62 @@ def _array(r: _Reader, value: object, path: str) -> list[object]:
     return value
 
 
-def _parse_prompt(r: _Reader, path: str, a: dict[str, Any], base_dir: Path) -> str:
+def _parse_prompt(r: _Reader, path: str, a: dict[str, Any], base_dir: Path) -> tuple[str, Path | None]:
     if "prompt" in a and "prompt_file" in a:
         raise r.fail(f"{path}.prompt_file", "give either 'prompt' or 'prompt_file', not both")
     if "prompt_file" in a:
-        rel = r.string(a["prompt_file"], f"{path}.prompt_file", "a file path")
-        file = (base_dir / Path(rel).expanduser()).resolve()
+        where = f"{path}.prompt_file"
+        rel = r.string(a["prompt_file"], where, "a file path")
+        folder = base_dir.resolve()
+        # Symlinks resolved first: a committed link to /etc/shadow is outside too.
+        file = (folder / rel).resolve()
+        if not inside(file, folder):
+            raise r.fail(
+                where,
+                f"'{rel}' resolves to {file}, outside the manifest's folder {folder} "
+                "(a prompt file must be inside it)",
+            )
         try:
-            return file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise r.fail(f"{path}.prompt_file", f"cannot read {file}: {exc}") from None
-    return r.string(a.get("prompt", ""), f"{path}.prompt")
+            return read_capped(file, PROMPT_MAX).decode("utf-8"), file
+        except HostFileProblem as exc:
+            raise r.fail(where, str(exc)) from None
+        except UnicodeDecodeError:
+            raise r.fail(where, f"{file} is not UTF-8 text") from None
+    prompt = r.string(a.get("prompt", ""), f"{path}.prompt")
+    if len(prompt) > PROMPT_MAX:
+        raise r.fail(f"{path}.prompt", f"is longer than {size_text(PROMPT_MAX)}")
+    return prompt, None
 
 
 def _parse_env(r: _Reader, path: str, raw: object) -> tuple[EnvVar, ...]:
     if isinstance(raw, list):
         names = r.strings(raw, path)
-        items: list[tuple[str, object]] = [(n, {"from_env": n}) for n in names]
-        paths = [f"{path}[{i}]" for i in range(len(names))]
-    elif isinstance(raw, dict):
-        items = list(raw.items())
-        paths = [f"{path}.{k}" for k in raw]
-    else:
-        raise r.fail(path, f"expected an array of names or an object, got {_type_name(raw)}")
-    out: list[EnvVar] = []
-    for (name, value), vpath in zip(items, paths, strict=True):
-        if not _ENV_NAME_RE.match(name):
-            raise r.fail(vpath, f"'{name}' is not a valid environment variable name")
-        if name in RESERVED_ENV:
-            raise r.fail(vpath, f"'{name}' is set by claude-bottle itself and cannot be overridden")
-        if isinstance(value, str):
-            out.append(EnvVar(name=name, literal=value))
-            continue
-        spec = r.obj(value, vpath, ("from_env", "optional"))
-        if "from_env" not in spec:
-            raise r.fail(vpath, 'expected a string or {"from_env": "HOST_VAR"}')
-        host_var = r.string(spec["from_env"], f"{vpath}.from_env", "a variable name")
-        if not _ENV_NAME_RE.match(host_var):
-            raise r.fail(f"{vpath}.from_env", f"'{host_var}' is not a valid environment variable name")
-        optional = r.boolean(spec.get("optional", False), f"{vpath}.optional")
-        out.append(EnvVar(name=name, host_var=host_var, optional=optional))
-    return tuple(out)
+        return tuple(_env_var(r, f"{path}[{i}]", n, None) for i, n in enumerate(names))
+    if isinstance(raw, dict):
+        return tuple(_env_var(r, f"{path}.{k}", k, v) for k, v in raw.items())
+    raise r.fail(path, f"expected an array of names or an object, got {_type_name(raw)}")
+
+
+def _env_var(r: _Reader, vpath: str, name: str, value: object) -> EnvVar:
+    """One variable; `value` None is the list form (from the host variable of that name)."""
+    if not _ENV_NAME_RE.match(name):
+        raise r.fail(vpath, f"'{name}' is not a valid environment variable name")
+    if name in RESERVED_ENV:
+        raise r.fail(vpath, f"'{name}' is set by claude-bottle itself and cannot be overridden")
+    if value is None:
+        return EnvVar(name=name, host_var=name)
+    if isinstance(value, str):
+        if len(value) * 4 > ENV_LITERAL_MAX and len(value.encode("utf-8", "replace")) > ENV_LITERAL_MAX:
+            raise r.fail(vpath, f"is longer than {size_text(ENV_LITERAL_MAX)}")
+        return EnvVar(name=name, literal=value)
+    spec = r.obj(value, vpath, ("from_env", "optional"))
+    if "from_env" not in spec:
+        raise r.fail(vpath, 'expected a string or {"from_env": "HOST_VAR"}')
+    host_var = r.string(spec["from_env"], f"{vpath}.from_env", "a variable name")
+    if not _ENV_NAME_RE.match(host_var):
+        raise r.fail(f"{vpath}.from_env", f"'{host_var}' is not a valid environment variable name")
+    optional = r.boolean(spec.get("optional", False), f"{vpath}.optional")
+    return EnvVar(name=name, host_var=host_var, optional=optional)
 
 
 def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
@@ -384,26 +493,89 @@ def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key '{key}'")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare: only then look for which key came twice
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key '{key}'")
+            seen.add(key)
     return out
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_ESCAPE_RE = re.compile(r"\\.", re.DOTALL)
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR_RE = re.compile(r"\[\]|\{\}")
+_NUL_ESCAPE_RE = re.compile(r"\\u0000", re.IGNORECASE)
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects in JSON text nest more than `limit` deep, in
+    linear time and without recursion (the decoder recurses on deep input).
+    Each pass removes the innermost empty pairs, so a pass still removing
+    something after `limit` passes means deeper nesting."""
+    # Without escapes, every other quote opens a string: keep what lies between them.
+    outside = "".join(_ESCAPE_RE.sub("", text).split('"')[::2])
+    brackets = _NOT_BRACKET_RE.sub("", outside)
+    for _ in range(limit + 1):
+        brackets, removed = _EMPTY_PAIR_RE.subn("", brackets)
+        if not removed:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Decoded JSON has no reference cycles, yet a large manifest's millions of new
+    objects would set off repeated full collections (a third of the time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
+    """The manifest in a file's bytes: every problem is a ManifestError."""
+    if len(raw) > MANIFEST_MAX:
+        raise ManifestError(source, "", f"larger than {size_text(MANIFEST_MAX)} ({len(raw)} bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(source, "", f"not UTF-8 text (byte {exc.start})") from None
+    if nested_deeper_than(text, MAX_DEPTH):
+        raise ManifestError(source, "", f"invalid JSON: nested more than {MAX_DEPTH} levels deep")
+    with _collector_paused():
+        try:
+            data = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                source, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        except (ValueError, RecursionError) as exc:
+            raise ManifestError(source, "", f"invalid JSON: {exc}") from None
+        # JSON text holds a NUL only as an escape; without one, no walk is needed.
+        nul = _NUL_ESCAPE_RE.search(text) is not None
+        manifest = parse_manifest(data, source, base_dir, may_hold_nul=nul)
+    return Manifest(
+        source=manifest.source,
+        base_dir=manifest.base_dir,
+        bottles=manifest.bottles,
+        agents=manifest.agents,
+        digest=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def load_manifest_file(file: Path) -> Manifest:
     source = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(source, "", f"cannot read: {exc}") from None
-    try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            source, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except ValueError as exc:
-        raise ManifestError(source, "", f"invalid JSON: {exc}") from None
-    return parse_manifest(data, source, file.parent.resolve())
+        raw = read_capped(file, MANIFEST_MAX)
+    except HostFileProblem as exc:
+        raise ManifestError(source, "", str(exc)) from None
+    return parse_manifest_bytes(raw, source, file.parent.resolve())

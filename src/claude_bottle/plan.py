@@ -9,12 +9,15 @@ bindings name where a value comes from, and it is read when the container is mad
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from claude_bottle.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.errors import ManifestError, UsageError
+from claude_bottle.inventory import HostFile, agent_host_files
 from claude_bottle.labels import user_labels
 from claude_bottle.manifest import Agent, Bottle, Manifest, SshEntry
 from claude_bottle.names import choose_container_name, session_object_name, slugify
@@ -26,6 +29,7 @@ from claude_bottle.subnets import DEFAULT_SUBNETS, subnet_pool
 
 DEFAULT_IMAGE = "claude-bottle:latest"
 DEFAULT_HOME = "/home/node"
+SECONDS_MAX = 86400.0  # a day: longer waits are a typo, not a plan
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,15 @@ class LaunchPlan:
         """What the user should know before launch. A command of the user's own
         (`run NAME -- COMMAND`) may not need Claude Code at all: no sign-in warning."""
         return () if self.command else self.sign_in.warnings
+
+    notes: tuple[str, ...] = field(default=())  # adjustments the plan made, shown with it
+    host_files: tuple[HostFile, ...] = field(default=())  # everything copied in from the host
+
+    def refuse_host_file_problems(self) -> None:
+        """A host file the plan shows as refused stops the launch."""
+        for f in self.host_files:
+            if f.problem:
+                raise UsageError(f"{self.manifest_source}: {f.where}: {f.path}: {f.problem}")
 
     @property
     def slug(self) -> str:
@@ -196,9 +209,10 @@ def build_plan(
     environ: Mapping[str, str],
     session_id: str,
     taken_names: frozenset[str],
+    host_cpus: int | None = None,
 ) -> LaunchPlan:
     agent = manifest.agent(options.agent)
-    bottle = manifest.bottles[agent.bottle]
+    bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
     pinned = environ.get("CLAUDE_BOTTLE_CONTAINER") or None
     container = choose_container_name(slugify(agent.name), taken_names, pinned)
     home = environ.get("CLAUDE_BOTTLE_CONTAINER_HOME") or DEFAULT_HOME
@@ -236,6 +250,8 @@ def build_plan(
         subnets=subnet_pool(environ),
         sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
         claude_setup=_claude_setup(manifest, agent, bottle),
+        notes=notes,
+        host_files=agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home())),
     )
 
 
@@ -246,6 +262,16 @@ def _claude_setup(manifest: Manifest, agent: Agent, bottle: Bottle) -> tuple[Set
         raise ManifestError(manifest.source, f"agents.{agent.name}.claude_setup", str(exc)) from None
 
 
+def _fit_to_host(bottle: Bottle, host_cpus: int) -> tuple[Bottle, tuple[str, ...]]:
+    """The engine refuses more CPUs than the host has: cap them, and say so."""
+    if bottle.limits.cpus <= host_cpus:
+        return bottle, ()
+    note = (
+        f"cpus {bottle.limits.cpus:g} (bottles.{bottle.name}.limits.cpus) capped to this host's {host_cpus}"
+    )
+    return replace(bottle, limits=replace(bottle.limits, cpus=float(host_cpus))), (note,)
+
+
 def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     raw = environ.get(name)
     if not raw:
@@ -254,6 +280,7 @@ def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> 
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        raise UsageError(f"{name} must be a positive number of seconds, got '{raw}'")
+    # nan compares false with everything, so "not > 0" also refuses it.
+    if not (math.isfinite(value) and 0 < value <= SECONDS_MAX):
+        raise UsageError(f"{name} must be a positive number of seconds up to {SECONDS_MAX:g}, got '{raw}'")
     return value

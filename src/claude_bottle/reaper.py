@@ -4,7 +4,10 @@ Started at launch in its own session (so a closing terminal or a Ctrl-C to the
 process group does not reach it), it blocks reading a pipe whose only writer is
 the owner. An orderly teardown writes "clean" and closes it; if the owner is
 killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
-labelled with the session id. `claude-bottle cleanup` remains the backstop.
+labelled with the session id, and the session's stage folder. It sweeps again
+while the engine settles: an engine call under way when the owner died (its
+docker client runs on in its own process group) can still make an object
+after the first sweep. `claude-bottle cleanup` remains the backstop.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle.engine import Engine
 
 CLEAN = b"clean"
+# Seconds after the owner's end at which the session's labels are swept: the
+# later sweeps catch objects whose creation was under way at the first.
+SWEEPS = (0.0, 1.0, 3.0, 7.0, 15.0)
 
 
 class Reaper(AbstractContextManager["Reaper"]):
@@ -55,10 +62,19 @@ def main(argv: list[str]) -> int:
     session_id, docker = argv
     if sys.stdin.buffer.read() == CLEAN:
         return 0
-    from claude_bottle.cleanup import remove_session
-
-    remove_session(Engine(binary=docker), session_id)
+    sweep(Engine(binary=docker), session_id)
     return 0
+
+
+def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS) -> None:
+    from claude_bottle.cleanup import remove_session
+    from claude_bottle.stage import remove_stage_folders
+
+    start = time.monotonic()
+    for moment in at:
+        time.sleep(max(0.0, start + moment - time.monotonic()))
+        remove_session(engine, session_id)
+        remove_stage_folders(session_id)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
+        *(("host file", f.describe()) for f in plan.host_files),
         ("remote-control", "enabled" if plan.remote_control else "disabled"),
     ]
     if plan.command is not None:
@@ -62,6 +63,7 @@ def render_plan(plan: LaunchPlan) -> str:
         for name in plan.ignored_overrides
     ]
     lines += [f"warning: {text}" for text in plan.warnings]
+    lines += [f"note: {note}" for note in plan.notes]
     return "\n".join(lines)
 
 
@@ -100,12 +102,23 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
             },
         },
         "ssh_hosts": [e.host for e in plan.ssh],
+        "host_files": [
+            {
+                "role": f.role,
+                "declared": f.declared,
+                "path": str(f.path),
+                "where": f.where,
+                "problem": f.problem,
+            }
+            for f in plan.host_files
+        ],
         "sidecar_image": plan.sidecar_image,
         "prompt": {"chars": size, "first_line": first},
         "remote_control": plan.remote_control,
         "command": list(plan.command) if plan.command is not None else None,
         "ignored_overrides": list(plan.ignored_overrides),
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
     }
 
 
@@ -123,4 +136,5 @@ def _setup_json(plan: LaunchPlan, item: SetupItem) -> dict[str, Any]:
 
 
 def render_plan_json(plan: LaunchPlan) -> str:
-    return json.dumps(plan_json(plan), indent=2)
+    # allow_nan=False: the output must be JSON; validation keeps every number finite.
+    return json.dumps(plan_json(plan), indent=2, allow_nan=False)

@@ -67,9 +67,14 @@ def manifest_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "memory": {"type": "string", "pattern": "^[0-9]+[kmgKMG]?$", "default": "8g"},
-                    "cpus": {"type": "number", "exclusiveMinimum": 0, "default": 2},
-                    "pids": {"type": "integer", "minimum": 64, "default": 1024},
+                    "memory": {
+                        "type": "string",
+                        "pattern": "^[0-9]{1,16}[bkmgBKMG]?$",
+                        "default": "8g",
+                        "description": "at least 6m (the engine's minimum), at most 1048576g",
+                    },
+                    "cpus": {"type": "number", "minimum": 0.01, "default": 2},
+                    "pids": {"type": "integer", "minimum": 64, "maximum": 4194304, "default": 1024},
                 },
             },
         },

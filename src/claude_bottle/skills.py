@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claude_bottle.hostfiles import inside
+
 
 def skill_search_dirs(base_dir: Path) -> tuple[Path, ...]:
     """Where a skill named in the manifest is looked up, first match wins."""
@@ -15,10 +17,19 @@ def skill_search_dirs(base_dir: Path) -> tuple[Path, ...]:
 
 
 def find_skill(name: str, base_dir: Path) -> Path | None:
+    """The skill's folder, resolved. One beside the manifest must stay inside the
+    manifest's folder once links are resolved: a committed link cannot make a
+    host folder a "skill"."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         return None
-    for folder in skill_search_dirs(base_dir):
+    project = base_dir.resolve()
+    *beside_manifest, users_own = skill_search_dirs(base_dir)
+    for folder in (*beside_manifest, users_own):
         candidate = folder / name
-        if (candidate / "SKILL.md").is_file():
-            return candidate.resolve()
+        if not (candidate / "SKILL.md").is_file():
+            continue
+        resolved = candidate.resolve()
+        if folder is not users_own and not inside(resolved, project):
+            continue
+        return resolved
     return None

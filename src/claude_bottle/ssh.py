@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.errors import UsageError
+from claude_bottle.hostfiles import (
+    IDENTITY_MAX,
+    KNOWN_HOSTS_MAX,
+    HostFileProblem,
+    identity_path,
+    identity_problem,
+    read_capped,
+)
 from claude_bottle.manifest import SshEntry
 
 
@@ -27,24 +35,34 @@ def identity_name(entry: SshEntry, index: int) -> str:
 
 
 def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> SshFiles:
+    """The identity files (checked as the plan showed them: regular, under the
+    home folder, the user's own, mode 600) and the matching known_hosts lines."""
     identities = []
     for i, entry in enumerate(entries):
         if entry.identity_file is None:
             continue
-        path = Path(entry.identity_file).expanduser()
+        path = identity_path(entry.identity_file, home).resolve()
+        where = f"agents.{agent}.ssh[{i}].IdentityFile"
+        problem = identity_problem(path, home)
+        if problem:
+            raise UsageError(f"{where}: {path}: {problem}")
         try:
-            identities.append((identity_name(entry, i), path.read_bytes()))
-        except OSError as exc:
-            raise UsageError(
-                f"agents.{agent}.ssh[{i}].IdentityFile: cannot read {path}: {exc.strerror}"
-            ) from None
-    known: list[str] = []
+            identities.append((identity_name(entry, i), read_capped(path, IDENTITY_MAX)))
+        except HostFileProblem as exc:
+            raise UsageError(f"{where}: {exc}") from None
+    if not entries:
+        return SshFiles(identities=(), known_hosts=())
+    known_file = home / ".ssh" / "known_hosts"
     try:
-        lines = (home / ".ssh" / "known_hosts").read_text().splitlines()
-    except OSError:
-        lines = []
+        lines = read_capped(known_file, KNOWN_HOSTS_MAX).decode("utf-8", "replace").splitlines()
+    except HostFileProblem as exc:
+        if not known_file.exists():
+            lines = []
+        else:
+            raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
+    known: dict[str, None] = {}  # ordered, and linear however long the file is
     for entry in entries:
-        known += [line for line in lines if line not in known and _known_host_matches(line, entry)]
+        known.update((line, None) for line in lines if _known_host_matches(line, entry))
     return SshFiles(identities=tuple(identities), known_hosts=tuple(known))
 
 

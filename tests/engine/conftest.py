@@ -3,6 +3,7 @@ real agent image. A missing engine is a failure here, never a skip."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,11 +20,13 @@ import pytest
 from claude_bottle import labels
 from claude_bottle.agent import AgentContainer
 from claude_bottle.engine import Engine
+from claude_bottle.errors import ManifestError
 from claude_bottle.launch import session_labels
-from claude_bottle.locate import load_manifest
+from claude_bottle.locate import find_manifest, load_manifest
 from claude_bottle.names import new_session_id
 from claude_bottle.network import BottleNetwork
 from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from tests.conftest import trust_manifest
 
 # Every session this test run makes carries this label (the CLI's children
 # inherit it), and every session a test makes also carries a label of that
@@ -89,9 +92,15 @@ def cli(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
     timeout: float = 120,
+    trust: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI as a real process (not in-process), as users run it."""
+    """The CLI as a real process (not in-process), as users run it. The manifest
+    that applies in `cwd` is trusted first (a test wrote it), unless trust=False."""
     full_env = {**os.environ, **(env or {})}
+    manifest = find_manifest(cwd, None, full_env)
+    if trust and manifest is not None:
+        with contextlib.suppress(ManifestError):  # an invalid one is the CLI's to report
+            trust_manifest(manifest)
     return subprocess.run(
         [sys.executable, "-m", "claude_bottle", *args],
         cwd=cwd,

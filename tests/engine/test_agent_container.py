@@ -50,6 +50,7 @@ def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_lab").write_text("-----BEGIN FAKE KEY-----\nlab\n-----END FAKE KEY-----\n")
+    (home / ".ssh" / "id_lab").chmod(0o600)  # as ssh-keygen leaves it; others' readable keys are refused
     (home / ".ssh" / "known_hosts").write_text(
         "git.allowed.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlabkey\n"
         "other.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIother\n"
@@ -145,12 +146,13 @@ def test_prompt_skills_and_ssh_files_inside(
     listing = sh(
         engine,
         agent,
-        "cd ~ && stat -c '%U %a %n' .claude-bottle-prompt.txt .claude/skills/lint "
+        "cd ~ && stat -c '%U %a %n' .claude-bottle-prompt.txt .claude/skills .claude/skills/lint "
         ".claude/skills/lint/SKILL.md .claude/skills/lint/scripts/run.sh .ssh .ssh/config "
         ".ssh/id_bottle_0_id_lab .ssh/known_hosts .claude .claude.json",
     )
     assert listing.splitlines() == [
         "node 600 .claude-bottle-prompt.txt",
+        "node 755 .claude/skills",  # the agent can add skills
         "node 755 .claude/skills/lint",
         "node 644 .claude/skills/lint/SKILL.md",
         "node 755 .claude/skills/lint/scripts/run.sh",

@@ -19,6 +19,7 @@ import pytest
 from claude_bottle import labels as L
 from claude_bottle.engine import Engine
 from claude_bottle.reaper import Reaper
+from tests.conftest import trust_manifest
 from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers, wait_for
 
 HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
@@ -42,6 +43,7 @@ def hanging_sidecar(engine: Engine, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def lab(tmp_path: Path) -> Path:
     (tmp_path / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    trust_manifest(tmp_path / "claude-bottle.json")
     return tmp_path
 
 

@@ -25,6 +25,7 @@ from claude_bottle.keeper import WorkTarget, harvest
 from claude_bottle.plan import LaunchPlan
 from claude_bottle.sessions import SessionFolder
 from claude_bottle.workspace import WorkspaceSource, copy_folder_in, scan_workspace
+from tests.conftest import trust_manifest
 from tests.engine.conftest import (
     agent_on_internal_network,
     cli,
@@ -254,6 +255,7 @@ def cwd_session(
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`run --cwd` of the user's repo, held at the sidecar wait; the test plays the agent."""
     (user_repo / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    trust_manifest(user_repo / "claude-bottle.json")
     git(user_repo, "add", "claude-bottle.json")
     git(user_repo, "-c", "user.name=u", "-c", "user.email=u@u.test", "commit", "-qm", "manifest")
     env = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pytest
 
 from claude_bottle.engine import Engine
 from claude_bottle.proxies import backend_for
+from tests.conftest import trust_manifest
 from tests.engine.conftest import agent_image, engine, nothing_left_behind, wait_for
 
 __all__ = ["agent_image", "engine", "nothing_left_behind"]
@@ -179,7 +181,7 @@ def lab_manifest(lab: Lab) -> dict[str, Any]:
             "sni-attacker": {"bottle": "sni", "env": canary},
             "gitter": {
                 "bottle": "lab",
-                "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": str(lab.key)}],
+                "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
             },
         },
     }
@@ -191,7 +193,9 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "known_hosts").write_text(lab.known_hosts)
+    shutil.copy(lab.key, home / ".ssh" / "id_lab")  # keys enter only from the home folder (issue 10)
     (tmp_path / "claude-bottle.json").write_text(json.dumps(lab_manifest(lab)))
+    trust_manifest(tmp_path / "claude-bottle.json")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
     return tmp_path

@@ -138,7 +138,7 @@ BAD_MANIFESTS = [
     ),
     pytest.param(
         edited(bottles__dev__limits={"pids": 10}),
-        "bottles.dev.limits.pids: expected a whole number of at least 64, got 10",
+        "bottles.dev.limits.pids: expected a whole number from 64 to 4194304, got 10",
         id="limits-pids",
     ),
     pytest.param(

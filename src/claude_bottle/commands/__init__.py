@@ -19,6 +19,7 @@ from claude_bottle.commands import (
     shell,
     start,
     stop,
+    trust,
     validate,
 )
 
@@ -32,6 +33,7 @@ COMMANDS: dict[str, ModuleType] = {
     "harvest": harvest,
     "egress": egress,
     "shell": shell,
+    "trust": trust,
     "validate": validate,
     "init": init,
     "schema": schema,

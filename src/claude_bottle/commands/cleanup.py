@@ -12,6 +12,7 @@ from claude_bottle.cleanup import find_sessions, orphaned, remove_objects
 from claude_bottle.console import info
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.stage import remove_orphaned_stage_folders
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -24,6 +25,7 @@ def add_parser(sub: Any, name: str) -> None:
         metavar="KEY=VALUE",
         help="only sessions carrying this label (repeatable: all must match)",
     )
+    p.add_argument("--session", metavar="ID", help="only this session's leftovers")
     p.set_defaults(handler=run)
 
 
@@ -39,9 +41,14 @@ def label_filters(given: list[str]) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     only = label_filters(args.label)
     engine = Engine.locate()
-    dead = orphaned(find_sessions(engine, only=only))
+    dead = orphaned(find_sessions(engine, args.session, only=only))
+    # Stage folders (the sidecar's config) of sessions whose owner died.
+    folders = remove_orphaned_stage_folders(args.session, dry_run=args.dry_run)
+    for folder in folders:
+        info(f"{'would remove' if args.dry_run else 'removed'} stage folder {folder}")
     if not dead:
-        info("nothing to clean up")
+        if not folders:
+            info("nothing to clean up")
         return 0
     errors: list[str] = []
     for objs in dead:

@@ -5,6 +5,8 @@ its status. For scripts, CI and parallel agents."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 from claude_bottle.commands.start import make_plan
@@ -12,6 +14,8 @@ from claude_bottle.commands.validate import add_manifest_option
 from claude_bottle.console import info
 from claude_bottle.engine import Engine
 from claude_bottle.launch import launch_command
+from claude_bottle.locate import load_manifest
+from claude_bottle.trust import require_trust
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -30,9 +34,12 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = list(args.command)
-    engine = Engine.locate()
+    manifest = load_manifest(Path.cwd(), args.manifest)
+    require_trust(manifest, os.environ)  # nobody to ask: an untrusted manifest is refused (exit 3)
     # No name listing: a name taken meanwhile is retried with the next suffix anyway.
-    plan = make_plan(args, None, interactive=False, command=tuple(command) or None)
+    plan = make_plan(args, None, interactive=False, command=tuple(command) or None, manifest=manifest)
+    plan.refuse_host_file_problems()
     for warning in plan.warnings:
         info(f"warning: {warning}")
+    engine = Engine.locate()
     return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)

@@ -12,10 +12,14 @@ from claude_bottle.commands.validate import add_manifest_option
 from claude_bottle.console import block, info
 from claude_bottle.engine import Engine
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.inventory import inventory_lines
 from claude_bottle.locate import load_manifest
+from claude_bottle.manifest import Manifest
 from claude_bottle.names import new_session_id
 from claude_bottle.plan import LaunchPlan, Options, build_plan
 from claude_bottle.render import render_plan, render_plan_json
+from claude_bottle.terminal import ask
+from claude_bottle.trust import UntrustedManifest, distrust_reason, record_trust, trust_command
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -49,9 +53,10 @@ def make_plan(
     *,
     interactive: bool,
     command: tuple[str, ...] | None = None,
+    manifest: Manifest | None = None,
 ) -> LaunchPlan:
     cwd = Path.cwd()
-    manifest = load_manifest(cwd, args.manifest)
+    manifest = manifest or load_manifest(cwd, args.manifest)
     options = Options(
         agent=args.name,
         cwd=cwd if args.cwd else None,
@@ -82,14 +87,51 @@ def optional_engine() -> Engine | None:
         return None
 
 
+def trust_or_refuse(manifest: Manifest, assume_yes: bool) -> bool:
+    """For an untrusted manifest: show what it lets in and ask (in place of the
+    plain confirmation); True when the user trusted it. --yes refuses instead."""
+    reason = distrust_reason(manifest, os.environ)
+    if reason is None:
+        return False
+    if assume_yes:
+        raise UntrustedManifest(f"{reason}; review it, then run: {trust_command(manifest)}")
+    home = Path(os.environ.get("HOME") or Path.home())
+    lines = [f"  {line}" for line in inventory_lines(manifest, home)]
+    block("\n".join(["it lets into its bottles:", *lines]))
+    info(reason)
+    no_tty = f"no terminal to ask on; review it, then run: {trust_command(manifest)}"
+    if not ask("trust this manifest, letting in everything listed above, and launch this agent?", no_tty):
+        raise _Declined
+    record_trust(manifest, os.environ)
+    return True
+
+
+class _Declined(Exception):
+    pass
+
+
 def run(args: argparse.Namespace) -> int:
     dry_run = dry_run_requested(args)
+    manifest = load_manifest(Path.cwd(), args.manifest)
+    if args.yes and not dry_run:
+        trust_or_refuse(manifest, assume_yes=True)  # nobody will be asked: refuse before anything
     engine = optional_engine() if dry_run else Engine.locate()
-    plan = make_plan(args, engine, interactive=True)
+    plan = make_plan(args, engine, interactive=True, manifest=manifest)
     show_plan(plan, args.json)
     if dry_run:
+        reason = distrust_reason(manifest, os.environ)
+        if reason:
+            info(f"note: {reason}; to use it: {trust_command(manifest)}")
         info("dry-run requested; not starting container.")
+        return 0
+    plan.refuse_host_file_problems()
+    try:
+        just_trusted = trust_or_refuse(manifest, args.yes)
+    except _Declined:
+        info("aborted by user")
         return 0
     from claude_bottle.launch import launch_interactive
 
-    return launch_interactive(plan, engine or Engine.locate(), assume_yes=args.yes, timings=args.timings)
+    # Trusting it was the question; it is not asked twice.
+    assume_yes = args.yes or just_trusted
+    return launch_interactive(plan, engine or Engine.locate(), assume_yes=assume_yes, timings=args.timings)

@@ -1,0 +1,19 @@
+"""Asking the person at the controlling terminal (not stdin, which a script may own)."""
+
+from __future__ import annotations
+
+import os
+
+from claude_bottle.errors import ClaudeBottleError
+
+
+def ask(question: str, no_terminal: str) -> bool:
+    """A yes/no question on /dev/tty; ClaudeBottleError(no_terminal) without one."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        raise ClaudeBottleError(no_terminal) from None
+    with os.fdopen(fd, "r+b", buffering=0) as tty:
+        tty.write(f"claude-bottle: {question} [y/N] ".encode())
+        reply = tty.readline().decode("utf-8", "replace").strip()
+    return reply in ("y", "Y", "yes", "YES")

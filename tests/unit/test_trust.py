@@ -1,0 +1,212 @@
+"""Trust before use, and nothing read that was not shown (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_bottle.cli import main
+from claude_bottle.locate import load_manifest
+from claude_bottle.trust import is_trusted
+from tests.conftest import trust_manifest
+from tests.unit.test_manifest import edited
+
+
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the trust check, commands stop at a missing docker (nothing is made)."""
+    monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", "/nonexistent/docker")
+    monkeypatch.setenv("GH_TOKEN", "x")
+
+
+@pytest.fixture
+def key(project: Path) -> Path:
+    """The reviewer's IdentityFile, as ssh-keygen leaves it (mode 600)."""
+    ssh = project / "home" / ".ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "id_ed25519").write_text("-----BEGIN FAKE KEY-----\n")
+    (ssh / "id_ed25519").chmod(0o600)
+    return ssh / "id_ed25519"
+
+
+def err_of(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_run_refuses_an_untrusted_manifest_with_exit_3_and_the_command_that_trusts_it(
+    project: Path, no_engine: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "claude-bottle.json"
+    assert main(["run", "reviewer", "--", "true"]) == 3
+    assert err_of(capsys) == (
+        f"claude-bottle: {path} is not trusted yet (it comes from this folder or a parent, or was named "
+        f"by path, so someone else may have written it); review it, then run: claude-bottle trust {path}\n"
+    )
+    assert main(["start", "reviewer", "--yes"]) == 3
+    assert f"run: claude-bottle trust {path}\n" in err_of(capsys)
+
+
+def test_trust_then_a_change_makes_it_untrusted_again(
+    project: Path, key: Path, no_engine: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "claude-bottle.json"
+    assert main(["trust", "--yes"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"manifest {path} (sha256 ")
+    assert "a change to it needs trusting again" in err
+    assert main(["run", "reviewer", "--", "true"]) == 1  # past trust: stops at the missing docker
+    assert "docker not found on PATH" in err_of(capsys)
+    path.write_text(path.read_text().replace("You review", "You quietly review"))
+    assert main(["run", "reviewer", "--", "true"]) == 3
+    assert err_of(capsys) == (
+        f"claude-bottle: {path} changed since you trusted it; review it, then run: "
+        f"claude-bottle trust {path}\n"
+    )
+
+
+def test_trust_shows_every_host_file_resolved_host_variables_and_the_allowlist(
+    project: Path, key: Path, write_manifest: Callable[[Any], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "prompts").mkdir()
+    (project / "prompts" / "p.md").write_text("Be kind.\n")
+    (project / "link.md").symlink_to("prompts/p.md")
+    (project / "home" / ".ssh" / "known_hosts").write_text("github.com ssh-ed25519 AAAA\n")
+    write_manifest(edited(agents__reviewer__prompt=..., agents__reviewer__prompt_file="link.md"))
+    assert main(["trust", "--yes"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        "it lets into its bottles:",
+        "  bottle dev: egress allow api.anthropic.com, *.github.com",
+        "  agent reviewer (bottle dev):",
+        f"    prompt file link.md -> {project}/prompts/p.md",
+        f"    skill code-review -> {project}/skills/code-review",
+        f"    identity file ~/.ssh/id_ed25519 -> {key}",
+        f"    known_hosts {project}/home/.ssh/known_hosts",
+        "    host variables GH_TOKEN (as GITHUB_TOKEN)",
+    ]
+
+
+def test_the_users_own_manifest_and_the_builtin_default_need_no_trust(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    own = config / "claude-bottle" / "claude-bottle.json"
+    own.parent.mkdir()
+    own.write_text(json.dumps(edited(agents__reviewer__skills=...)))
+    lonely = tmp_path_factory.mktemp("lonely")
+    assert load_manifest(lonely).source == str(own)
+    assert is_trusted(load_manifest(lonely), os.environ)
+    assert is_trusted(load_manifest(lonely, str(own)), os.environ)  # named by path, yet the user's own
+    own.unlink()
+    assert is_trusted(load_manifest(lonely), os.environ)  # the built-in default
+    assert not is_trusted(load_manifest(project), os.environ)
+    monkeypatch.setenv("CLAUDE_BOTTLE_MANIFEST", str(project / "claude-bottle.json"))
+    assert not is_trusted(load_manifest(lonely), os.environ)
+
+
+def test_trust_is_for_this_path_too(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    trust_manifest(project / "claude-bottle.json")
+    assert is_trusted(load_manifest(project), os.environ)
+    twin = tmp_path_factory.mktemp("twin")
+    shutil.copytree(project / "skills", twin / "skills")
+    (twin / "claude-bottle.json").write_text((project / "claude-bottle.json").read_text())
+    assert not is_trusted(load_manifest(twin), os.environ)
+
+
+def test_dry_run_shows_an_untrusted_manifest_and_says_so(
+    project: Path, no_engine: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "claude-bottle.json"
+    assert main(["start", "reviewer", "--dry-run"]) == 0
+    err = err_of(capsys)
+    assert f"note: {path} is not trusted yet" in err
+    assert f"to use it: claude-bottle trust {path}\n" in err
+
+
+def test_trust_without_a_terminal_needs_yes(project: Path) -> None:
+    # A new session has no controlling terminal, as under cron or CI.
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_bottle", "trust"],
+        cwd=project, capture_output=True, text=True, start_new_session=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "claude-bottle: no terminal to ask on; pass --yes to trust it without asking\n"
+    )
+
+
+# What a repository's manifest may name as an ssh key, and why it is refused.
+def _identity(project: Path, case: str) -> tuple[str, str, str]:
+    home = project / "home"
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    outside = project / "secret"
+    outside.write_text("secret\n")
+    if case == "absolute-outside-home":
+        return str(outside), str(outside), f"outside your home folder {home}"
+    if case == "symlink-out-of-home":
+        (home / ".ssh" / "id_link").symlink_to(outside)
+        return "~/.ssh/id_link", str(outside), f"outside your home folder {home}"
+    if case == "group-readable":
+        (home / ".ssh" / "id_open").write_text("k\n")
+        (home / ".ssh" / "id_open").chmod(0o640)
+        path = str(home / ".ssh" / "id_open")
+        return "~/.ssh/id_open", path, "readable by others (mode 640; chmod 600 it, as ssh demands)"
+    if case == "fifo":
+        os.mkfifo(home / ".ssh" / "id_fifo", 0o600)
+        return "~/.ssh/id_fifo", str(home / ".ssh" / "id_fifo"), "a FIFO, not a regular file"
+    if case == "too-big":
+        (home / ".ssh" / "id_big").write_bytes(b"k" * 70_000)
+        (home / ".ssh" / "id_big").chmod(0o600)
+        path = str(home / ".ssh" / "id_big")
+        return "~/.ssh/id_big", path, "larger than 64 KiB (70000 bytes), so not a key"
+    assert case == "missing"
+    return "~/.ssh/id_none", str(home / ".ssh" / "id_none"), "No such file or directory"
+
+
+@pytest.mark.parametrize(
+    "case", ["absolute-outside-home", "symlink-out-of-home", "group-readable", "fifo", "too-big", "missing"]
+)
+def test_an_identity_file_that_may_not_enter_is_shown_refused_and_stops_the_launch(
+    case: str,
+    project: Path,
+    no_engine: None,
+    write_manifest: Callable[[Any], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    declared, resolved, why = _identity(project, case)
+    entry = [{"Host": "github.com", "User": "git", "IdentityFile": declared}]
+    path = write_manifest(edited(agents__reviewer__ssh=entry))
+    assert main(["start", "reviewer", "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert {"role": "identity file", "declared": declared, "path": resolved,
+            "where": "agents.reviewer.ssh[0].IdentityFile", "problem": why} in plan["host_files"]  # fmt: skip
+    assert main(["start", "reviewer", "--dry-run"]) == 0
+    shown = declared if declared == resolved else f"{declared} -> {resolved}"
+    assert f"host file        : identity file {shown} (REFUSED: {why})" in err_of(capsys)
+    trust_manifest(path)
+    assert main(["run", "reviewer", "--", "true"]) == 2
+    assert err_of(capsys) == (
+        f"claude-bottle: {path}: agents.reviewer.ssh[0].IdentityFile: {resolved}: {why}\n"
+    )
+
+
+def test_trust_shows_the_parts_of_your_claude_setup_a_manifest_asks_for(
+    project: Path, key: Path, write_manifest: Callable[[Any], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    claude = project / "home" / ".claude"
+    claude.mkdir()
+    (claude / "CLAUDE.md").write_text("mine\n")
+    write_manifest(edited(agents__reviewer__claude_setup=["CLAUDE.md"]))
+    assert main(["trust", "--yes"]) == 0
+    assert f"    claude setup CLAUDE.md -> {claude / 'CLAUDE.md'}" in capsys.readouterr().out.splitlines()
