@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import json
 import os
 import secrets
@@ -226,7 +227,9 @@ def test_the_host_is_not_reachable_through_the_internal_gateway(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         net = engine.json("network", "inspect", plan.network_name("internal"))[0]
-        gateway = net["IPAM"]["Config"][0]["Gateway"]
+        config = net["IPAM"]["Config"][0]
+        # With a subnet of its own the engine records no gateway: it is the first address.
+        gateway = config.get("Gateway") or str(ipaddress.ip_network(config["Subnet"]).network_address + 1)
         out = sh(
             engine,
             agent,
