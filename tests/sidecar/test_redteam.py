@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import labels
-from claude_bottle.engine import Engine
+from claude_bottle.engine import labels
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import cli, wait_for
 from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-import claude_bottle.commands.run as run_command
-from claude_bottle.cli import main
+import claude_bottle.cli.commands.run as run_command
+from claude_bottle.cli.main import main
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import build_parser, main
-from claude_bottle.commands import COMMANDS
-from claude_bottle.completion import bash_script, fish_script, zsh_script
+from claude_bottle.cli.commands import COMMANDS
+from claude_bottle.cli.completion import bash_script, fish_script, zsh_script
+from claude_bottle.cli.main import build_parser, main
 
 MANIFEST = {
     "bottles": {"dev": {"egress": {"allow": ["api.anthropic.com"]}}},

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import main
+from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
 from claude_bottle.hosts import host_matches, host_pattern_problem
-from claude_bottle.locate import load_manifest
-from claude_bottle.names import choose_container_name, next_container_name, slugify
-from claude_bottle.plan import EnvBinding, Options, build_plan
+from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.plan.launch_plan import EnvBinding, Options, build_plan
+from claude_bottle.plan.names import choose_container_name, next_container_name, slugify
 
 SECRET = "canary-7f3a9b-do-not-leak"
 

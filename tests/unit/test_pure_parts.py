@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.agent import proxy_env, run_args
-from claude_bottle.engine import Engine
+from claude_bottle.bottle.agent import proxy_env, run_args
+from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules
+from claude_bottle.bottle.sidecar import sidecar_run_args
+from claude_bottle.bottle.ssh import _known_host_matches, ssh_config
+from claude_bottle.engine.client import Engine
 from claude_bottle.errors import EngineError
-from claude_bottle.ignore import is_ignored, parse_rules
-from claude_bottle.manifest import SshEntry, parse_manifest
-from claude_bottle.netguard import allowed_tcp_ports, guard_rules
-from claude_bottle.plan import Options, build_plan
+from claude_bottle.manifest.model import SshEntry
+from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.plan.launch_plan import Options, build_plan
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
-from claude_bottle.sidecar import sidecar_run_args
-from claude_bottle.ssh import _known_host_matches, ssh_config
+from claude_bottle.workspace.ignore import is_ignored, parse_rules
 
 
 def lab_plan(tmp_path: Path, ssh: list[dict[str, object]] | None = None, runtime: str = "runc"):  # type: ignore[no-untyped-def]

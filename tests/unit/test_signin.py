@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import main
-from claude_bottle.plan import EnvBinding
-from claude_bottle.signin import NO_SIGN_IN, SignIn, decide_sign_in
+from claude_bottle.cli.main import main
+from claude_bottle.plan.launch_plan import EnvBinding
+from claude_bottle.plan.signin import NO_SIGN_IN, SignIn, decide_sign_in
 
 ALLOW = ("api.anthropic.com", "*.github.com")
 KEY = EnvBinding("ANTHROPIC_API_KEY", host_var="ANTHROPIC_API_KEY")
