@@ -11,7 +11,7 @@ from typing import Any
 
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.client import Engine
-from claude_bottle.errors import EngineError, UsageError
+from claude_bottle.errors import EngineError, NameConflict, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import next_container_name
 
@@ -102,10 +102,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
             args = run_args(self.plan, self.name, self.network, self.labels, self.proxy_host)
             try:
                 self.engine.run(*args, env=values, what=f"cannot start the agent container {self.name}")
-            except EngineError as exc:
-                if "is already in use" not in exc.stderr:
-                    self._remove_quietly()
-                    raise
+            except NameConflict:
                 if self.plan.container_pinned:
                     raise
                 # Another session took the name since the plan was made.
@@ -114,6 +111,9 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
                     raise
                 self.name = following
                 continue
+            except EngineError:
+                self._remove_quietly()
+                raise
             return self
 
     def copy_in(self, tar: bytes, dest: str) -> None:

@@ -93,14 +93,10 @@ def squid_image_build(tag: str) -> ImageBuild:
 
 
 def image_is_current(engine: Engine, build: ImageBuild) -> bool:
-    fmt = (
-        f'{{{{index .Config.Labels "{labels.IMAGE_HASH}"}}}} '
-        f'{{{{index .Config.Labels "{labels.IMAGE_CA_HASH}"}}}}'
-    )
-    result = engine.run("image", "inspect", "--format", fmt, build.tag, check=False)
-    if result.returncode != 0:
+    found = engine.image_labels(build.tag, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
+    if found is None:
         return False
-    digest, _, ca_digest = result.stdout.strip().partition(" ")
+    digest, ca_digest = found
     return build.is_satisfied_by(digest, ca_digest)
 
 

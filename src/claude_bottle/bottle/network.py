@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
 from contextlib import AbstractContextManager
@@ -9,7 +10,7 @@ from typing import Any
 
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.client import Engine
-from claude_bottle.errors import EngineError, UsageError
+from claude_bottle.errors import AddressConflict, NameConflict, UsageError
 from claude_bottle.plan.subnets import (
     DEFAULT_SUBNETS,
     SHARED_EGRESS,
@@ -53,9 +54,7 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
         for subnet in pick_subnets(self.pool, SUBNET_TRIES, random.SystemRandom()):
             try:
                 self.engine.run(*self.create_args(subnet), what=f"cannot create network {self.name}")
-            except EngineError as exc:
-                if "overlaps" not in exc.stderr:
-                    raise
+            except AddressConflict:
                 continue
             self.subnet = subnet
             return self
@@ -82,15 +81,12 @@ class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):
         self.engine = engine
 
     def __enter__(self) -> SharedEgressNetwork:
-        if self.engine.ok("network", "inspect", "--format", "{{.Name}}", self.name):
+        if self.engine.network_exists(self.name):
             return self
         labels = {L.ROLE: L.ROLE_SHARED_EGRESS_NET}
-        try:
+        with contextlib.suppress(NameConflict):  # another session made it meanwhile
             self.engine.run("network", "create", "--driver", "bridge", *L.label_args(labels), self.name,
                             what=f"cannot create network {self.name}")  # fmt: skip
-        except EngineError as exc:
-            if "already exists" not in exc.stderr:  # another session made it meanwhile
-                raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -105,7 +101,7 @@ class ExistingNetwork(AbstractContextManager["ExistingNetwork"]):
         self.name = name
 
     def __enter__(self) -> ExistingNetwork:
-        if not self.engine.ok("network", "inspect", "--format", "{{.Name}}", self.name):
+        if not self.engine.network_exists(self.name):
             raise UsageError(
                 f"egress network '{self.name}' does not exist "
                 "(named by egress.network or CLAUDE_BOTTLE_EGRESS_NETWORK)"

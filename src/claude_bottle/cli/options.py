@@ -28,8 +28,7 @@ def taken_container_names(engine: Engine | None) -> frozenset[str]:
     """Existing container names, so the plan can pick a free one (empty without an engine)."""
     if engine is None:
         return frozenset()
-    result = engine.run("ps", "-a", "--format", "{{.Names}}", check=False)
-    return frozenset(result.stdout.split()) if result.returncode == 0 else frozenset()
+    return engine.container_names() or frozenset()
 
 
 def make_plan(

@@ -1,9 +1,13 @@
-"""The one seam to the container engine: every Docker call goes through here.
+"""The one seam to the container engine: every Docker call goes through here, and
+this is the only module that knows the docker CLI's Go templates and its wording
+(tests/unit/test_engine_errors.py greps for them elsewhere).
 
 Commands are argv tuples, never shell strings. Values that must not be seen
 (env values) never enter argv: they travel in the docker CLI's own environment
 and are named with `-e NAME`. A failed call raises EngineError carrying the
-command (for display), its exit status and stderr.
+command (for display), its exit status and stderr, classified once into a typed
+kind (NotFound, NameConflict, NotRunning, AddressConflict; EngineUnavailable when
+the daemon cannot be reached).
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from claude_bottle.errors import EngineError, EngineUnavailable, display_command
+from claude_bottle.errors import (
+    AddressConflict,
+    EngineError,
+    EngineUnavailable,
+    NameConflict,
+    NotFound,
+    NotRunning,
+    PathNotFound,
+    display_command,
+)
 
 # CLAUDE_BOTTLE_VERBOSE=1: every engine command is echoed (secrets redacted)
 # with its duration and status, so a user can see and reproduce what the tool does.
@@ -38,6 +51,30 @@ _UNREACHABLE = (
     "error during connect",
     "permission denied while trying to connect",
 )
+
+# The docker CLI's words for each kind of failure (checked in this order). A new
+# wording, or podman's docker shim, is taught here once, never at a call site.
+_KINDS: tuple[tuple[type[EngineError], re.Pattern[str]], ...] = (
+    (NameConflict, re.compile(r"is already in use|already exists")),
+    (AddressConflict, re.compile(r"overlaps")),
+    (NotRunning, re.compile(r"is not running")),
+    (PathNotFound, re.compile(r"Could not find the file")),
+    (NotFound, re.compile(r"No such (container|network|image|object)|not found")),
+)
+NO_VALUE = "<no value>"  # what a Go template prints for a missing map key
+
+
+def _template(kind: str, field: str) -> str:
+    if field.startswith("label:"):
+        return f'{{{{.Label "{field.removeprefix("label:")}"}}}}'
+    if field == "name":
+        return "{{.Names}}" if kind == "container" else "{{.Name}}"
+    return {"id": "{{.ID}}", "age": "{{.RunningFor}}"}[field]
+
+
+def error_kind(stderr: str) -> type[EngineError]:
+    """The typed kind of a docker CLI failure, from its stderr."""
+    return next((kind for kind, words in _KINDS if words.search(stderr)), EngineError)
 
 
 @dataclass(frozen=True)
@@ -109,7 +146,63 @@ class Engine:
                 f"cannot reach the Docker engine ({stderr.strip().splitlines()[0]}); "
                 f"is dockerd running and may you use it?"
             )
-        return EngineError(["docker", *args], status, stderr, what)
+        return error_kind(stderr)(["docker", *args], status, stderr, what)
+
+    def error_of(self, result: subprocess.CompletedProcess[str], what: str = "") -> Exception:
+        """The classified error of a failed run(check=False)."""
+        return self.error(result.args[1:], result.returncode, result.stderr, what)
+
+    def failed_for(self, result: subprocess.CompletedProcess[str], kind: type[Exception]) -> bool:
+        """True when a run(check=False) failed, for the reason `kind`."""
+        return result.returncode != 0 and isinstance(self.error_of(result), kind)
+
+    # Questions a bottle asks of the engine, in its own terms.
+    def find(
+        self,
+        kind: Literal["container", "network"],
+        labels: Sequence[str],
+        fields: Sequence[str],
+        *,
+        stopped: bool = True,
+    ) -> list[tuple[str, ...]]:
+        """The containers (running ones only unless `stopped`) or networks carrying every
+        label of `labels` ("KEY" or "KEY=VALUE"), each as the values of `fields`:
+        "id", "name", "age" or "label:KEY" ("" where absent)."""
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
+        fmt = "\t".join(_template(kind, f) for f in fields)
+        if kind == "container":
+            args: tuple[str, ...] = ("ps", *(("-a",) if stopped else ()), *filters, "--format", fmt)
+        else:
+            args = ("network", "ls", *filters, "--format", fmt)
+        return [tuple((row.split("\t") + [""] * len(fields))[: len(fields)]) for row in self.lines(*args)]
+
+    def image_exists(self, ref: str) -> bool:
+        return self.ok("image", "inspect", "--format", "{{.Id}}", ref)
+
+    def network_exists(self, name: str) -> bool:
+        return self.ok("network", "inspect", "--format", "{{.Name}}", name)
+
+    def image_labels(self, ref: str, *keys: str) -> tuple[str, ...] | None:
+        """The image's values of `keys` ("" where a key is absent), or None without the image."""
+        fmt = "\t".join(f'{{{{index .Config.Labels "{key}"}}}}' for key in keys)
+        result = self.run("image", "inspect", "--format", fmt, ref, check=False)
+        if result.returncode != 0:
+            return None
+        values = result.stdout.rstrip("\n").split("\t")
+        return tuple("" if v == NO_VALUE else v for v in values)
+
+    def container_names(self) -> frozenset[str] | None:
+        """Every container's name (running or not), or None when the engine would not say."""
+        result = self.run("ps", "-a", "--format", "{{.Names}}", check=False)
+        return frozenset(result.stdout.split()) if result.returncode == 0 else None
+
+    def container_address(self, container: str, network: str) -> str:
+        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+        return self.run("inspect", "--format", fmt, container).stdout.strip()
+
+    def runtimes_json(self) -> str:
+        """The engine's registered runtimes as a JSON object (name: details)."""
+        return self.run("info", "--format", "{{json .Runtimes}}").stdout.strip()
 
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).returncode == 0

@@ -10,19 +10,11 @@ from claude_bottle.engine import labels as L
 from claude_bottle.engine.client import Engine
 from claude_bottle.engine.labels import Owner
 from claude_bottle.engine.owner import owner_alive
-from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.errors import ClaudeBottleError, NotFound
 
-_FMT = "\t".join(
-    [
-        "{{.ID}}",
-        f'{{{{.Label "{L.SESSION}"}}}}',
-        f'{{{{.Label "{L.OWNER_PID}"}}}}',
-        f'{{{{.Label "{L.OWNER_START}"}}}}',
-        f'{{{{.Label "{L.OWNER_HOST}"}}}}',
-        "{{.Names}}",
-    ]
-)
-_NET_FMT = _FMT.replace("{{.Names}}", "{{.Name}}")
+# What a session's objects are found with: each one's session and owner.
+_FIELDS = ("id", f"label:{L.SESSION}", f"label:{L.OWNER_PID}", f"label:{L.OWNER_START}",
+           f"label:{L.OWNER_HOST}", "name")  # fmt: skip
 
 
 @dataclass
@@ -37,15 +29,12 @@ def find_sessions(
     engine: Engine, session_id: str | None = None, only: tuple[str, ...] = ()
 ) -> dict[str, SessionObjects]:
     """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search."""
-    flt = [f"label={L.SESSION}={session_id}" if session_id else f"label={L.MANAGED}=1"]
-    flt += [f"label={label}" for label in only]
-    filters = [a for f in flt for a in ("--filter", f)]
-    containers = engine.lines("ps", "-a", *filters, "--format", _FMT)
-    networks = engine.lines("network", "ls", *filters, "--format", _NET_FMT)
+    labels = [f"{L.SESSION}={session_id}" if session_id else f"{L.MANAGED}=1", *only]
+    containers = engine.find("container", labels, _FIELDS)
+    networks = engine.find("network", labels, _FIELDS)
     sessions: dict[str, SessionObjects] = {}
     for kind, rows in (("containers", containers), ("networks", networks)):
-        for row in rows:
-            _id, sid, pid, start, host, name = (row.split("\t") + [""] * 6)[:6]
+        for _id, sid, pid, start, host, name in rows:
             owner = Owner(pid=int(pid) if pid.isdigit() else 0, start=start, host=host)
             objs = sessions.setdefault(sid, SessionObjects(sid, owner))
             getattr(objs, kind).append(name)
@@ -57,11 +46,11 @@ def remove_objects(engine: Engine, objs: SessionObjects) -> list[str]:
     errors = []
     if objs.containers:
         r = engine.run("rm", "-f", *objs.containers, check=False)
-        if r.returncode != 0 and "No such container" not in r.stderr:
+        if r.returncode != 0 and not engine.failed_for(r, NotFound):
             errors.append(r.stderr.strip())
     if objs.networks:
         r = engine.run("network", "rm", *objs.networks, check=False)
-        if r.returncode != 0 and "not found" not in r.stderr:
+        if r.returncode != 0 and not engine.failed_for(r, NotFound):
             errors.append(r.stderr.strip())
     return errors
 
@@ -79,28 +68,20 @@ def orphaned(sessions: dict[str, SessionObjects]) -> list[SessionObjects]:
 
 # The running bottles: one row per agent container, these columns.
 COLUMNS = {
-    "container": "{{.Names}}",
-    "agent": f'{{{{.Label "{L.AGENT}"}}}}',
-    "bottle": f'{{{{.Label "{L.BOTTLE}"}}}}',
-    "runtime": f'{{{{.Label "{L.RUNTIME}"}}}}',
-    "session": f'{{{{.Label "{L.SESSION}"}}}}',
-    "age": "{{.RunningFor}}",
-    "egress": f'{{{{.Label "{L.EGRESS}"}}}}',
+    "container": "name",
+    "agent": f"label:{L.AGENT}",
+    "bottle": f"label:{L.BOTTLE}",
+    "runtime": f"label:{L.RUNTIME}",
+    "session": f"label:{L.SESSION}",
+    "age": "age",
+    "egress": f"label:{L.EGRESS}",
 }
 
 
 def running_bottles(engine: Engine) -> list[dict[str, str]]:
-    fmt = "\t".join(COLUMNS.values())
-    rows = engine.lines(
-        "ps",
-        "--filter",
-        f"label={L.ROLE}={L.ROLE_AGENT}",
-        "--filter",
-        f"label={L.MANAGED}=1",
-        "--format",
-        fmt,
-    )
-    return [dict(zip(COLUMNS, row.split("\t"), strict=False)) for row in rows]
+    labels = [f"{L.ROLE}={L.ROLE_AGENT}", f"{L.MANAGED}=1"]
+    rows = engine.find("container", labels, tuple(COLUMNS.values()), stopped=False)
+    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
 
 
 def find_bottle(engine: Engine, target: str) -> dict[str, str]:
@@ -123,13 +104,9 @@ def find_bottle(engine: Engine, target: str) -> dict[str, str]:
 
 def find_sidecar(engine: Engine, session: str) -> tuple[str, str]:
     """A running session's sidecar container and its proxy backend's name."""
-    rows = engine.lines(
-        "ps",
-        "--filter", f"label={L.ROLE}={L.ROLE_SIDECAR}",
-        "--filter", f"label={L.SESSION}={session}",
-        "--format", f'{{{{.Names}}}}\t{{{{.Label "{L.PROXY}"}}}}',
-    )  # fmt: skip
+    labels = [f"{L.ROLE}={L.ROLE_SIDECAR}", f"{L.SESSION}={session}"]
+    rows = engine.find("container", labels, ("name", f"label:{L.PROXY}"), stopped=False)
     if not rows:
         raise ClaudeBottleError(f"session {session} has no running egress sidecar (is it ending?)")
-    name, _, proxy = rows[0].partition("\t")
+    name, proxy = rows[0]
     return name, proxy or "squid"  # sidecars made before the label existed ran Squid

@@ -64,8 +64,7 @@ def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
             "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges",
             "--user", "0", image, "node", "-e", ORIGIN_JS,
         )  # fmt: skip
-        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
-        address = engine.run("inspect", "--format", fmt, name).stdout.strip()
+        address = engine.container_address(name, network)
         yield Origin(network, address)
     finally:
         engine.run("rm", "-f", name, check=False)
@@ -110,12 +109,12 @@ def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
     verdict = dns_leak_verdict(version, None)
     if verdict is not None:
         checks.append(Check("engine DNS (CVE-2024-29018)", verdict[0] != "refuse", verdict[1]))
-    runtimes = engine.run("info", "--format", "{{json .Runtimes}}").stdout
+    runtimes = engine.runtimes_json()
     checks.append(Check("gVisor (runsc)", True, "registered" if '"runsc"' in runtimes
                         else "not registered: bottles with runtime runsc cannot start"))  # fmt: skip
     builds = [agent_image_build(DEFAULT_IMAGE)]
     if sidecar_image:  # named by CLAUDE_BOTTLE_SIDECAR_IMAGE: not ours to build
-        present = engine.ok("image", "inspect", "--format", "{{.Id}}", sidecar_image)
+        present = engine.image_exists(sidecar_image)
         checks.append(Check(f"sidecar image {sidecar_image}", present,
                             "present" if present else "missing: load it into the engine"))  # fmt: skip
     else:

@@ -40,8 +40,7 @@ def runtime_problem(runtime: str, runtimes_json: str) -> str | None:
 def _check_runtime(engine: Engine, runtime: str) -> None:
     if runtime == "runc":
         return
-    result = engine.run("info", "--format", "{{json .Runtimes}}")
-    problem = runtime_problem(runtime, result.stdout.strip())
+    problem = runtime_problem(runtime, engine.runtimes_json())
     if problem:
         raise ClaudeBottleError(problem)
 
@@ -74,11 +73,7 @@ def preflight(engine: Engine, plan: LaunchPlan) -> None:
     squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
     agent_ok, sidecar_ok, _, _ = run_together(
         lambda: image_is_current(engine, build),
-        lambda: (
-            image_is_current(engine, squid)
-            if squid
-            else engine.ok("image", "inspect", "--format", "{{.Id}}", plan.sidecar_image)
-        ),
+        lambda: image_is_current(engine, squid) if squid else engine.image_exists(plan.sidecar_image),
         lambda: _check_runtime(engine, plan.bottle.runtime),
         lambda: _check_dns_leak(engine),
     )

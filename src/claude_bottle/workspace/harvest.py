@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from claude_bottle.engine.client import Engine
-from claude_bottle.errors import ClaudeBottleError, EngineError
+from claude_bottle.errors import ClaudeBottleError, NotRunning, PathNotFound
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
@@ -107,7 +107,7 @@ def _exec(engine: Engine, container: str, *argv: str) -> str:
     """Run as the agent user; restart the container first if its main process died."""
     args = ("exec", "--user", "node", container, *argv)
     result = engine.run(*args, check=False)
-    if result.returncode != 0 and "is not running" in result.stderr:
+    if engine.failed_for(result, NotRunning):
         engine.run("start", container, what=f"cannot restart {container} to take its work out")
         result = engine.run(*args, check=False)
     if result.returncode != 0:
@@ -120,11 +120,11 @@ def copy_out(engine: Engine, container: str, path: str) -> Iterator[tuple[tarfil
     a stream of its content, to be read before the next member (never held
     whole in memory); other members with None. A missing path yields nothing."""
     proc = engine.popen("cp", f"{container}:{path}", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    yield from _tar_members(proc, ["docker", "cp", f"{container}:{path}", "-"], "Could not find the file")
+    yield from _tar_members(engine, proc, ("cp", f"{container}:{path}", "-"), missing_ok=True)
 
 
 def _tar_members(
-    proc: subprocess.Popen[bytes], command: list[str], absent: str
+    engine: Engine, proc: subprocess.Popen[bytes], args: tuple[str, ...], *, missing_ok: bool
 ) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -139,8 +139,10 @@ def _tar_members(
         err = proc.stderr.read().decode("utf-8", "replace")
         proc.stderr.close()
         status = proc.wait()
-    if status != 0 and absent not in err:
-        raise EngineError(command, status, err)
+    if status != 0:
+        error = engine.error(args, status, err)
+        if not (missing_ok and isinstance(error, PathNotFound)):  # a missing path yields nothing
+            raise error
 
 
 def save_stream(stream: IO[bytes] | None, dest: Path) -> None:
@@ -303,7 +305,7 @@ def harvest_folder(
         with contextlib.suppress(BrokenPipeError):  # tar failed; its status says why
             proc.stdin.write(b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted)))
         proc.stdin.close()
-        for member, stream in _tar_members(proc, ["docker", *args], "\0"):
+        for member, stream in _tar_members(engine, proc, args, missing_ok=False):
             rel = member.name
             if rel not in wanted or not member.isfile():
                 continue

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from claude_bottle.engine.client import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
-from claude_bottle.errors import ClaudeBottleError, EngineError
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
 
@@ -173,8 +173,8 @@ def copy_folder_in(engine: Engine, container: str, source: WorkspaceSource, dest
     tar.wait()
     if cp.returncode != 0 or tar.returncode != 0:
         detail = (cp_err or tar_err or b"").decode("utf-8", "replace")
-        raise EngineError(
-            ["docker", "cp", "-", f"{container}:{dest}"],
+        raise engine.error(
+            ("cp", "-", f"{container}:{dest}"),
             cp.returncode or tar.returncode,
             detail,
             f"cannot copy {source.folder} into the bottle",
