@@ -95,14 +95,14 @@ MUTANTS = (
     # Redaction of env values in a failed engine call's message.
     Mutant("redaction-removed", "errors.py", 'arg = arg.split("=", 1)[0] + "=<redacted>"', "pass", UNIT_ARGV),
     # Harvest: objects and one ref only, checked by fsck.
-    Mutant("harvest-without-fsck", "workspace/harvest.py",
+    Mutant("harvest-without-fsck", "workspace/git.py",
            '("-c", "transfer.fsckObjects=true", "fetch",', '("fetch",',
            HARVEST),
-    Mutant("harvest-fetch-straight-from-the-bundle", "workspace/harvest.py",
-           "((unpacked, bundle, HARVEST_REF), (checked, unpacked, HARVEST_REF),\n"
+    Mutant("harvest-fetch-straight-from-the-bundle", "workspace/git.py",
+           "((unpacked, bundle, bundle_ref), (checked, unpacked, bundle_ref),\n"
            "                                   (repo, checked, ref)):",
            "((repo, bundle, ref),):", HARVEST),
-    Mutant("harvest-writes-fetch-head", "workspace/harvest.py",
+    Mutant("harvest-writes-fetch-head", "workspace/git.py",
            '"--quiet", "--no-tags", "--no-write-fetch-head")',
            '"--quiet", "--no-tags")', HARVEST),
     Mutant("harvest-bundle-inside-dot-git", "workspace/harvest.py",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 PROG = "claude-bottle"
 
@@ -13,3 +15,16 @@ def info(message: str) -> None:
 
 def block(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def verbose() -> bool:
+    """--verbose (or CLAUDE_BOTTLE_VERBOSE=1): echo every engine and git command."""
+    return os.environ.get("CLAUDE_BOTTLE_VERBOSE") == "1"
+
+
+def trace(shown: str, started: float, status: int) -> None:
+    """Echo one finished command (already redacted) with its duration and status, so a
+    user can see and reproduce what the tool does."""
+    if verbose():
+        elapsed = time.monotonic() - started
+        print(f"{PROG}: + {shown}  [{elapsed:.3f}s, exit {status}]", file=sys.stderr, flush=True)

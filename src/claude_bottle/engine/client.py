@@ -17,12 +17,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from claude_bottle.console import trace
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -34,15 +34,9 @@ from claude_bottle.errors import (
     display_command,
 )
 
-# CLAUDE_BOTTLE_VERBOSE=1: every engine command is echoed (secrets redacted)
-# with its duration and status, so a user can see and reproduce what the tool does.
-VERBOSE = os.environ.get("CLAUDE_BOTTLE_VERBOSE") == "1"
-
 
 def _trace(argv: Sequence[str], started: float, status: int) -> None:
-    if VERBOSE:
-        elapsed = time.monotonic() - started
-        print(f"claude-bottle: + {display_command(argv)}  [{elapsed:.3f}s, exit {status}]", file=sys.stderr)
+    trace(display_command(argv), started, status)  # secrets redacted
 
 
 _VERSION_RE = re.compile(r"^v?[0-9]+\.[0-9]+")

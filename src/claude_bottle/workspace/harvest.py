@@ -21,7 +21,6 @@ import shlex
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +28,7 @@ from typing import IO
 
 from claude_bottle.engine.client import Engine
 from claude_bottle.errors import ClaudeBottleError, NotRunning, PathNotFound
+from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
@@ -153,52 +153,10 @@ def save_stream(stream: IO[bytes] | None, dest: Path) -> None:
 
 
 def _free_branch(repo: Path, wanted: str) -> str:
-    def exists(name: str) -> bool:
-        return (
-            subprocess.run(
-                ["git", "-C", str(repo), "show-ref", "--verify", "--quiet", f"refs/heads/{name}"], check=False
-            ).returncode
-            == 0
-        )
-
     name, n = wanted, 2
-    while exists(name):
+    while branch_exists(repo, name):
         name, n = f"{wanted}-{n}", n + 1
     return name
-
-
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-
-
-def fetch_checked(repo: Path, bundle: Path, ref: str) -> subprocess.CompletedProcess[str]:
-    """Bring the bundle's harvest ref into `repo` as `ref`, every new object
-    checked by fsck first (a tree holding `.git` or `..` is refused), and
-    nothing written into `repo` unless all passed.
-
-    `git fetch` from a bundle file ignores transfer.fsckObjects (Git before 2.46
-    unbundles without --strict), and a fetch that fsck refuses still leaves its
-    `tmp_pack_*` in the receiving repository. So the bundle is unpacked into a
-    scratch repository, checked by a fetch into a second one (both only borrow
-    the user's objects, through alternates, read only), and only then fetched
-    into `repo`. Only objects and the one ref arrive; FETCH_HEAD is not written."""
-    objects = _git("-C", str(repo), "rev-parse", "--path-format=absolute", "--git-path", "objects")
-    if objects.returncode != 0:
-        return objects
-    fetch = ("-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head")
-    with tempfile.TemporaryDirectory(prefix="quarantine-", dir=bundle.parent) as tmp:
-        unpacked, checked = Path(tmp) / "unpacked.git", Path(tmp) / "checked.git"
-        for scratch in (unpacked, checked):
-            made = _git("init", "--quiet", "--bare", str(scratch))
-            if made.returncode != 0:
-                return made
-            (scratch / "objects" / "info" / "alternates").write_text(objects.stdout.strip() + "\n")
-        for into, source, dest in ((unpacked, bundle, HARVEST_REF), (checked, unpacked, HARVEST_REF),
-                                   (repo, checked, ref)):  # fmt: skip
-            step = _git("-C", str(into), *fetch, str(source), f"{HARVEST_REF}:{dest}")
-            if step.returncode != 0:
-                return step
-        return step
 
 
 def harvest_git(
@@ -234,7 +192,7 @@ def harvest_git(
         if member.isfile():
             save_stream(stream, bundle)
     name = _free_branch(source.folder, branch)
-    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}")
+    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF)
     if fetch.returncode != 0:
         raise ClaudeBottleError(
             f"could not bring the bottle's commits into {source.folder} ({fetch.stderr.strip()}); "

@@ -20,6 +20,7 @@ from pathlib import Path
 from claude_bottle.engine.client import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
 
@@ -53,15 +54,6 @@ class WorkspaceSource:
             base=str(base) if base else None,
             snapshot={str(k): (int(v[0]), int(v[1])) for k, v in snap.items()},
         )
-
-
-def _host_git(folder: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
-    if result.returncode != 0:
-        raise ClaudeBottleError(
-            f"git {' '.join(args)} failed in {folder}: {result.stderr.decode(errors='replace').strip()}"
-        )
-    return result.stdout.decode("utf-8", "surrogateescape")
 
 
 def _with_parents(paths: list[str]) -> tuple[str, ...]:
@@ -105,16 +97,10 @@ def scan_workspace(folder: Path) -> WorkspaceSource:
     except OSError:
         rules = ()
     if (folder / ".git").is_dir():
-        listed = _host_git(folder, "ls-files", "-z", "-co", "--exclude-standard").split("\0")
+        listed = git("ls-files", "-z", "-co", "--exclude-standard", repo=folder).stdout.split("\0")
         files = [p for p in listed if p and not is_ignored(rules, p)]
         files += [".git", *_walk(folder, (), ".git")]
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "-q", "--verify", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        return WorkspaceSource(folder, True, _with_parents(files), base=head or None)
+        return WorkspaceSource(folder, True, _with_parents(files), base=head_commit(folder))
     entries = _walk(folder, rules)
     snapshot = {}
     for rel in entries:
