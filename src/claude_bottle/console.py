@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+
+from claude_bottle.settings import Settings
 
 PROG = "claude-bottle"
 
@@ -19,7 +20,7 @@ def block(text: str) -> None:
 
 def verbose() -> bool:
     """--verbose (or CLAUDE_BOTTLE_VERBOSE=1): echo every engine and git command."""
-    return os.environ.get("CLAUDE_BOTTLE_VERBOSE") == "1"
+    return Settings.from_environ().verbose
 
 
 def trace(shown: str, started: float, status: int) -> None:

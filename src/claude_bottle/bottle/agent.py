@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+from claude_bottle import agent_image
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.client import Engine
 from claude_bottle.errors import EngineError, NameConflict, UsageError
@@ -131,7 +132,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
             "exec",
             *flags,
             "--user",
-            "node",
+            agent_image.USER,
             "--workdir",
             self.plan.workspace,
             self.name,

@@ -5,19 +5,20 @@ that goes into it has changed (a content hash kept as a label)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from claude_bottle import agent_image
 from claude_bottle.console import info
 from claude_bottle.engine import labels
 from claude_bottle.engine.client import Engine
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.settings import Settings
 
-CLAUDE_CODE_VERSION = "2.1.332"
+CLAUDE_CODE_VERSION = agent_image.CLAUDE_CODE_VERSION
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ImageBuild:
 
 
 def read_extra_ca(path: str | None) -> bytes | None:
-    chosen = path or os.environ.get("CLAUDE_BOTTLE_EXTRA_CA")
+    chosen = path or Settings.from_environ().extra_ca
     if not chosen:
         return None
     try:

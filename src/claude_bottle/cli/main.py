@@ -4,7 +4,6 @@ that turns a ClaudeBottleError into `claude-bottle: <message>` and an exit code.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import traceback
@@ -14,6 +13,7 @@ from claude_bottle import __version__, _interrupted_while_starting
 from claude_bottle.cli.commands import COMMANDS
 from claude_bottle.console import PROG, info
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = args.handler(args)
         return result
     except ClaudeBottleError as exc:
-        if os.environ.get("CLAUDE_BOTTLE_DEBUG"):
+        if Settings.from_environ().debug:
             traceback.print_exc()
         info(str(exc))
         return exc.exit_code

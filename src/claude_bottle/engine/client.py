@@ -33,6 +33,7 @@ from claude_bottle.errors import (
     PathNotFound,
     display_command,
 )
+from claude_bottle.settings import Settings
 
 
 def _trace(argv: Sequence[str], started: float, status: int) -> None:
@@ -84,7 +85,7 @@ class Engine:
         """The docker CLI, checked to answer like one: a program that exits 0 and
         says nothing (CLAUDE_BOTTLE_DOCKER=/bin/true) must not pass for an engine
         that made and removed everything."""
-        binary = os.environ.get("CLAUDE_BOTTLE_DOCKER") or shutil.which("docker")
+        binary = Settings.from_environ().docker or shutil.which("docker")
         if not binary or not os.access(binary, os.X_OK) or os.path.isdir(binary):
             raise EngineUnavailable(
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from claude_bottle.errors import UsageError
+from claude_bottle.settings import Settings
 
 NS = "dev.claude-bottle"
 MANAGED = f"{NS}.managed"
@@ -67,7 +68,7 @@ def user_labels(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """Extra labels for every object of a session, from CLAUDE_BOTTLE_LABELS
     ("key=value,key=value"): a CI job can tag its bottles, and find or count
     them, without touching anyone else's. claude-bottle's own keys are refused."""
-    raw = environ.get("CLAUDE_BOTTLE_LABELS", "").strip()
+    raw = Settings.from_environ(environ).labels.strip()
     out = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         key, sep, value = item.partition("=")

@@ -7,8 +7,10 @@ import tarfile
 import time
 from dataclasses import dataclass
 
-AGENT_UID = 1000  # the image's `node` user
-AGENT_GID = 1000
+from claude_bottle import agent_image
+
+AGENT_UID = agent_image.UID
+AGENT_GID = agent_image.GID
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Entry:
 
 def _info(entry: Entry, now: float) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.path)
-    info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "node", "node"
+    info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, agent_image.USER, agent_image.USER
     info.mtime = int(now)
     info.mode = entry.mode
     if entry.data is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_bottle import agent_image
 from claude_bottle.hosts import any_host_matches, host_of_url
 
 FOLDERS = ("commands", "agents", "output-styles")
@@ -140,7 +141,7 @@ def resolve_setup(
 # copy replaces the file.
 IMAGE_CLAUDE_JSON: dict[str, Any] = {
     "hasCompletedOnboarding": True,
-    "projects": {"/home/node/workspace": {"hasTrustDialogAccepted": True}},
+    "projects": {agent_image.WORKSPACE: {"hasTrustDialogAccepted": True}},
 }
 
 

@@ -11,6 +11,7 @@ from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.defaults import DEFAULT_MANIFEST
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.parse import load_manifest_file, parse_manifest
+from claude_bottle.settings import Settings
 
 MANIFEST_NAME = "claude-bottle.json"
 BUILTIN_SOURCE = "<built-in default manifest>"
@@ -38,7 +39,7 @@ def named_file(cwd: Path, name: str, origin: str) -> Path:
 
 def find_manifest(cwd: Path, explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     """The manifest file to read, or None for the built-in default."""
-    chosen = explicit or environ.get("CLAUDE_BOTTLE_MANIFEST")
+    chosen = explicit or Settings.from_environ(environ).manifest
     if chosen:
         return named_file(cwd, chosen, "--manifest" if explicit else "CLAUDE_BOTTLE_MANIFEST")
     for folder in (cwd, *cwd.parents):

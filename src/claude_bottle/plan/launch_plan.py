@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from claude_bottle import agent_image
 from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hosts import host_of_url
@@ -26,9 +27,10 @@ from claude_bottle.plan.names import choose_container_name, session_object_name,
 from claude_bottle.plan.signin import SignIn, decide_sign_in
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, subnet_pool
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
+from claude_bottle.settings import ENVIRONMENT, Settings
 
-DEFAULT_IMAGE = "claude-bottle:latest"
-DEFAULT_HOME = "/home/node"
+DEFAULT_IMAGE = agent_image.TAG
+DEFAULT_HOME = agent_image.HOME
 SECONDS_MAX = 86400.0  # a day: longer waits are a typo, not a plan
 
 
@@ -198,7 +200,7 @@ def _env_bindings(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) 
                 f'(set it, or mark the variable "optional": true)',
             )
         out.append(EnvBinding(var.name, host_var=var.host_var))
-    if environ.get("CLAUDE_BOTTLE_OAUTH_TOKEN"):
+    if Settings.from_environ(environ).oauth_token:
         out.append(EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKEN"))
     return tuple(out)
 
@@ -213,9 +215,10 @@ def build_plan(
 ) -> LaunchPlan:
     agent = manifest.agent(options.agent)
     bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
-    pinned = environ.get("CLAUDE_BOTTLE_CONTAINER") or None
+    settings = Settings.from_environ(environ)
+    pinned = settings.container
     container = choose_container_name(slugify(agent.name), taken_names, pinned)
-    home = environ.get("CLAUDE_BOTTLE_CONTAINER_HOME") or DEFAULT_HOME
+    home = settings.container_home or DEFAULT_HOME
     if not home.startswith("/"):
         raise UsageError(f"CLAUDE_BOTTLE_CONTAINER_HOME must be an absolute path, got '{home}'")
     skills = []
@@ -224,20 +227,18 @@ def build_plan(
         if path is None:  # validated at load; the folder vanished since
             raise ManifestError(manifest.source, f"agents.{agent.name}.skills", f"skill '{name}' not found")
         skills.append(SkillSource(name, path))
-    ignored = ("CLAUDE_BOTTLE_DERIVED_IMAGE",) if environ.get("CLAUDE_BOTTLE_DERIVED_IMAGE") else ()
+    ignored = (ENVIRONMENT["derived_image"],) if settings.derived_image else ()
     return LaunchPlan(
         session_id=session_id,
         manifest_source=manifest.source,
         agent=agent,
         bottle=bottle,
-        image=environ.get("CLAUDE_BOTTLE_IMAGE") or DEFAULT_IMAGE,
+        image=settings.image or DEFAULT_IMAGE,
         container=container,
         container_pinned=bool(pinned),
         container_home=home.rstrip("/") or "/",
-        sidecar_image=(
-            environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(bottle.egress.proxy).default_image()
-        ),
-        egress_network=environ.get("CLAUDE_BOTTLE_EGRESS_NETWORK") or bottle.egress.network,
+        sidecar_image=(settings.sidecar_image or backend_for(bottle.egress.proxy).default_image()),
+        egress_network=settings.egress_network or bottle.egress.network,
         env=_env_bindings(manifest, agent, environ),
         skills=tuple(skills),
         ssh=agent.ssh,
@@ -248,7 +249,7 @@ def build_plan(
         ignored_overrides=ignored,
         extra_labels=user_labels(environ),
         subnets=subnet_pool(environ),
-        sidecar_timeout=_positive_seconds(environ, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT", 20.0),
+        sidecar_timeout=_positive_seconds(settings.sidecar_timeout, ENVIRONMENT["sidecar_timeout"], 20.0),
         claude_setup=_claude_setup(manifest, agent, bottle),
         notes=notes,
         host_files=agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home())),
@@ -272,8 +273,7 @@ def _fit_to_host(bottle: Bottle, host_cpus: int) -> tuple[Bottle, tuple[str, ...
     return replace(bottle, limits=replace(bottle.limits, cpus=float(host_cpus))), (note,)
 
 
-def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
+def _positive_seconds(raw: str | None, name: str, default: float) -> float:
     if not raw:
         return default
     try:

@@ -7,6 +7,7 @@ import random
 from collections.abc import Mapping
 
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.settings import Settings
 
 # Bottles' internal networks take small subnets from a range of their own, so
 # that many bottles fit on one engine and none takes address space from
@@ -23,7 +24,7 @@ class SubnetPoolExhausted(ClaudeBottleError):
 
 
 def subnet_pool(environ: Mapping[str, str]) -> ipaddress.IPv4Network:
-    raw = environ.get("CLAUDE_BOTTLE_SUBNETS") or DEFAULT_SUBNETS
+    raw = Settings.from_environ(environ).subnets or DEFAULT_SUBNETS
     try:
         pool = ipaddress.IPv4Network(raw, strict=True)
     except ValueError:

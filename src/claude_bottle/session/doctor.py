@@ -27,6 +27,7 @@ from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, b
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.dnsleak import dns_leak_verdict
+from claude_bottle.settings import Settings
 
 ALLOWED = "allowed.doctor.invalid"
 REFUSED = "refused.doctor.invalid"
@@ -85,7 +86,7 @@ def doctor_plan(origin: Origin, runtime: str, image: str, sidecar_image: str | N
     )
     options = Options("doctor", command=("sh", "-c", script), interactive=False)
     environ = {"CLAUDE_BOTTLE_IMAGE": image, "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar_image or "",
-               "CLAUDE_BOTTLE_LABELS": os.environ.get("CLAUDE_BOTTLE_LABELS", "")}  # fmt: skip
+               "CLAUDE_BOTTLE_LABELS": Settings.from_environ().labels}  # fmt: skip
     return build_plan(parsed, options, environ, new_session_id(), frozenset())
 
 

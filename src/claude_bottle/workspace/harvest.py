@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from claude_bottle import agent_image
 from claude_bottle.engine.client import Engine
 from claude_bottle.errors import ClaudeBottleError, NotRunning, PathNotFound
 from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
-BUNDLE_IN_BOTTLE = "/home/node/.claude-bottle-harvest.bundle"
+BUNDLE_IN_BOTTLE = f"{agent_image.HOME}/.claude-bottle-harvest.bundle"
 HARVEST_REF = "refs/claude-bottle/harvest"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 CHUNK = 1 << 20  # bytes copied at a time: the harvest never holds a whole file
@@ -105,7 +106,7 @@ class HarvestResult:
 
 def _exec(engine: Engine, container: str, *argv: str) -> str:
     """Run as the agent user; restart the container first if its main process died."""
-    args = ("exec", "--user", "node", container, *argv)
+    args = ("exec", "--user", agent_image.USER, container, *argv)
     result = engine.run(*args, check=False)
     if engine.failed_for(result, NotRunning):
         engine.run("start", container, what=f"cannot restart {container} to take its work out")
@@ -255,7 +256,7 @@ def harvest_folder(
     target.mkdir(parents=True, exist_ok=True)
     wanted = set(changed) | set(added)
     if wanted:
-        args = ("exec", "-i", "--user", "node", container,
+        args = ("exec", "-i", "--user", agent_image.USER, container,
                 "tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read",
                 "--null", "-T", "-")  # fmt: skip
         proc = engine.popen(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from claude_bottle.bottle.image import agent_image_build, ensure_image, squid_image_build
@@ -11,6 +10,7 @@ from claude_bottle.console import info
 from claude_bottle.engine.client import Engine
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.settings import Settings
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
-    tag = os.environ.get("CLAUDE_BOTTLE_IMAGE") or DEFAULT_IMAGE
+    tag = Settings.from_environ().image or DEFAULT_IMAGE
     for build in (agent_image_build(tag, args.extra_ca), squid_image_build(SQUID_IMAGE)):
         if not ensure_image(engine, build, force=args.force):
             info(f"image {build.tag} is up to date ({build.digest})")

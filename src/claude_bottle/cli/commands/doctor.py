@@ -5,7 +5,6 @@ Exit status 0 only when every check passed and the wall held."""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from claude_bottle.console import block, info
@@ -20,6 +19,7 @@ from claude_bottle.session.doctor import (
     wall_checks,
 )
 from claude_bottle.session.launch import bottle
+from claude_bottle.settings import Settings
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -36,7 +36,7 @@ def _show(checks: list[Check]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = Engine.locate()
-    sidecar_image = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or None
+    sidecar_image = Settings.from_environ().sidecar_image
     checks = engine_checks(engine, sidecar_image)
     _show(checks)
     if not all(c.ok for c in checks):

@@ -8,10 +8,11 @@ import argparse
 import sys
 from typing import Any
 
+from claude_bottle import agent_image
 from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_bottle
 
-AGENT_USER = "node"
+AGENT_USER = agent_image.USER
 
 
 def add_parser(sub: Any, name: str) -> None:

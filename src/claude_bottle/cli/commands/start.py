@@ -19,6 +19,7 @@ from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.trust import UntrustedManifest, distrust_reason, record_trust, trust_command
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.render import render_plan, render_plan_json
+from claude_bottle.settings import Settings
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -39,7 +40,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def dry_run_requested(args: argparse.Namespace) -> bool:
-    return bool(args.dry_run) or os.environ.get("CLAUDE_BOTTLE_DRY_RUN") == "1"
+    return bool(args.dry_run) or Settings.from_environ().dry_run
 
 
 def show_plan(plan: LaunchPlan, as_json: bool) -> None:
