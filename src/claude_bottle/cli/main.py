@@ -4,6 +4,7 @@ that turns a ClaudeBottleError into `claude-bottle: <message>` and an exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -13,7 +14,9 @@ from claude_bottle import __version__, _interrupted_while_starting
 from claude_bottle.cli.commands import COMMANDS
 from claude_bottle.console import PROG, info
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.settings import Settings
+from claude_bottle.settings import ENVIRONMENT, Settings
+
+VERBOSE_HELP = "echo every engine and git command (secrets redacted), its duration and exit status"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub, name)
+    # --verbose before or after the command (SUPPRESS: a command's own default
+    # would otherwise overwrite a --verbose given before it).
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -54,6 +62,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         args = parser.parse_args(words)
         args.parser = parser
+        if args.verbose:  # also for the processes we start (the watchdog): the same switch
+            os.environ[ENVIRONMENT["verbose"]] = "1"
         if tail is not None:
             if not getattr(args, "takes_command", False):
                 parser.error(f"'{args.command_name}' takes no command after --")
