@@ -40,7 +40,7 @@ class Attack:
     stderr: str
 
     def value(self, name: str) -> str:
-        found = re.findall(rf"^{re.escape(name)}=(\S*)$", self.stdout, re.MULTILINE)
+        found: list[str] = re.findall(rf"^{re.escape(name)}=(\S*)$", self.stdout, re.MULTILINE)
         assert len(found) == 1, f"{name}= printed {len(found)} times in:\n{self.stdout}"
         return found[0]
 

@@ -43,7 +43,7 @@ def _reads_outside_settings() -> list[str]:
             elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
                 key = node.slice
             if isinstance(key, ast.Constant) and str(key.value).startswith("CLAUDE_BOTTLE_"):
-                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+                found.append(f"{path.relative_to(SRC)}:{getattr(node, 'lineno', '?')}")
     return found
 
 
