@@ -3,9 +3,9 @@ with HTTP CONNECT, the named identity files, and the matching known_hosts lines.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +60,7 @@ def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> Ssh
             lines = []
         else:
             raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
-    known: dict[str, None] = {}  # ordered, and linear however long the file is
-    for entry in entries:
-        known.update((line, None) for line in lines if _known_host_matches(line, entry))
-    return SshFiles(identities=tuple(identities), known_hosts=tuple(known))
+    return SshFiles(identities=tuple(identities), known_hosts=matching_known_hosts(lines, entries))
 
 
 def _host_keys(entry: SshEntry) -> tuple[str, ...]:
@@ -71,27 +68,34 @@ def _host_keys(entry: SshEntry) -> tuple[str, ...]:
     return (entry.target,) if port == 22 else (f"[{entry.target}]:{port}",)
 
 
-def _known_host_matches(line: str, entry: SshEntry) -> bool:
-    fields = line.split()
-    if len(fields) < 3 or line.startswith("#"):
-        return False
-    if fields[0].startswith("@"):  # @cert-authority / @revoked markers
-        return False
-    wanted = _host_keys(entry)
-    for pattern in fields[0].split(","):
-        if pattern.startswith("|1|"):
-            try:
-                salt_b64, hash_b64 = pattern[3:].split("|", 1)
-                salt = base64.b64decode(salt_b64)
-            except ValueError:
-                continue
-            for host in wanted:
-                digest = hmac.new(salt, host.encode(), hashlib.sha1).digest()
-                if base64.b64encode(digest).decode() == hash_b64:
-                    return True
-        elif pattern in wanted:
-            return True
-    return False
+def matching_known_hosts(lines: list[str], entries: tuple[SshEntry, ...]) -> tuple[str, ...]:
+    """The known_hosts lines that name the entries' hosts, as ssh itself matches them
+    (plain, hashed, wildcard and negated patterns): `ssh-keygen -F` decides, on a
+    copy of exactly these lines. @cert-authority and @revoked lines stay behind."""
+    if not lines:
+        return ()
+    found: dict[str, None] = {}  # ordered by entry, then by line
+    with tempfile.NamedTemporaryFile("w", prefix="claude-bottle-known-", encoding="utf-8") as copy:
+        copy.write("".join(line + "\n" for line in lines))
+        copy.flush()
+        for entry in entries:
+            numbers: set[int] = set()
+            for host in _host_keys(entry):
+                numbers |= _lines_found(host, copy.name)
+            found.update((lines[n - 1], None) for n in sorted(numbers) if not lines[n - 1].startswith("@"))
+    return tuple(found)
+
+
+def _lines_found(host: str, known_file: str) -> set[int]:
+    try:
+        out = subprocess.run(
+            ["ssh-keygen", "-F", host, "-f", known_file], capture_output=True, text=True, check=False
+        ).stdout
+    except FileNotFoundError:
+        raise UsageError(
+            "ssh-keygen not found: it decides which known_hosts lines an ssh entry needs"
+        ) from None
+    return {int(n) for n in re.findall(r"^# Host .* found: line (\d+)", out, re.MULTILINE)}
 
 
 def ssh_config(entries: tuple[SshEntry, ...], proxy_host: str, proxy_port: int) -> str:
