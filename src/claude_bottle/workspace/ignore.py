@@ -2,7 +2,9 @@
 
 Supported: comments (#), blank lines, `!` to re-include, a trailing `/` for
 folders only, a leading or inner `/` to anchor at the folder's top, `*`, `?`,
-`[...]` and `**`. The last matching pattern wins, as in git.
+`[...]` and `**`, and a backslash that makes the next character literal
+(`\\#`, `\\!`, a trailing `\\ `). The last matching pattern wins, as in git;
+tests/unit/test_ignore_vs_git.py compares the result with `git check-ignore`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def _translate(glob: str) -> str:
         elif glob.startswith("**", i):
             out.append(".*")
             i += 2
+        elif glob[i] == "\\" and i + 1 < len(glob):  # the next character is literal
+            out.append(re.escape(glob[i + 1]))
+            i += 2
         elif glob[i] == "*":
             out.append("[^/]*")
             i += 1
@@ -50,10 +55,18 @@ def _translate(glob: str) -> str:
     return "".join(out)
 
 
+def _trim_trailing_spaces(line: str) -> str:
+    """Trailing spaces go, unless the last one is escaped (`foo\\ `), as in git."""
+    end = len(line)
+    while end > 0 and line[end - 1] == " " and not line[:end].endswith("\\ "):
+        end -= 1
+    return line[:end]
+
+
 def parse_rules(text: str) -> tuple[Rule, ...]:
     rules = []
     for raw in text.splitlines():
-        line = raw.rstrip()
+        line = _trim_trailing_spaces(raw)
         if not line or line.startswith("#"):
             continue
         negate = line.startswith("!")
