@@ -41,6 +41,13 @@ class EnvVar:
     host_var: str | None = None
     optional: bool = False
 
+    @property
+    def origin(self) -> str:
+        """Where the value comes from, for the plan (never the value itself)."""
+        if self.literal is not None:
+            return "manifest"
+        return "host" if self.host_var == self.name else f"host ${self.host_var}"
+
 
 @dataclass(frozen=True)
 class SshEntry:

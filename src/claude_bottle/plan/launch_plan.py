@@ -21,7 +21,7 @@ from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hosts import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
-from claude_bottle.manifest.model import Agent, Bottle, Manifest, SshEntry
+from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
 from claude_bottle.manifest.skills import find_skill
 from claude_bottle.plan.names import choose_container_name, session_object_name, slugify
 from claude_bottle.plan.signin import SignIn, decide_sign_in
@@ -32,21 +32,6 @@ from claude_bottle.settings import ENVIRONMENT, Settings
 DEFAULT_IMAGE = agent_image.TAG
 DEFAULT_HOME = agent_image.HOME
 SECONDS_MAX = 86400.0  # a day: longer waits are a typo, not a plan
-
-
-@dataclass(frozen=True)
-class EnvBinding:
-    """A variable the agent gets: a literal from the manifest, or a host variable's value."""
-
-    name: str
-    literal: str | None = None
-    host_var: str | None = None
-
-    @property
-    def origin(self) -> str:
-        if self.literal is not None:
-            return "manifest"
-        return "host" if self.host_var == self.name else f"host ${self.host_var}"
 
 
 @dataclass(frozen=True)
@@ -78,7 +63,7 @@ class LaunchPlan:
     container_home: str
     sidecar_image: str
     egress_network: str | None  # an existing network the user named; never removed
-    env: tuple[EnvBinding, ...]
+    env: tuple[EnvVar, ...]
     skills: tuple[SkillSource, ...]
     ssh: tuple[SshEntry, ...]
     cwd: Path | None
@@ -183,11 +168,13 @@ class LaunchPlan:
         return self.claude_argv()
 
 
-def _env_bindings(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) -> tuple[EnvBinding, ...]:
-    out: list[EnvBinding] = []
+def _resolved_env(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) -> tuple[EnvVar, ...]:
+    """The agent's variables that will be set: the manifest's own (a host variable's
+    only when it is set, or refused unless optional), then the sign-in token's."""
+    out: list[EnvVar] = []
     for var in agent.env:
         if var.literal is not None:
-            out.append(EnvBinding(var.name, literal=var.literal))
+            out.append(var)
             continue
         assert var.host_var is not None
         if var.host_var not in environ:
@@ -199,9 +186,9 @@ def _env_bindings(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) 
                 f"needs ${var.host_var} from your environment, and it is not set "
                 f'(set it, or mark the variable "optional": true)',
             )
-        out.append(EnvBinding(var.name, host_var=var.host_var))
+        out.append(var)
     if Settings.from_environ(environ).oauth_token:
-        out.append(EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKEN"))
+        out.append(EnvVar("CLAUDE_CODE_OAUTH_TOKEN", host_var=ENVIRONMENT["oauth_token"]))
     return tuple(out)
 
 
@@ -239,7 +226,7 @@ def build_plan(
         container_home=home.rstrip("/") or "/",
         sidecar_image=(settings.sidecar_image or backend_for(bottle.egress.proxy).default_image()),
         egress_network=settings.egress_network or bottle.egress.network,
-        env=_env_bindings(manifest, agent, environ),
+        env=_resolved_env(manifest, agent, environ),
         skills=tuple(skills),
         ssh=agent.ssh,
         cwd=options.cwd,

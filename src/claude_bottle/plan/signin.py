@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from claude_bottle.hosts import any_host_matches, host_of_url
+from claude_bottle.manifest.model import EnvVar
 
 API_HOST = "api.anthropic.com"
 PROVIDERS = (
@@ -31,15 +31,6 @@ NO_SIGN_IN = (
 )
 
 
-class Binding(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def literal(self) -> str | None: ...
-    @property
-    def host_var(self) -> str | None: ...
-
-
 @dataclass(frozen=True)
 class SignIn:
     method: str  # "gateway", "auth_token", "api_key", "oauth_token", "bedrock", "vertex" or "none"
@@ -50,13 +41,13 @@ class SignIn:
         return {"method": self.method, "description": self.description, "warnings": list(self.warnings)}
 
 
-def _origin(binding: Binding) -> str:
+def _origin(binding: EnvVar) -> str:
     if binding.literal is not None:
         return "the manifest"
     return f"${binding.host_var}"
 
 
-def _credential_text(binding: Binding) -> str:
+def _credential_text(binding: EnvVar) -> str:
     if binding.name == "CLAUDE_CODE_OAUTH_TOKEN":
         return f"Claude subscription token (claude setup-token) from {_origin(binding)}"
     return f"{binding.name} from {_origin(binding)}"
@@ -79,7 +70,7 @@ def _not_allowed(host: str, bottle: str) -> str:
     )
 
 
-def decide_sign_in(env: Sequence[Binding], allowed_hosts: Sequence[str], bottle: str) -> SignIn:
+def decide_sign_in(env: Sequence[EnvVar], allowed_hosts: Sequence[str], bottle: str) -> SignIn:
     by_name = {b.name: b for b in env}
     for var, method, text in PROVIDERS:
         if var in by_name:
