@@ -22,6 +22,7 @@ from claude_bottle.engine.client import Engine
 from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
+from tests.conftest import trust_manifest
 from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers, wait_for
 
 CANARY = "canary-9c1e5d-never-in-argv"
@@ -251,6 +252,7 @@ def test_a_running_bottle_has_every_promised_flag_on_both_containers(
     """The README's Hardening section, read back from a real `run` (agent and
     Squid sidecar both), not from the argument builders."""
     (tmp_path / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+    trust_manifest(tmp_path / "claude-bottle.json")
     release = f"/tmp/release-{secrets.token_hex(4)}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c",

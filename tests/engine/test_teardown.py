@@ -160,7 +160,7 @@ def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
     ).stdout.strip()
     try:
         before = labelled_objects(engine)
-        assert len(before) == 4  # the live session: agent, sidecar, two networks
+        assert len(before) == 3  # the live session: agent, sidecar, its internal network
         result = cli("cleanup", "--label", case_label(), cwd=lab)
         assert result.returncode == 0, result.stderr
         assert "nothing to clean up" in result.stderr
