@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import trust_manifest
 from tests.engine.conftest import cli
 from tests.sidecar.conftest import Lab
 
@@ -35,6 +36,7 @@ def agent(lab_project: Path) -> str:
     manifest = json.loads((lab_project / "claude-bottle.json").read_text())
     manifest["agents"][name] = {"bottle": "lab"}
     (lab_project / "claude-bottle.json").write_text(json.dumps(manifest))
+    trust_manifest(lab_project / "claude-bottle.json")  # the test changed it: trust it again
     return name
 
 

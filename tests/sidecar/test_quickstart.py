@@ -99,9 +99,10 @@ def test_the_readme_quick_start_reaches_a_claude_code_answer(
     merge(manifest, snippet)
     (project / "claude-bottle.json").write_text(json.dumps(manifest, indent=2))
 
-    dry_run, run, start = session
-    assert (dry_run, run, start) == (
+    dry_run, trust, run, start = session
+    assert (dry_run, trust, run, start) == (
         "claude-bottle start claude --dry-run",
+        "claude-bottle trust",
         'echo "say hello" | claude-bottle run claude',
         "claude-bottle start claude",
     )
@@ -111,6 +112,20 @@ def test_the_readme_quick_start_reaches_a_claude_code_answer(
         "sign-in          : model gateway http://api.lab.test with ANTHROPIC_AUTH_TOKEN from $LLM_TOKEN\n"
     ) in plan.stderr
     assert "warning:" not in plan.stderr
+
+    # The edited manifest is no longer the one `init` wrote: trust it again, at the terminal.
+    untrusted = sh(run, user, project)
+    assert untrusted.returncode == 3, untrusted.stderr
+    asked = pexpect.spawn("bash", ["-c", trust], cwd=str(project), env=user, encoding="utf-8", timeout=60)
+    try:
+        asked.expect(r"api\.lab\.test")  # what it lets in, shown before the question
+        asked.expect(r"trust this manifest, letting in everything listed above\? \[y/N\] ")
+        asked.sendline("y")
+        asked.expect("trusted ")
+        asked.expect(pexpect.EOF)
+    finally:
+        asked.close(force=True)
+    assert asked.exitstatus == 0
 
     answer = sh(run, user, project)
     assert answer.returncode == 0, answer.stderr

@@ -12,6 +12,8 @@ from claude_bottle.console import info
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.defaults import STARTER_MANIFEST
 from claude_bottle.manifest.locate import MANIFEST_NAME
+from claude_bottle.manifest.parse import load_manifest_file
+from claude_bottle.manifest.trust import record_trust
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -31,8 +33,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {target}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    # The user made this file with us, so its content is theirs: trusted as
+    # written. A change to it (theirs or anyone's) needs `claude-bottle trust`.
+    record_trust(load_manifest_file(target.resolve()), os.environ)
     info(
-        f"wrote {target}; check it with 'claude-bottle validate', "
-        "then start with 'claude-bottle start claude'"
+        f"wrote {target} (trusted as written; after editing it, review and run 'claude-bottle trust'); "
+        "check it with 'claude-bottle validate', then start with 'claude-bottle start claude'"
     )
     return 0
