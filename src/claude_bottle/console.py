@@ -23,6 +23,12 @@ def verbose() -> bool:
     return Settings.from_environ().verbose
 
 
+def trace_streamed(shown: str) -> None:
+    """Echo a command whose output is streamed while it runs (its status is the caller's)."""
+    if verbose():
+        print(f"{PROG}: + {shown}  [streamed]", file=sys.stderr, flush=True)
+
+
 def trace(shown: str, started: float, status: int) -> None:
     """Echo one finished command (already redacted) with its duration and status, so a
     user can see and reproduce what the tool does."""

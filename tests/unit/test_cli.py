@@ -9,6 +9,7 @@ import pytest
 
 import claude_bottle.cli.commands.run as run_command
 from claude_bottle.cli.main import main
+from claude_bottle.engine.client import Engine
 
 
 @pytest.fixture
@@ -81,3 +82,12 @@ def test_without_verbose_nothing_is_echoed(
     monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "0")  # recorded, so restored after main() sets it
     assert main(["ps"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_verbose_echoes_a_streamed_command_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "1")
+    proc = Engine(binary="true").popen("logs", "--follow", "x")
+    proc.wait()
+    assert capsys.readouterr().err == "claude-bottle: + true logs --follow x  [streamed]\n"

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from claude_bottle.console import trace
+from claude_bottle.console import trace, trace_streamed
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -221,6 +221,7 @@ class Engine:
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         kwargs.setdefault("process_group", 0)  # as in run(): the CLI decides, not the terminal
+        trace_streamed(display_command(self.argv(args)))
         return subprocess.Popen(self.argv(args), **kwargs)
 
     def server_version(self) -> str:
