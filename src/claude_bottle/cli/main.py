@@ -89,4 +89,8 @@ def main_entry() -> None:
     except KeyboardInterrupt:
         info("interrupted")
         code = 130
+    # Finished: a Ctrl-C from now on could only land while the interpreter shuts
+    # down, after it has put SIGINT back to the default, and turn a finished run's
+    # status into death by signal. Ignored handlers are left as they are then.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
