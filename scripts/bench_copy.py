@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from claude_bottle.engine import Engine
-from claude_bottle.workspace import copy_folder_in, scan_workspace
+from claude_bottle.engine.client import Engine
+from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 
 DEST = "/home/node/workspace"
 

@@ -13,9 +13,9 @@ extra_ca=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
 claude-bottle build "${extra_ca[@]}"
 
-ruff check src tests
-ruff format --check src tests
-mypy
+ruff check src tests scripts
+ruff format --check src tests scripts
+mypy  # strict, over src and tests (pyproject)
 python3 -m pytest tests/unit -q
 # Hand-written mutants of the wall's rules, the argv builders and redaction: each
 # must be killed by the unit tests (about 2 minutes; the engine ones: see README).

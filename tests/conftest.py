@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.manifest import load_manifest_file
-from claude_bottle.trust import record_trust
+from claude_bottle.manifest.parse import load_manifest_file
+from claude_bottle.manifest.trust import record_trust
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

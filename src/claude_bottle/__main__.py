@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from claude_bottle.cli import main_entry
+from claude_bottle.cli.main import main_entry
 
 main_entry()

@@ -1,5 +1,5 @@
 """The one error base. Every user-facing failure is a ClaudeBottleError subclass;
-the top-level handler in cli.py prints its message and maps it to an exit code."""
+the top-level handler in cli/main.py prints its message and maps it to an exit code."""
 
 from __future__ import annotations
 
@@ -52,8 +52,31 @@ class EngineError(ClaudeBottleError):
         super().__init__(head + detail)
 
 
+# The kinds of engine failure a caller may act on, classified once by the engine
+# implementation (for the docker CLI: engine/client.py, from its wording), so no
+# caller matches an engine's English (in the manner of docker-py's errors.NotFound).
+class NotFound(EngineError):
+    """The container, network, image or path named does not exist."""
+
+
+class PathNotFound(NotFound):
+    """A path inside a container does not exist."""
+
+
+class NameConflict(EngineError):
+    """The name is taken: a container or network of that name exists."""
+
+
+class NotRunning(EngineError):
+    """The container exists but is not running."""
+
+
+class AddressConflict(EngineError):
+    """A network's subnet overlaps one the engine already uses."""
+
+
 class EngineUnavailable(ClaudeBottleError):
-    pass
+    """The engine cannot be reached (or the program named is not the engine's CLI)."""
 
 
 class Interrupted(ClaudeBottleError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
@@ -52,3 +53,11 @@ def host_matches(host: str, pattern: str) -> bool:
 
 def any_host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return any(host_matches(host, p) for p in patterns)
+
+
+def host_of_url(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower().rstrip(".") if host else None

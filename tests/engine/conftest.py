@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from claude_bottle import labels
-from claude_bottle.agent import AgentContainer
-from claude_bottle.engine import Engine
+from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.network import BottleNetwork
+from claude_bottle.engine import labels
+from claude_bottle.engine.client import Engine
 from claude_bottle.errors import ManifestError
-from claude_bottle.launch import session_labels
-from claude_bottle.locate import find_manifest, load_manifest
-from claude_bottle.names import new_session_id
-from claude_bottle.network import BottleNetwork
-from claude_bottle.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from claude_bottle.manifest.locate import find_manifest, load_manifest
+from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from claude_bottle.plan.names import new_session_id
+from claude_bottle.session.launch import session_labels
 from tests.conftest import trust_manifest
 
 # Every session this test run makes carries this label (the CLI's children

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import labels as L
-from claude_bottle.agent import AgentContainer
-from claude_bottle.engine import Engine
-from claude_bottle.home import HomeFiles
-from claude_bottle.plan import LaunchPlan
-from claude_bottle.tarball import tar_bytes
-from claude_bottle.workspace import copy_folder_in, scan_workspace
+from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.home import HomeFiles
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
+from claude_bottle.engine.tarball import tar_bytes
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 from tests.conftest import trust_manifest
 from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers, wait_for
 

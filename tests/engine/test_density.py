@@ -8,7 +8,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import cli, labelled_objects
 
 BOTTLES = 50

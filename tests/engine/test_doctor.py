@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from tests.engine.conftest import cli
 

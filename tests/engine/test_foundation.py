@@ -4,8 +4,8 @@ import json
 import secrets
 from pathlib import Path
 
-from claude_bottle import labels
-from claude_bottle.engine import Engine
+from claude_bottle.engine import labels
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import case_label, cli
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import cli
 from tests.engine.test_interrupts import objects_of_agent
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import cleanup
-from claude_bottle import labels as L
-from claude_bottle.engine import Engine
-from claude_bottle.reaper import sweep
+from claude_bottle.bottle.reaper import sweep
+from claude_bottle.engine import inventory as cleanup
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli, wait_for
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
@@ -125,7 +125,10 @@ def test_kill_9_then_cleanup_leaves_no_stage_folder(
         (stage,) = stage_folders(env)
         session = stage.split("-")[1]
         watchdog = subprocess.run(
-            ["pgrep", "-f", f"claude_bottle.reaper {session}"], capture_output=True, text=True, check=False
+            ["pgrep", "-f", f"claude_bottle.bottle.reaper {session}"],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.split()
         assert len(watchdog) == 1
         os.kill(int(watchdog[0]), signal.SIGKILL)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import labels as L
-from claude_bottle.engine import Engine
-from claude_bottle.reaper import Reaper
+from claude_bottle.bottle.reaper import Reaper
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
 from tests.conftest import trust_manifest
 from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers, wait_for
 
@@ -138,7 +138,7 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
     session = engine.run("inspect", "--format", f'{{{{index .Config.Labels "{L.SESSION}"}}}}', agent).stdout
     session = session.strip()
     watchdog = subprocess.run(
-        ["pgrep", "-f", f"claude_bottle.reaper {session}"], capture_output=True, text=True
+        ["pgrep", "-f", f"claude_bottle.bottle.reaper {session}"], capture_output=True, text=True
     ).stdout.split()
     assert len(watchdog) == 1
     os.kill(int(watchdog[0]), signal.SIGKILL)

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import labels as L
-from claude_bottle.agent import AgentContainer
-from claude_bottle.engine import Engine
+from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.keeper import WorkTarget, harvest
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.keeper import WorkTarget, harvest
-from claude_bottle.plan import LaunchPlan
-from claude_bottle.sessions import SessionFolder
-from claude_bottle.workspace import WorkspaceSource, copy_folder_in, scan_workspace
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.workspace.session_folders import SessionFolder
+from claude_bottle.workspace.source import WorkspaceSource, copy_folder_in, scan_workspace
 from tests.conftest import trust_manifest
 from tests.engine.conftest import (
     agent_on_internal_network,

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest
 from tests.engine.conftest import agent_image, engine, nothing_left_behind, wait_for

@@ -8,7 +8,7 @@ import json
 import secrets
 from pathlib import Path
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import cli, labelled_objects
 from tests.sidecar.conftest import Lab
 

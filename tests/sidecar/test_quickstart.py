@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import labelled_objects
 from tests.sidecar.conftest import Lab
 

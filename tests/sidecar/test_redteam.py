@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import labels
-from claude_bottle.engine import Engine
+from claude_bottle.engine import labels
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import cli, wait_for
 from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
 
@@ -40,7 +40,7 @@ class Attack:
     stderr: str
 
     def value(self, name: str) -> str:
-        found = re.findall(rf"^{re.escape(name)}=(\S*)$", self.stdout, re.MULTILINE)
+        found: list[str] = re.findall(rf"^{re.escape(name)}=(\S*)$", self.stdout, re.MULTILINE)
         assert len(found) == 1, f"{name}= printed {len(found)} times in:\n{self.stdout}"
         return found[0]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.squid import CONFIG_ENV, IMAGE, SquidBackend, render_squid_config
 from tests.engine.conftest import wait_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pexpect
 
-from claude_bottle.engine import Engine
+from claude_bottle.engine.client import Engine
 from tests.engine.conftest import labelled_objects, owned_containers
 from tests.sidecar.conftest import Lab
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.claude_setup import IMAGE_CLAUDE_JSON
-from claude_bottle.cli import main
+from claude_bottle.bottle.home import HomeFiles
+from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
-from claude_bottle.home import HomeFiles
-from claude_bottle.locate import load_manifest
-from claude_bottle.plan import Options, build_plan
-from claude_bottle.render import plan_json, render_plan
+from claude_bottle.manifest.claude_setup import IMAGE_CLAUDE_JSON
+from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.render import plan_json, render_plan
 
 MCP = {
     "github": {

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-import claude_bottle.commands.run as run_command
-from claude_bottle.cli import main
+import claude_bottle.cli.commands.run as run_command
+from claude_bottle.cli.main import main
+from claude_bottle.engine.client import Engine
 
 
 @pytest.fixture
@@ -50,3 +53,41 @@ def test_cleanup_refuses_a_label_that_is_not_key_value(
 ) -> None:
     assert main(["cleanup", "--label", label]) == 2
     assert capsys.readouterr().err == f"claude-bottle: --label '{label}' is not KEY=VALUE\n"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_echoes_each_engine_command(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "docker"  # a stand-in CLI: answers `version`, lists no containers
+    fake.write_text('#!/bin/sh\n[ "$1" = version ] && echo 27.0.0\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", str(fake))
+    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "0")  # recorded, so restored after main() sets it
+    argv = ["--verbose", "ps"] if where == "before" else ["ps", "--verbose"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"claude-bottle: + {fake} version --format {{{{.Server.Version}}}}  [")
+    assert err[1].startswith(f"claude-bottle: + {fake} ps --filter ")
+    assert os.environ["CLAUDE_BOTTLE_VERBOSE"] == "1"  # the switch the processes it starts inherit
+
+
+def test_without_verbose_nothing_is_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\n[ "$1" = version ] && echo 27.0.0\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", str(fake))
+    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "0")  # recorded, so restored after main() sets it
+    assert main(["ps"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_verbose_echoes_a_streamed_command_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "1")
+    proc = Engine(binary="true").popen("logs", "--follow", "x")
+    proc.wait()
+    assert capsys.readouterr().err == "claude-bottle: + true logs --follow x  [streamed]\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import build_parser, main
-from claude_bottle.commands import COMMANDS
-from claude_bottle.completion import bash_script, fish_script, zsh_script
+from claude_bottle.cli.commands import COMMANDS
+from claude_bottle.cli.completion import bash_script, fish_script, zsh_script
+from claude_bottle.cli.main import build_parser, main
 
 MANIFEST = {
     "bottles": {"dev": {"egress": {"allow": ["api.anthropic.com"]}}},
@@ -65,7 +65,7 @@ def test_bash_completes_options_and_their_values(shim: Path) -> None:
     assert complete(shim, "claude-bottle start --d") == ["--dry-run"]
     assert complete(shim, "claude-bottle doctor --runtime r") == ["runc", "runsc"]
     assert complete(shim, "claude-bottle completion ") == ["bash", "zsh", "fish"]
-    assert complete(shim, "claude-bottle egress coder --") == ["--help", "--follow", "--json"]
+    assert complete(shim, "claude-bottle egress coder --") == ["--help", "--follow", "--json", "--verbose"]
 
 
 def test_bash_reads_agents_from_the_manifest_named_on_the_line(shim: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.concurrency import enter_together, in_background, run_together
+from claude_bottle.session.concurrency import enter_together, in_background, run_together
 
 
 class Resource(AbstractContextManager["Resource"]):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bottle.dnsleak import dns_leak_verdict, engine_leaks_dns, loopback_resolvers
+from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns, loopback_resolvers
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from claude_bottle.commands.shell import shell_args
+from claude_bottle.cli.commands.shell import shell_args
 from claude_bottle.proxies.events import (
     EgressEvent,
     event_line,

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_bottle.cli import main
+from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
-from claude_bottle.manifest import parse_manifest_bytes
+from claude_bottle.manifest.parse import parse_manifest_bytes
 from tests.conftest import REVIEWER_MANIFEST
 
 FUZZ = settings(

@@ -9,12 +9,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from claude_bottle.cli import main
-from claude_bottle.defaults import DEFAULT_MANIFEST, STARTER_MANIFEST
+from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
-from claude_bottle.locate import BUILTIN_SOURCE, load_manifest
-from claude_bottle.manifest import EnvVar, parse_manifest
-from claude_bottle.schema import manifest_schema
+from claude_bottle.manifest.defaults import DEFAULT_MANIFEST, STARTER_MANIFEST
+from claude_bottle.manifest.locate import BUILTIN_SOURCE, load_manifest
+from claude_bottle.manifest.model import EnvVar
+from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.manifest.schema import manifest_schema
 from tests.conftest import REVIEWER_MANIFEST
 
 

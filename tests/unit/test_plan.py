@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import main
+from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
 from claude_bottle.hosts import host_matches, host_pattern_problem
-from claude_bottle.locate import load_manifest
-from claude_bottle.names import choose_container_name, next_container_name, slugify
-from claude_bottle.plan import EnvBinding, Options, build_plan
+from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.manifest.model import EnvVar
+from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.names import choose_container_name, next_container_name, slugify
 
 SECRET = "canary-7f3a9b-do-not-leak"
 
@@ -122,8 +123,8 @@ def test_unknown_agent(project: Path, env: dict[str, str], capsys: pytest.Captur
 def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
     plan = build_plan(load_manifest(project), Options("reviewer"), env, "abcd1234", frozenset())
     assert plan.env == (
-        EnvBinding("GITHUB_TOKEN", host_var="GH_TOKEN"),
-        EnvBinding("MODE", literal="review"),
+        EnvVar("GITHUB_TOKEN", host_var="GH_TOKEN"),
+        EnvVar("MODE", literal="review"),
     )
     assert SECRET not in repr(plan)
 

@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.agent import proxy_env, run_args
-from claude_bottle.engine import Engine
+from claude_bottle.bottle.agent import proxy_env, run_args
+from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules
+from claude_bottle.bottle.sidecar import sidecar_run_args
+from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
+from claude_bottle.engine.client import Engine
 from claude_bottle.errors import EngineError
-from claude_bottle.ignore import is_ignored, parse_rules
-from claude_bottle.manifest import SshEntry, parse_manifest
-from claude_bottle.netguard import allowed_tcp_ports, guard_rules
-from claude_bottle.plan import Options, build_plan
+from claude_bottle.manifest.model import SshEntry
+from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.plan.launch_plan import Options, build_plan
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
-from claude_bottle.sidecar import sidecar_run_args
-from claude_bottle.ssh import _known_host_matches, ssh_config
+from claude_bottle.workspace.ignore import is_ignored, parse_rules
 
 
 def lab_plan(tmp_path: Path, ssh: list[dict[str, object]] | None = None, runtime: str = "runc"):  # type: ignore[no-untyped-def]
@@ -128,11 +129,25 @@ def test_known_hosts_plain_and_hashed() -> None:
     salt = b"0123456789abcdefghij"
     digest = base64.b64encode(hmac.new(salt, b"git.test", hashlib.sha1).digest()).decode()
     hashed = f"|1|{base64.b64encode(salt).decode()}|{digest} ssh-ed25519 AAAA"
-    assert _known_host_matches(hashed, entry)
-    assert _known_host_matches("other.test,git.test ssh-ed25519 AAAA", entry)
-    assert not _known_host_matches("git.test.evil ssh-ed25519 AAAA", entry)
-    assert _known_host_matches("[git.test]:2222 ssh-ed25519 AAAA", SshEntry("git.test", port=2222))
-    assert not _known_host_matches("@revoked git.test ssh-ed25519 AAAA", entry)
+
+    def carried(line: str, e: SshEntry = entry) -> bool:
+        return matching_known_hosts(["unrelated.test ssh-ed25519 BBBB", line], (e,)) == (line,)
+
+    assert carried(hashed)
+    assert carried("other.test,git.test ssh-ed25519 AAAA")
+    assert not carried("git.test.evil ssh-ed25519 AAAA")
+    assert carried("[git.test]:2222 ssh-ed25519 AAAA", SshEntry("git.test", port=2222))
+    assert not carried("@revoked git.test ssh-ed25519 AAAA")
+    # As ssh matches them: wildcards are carried, a negated host is not.
+    assert carried("*.test ssh-ed25519 AAAA")
+    assert not carried("!git.test,*.test ssh-ed25519 AAAA")
+
+
+def test_known_hosts_keep_entry_then_file_order() -> None:
+    lines = ["b.test ssh-ed25519 B", "a.test ssh-ed25519 A1", "x.test ssh-ed25519 X", "a.test ssh-ed25519 A2"]
+    entries = (SshEntry("a.test"), SshEntry("b.test"), SshEntry("a.test"))
+    assert matching_known_hosts(lines, entries) == (lines[1], lines[3], lines[0])
+    assert matching_known_hosts([], entries) == ()
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.cli import main
-from claude_bottle.plan import EnvBinding
-from claude_bottle.signin import NO_SIGN_IN, SignIn, decide_sign_in
+from claude_bottle.cli.main import main
+from claude_bottle.manifest.model import EnvVar
+from claude_bottle.plan.signin import NO_SIGN_IN, SignIn, decide_sign_in
 
 ALLOW = ("api.anthropic.com", "*.github.com")
-KEY = EnvBinding("ANTHROPIC_API_KEY", host_var="ANTHROPIC_API_KEY")
-AUTH = EnvBinding("ANTHROPIC_AUTH_TOKEN", host_var="LLM_TOKEN")
-OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKEN")
+KEY = EnvVar("ANTHROPIC_API_KEY", host_var="ANTHROPIC_API_KEY")
+AUTH = EnvVar("ANTHROPIC_AUTH_TOKEN", host_var="LLM_TOKEN")
+OAUTH = EnvVar("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKEN")
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKE
             id="api-key-wins-over-oauth-token",
         ),
         pytest.param(
-            [EnvBinding("ANTHROPIC_BASE_URL", literal="https://user:pw@llm.corp.test/v1?k=s"), AUTH],
+            [EnvVar("ANTHROPIC_BASE_URL", literal="https://user:pw@llm.corp.test/v1?k=s"), AUTH],
             ("llm.corp.test",),
             SignIn(
                 "gateway", "model gateway https://llm.corp.test/v1 with ANTHROPIC_AUTH_TOKEN from $LLM_TOKEN"
@@ -52,7 +52,7 @@ OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKE
             id="gateway-url-without-its-password",
         ),
         pytest.param(
-            [EnvBinding("ANTHROPIC_BASE_URL", literal="http://llm.corp.test")],
+            [EnvVar("ANTHROPIC_BASE_URL", literal="http://llm.corp.test")],
             ALLOW,
             SignIn(
                 "gateway",
@@ -65,7 +65,7 @@ OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKE
             id="gateway-host-not-allowed",
         ),
         pytest.param(
-            [EnvBinding("ANTHROPIC_BASE_URL", host_var="GATEWAY")],
+            [EnvVar("ANTHROPIC_BASE_URL", host_var="GATEWAY")],
             (),
             SignIn("gateway", "model gateway (ANTHROPIC_BASE_URL from $GATEWAY) with no credential"),
             id="gateway-from-the-host",
@@ -84,7 +84,7 @@ OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKE
             id="api-host-not-allowed",
         ),
         pytest.param(
-            [EnvBinding("CLAUDE_CODE_USE_BEDROCK", literal="1"), KEY],
+            [EnvVar("CLAUDE_CODE_USE_BEDROCK", literal="1"), KEY],
             (),
             SignIn("bedrock", "Amazon Bedrock (CLAUDE_CODE_USE_BEDROCK in the agent's env)"),
             id="bedrock",
@@ -92,7 +92,7 @@ OAUTH = EnvBinding("CLAUDE_CODE_OAUTH_TOKEN", host_var="CLAUDE_BOTTLE_OAUTH_TOKE
         pytest.param([], ALLOW, SignIn("none", "none", (NO_SIGN_IN,)), id="none"),
     ],
 )
-def test_sign_in_method(env: list[EnvBinding], allow: tuple[str, ...], expected: SignIn) -> None:
+def test_sign_in_method(env: list[EnvVar], allow: tuple[str, ...], expected: SignIn) -> None:
     assert decide_sign_in(env, allow, "dev") == expected
 
 

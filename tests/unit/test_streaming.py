@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from claude_bottle.bottle.home import _folder_entries
 from claude_bottle.errors import UsageError
-from claude_bottle.harvest import changed_files
-from claude_bottle.home import _folder_entries
+from claude_bottle.workspace.harvest import changed_files
 
 
 def test_only_files_whose_size_or_mtime_changed_come_out() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.cli import main
-from claude_bottle.locate import load_manifest
-from claude_bottle.trust import is_trusted
+from claude_bottle.cli.main import main
+from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.manifest.trust import is_trusted
 from tests.conftest import trust_manifest
 from tests.unit.test_manifest import edited
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal
-from urllib.parse import urlsplit
 
 from claude_bottle.proxies.events import EgressEvent
 
@@ -89,11 +88,3 @@ class ProxyBackend(ABC):
 
     def proxy_url(self, address: str) -> str:
         return f"http://{address}:{self.port}"
-
-
-def host_of_url(url: str) -> str | None:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return host.lower().rstrip(".") if host else None

@@ -1,0 +1,87 @@
+"""The session's keeper: the resource that, before the agent container is
+removed, takes out what must not be lost (the agent's work and its Claude Code
+transcript) into the session folder and the user's repository."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.engine.client import Engine
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.names import slugify
+from claude_bottle.workspace.harvest import HarvestResult, harvest_folder, harvest_git, save_transcripts
+from claude_bottle.workspace.session_folders import SessionFolder
+from claude_bottle.workspace.source import WorkspaceSource, copy_folder_in
+
+
+@dataclass(frozen=True)
+class WorkTarget:
+    """Where a session's work is taken from and brought to."""
+
+    session_id: str
+    agent: str
+    workspace: str  # in the container
+    source: WorkspaceSource
+
+    @classmethod
+    def of(cls, plan: LaunchPlan, source: WorkspaceSource) -> WorkTarget:
+        return cls(plan.session_id, plan.agent.name, plan.workspace, source)
+
+    @property
+    def branch(self) -> str:
+        return f"bottle/{slugify(self.agent)}/{self.session_id}"
+
+    def uncommitted_message(self) -> str:
+        return (
+            "claude-bottle: changes left uncommitted in the bottle\n\n"
+            f"Session {self.session_id} of agent {self.agent} ended with these changes not\n"
+            "committed; claude-bottle committed them here so that nothing is lost."
+        )
+
+
+def harvest(
+    engine: Engine, container: str, target: WorkTarget, folder: SessionFolder, label: str
+) -> HarvestResult:
+    src, ws = target.source, target.workspace
+    if src.is_git:
+        return harvest_git(engine, container, src, ws, folder, target.branch, target.uncommitted_message())
+    return harvest_folder(engine, container, src, ws, folder, label)
+
+
+class SessionKeeper(AbstractContextManager["SessionKeeper"]):
+    def __init__(
+        self,
+        engine: Engine,
+        plan: LaunchPlan,
+        agent: AgentContainer,
+        source: WorkspaceSource | None,
+        folder: SessionFolder | None,
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.agent = agent
+        self.source = source
+        self.folder = folder
+        self.copied = False
+        self.result: HarvestResult | None = None
+
+    def __enter__(self) -> SessionKeeper:
+        return self
+
+    def copy_in(self) -> None:
+        if self.source is None:
+            return
+        copy_folder_in(self.engine, self.agent.name, self.source, self.plan.workspace)
+        self.copied = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.folder is None:
+            return
+        if self.source is not None and self.copied:
+            target = WorkTarget.of(self.plan, self.source)
+            self.result = harvest(self.engine, self.agent.name, target, self.folder, "final")
+            self.folder.update(work=self.result.to_json())
+        save_transcripts(self.engine, self.agent.name, self.plan.container_home, self.folder)

@@ -1,0 +1,112 @@
+"""The bottle's networks, one context manager each."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import random
+from contextlib import AbstractContextManager
+from typing import Any
+
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
+from claude_bottle.errors import AddressConflict, NameConflict, UsageError
+from claude_bottle.plan.subnets import (
+    DEFAULT_SUBNETS,
+    SHARED_EGRESS,
+    SUBNET_PREFIX,
+    SubnetPoolExhausted,
+    pick_subnets,
+)
+
+SUBNET_TRIES = 12
+
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+
+
+class BottleNetwork(AbstractContextManager["BottleNetwork"]):
+    """The session's internal network (`--internal`: no route out), made for one
+    session and removed with it. It holds only the agent and its sidecar, has
+    no IPv6, and takes a small subnet from the bottle tool's own range."""
+
+    def __init__(
+        self, engine: Engine, name: str, labels: dict[str, str], pool: ipaddress.IPv4Network | None = None
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.labels = labels
+        self.pool = pool or ipaddress.IPv4Network(DEFAULT_SUBNETS)
+        self.subnet: ipaddress.IPv4Network | None = None
+
+    def create_args(self, subnet: ipaddress.IPv4Network) -> tuple[str, ...]:
+        return (
+            "network", "create", "--driver", "bridge", "--internal",
+            "--subnet", str(subnet),
+            # The internal bridge gets no host address: the agent cannot reach
+            # services on the host through the gateway (containers still see each other).
+            "--opt", f"{INHIBIT_IPV4}=true",
+            *L.label_args(self.labels),
+            self.name,
+        )  # fmt: skip
+
+    def __enter__(self) -> BottleNetwork:
+        # A subnet another network took is refused by the engine: try another.
+        for subnet in pick_subnets(self.pool, SUBNET_TRIES, random.SystemRandom()):
+            try:
+                self.engine.run(*self.create_args(subnet), what=f"cannot create network {self.name}")
+            except AddressConflict:
+                continue
+            self.subnet = subnet
+            return self
+        raise SubnetPoolExhausted(
+            f"no free /{SUBNET_PREFIX} subnet found in {self.pool} after {SUBNET_TRIES} tries: too many "
+            "bottles (or other networks) use that range; end some, or name a larger range with "
+            "CLAUDE_BOTTLE_SUBNETS"
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        self.engine.run("network", "rm", self.name, what=f"cannot remove network {self.name}")
+
+
+class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):
+    """The sidecars' way out: one long-lived network shared by every bottle's
+    sidecar (no agent ever joins it), created on first use and never removed by
+    a session. Sidecars on it can reach each other, but no agent can ask its
+    sidecar to: a sidecar forwards only to allowlisted names, and another
+    sidecar's name or address is never one of them."""
+
+    name = SHARED_EGRESS
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> SharedEgressNetwork:
+        if self.engine.network_exists(self.name):
+            return self
+        labels = {L.ROLE: L.ROLE_SHARED_EGRESS_NET}
+        with contextlib.suppress(NameConflict):  # another session made it meanwhile
+            self.engine.run("network", "create", "--driver", "bridge", *L.label_args(labels), self.name,
+                            what=f"cannot create network {self.name}")  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class ExistingNetwork(AbstractContextManager["ExistingNetwork"]):
+    """A network the user named for the egress side: checked, used, never removed."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+
+    def __enter__(self) -> ExistingNetwork:
+        if not self.engine.network_exists(self.name):
+            raise UsageError(
+                f"egress network '{self.name}' does not exist "
+                "(named by egress.network or CLAUDE_BOTTLE_EGRESS_NETWORK)"
+            )
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -1,0 +1,81 @@
+"""A watchdog that removes a session's objects if its owner dies without tearing down.
+
+Started at launch in its own session (so a closing terminal or a Ctrl-C to the
+process group does not reach it), it blocks reading a pipe whose only writer is
+the owner. An orderly teardown writes "clean" and closes it; if the owner is
+killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
+labelled with the session id, and the session's stage folder. It sweeps again
+while the engine settles: an engine call under way when the owner died (its
+docker client runs on in its own process group) can still make an object
+after the first sweep. `claude-bottle cleanup` remains the backstop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from contextlib import AbstractContextManager
+from typing import Any
+
+from claude_bottle.engine.client import Engine
+
+CLEAN = b"clean"
+# Seconds after the owner's end at which the session's labels are swept: the
+# later sweeps catch objects whose creation was under way at the first.
+SWEEPS = (0.0, 1.0, 3.0, 7.0, 15.0)
+
+
+class Reaper(AbstractContextManager["Reaper"]):
+    def __init__(self, engine: Engine, session_id: str) -> None:
+        self.engine = engine
+        self.session_id = session_id
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Reaper:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, self.engine.binary],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        # Reached only after every other resource's exit ran. If anything went
+        # wrong on the way (a failed step, an interrupt, a removal that failed),
+        # the watchdog is not told "clean" and sweeps the session's labels once.
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            if exc_type is None:
+                self.proc.stdin.write(CLEAN)
+            self.proc.stdin.close()
+        if exc_type is None:
+            self.proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    session_id, docker = argv
+    if sys.stdin.buffer.read() == CLEAN:
+        return 0
+    sweep(Engine(binary=docker), session_id)
+    return 0
+
+
+def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS) -> None:
+    from claude_bottle.bottle.stage import remove_stage_folders
+    from claude_bottle.engine.inventory import remove_session
+
+    start = time.monotonic()
+    for moment in at:
+        time.sleep(max(0.0, start + moment - time.monotonic()))
+        remove_session(engine, session_id)
+        remove_stage_folders(session_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""ssh inside a bottle: a config whose ProxyCommand tunnels through the sidecar
+with HTTP CONNECT, the named identity files, and the matching known_hosts lines."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_bottle.errors import UsageError
+from claude_bottle.hostfiles import (
+    IDENTITY_MAX,
+    KNOWN_HOSTS_MAX,
+    HostFileProblem,
+    identity_path,
+    identity_problem,
+    read_capped,
+)
+from claude_bottle.manifest.model import SshEntry
+
+
+@dataclass(frozen=True)
+class SshFiles:
+    """What goes into ~/.ssh, read from the host before anything starts."""
+
+    identities: tuple[tuple[str, bytes], ...]  # (file name in ~/.ssh, content)
+    known_hosts: tuple[str, ...]
+
+
+def identity_name(entry: SshEntry, index: int) -> str:
+    assert entry.identity_file is not None
+    return f"id_bottle_{index}_{Path(entry.identity_file).name}"
+
+
+def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> SshFiles:
+    """The identity files (checked as the plan showed them: regular, under the
+    home folder, the user's own, mode 600) and the matching known_hosts lines."""
+    identities = []
+    for i, entry in enumerate(entries):
+        if entry.identity_file is None:
+            continue
+        path = identity_path(entry.identity_file, home).resolve()
+        where = f"agents.{agent}.ssh[{i}].IdentityFile"
+        problem = identity_problem(path, home)
+        if problem:
+            raise UsageError(f"{where}: {path}: {problem}")
+        try:
+            identities.append((identity_name(entry, i), read_capped(path, IDENTITY_MAX)))
+        except HostFileProblem as exc:
+            raise UsageError(f"{where}: {exc}") from None
+    if not entries:
+        return SshFiles(identities=(), known_hosts=())
+    known_file = home / ".ssh" / "known_hosts"
+    try:
+        lines = read_capped(known_file, KNOWN_HOSTS_MAX).decode("utf-8", "replace").splitlines()
+    except HostFileProblem as exc:
+        if not known_file.exists():
+            lines = []
+        else:
+            raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
+    return SshFiles(identities=tuple(identities), known_hosts=matching_known_hosts(lines, entries))
+
+
+def _host_keys(entry: SshEntry) -> tuple[str, ...]:
+    port = entry.port or 22
+    return (entry.target,) if port == 22 else (f"[{entry.target}]:{port}",)
+
+
+def matching_known_hosts(lines: list[str], entries: tuple[SshEntry, ...]) -> tuple[str, ...]:
+    """The known_hosts lines that name the entries' hosts, as ssh itself matches them
+    (plain, hashed, wildcard and negated patterns): `ssh-keygen -F` decides, on a
+    copy of exactly these lines. @cert-authority and @revoked lines stay behind."""
+    if not lines:
+        return ()
+    found: dict[str, None] = {}  # ordered by entry, then by line
+    with tempfile.NamedTemporaryFile("w", prefix="claude-bottle-known-", encoding="utf-8") as copy:
+        copy.write("".join(line + "\n" for line in lines))
+        copy.flush()
+        for entry in entries:
+            numbers: set[int] = set()
+            for host in _host_keys(entry):
+                numbers |= _lines_found(host, copy.name)
+            found.update((lines[n - 1], None) for n in sorted(numbers) if not lines[n - 1].startswith("@"))
+    return tuple(found)
+
+
+def _lines_found(host: str, known_file: str) -> set[int]:
+    try:
+        out = subprocess.run(
+            ["ssh-keygen", "-F", host, "-f", known_file], capture_output=True, text=True, check=False
+        ).stdout
+    except FileNotFoundError:
+        raise UsageError(
+            "ssh-keygen not found: it decides which known_hosts lines an ssh entry needs"
+        ) from None
+    return {int(n) for n in re.findall(r"^# Host .* found: line (\d+)", out, re.MULTILINE)}
+
+
+def ssh_config(entries: tuple[SshEntry, ...], proxy_host: str, proxy_port: int) -> str:
+    blocks = []
+    for i, entry in enumerate(entries):
+        lines = [f"Host {entry.host}", f"  HostName {entry.target}"]
+        if entry.user:
+            lines.append(f"  User {entry.user}")
+        if entry.port:
+            lines.append(f"  Port {entry.port}")
+        if entry.identity_file:
+            lines += [f"  IdentityFile ~/.ssh/{identity_name(entry, i)}", "  IdentitiesOnly yes"]
+        # No port forwarding out of a bottle: -L/-R/-D would be tunnels within a tunnel.
+        lines += [
+            f"  ProxyCommand nc -X connect -x {proxy_host}:{proxy_port} %h %p",
+            "  StrictHostKeyChecking accept-new",
+            "  ClearAllForwardings yes",
+        ]
+        blocks.append("\n".join(lines))
+    blocks.append("Host *\n  ClearAllForwardings yes")
+    return "\n\n".join(blocks) + "\n"

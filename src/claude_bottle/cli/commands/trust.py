@@ -1,0 +1,58 @@
+"""claude-bottle trust [PATH]: show everything a manifest would let into a bottle
+(host files with the paths they resolve to, host variables, egress hosts),
+ask, and record its content as trusted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from claude_bottle.cli.terminal import ask
+from claude_bottle.console import info
+from claude_bottle.manifest.host_files import inventory_lines
+from claude_bottle.manifest.locate import find_manifest, named_file
+from claude_bottle.manifest.model import Manifest
+from claude_bottle.manifest.parse import load_manifest_file
+from claude_bottle.manifest.trust import EXIT_UNTRUSTED, is_trusted, needs_trust, record_trust
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="review a manifest and trust its exact content")
+    p.add_argument(
+        "path", nargs="?", metavar="PATH", help="the manifest (default: the one that applies here)"
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="trust without asking (after showing)")
+    p.set_defaults(handler=run)
+
+
+def show(manifest: Manifest) -> None:
+    """What the manifest lets in, on standard output (for the person deciding)."""
+    print(f"manifest {manifest.source} (sha256 {manifest.digest})")
+    print("it lets into its bottles:")
+    for line in inventory_lines(manifest, Path(os.environ.get("HOME") or Path.home())):
+        print(f"  {line}")
+
+
+def run(args: argparse.Namespace) -> int:
+    cwd = Path.cwd()
+    path = named_file(cwd, args.path, "trust") if args.path else find_manifest(cwd, None, os.environ)
+    if path is None:
+        info("no manifest applies here; the built-in default needs no trust")
+        return 0
+    manifest = load_manifest_file(path)
+    if not needs_trust(manifest, os.environ):
+        info(f"{manifest.source} is your own (in your config folder); it needs no trust")
+        return 0
+    show(manifest)
+    if is_trusted(manifest, os.environ):
+        info(f"{manifest.source} is already trusted as it is")
+        return 0
+    question = "trust this manifest, letting in everything listed above?"
+    if not args.yes and not ask(question, "no terminal to ask on; pass --yes to trust it without asking"):
+        info("not trusted")
+        return EXIT_UNTRUSTED
+    record_trust(manifest, os.environ)
+    info(f"trusted {manifest.source} (sha256 {manifest.digest[:12]}); a change to it needs trusting again")
+    return 0

@@ -1,0 +1,59 @@
+"""The launch as a person sees it: the question before, the summary after, and the
+two ways in (an interactive session for `start`, a command for `run`)."""
+
+from __future__ import annotations
+
+import os
+
+from claude_bottle.console import block, info
+from claude_bottle.engine.client import Engine
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.proxies.events import format_duration, render_report, summarize
+from claude_bottle.session.launch import Session, run_session
+
+
+def print_summary(session: Session, timings: bool = False) -> None:
+    report = summarize(session.sidecar.events)
+    marks = session.clock.marks
+    elapsed = format_duration(marks["session"] - marks.get("launch", marks["session"]))
+    lines = [
+        f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; "
+        "everything it made was removed"
+    ]
+    lines += [f"  {line}" for line in render_report(report)]
+    if session.keeper.result is not None and session.plan.cwd is not None:
+        lines += [f"  {line}" for line in session.keeper.result.summary_lines(session.plan.cwd)]
+    if session.keeper.folder is not None:
+        lines.append(f"  saved   : {session.keeper.folder.path} (transcript, egress log)")
+    if timings:
+        lines.append("  timings : " + ", ".join(f"{p} {d:.3f}s" for p, d in session.clock.durations()))
+    info(lines[0])
+    block("\n".join(lines[1:]))
+
+
+def confirm(assume_yes: bool) -> bool:
+    """Ask on the controlling terminal (not stdin, which a script may own)."""
+    if assume_yes:
+        return True
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        raise ClaudeBottleError("no terminal to ask on; pass --yes to launch without confirmation") from None
+    with os.fdopen(fd, "r+b", buffering=0) as tty:
+        tty.write(b"claude-bottle: launch this agent? [y/N] ")
+        reply = tty.readline().decode("utf-8", "replace").strip()
+    return reply in ("y", "Y", "yes", "YES")
+
+
+def launch_interactive(plan: LaunchPlan, engine: Engine, *, assume_yes: bool, timings: bool = False) -> int:
+    if not confirm(assume_yes):
+        info("aborted by user")
+        return 0
+    return run_session(plan, engine, tty=True, on_end=lambda s: print_summary(s, timings))
+
+
+def launch_command(plan: LaunchPlan, engine: Engine, *, summary: bool = True, timings: bool = False) -> int:
+    return run_session(
+        plan, engine, tty=False, on_end=(lambda s: print_summary(s, timings)) if summary or timings else None
+    )

@@ -1,0 +1,96 @@
+"""The command line: parse, dispatch to commands/, and the one top-level handler
+that turns a ClaudeBottleError into `claude-bottle: <message>` and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+
+from claude_bottle import __version__, _interrupted_while_starting
+from claude_bottle.cli.commands import COMMANDS
+from claude_bottle.console import PROG, info
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.settings import ENVIRONMENT, Settings
+
+VERBOSE_HELP = "echo every engine and git command (secrets redacted), its duration and exit status"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run a coding agent in a container whose only way out is an egress proxy.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        module.add_parser(sub, name)
+    # --verbose before or after the command (SUPPRESS: a command's own default
+    # would otherwise overwrite a --verbose given before it).
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also one landing outside a command (parsing, printing)
+        info("interrupted")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    # From here on a Ctrl-C is a KeyboardInterrupt this module turns into exit 130
+    # (the package installed a start-up handler that exits at once).
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if any("\0" in w for w in words):  # only possible in-process: argv from exec() cannot hold one
+        info("argument contains a NUL character")
+        return 2
+    # Everything after the first "--" is a command for the bottle, never our options.
+    tail: list[str] | None = None
+    if "--" in words:
+        cut = words.index("--")
+        words, tail = words[:cut], words[cut + 1 :]
+    try:
+        args = parser.parse_args(words)
+        args.parser = parser
+        if args.verbose:  # also for the processes we start (the watchdog): the same switch
+            os.environ[ENVIRONMENT["verbose"]] = "1"
+        if tail is not None:
+            if not getattr(args, "takes_command", False):
+                parser.error(f"'{args.command_name}' takes no command after --")
+            args.command = tail
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        result: int = args.handler(args)
+        return result
+    except ClaudeBottleError as exc:
+        if Settings.from_environ().debug:
+            traceback.print_exc()
+        info(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        info("interrupted")
+        return 130
+
+
+def main_entry() -> None:
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        info("interrupted")
+        code = 130
+    # Finished: a Ctrl-C from now on could only land while the interpreter shuts
+    # down, after it has put SIGINT back to the default, and turn a finished run's
+    # status into death by signal. Ignored handlers are left as they are then.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

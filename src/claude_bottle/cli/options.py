@@ -1,0 +1,51 @@
+"""Options and helpers that several commands share: the manifest option, and the
+plan a command builds from its arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from claude_bottle.engine.client import Engine
+from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.manifest.model import Manifest
+from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.names import new_session_id
+
+
+def add_manifest_option(p: Any) -> None:
+    p.add_argument(
+        "--manifest",
+        metavar="PATH",
+        help="manifest file (default: $CLAUDE_BOTTLE_MANIFEST, the nearest "
+        "claude-bottle.json, ~/.config/claude-bottle/claude-bottle.json)",
+    )
+
+
+def taken_container_names(engine: Engine | None) -> frozenset[str]:
+    """Existing container names, so the plan can pick a free one (empty without an engine)."""
+    if engine is None:
+        return frozenset()
+    return engine.container_names() or frozenset()
+
+
+def make_plan(
+    args: argparse.Namespace,
+    engine: Engine | None,
+    *,
+    interactive: bool,
+    command: tuple[str, ...] | None = None,
+    manifest: Manifest | None = None,
+) -> LaunchPlan:
+    cwd = Path.cwd()
+    manifest = manifest or load_manifest(cwd, args.manifest)
+    options = Options(
+        agent=args.name,
+        cwd=cwd if args.cwd else None,
+        remote_control=getattr(args, "remote_control", False),
+        command=command,
+        interactive=interactive,
+    )
+    return build_plan(manifest, options, os.environ, new_session_id(), taken_container_names(engine))

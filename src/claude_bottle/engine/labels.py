@@ -1,0 +1,81 @@
+"""Labels every engine object carries: the backstop that `cleanup`, `ps` and
+`stop` use to find what claude-bottle made. Nothing is found by name pattern."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from claude_bottle.errors import UsageError
+from claude_bottle.settings import Settings
+
+NS = "dev.claude-bottle"
+MANAGED = f"{NS}.managed"
+SESSION = f"{NS}.session"
+AGENT = f"{NS}.agent"
+BOTTLE = f"{NS}.bottle"
+ROLE = f"{NS}.role"
+OWNER_PID = f"{NS}.owner-pid"
+OWNER_START = f"{NS}.owner-start"
+OWNER_HOST = f"{NS}.owner-host"
+RUNTIME = f"{NS}.runtime"
+EGRESS = f"{NS}.egress"
+PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
+WORKSPACE = f"{NS}.workspace"
+IMAGE_HASH = f"{NS}.image-hash"
+IMAGE_CA_HASH = f"{NS}.image-ca-hash"
+
+ROLE_AGENT = "agent"
+ROLE_SIDECAR = "sidecar"
+ROLE_INTERNAL_NET = "internal-network"
+ROLE_EGRESS_NET = "egress-network"
+ROLE_SHARED_EGRESS_NET = "shared-egress-network"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that owns a session; pid plus start time defeats pid reuse."""
+
+    pid: int
+    start: str
+    host: str
+
+
+def session_labels(session_id: str, agent: str, bottle: str, owner: Owner) -> dict[str, str]:
+    return {
+        MANAGED: "1",
+        SESSION: session_id,
+        AGENT: agent,
+        BOTTLE: bottle,
+        OWNER_PID: str(owner.pid),
+        OWNER_START: owner.start,
+        OWNER_HOST: owner.host,
+    }
+
+
+def label_args(labels: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in labels.items():
+        out += ["--label", f"{key}={value}"]
+    return out
+
+
+_USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")
+
+
+def user_labels(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Extra labels for every object of a session, from CLAUDE_BOTTLE_LABELS
+    ("key=value,key=value"): a CI job can tag its bottles, and find or count
+    them, without touching anyone else's. claude-bottle's own keys are refused."""
+    raw = Settings.from_environ(environ).labels.strip()
+    out = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not _USER_LABEL_KEY.match(key) or key.startswith(NS + ".") or len(value) > 256:
+            raise UsageError(
+                f"CLAUDE_BOTTLE_LABELS: '{item}' is not a label key=value "
+                f"(key in lower case, not under {NS}, value of at most 256 characters)"
+            )
+        out.append((key, value))
+    return tuple(out)

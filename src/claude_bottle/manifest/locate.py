@@ -1,0 +1,60 @@
+"""Which manifest applies: --manifest, $CLAUDE_BOTTLE_MANIFEST, the nearest
+claude-bottle.json upwards, the user's config file, else the built-in default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from claude_bottle.errors import ManifestError
+from claude_bottle.manifest.defaults import DEFAULT_MANIFEST
+from claude_bottle.manifest.model import Manifest
+from claude_bottle.manifest.parse import load_manifest_file, parse_manifest
+from claude_bottle.settings import Settings
+
+MANIFEST_NAME = "claude-bottle.json"
+BUILTIN_SOURCE = "<built-in default manifest>"
+
+
+def user_config_manifest(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "claude-bottle" / MANIFEST_NAME
+
+
+def named_file(cwd: Path, name: str, origin: str) -> Path:
+    """A manifest named by the user: it must exist (a FIFO or a device does, and
+    reading refuses it, saying what it is); any name is an error, never a crash."""
+    shown = name if len(name) <= 200 else name[:200] + "..."
+    try:
+        path = (cwd / Path(name).expanduser()).resolve()
+        os.stat(path)
+    except FileNotFoundError:
+        raise ManifestError(str(path), "", f"no such file (named by {origin})") from None
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, a link loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(repr(shown), "", f"cannot use this path (named by {origin}): {reason}") from None
+    return path
+
+
+def find_manifest(cwd: Path, explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    """The manifest file to read, or None for the built-in default."""
+    chosen = explicit or Settings.from_environ(environ).manifest
+    if chosen:
+        return named_file(cwd, chosen, "--manifest" if explicit else "CLAUDE_BOTTLE_MANIFEST")
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / MANIFEST_NAME
+        if candidate.is_file():
+            return candidate
+    user = user_config_manifest(environ)
+    return user if user.is_file() else None
+
+
+def load_manifest(
+    cwd: Path, explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> Manifest:
+    env = os.environ if environ is None else environ
+    path = find_manifest(cwd, explicit, env)
+    if path is None:
+        return parse_manifest(DEFAULT_MANIFEST, BUILTIN_SOURCE, cwd)
+    return load_manifest_file(path)

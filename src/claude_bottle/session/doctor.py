@@ -1,0 +1,131 @@
+"""`claude-bottle doctor`: checks the engine, its runtimes and the images, then
+proves the egress wall on this engine in seconds.
+
+The proof is a throwaway bottle whose only way out is a private lab: an origin
+container on an --internal network made for the check, answering as
+`allowed.doctor.invalid` and `refused.doctor.invalid`. From inside the bottle
+the allowed name must answer through the proxy, the refused one must be
+refused by the proxy, and the origin's address must be unreachable directly.
+Nothing leaves the machine, and everything is removed afterwards (by context
+managers, and labelled so `cleanup` finds it after a kill -9)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_bottle.bottle.image import agent_image_build, image_is_current, squid_image_build
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
+from claude_bottle.engine.owner import current_owner
+from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from claude_bottle.plan.names import new_session_id
+from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.session.dnsleak import dns_leak_verdict
+from claude_bottle.settings import Settings
+
+ALLOWED = "allowed.doctor.invalid"
+REFUSED = "refused.doctor.invalid"
+ORIGIN_JS = (
+    "require('http').createServer((q, r) => r.end('doctor-origin ' + q.headers.host)).listen(80);"
+    "console.log('ready')"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    network: str
+    address: str
+
+
+@contextmanager
+def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
+    """An --internal network with one origin server on it, removed on exit."""
+    labels = dict(L.user_labels(os.environ))
+    labels |= {**L.session_labels(session, "doctor", "doctor", current_owner()), L.ROLE: "doctor-origin"}
+    network = f"claude-bottle-doctor-{session}"
+    engine.run("network", "create", "--internal", *L.label_args(labels), network)
+    name = f"{network}-origin"
+    try:
+        engine.run(
+            "run", "-d", "--name", name, "--network", network, *L.label_args(labels),
+            "--network-alias", ALLOWED, "--network-alias", REFUSED,
+            "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges",
+            "--user", "0", image, "node", "-e", ORIGIN_JS,
+        )  # fmt: skip
+        address = engine.container_address(name, network)
+        yield Origin(network, address)
+    finally:
+        engine.run("rm", "-f", name, check=False)
+        engine.run("network", "rm", network, check=False)
+
+
+def doctor_plan(origin: Origin, runtime: str, image: str, sidecar_image: str | None) -> LaunchPlan:
+    manifest = {
+        "bottles": {"doctor": {"runtime": runtime, "egress": {"allow": [], "internal": [ALLOWED],
+                                                              "network": origin.network}}},
+        "agents": {"doctor": {"bottle": "doctor"}},
+    }  # fmt: skip
+    parsed = parse_manifest(manifest, "<doctor>", Path.cwd())
+    script = (
+        f"curl -s -m 10 {ALLOWED}/; echo; "
+        f"curl -s -m 10 -o /dev/null -w 'refused=%{{http_code}}\\n' http://{REFUSED}/; "
+        f"curl -s -m 5 --noproxy '*' -o /dev/null http://{origin.address}/; echo direct=$?"
+    )
+    options = Options("doctor", command=("sh", "-c", script), interactive=False)
+    environ = {"CLAUDE_BOTTLE_IMAGE": image, "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar_image or "",
+               "CLAUDE_BOTTLE_LABELS": Settings.from_environ().labels}  # fmt: skip
+    return build_plan(parsed, options, environ, new_session_id(), frozenset())
+
+
+def wall_checks(output: str) -> list[Check]:
+    """Read the probe's output (pure)."""
+    lines = output.splitlines()
+    return [
+        Check("allowed host reached through the proxy", f"doctor-origin {ALLOWED}" in lines,
+              "the origin answered" if f"doctor-origin {ALLOWED}" in lines else "no answer from the origin"),
+        Check("refused host refused by the proxy", "refused=403" in lines,
+              next((x for x in lines if x.startswith("refused=")), "no status")),
+        Check("origin's address unreachable directly", any(x.startswith("direct=") and x != "direct=0"
+                                                             for x in lines),
+              next((x for x in lines if x.startswith("direct=")), "no status")),
+    ]  # fmt: skip
+
+
+def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
+    version = engine.server_version()
+    checks = [Check("engine", True, f"Docker {version}")]
+    verdict = dns_leak_verdict(version, None)
+    if verdict is not None:
+        checks.append(Check("engine DNS (CVE-2024-29018)", verdict[0] != "refuse", verdict[1]))
+    runtimes = engine.runtimes_json()
+    checks.append(Check("gVisor (runsc)", True, "registered" if '"runsc"' in runtimes
+                        else "not registered: bottles with runtime runsc cannot start"))  # fmt: skip
+    builds = [agent_image_build(DEFAULT_IMAGE)]
+    if sidecar_image:  # named by CLAUDE_BOTTLE_SIDECAR_IMAGE: not ours to build
+        present = engine.image_exists(sidecar_image)
+        checks.append(Check(f"sidecar image {sidecar_image}", present,
+                            "present" if present else "missing: load it into the engine"))  # fmt: skip
+    else:
+        builds.append(squid_image_build(SQUID_IMAGE))
+    for build in builds:
+        current = image_is_current(engine, build)
+        detail = "up to date" if current else "missing or out of date: run 'claude-bottle build'"
+        checks.append(Check(f"image {build.tag}", current, detail))
+    return checks
+
+
+def new_doctor_session() -> str:
+    return f"doctor{secrets.token_hex(3)}"

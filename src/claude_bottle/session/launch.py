@@ -1,0 +1,233 @@
+"""Applying a launch plan: the resources of a bottle, composed with one ExitStack
+so that teardown runs in reverse order on every path, signals included."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.home import HomeFiles
+from claude_bottle.bottle.keeper import SessionKeeper
+from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
+from claude_bottle.bottle.port_guard import apply_guard
+from claude_bottle.bottle.reaper import Reaper
+from claude_bottle.bottle.sidecar import EgressSidecar
+from claude_bottle.bottle.stage import StageFolder
+from claude_bottle.console import info
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.client import Engine
+from claude_bottle.engine.owner import current_owner
+from claude_bottle.engine.tarball import tar_bytes
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.proxies.events import events_jsonl, summarize
+from claude_bottle.session.concurrency import enter_together, in_background
+from claude_bottle.session.preflight import preflight
+from claude_bottle.session.signals import interruptible, shielded
+from claude_bottle.workspace.session_folders import SessionFolder
+from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
+
+
+class SidecarUnhealthy(ClaudeBottleError):
+    pass
+
+
+@dataclass
+class PhaseClock:
+    """When each phase of a session ended (monotonic seconds), for --timings."""
+
+    start: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, phase: str) -> None:
+        self.marks[phase] = time.monotonic()
+
+    def durations(self) -> list[tuple[str, float]]:
+        out, last = [], self.start
+        for phase, at in self.marks.items():
+            out.append((phase, at - last))
+            last = at
+        return out
+
+
+@dataclass
+class Session:
+    plan: LaunchPlan
+    engine: Engine
+    agent: AgentContainer
+    sidecar: EgressSidecar
+    keeper: SessionKeeper
+    clock: PhaseClock
+    home: HomeFiles
+
+    def ready(self) -> None:
+        """Copy files in while waiting for the sidecar; then the session can start."""
+        _prepare_inside(self, self.home)
+        self.clock.mark("launch")
+
+
+def session_labels(plan: LaunchPlan) -> dict[str, str]:
+    labels = dict(plan.extra_labels)
+    labels |= L.session_labels(plan.session_id, plan.agent.name, plan.bottle.name, current_owner())
+    labels[L.RUNTIME] = plan.bottle.runtime
+    labels[L.EGRESS] = ", ".join(plan.bottle.egress.all_hosts)[:400]
+    if plan.cwd is not None:
+        labels[L.WORKSPACE] = str(plan.cwd)
+    return labels
+
+
+def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
+    """Enter resources (concurrently when several); a signal waits until they are on the stack."""
+    enter_together(stack, *members)
+
+
+def readiness_script(url: str, status: int, proxy: str | None, seconds: float) -> str:
+    """A shell loop for the agent container: exit 0 once `url` answers `status`
+    (through `proxy` when given), 1 when `seconds` pass first (pure)."""
+    via = f"-x {proxy} --noproxy ''" if proxy else "--noproxy '*'"
+    return (
+        f"end=$(($(date +%s) + {max(1, round(seconds))})); "
+        f"while :; do "
+        f"c=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 {via} {url}); "
+        f'[ "$c" = {status} ] && exit 0; '
+        f'[ "$(date +%s)" -ge "$end" ] && exit 1; '
+        f"sleep 0.05; done"
+    )
+
+
+def wait_until_healthy(session: Session) -> None:
+    """Probe the sidecar from inside the agent (the path its traffic takes), in
+    one engine call that loops until the proxy answers or the timeout passes.
+    A Ctrl-C meanwhile ends the call (and so the wait) at once."""
+    plan, sidecar = session.plan, session.sidecar
+    check = plan.proxy.readiness(sidecar.address)
+    script = readiness_script(check.url, check.status, sidecar.url if check.via_proxy else None,
+                              plan.sidecar_timeout)  # fmt: skip
+    probe = session.engine.run("exec", session.agent.name, "sh", "-c", script, check=False)
+    if probe.returncode != 0:
+        log = sidecar.logs().strip() or "(empty)"
+        tail = "\n".join(log.splitlines()[-20:])
+        raise SidecarUnhealthy(
+            f"the egress sidecar did not become healthy within "
+            f"{plan.sidecar_timeout:g}s; its log ends:\n{tail}"
+        )
+
+
+def _prepare_inside(session: Session, home: HomeFiles) -> None:
+    """Guard the sidecar's ports and copy files in (in the background) while
+    waiting for the sidecar; the session starts only when all are done."""
+    plan = session.plan
+    entries = home.entries(plan, session.sidecar.address, plan.proxy.port)
+    sidecar = session.sidecar
+    # The guard is a --rm container that removes itself; it carries the session's
+    # labels but not MANAGED, which marks what cleanup must remove.
+    guard_labels = {k: v for k, v in sidecar.labels.items() if k != L.MANAGED} | {L.ROLE: "port-guard"}
+    copies: list[Callable[[], None]] = []
+    if not plan.proxy.enforces_ports:
+        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels))
+    if entries:
+        copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
+    if session.keeper.source is not None:
+        copies.append(session.keeper.copy_in)
+    with in_background(*copies) as finished:
+        wait_until_healthy(session)
+        finished()
+
+
+@contextmanager
+def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None) -> Iterator[Session]:
+    """A running bottle; everything it made is removed when the block ends."""
+    clock = PhaseClock()
+    # Read everything from the host first: a problem stops us before anything is made.
+    home = HomeFiles.collect(plan)
+    source = scan_workspace(plan.cwd) if plan.cwd is not None else None
+    preflight(engine, plan)
+    folder = open_session_folder(plan, source)
+    labels = session_labels(plan)
+    stack = ExitStack()
+    try:
+        with interruptible():
+            _enter(stack, Reaper(engine, plan.session_id))
+            internal = BottleNetwork(
+                engine, plan.network_name("internal"), {**labels, L.ROLE: L.ROLE_INTERNAL_NET}, plan.subnets
+            )
+            egress: SharedEgressNetwork | ExistingNetwork = (
+                ExistingNetwork(engine, plan.egress_network) if plan.egress_network
+                else SharedEgressNetwork(engine)
+            )  # fmt: skip
+            _enter(stack, internal, egress)
+            # Only a proxy whose config is a bind-mounted file needs a stage folder.
+            stage = StageFolder(plan.session_id) if plan.proxy.delivery.mount_path else None
+            if stage is not None:
+                _enter(stack, stage)
+            assert internal.subnet is not None
+            sidecar = EgressSidecar(engine, plan, labels, internal.name, internal.subnet, egress.name, stage)
+            agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
+            sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
+            _enter(stack, sidecar, agent)
+            keeper = SessionKeeper(engine, plan, agent, source, folder)
+            _enter(stack, keeper)
+            # Yielded before it is ready, so that whatever ends the session
+            # (even during the wait) can still report where the work went.
+            yield Session(plan, engine, agent, sidecar, keeper, clock, home)
+    finally:
+        clock.mark("session")
+        with shielded():
+            stack.close()
+        clock.mark("teardown")
+
+
+def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> SessionFolder | None:
+    """Sessions with a workspace or a person at the keyboard keep a folder."""
+    if source is None and not plan.interactive:
+        return None
+    folder = SessionFolder.for_session(plan.session_id).create()
+    folder.update(
+        session=plan.session_id, agent=plan.agent.name, bottle=plan.bottle.name,
+        cwd=str(plan.cwd) if plan.cwd else None, container=plan.container,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        workspace=source.to_json() if source else None,
+        workspace_path=plan.workspace,
+    )  # fmt: skip
+    return folder
+
+
+def record_end(session: Session) -> None:
+    folder = session.keeper.folder
+    if folder is None:
+        return
+    events = session.sidecar.events
+    (folder.path / "egress.jsonl").write_text(events_jsonl(events))
+    folder.update(
+        container=session.agent.name,
+        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        blocked=list(summarize(events).refused_hosts),
+    )
+
+
+def run_session(
+    plan: LaunchPlan, engine: Engine, *, tty: bool, on_end: Callable[[Session], None] | None = None
+) -> int:
+    """Build the bottle, run the plan's command in it (attached to this terminal when
+    `tty`), tear everything down; `on_end` is told about the session on every path."""
+    session: Session | None = None
+    try:
+        with bottle(plan, engine) as session:
+            session.ready()
+            if tty:
+                info(
+                    "attaching interactive claude session (Ctrl-D or 'exit' to leave; "
+                    f"container {session.agent.name} will be removed)"
+                )
+            return engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=tty))
+    finally:
+        # Also after Ctrl-C, SIGTERM, SIGHUP or `stop`: say where the work went.
+        if session is not None:
+            record_end(session)
+            if on_end is not None:
+                on_end(session)

@@ -1,0 +1,90 @@
+"""Checks and preparations before a session creates anything: the images are
+there (built or pulled), the bottle's runtime is registered with the engine,
+and the engine does not leak DNS from internal networks (dnsleak.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from claude_bottle.bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
+from claude_bottle.console import info
+from claude_bottle.engine.client import Engine
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.session.concurrency import run_together
+from claude_bottle.session.dnsleak import dns_leak_verdict
+
+RUNSC_HELP = (
+    "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
+    "name. Install gVisor (Debian/Ubuntu: apt-get install runsc; others: "
+    "https://gvisor.dev/docs/user_guide/install/), register it in /etc/docker/daemon.json "
+    '({"runtimes": {"runsc": {"path": "/usr/bin/runsc"}}}) and reload dockerd. '
+    "gVisor runs only on Linux: Docker Desktop on macOS is not supported."
+)
+
+
+def runtime_problem(runtime: str, runtimes_json: str) -> str | None:
+    """Why `runtime` cannot be used given `docker info`'s Runtimes, or None (pure)."""
+    if runtime == "runc":
+        return None
+    try:
+        registered = json.loads(runtimes_json or "{}")
+    except ValueError:
+        registered = {}
+    return None if runtime in registered else RUNSC_HELP
+
+
+def _check_runtime(engine: Engine, runtime: str) -> None:
+    if runtime == "runc":
+        return
+    problem = runtime_problem(runtime, engine.runtimes_json())
+    if problem:
+        raise ClaudeBottleError(problem)
+
+
+def _engine_host_resolv_conf() -> str | None:
+    """The engine host's resolver config, when the engine runs on this host."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return None
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return None
+
+
+def _check_dns_leak(engine: Engine) -> None:
+    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf())
+    if verdict is None:
+        return
+    level, message = verdict
+    if level == "refuse":
+        raise ClaudeBottleError(message)
+    info(message)
+
+
+def preflight(engine: Engine, plan: LaunchPlan) -> None:
+    build = agent_image_build(plan.image)
+    # The Squid image is ours: built here like the agent's. Any other sidecar
+    # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
+    squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
+    agent_ok, sidecar_ok, _, _ = run_together(
+        lambda: image_is_current(engine, build),
+        lambda: image_is_current(engine, squid) if squid else engine.image_exists(plan.sidecar_image),
+        lambda: _check_runtime(engine, plan.bottle.runtime),
+        lambda: _check_dns_leak(engine),
+    )
+    if not agent_ok:
+        ensure_image(engine, build)
+    if not sidecar_ok and squid is not None:
+        ensure_image(engine, squid)
+    elif not sidecar_ok:
+        info(f"pulling the egress sidecar image {plan.sidecar_image}")
+        if engine.attach("pull", plan.sidecar_image) != 0:
+            raise ClaudeBottleError(
+                f"the egress sidecar image {plan.sidecar_image} is not available and could not be "
+                "pulled; load it into the engine, or name another with CLAUDE_BOTTLE_SIDECAR_IMAGE"
+            )
