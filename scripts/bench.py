@@ -244,6 +244,9 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
+        # Our own throwaway manifest, trusted in a throwaway state folder.
+        os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
+        run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
         results["launch"] = launch_ratio(folder, pairs)
         results["host_memory"] = host_memory(folder)
     results["sidecar"] = proxy_on_the_wire(requests)
