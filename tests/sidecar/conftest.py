@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from claude_bottle.engine.client import Engine
@@ -199,3 +200,14 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
     return tmp_path
+
+
+def leave_interactive_session(child: pexpect.spawn) -> None:
+    """From Claude Code's running session (bypass mode on) out through `/exit`
+    to the CLI's end-of-session line and its exit."""
+    child.expect("bypass permissions on")
+    child.send("/exit")
+    child.expect("exit")
+    child.send("\r")
+    child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+    child.expect(pexpect.EOF)

@@ -18,7 +18,7 @@ import pytest
 
 from claude_bottle.engine.client import Engine
 from tests.engine.conftest import labelled_objects
-from tests.sidecar.conftest import Lab
+from tests.sidecar.conftest import Lab, leave_interactive_session
 
 README = Path(__file__).parents[2] / "README.md"
 # The lab's model endpoint, over plain HTTP on a private address.
@@ -142,12 +142,7 @@ def test_the_readme_quick_start_reaches_a_claude_code_answer(
         child.sendline("y")
         # Signed in through the gateway's token: no login screen.
         child.expect("API Usage Billing")
-        child.expect("bypass permissions on")
-        child.send("/exit")
-        child.expect("exit")
-        child.send("\r")
-        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
-        child.expect(pexpect.EOF)
+        leave_interactive_session(child)
     finally:
         child.close(force=True)
     assert labelled_objects(engine) == []

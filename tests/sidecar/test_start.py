@@ -11,7 +11,7 @@ import pexpect
 
 from claude_bottle.engine.client import Engine
 from tests.engine.conftest import labelled_objects, owned_containers
-from tests.sidecar.conftest import Lab
+from tests.sidecar.conftest import Lab, leave_interactive_session
 
 
 def test_start_asks_attaches_claude_and_removes_everything(
@@ -28,12 +28,7 @@ def test_start_asks_attaches_claude_and_removes_everything(
         child.expect("attaching interactive claude session")
         assert len(owned_containers(engine, child.pid)) == 2  # its agent and sidecar
         child.expect("Claude Code")
-        child.expect("bypass permissions on")
-        child.send("/exit")
-        child.expect("exit")
-        child.send("\r")
-        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
-        child.expect(pexpect.EOF)
+        leave_interactive_session(child)
     finally:
         child.close(force=True)
     assert labelled_objects(engine) == []
