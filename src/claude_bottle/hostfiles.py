@@ -46,15 +46,20 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def regular_file_problem(path: Path) -> str | None:
-    """None for a regular file (symlinks followed); otherwise why not. Never opens it."""
+def _stat_regular(path: Path) -> tuple[os.stat_result | None, str | None]:
+    """The file's status when it is a regular file (symlinks followed), or why not. Never opens it."""
     try:
         st = path.stat()
     except OSError as exc:
-        return exc.strerror or str(exc)
+        return None, exc.strerror or str(exc)
     if not stat.S_ISREG(st.st_mode):
-        return f"{kind_of(st.st_mode)}, not a regular file"
-    return None
+        return None, f"{kind_of(st.st_mode)}, not a regular file"
+    return st, None
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """None for a regular file (symlinks followed); otherwise why not. Never opens it."""
+    return _stat_regular(path)[1]
 
 
 def read_capped(path: Path, limit: int) -> bytes:
@@ -103,12 +108,9 @@ def identity_problem(path: Path, home: Path) -> str | None:
     home = home.resolve()
     if not inside(path, home):
         return f"outside your home folder {home}"
-    try:
-        st = path.stat()
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if not stat.S_ISREG(st.st_mode):
-        return f"{kind_of(st.st_mode)}, not a regular file"
+    st, problem = _stat_regular(path)
+    if st is None:
+        return problem
     if st.st_uid != os.getuid():
         return "not owned by you"
     if st.st_mode & 0o077:
