@@ -1,0 +1,178 @@
+"""What a bottle needs from any container engine, in the bottle's own terms.
+
+The bottle layer describes networks and containers as specs and asks an
+`Engine` to make, use and remove them; it never spells an engine's command
+line. Each engine translates the specs once: `engine/docker.py` into the
+docker CLI's argv (the only module that knows docker's flags, Go templates and
+wording), `engine/kubernetes.py` into Pods and NetworkPolicies. Failures come
+back as the typed kinds of `claude_bottle.errors` (NotFound, NameConflict,
+NotRunning, PathNotFound, AddressConflict, EngineUnavailable), never as an
+engine's text to be matched by a caller.
+
+The model is Docker's, kept small enough to map onto Kubernetes:
+- a *network* is a set of peers: `internal` ones have no way out at all;
+  the shared egress network is the sidecars' way out. On Kubernetes a network
+  is a label and NetworkPolicies that let only its members talk to each other.
+- a *container* runs a `ContainerSpec` on one network and may be connected to
+  more; `address` pins its address where the engine can (`Capabilities`).
+- files go in and out as tar streams, commands run with or without a terminal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    labels: Mapping[str, str]
+    # No way out: members reach each other only. False for the egress network.
+    internal: bool = True
+    subnet: ipaddress.IPv4Network | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    pids: int
+    memory: str  # as the manifest writes it ("4g")
+    cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A file placed in the container before its command starts."""
+
+    path: str
+    content: bytes
+    mode: int = 0o444
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container, hardened by default: no capabilities, no privilege
+    escalation. `secret_env` names variables whose values are handed over when
+    the container is made (`Engine.run_container`'s `secrets`), never shown in
+    a command line or written to a file on the CLI's host."""
+
+    name: str
+    image: str
+    network: str
+    labels: Mapping[str, str]
+    limits: Limits
+    command: tuple[str, ...] = ()  # empty: the image's own
+    address: str | None = None  # a fixed address on `network` (Capabilities.fixed_addresses)
+    aliases: tuple[str, ...] = ()  # names peers use for it (Capabilities.peer_names)
+    ports: tuple[int, ...] = ()  # what it serves to its network's peers
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: tuple[str, ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    runtime: str | None = None  # None: the engine's default; "runsc": gVisor
+    init: bool = False  # a reaper of zombies as PID 1
+    workdir: str | None = None
+    user: str | None = None
+    read_only: bool = False
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (path, options)
+    cap_add: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can promise, so the bottle can plan around what it cannot."""
+
+    name: str  # "docker", "kubernetes"
+    fixed_addresses: bool  # ContainerSpec.address is honoured
+    peer_names: bool  # ContainerSpec.aliases resolve for peers
+    shared_namespaces: bool  # a helper container can join another's network namespace
+
+
+@dataclass(frozen=True)
+class Found:
+    """An object found by label: its kind, name and the values of asked labels."""
+
+    kind: Literal["container", "network", "other"]
+    name: str
+    labels: Mapping[str, str]
+    age: str = ""
+
+
+class Engine(Protocol):
+    capabilities: Capabilities
+
+    # Networks
+    def create_network(self, spec: NetworkSpec) -> None: ...
+    def remove_network(self, name: str) -> None: ...
+    def network_exists(self, name: str) -> bool: ...
+
+    # Containers
+    def run_container(self, spec: ContainerSpec, secrets: Mapping[str, str] | None = None) -> None:
+        """Make and start the container (detached), its files in place first."""
+
+    def connect(self, network: str, container: str) -> None: ...
+    def address_of(self, container: str, network: str) -> str: ...
+    def remove_containers(self, *names: str, missing_ok: bool = True) -> None: ...
+    def start(self, container: str) -> None:
+        """Start a stopped container again (to take work out of it)."""
+
+    def logs(self, container: str) -> str: ...
+    def follow_logs(self, container: str) -> AbstractContextManager[IO[bytes]]: ...
+
+    # Files and commands
+    def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None: ...
+    def copy_out(self, container: str, path: str) -> AbstractContextManager[IO[bytes]]:
+        """A tar stream of `path` (PathNotFound when it does not exist)."""
+
+    def exec(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        stdin: bytes | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command to its end; its status and output (never raises on status)."""
+
+    def exec_stream(
+        self, container: str, argv: Sequence[str], *, user: str | None = None
+    ) -> AbstractContextManager[ExecStream]: ...
+    def attach(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> int:
+        """Run a command wired to this process's terminal; its exit status."""
+
+    # Finding what claude-bottle made
+    def find(
+        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+    ) -> list[Found]:
+        """Objects carrying every label of `labels` ("KEY" or "KEY=VALUE")."""
+
+    def remove_found(self, objects: Sequence[Found]) -> list[str]:
+        """Remove them (containers before networks); the errors, not raised."""
+
+    # The engine itself
+    def runtimes(self) -> frozenset[str]: ...
+    def describe(self) -> tuple[str, ...]:
+        """Arguments from which `engine.select.from_description` makes this engine
+        again (the watchdog runs in another process)."""
+
+
+class ExecStream(Protocol):
+    """A command running in a container, its stdin and stdout as byte streams."""
+
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+
+    def wait(self) -> int: ...
+    def stderr_text(self) -> str: ...
