@@ -17,18 +17,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 step() { log "$(printf '[%5.1fs] %s' "$(elapsed)" "$*")"; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
+# a reader that goes away (| head) must not kill a half-done bring-up
+trap '' PIPE
 command -v go >/dev/null || { log "needs Go >= 1.24 on PATH (or in /usr/local/go/bin)"; exit 1; }
 mkdir -p "$K8S_DIR" "$LOGS"
 
-healthy() {
+healthy() { # says why not, on stderr
   local name
   for name in holder etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet \
     kube-proxy kube-router api-forward-in api-forward-host; do
-    kill -0 "$(cat "$PIDS/$name.pid" 2>/dev/null || echo x)" 2>/dev/null || return 1
+    kill -0 "$(cat "$PIDS/$name.pid" 2>/dev/null || echo x)" 2>/dev/null || { log "$name is not running"; return 1; }
   done
-  KUBECONFIG=$K8S_DIR/kubeconfig timeout 10 "$BIN/kubectl" get --raw /readyz >/dev/null 2>&1 || return 1
+  KUBECONFIG=$K8S_DIR/kubeconfig timeout 10 "$BIN/kubectl" get --raw /readyz >/dev/null 2>&1 ||
+    { log "the API server is not ready through 127.0.0.1:$HOST_API_PORT"; return 1; }
   [ "$(KUBECONFIG=$K8S_DIR/kubeconfig timeout 10 "$BIN/kubectl" get node "$NODE_NAME" \
-    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ] ||
+    { log "node $NODE_NAME is not Ready"; return 1; }
 }
 
 if [ -f "$PIDS/holder.pid" ] && healthy; then

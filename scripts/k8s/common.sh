@@ -8,9 +8,12 @@ KUBE_ROUTER_VERSION=v2.1.0   # the only kube-router the module proxy serves
 # runsc are its own copies, whatever the host has (dockerd's containerd is not touched)
 DEBS=(containerd runc runsc containernetworking-plugins etcd-server etcd-client ipset libipset13 conntrack socat libwrap0)
 
-NETNS=cb-k8s           # cluster: node address, pod bridge, every component
-LAB_NETNS=cb-k8s-lab   # the lab "internet" the pods reach through the node
-CGROUP=claude-bottle-k8s
+# CLAUDE_BOTTLE_K8S_NAME (with its own _DIR and _API_PORT) runs a second
+# cluster beside the first, e.g. to test these scripts while tests use the first
+NAME=${CLAUDE_BOTTLE_K8S_NAME:-cb-k8s}
+NETNS=$NAME            # cluster: node address, pod bridge, every component
+LAB_NETNS=$NAME-lab    # the lab "internet" the pods reach through the node
+CGROUP=claude-bottle-${NAME#cb-}
 NODE_NAME=cb-node
 NODE_IP=10.200.0.1
 NODE_CIDR=10.200.0.0/24
@@ -39,7 +42,7 @@ export PATH=$BIN:$ROOTFS/usr/bin:$ROOTFS/usr/sbin:$PATH:/usr/local/go/bin
 # only for the extracted binaries that need the extracted libraries (ipset, socat); not exported
 ROOT_LIBS=$ROOTFS/usr/lib/x86_64-linux-gnu
 
-log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2 || true; }
 t0_us=${EPOCHREALTIME/./}
 # seconds since the script began, one decimal
 elapsed() {
