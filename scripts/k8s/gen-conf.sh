@@ -96,26 +96,10 @@ state = "$RUN/containerd/state"
   path = "$RUN/containerd/opt"
 EOF2
 
-# the runsc the runc shim calls: Debian's runsc with the flags this VM needs.
-# `runsc start` of a pod's app container launches that container's gofer, which
-# inherits start's stdout; the shim reads start's output to EOF, so it would
-# wait for the gofer to exit, and every StartContainer ran into its deadline.
-# start's output goes through a file instead.
-put "$BIN/runsc" <<EOF2
-#!/bin/sh
-runsc="$ROOTFS/usr/bin/runsc $RUNSC_FLAGS"
-case " \$* " in
-*" start "*)
-  out=\$(mktemp)
-  \$runsc "\$@" >"\$out" 2>&1
-  rc=\$?
-  cat "\$out"
-  rm -f "\$out"
-  exit \$rc
-  ;;
-esac
-exec \$runsc "\$@"
-EOF2
+# the runsc the runc shim calls: Debian's runsc with the flags this VM needs,
+# bridged to the runc shim (see runsc-wrapper.sh)
+sed -e "s|@RUNSC@|$ROOTFS/usr/bin/runsc|" -e "s|@FLAGS@|$RUNSC_FLAGS|" "$(dirname "$0")/runsc-wrapper.sh" |
+  put "$BIN/runsc"
 chmod +x "$BIN/runsc"
 
 # --- CNI: one bridge, no masquerade (the lab sees pod addresses) ---
