@@ -32,7 +32,8 @@ function handler(scheme) {
     let body = "";
     req.on("data", (chunk) => { body += chunk; });
     req.on("end", () => {
-      log({ scheme, host: req.headers.host, method: req.method, url: req.url, headers: req.headers, body });
+      log({ scheme, host: req.headers.host, method: req.method, url: req.url, headers: req.headers, body,
+        from: req.socket.remoteAddress });
       const url = new URL(req.url, `${scheme}://${req.headers.host}`);
       if (url.pathname === "/v1/messages" && req.method === "POST") return sse(res, "hello from the lab model");
       if (url.pathname === "/redirect") {
@@ -45,7 +46,9 @@ function handler(scheme) {
   };
 }
 
-const tls = { key: fs.readFileSync("/lab/key.pem"), cert: fs.readFileSync("/lab/cert.pem") };
+// LAB_DIR: the Kubernetes lab runs this outside a container (scripts/k8s/lab.sh)
+const dir = process.env.LAB_DIR || "/lab";
+const tls = { key: fs.readFileSync(`${dir}/key.pem`), cert: fs.readFileSync(`${dir}/cert.pem`) };
 http.createServer(handler("http")).listen(80);
 https.createServer(tls, handler("https")).listen(443);
 // Odd ports of an allowed host: the red-team suite checks nothing reaches them.

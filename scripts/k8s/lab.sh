@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The Kubernetes lab's servers, in the lab namespace (cb-k8s-lab) that
+# setup-k8s.sh made. Tests own their lab: a session fixture runs `start` and
+# `stop`, and reads the logs.
+#   lab.sh start [LOG_DIR]   start (or restart) the lab; logs default to $K8S_DIR/lab/logs
+#   lab.sh stop              stop it
+#   lab.sh status            exit 0 when both servers answer
+# Servers, all on LAB_WEB_IP (one "internet" host; the metadata address too):
+#   web: tests/sidecar/lab/server.js, answering as every lab name on 80/443
+#        (certificate $K8S_DIR/lab/cert.pem, for the names in LAB_NAMES),
+#        8080/8443, raw TCP 9000, UDP 5353; one JSON line per request in web.log
+#   dns: lab-dns.py on 53/udp: *.test -> LAB_WEB_IP, the rest NXDOMAIN; one JSON
+#        line per query in dns.log. It is every pod's clusterDNS.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+repo=$(cd "$here/../.." && pwd)
+lab=$K8S_DIR/lab
+LAB_NAMES=(allowed.test blocked.test api.lab.test evil.test evilallowed.test private.lab.test git.allowed.test)
+
+cert() {
+  [ -f "$lab/cert.pem" ] && return 0
+  local sans
+  sans=$(printf 'DNS:%s,' "${LAB_NAMES[@]}")
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 -subj "/CN=lab" \
+    -keyout "$lab/key.pem" -out "$lab/cert.pem" -addext "subjectAltName=${sans%,}" 2>/dev/null
+}
+
+up() {
+  [ -f "$lab/web.pid" ] && [ -f "$lab/dns.pid" ] || return 1
+  kill -0 "$(cat "$lab/web.pid")" 2>/dev/null && kill -0 "$(cat "$lab/dns.pid")" 2>/dev/null
+}
+
+case ${1:-} in
+start)
+  [ -e "/run/netns/$LAB_NETNS" ] || { log "no lab namespace: run scripts/setup-k8s.sh first"; exit 1; }
+  logs=${2:-$lab/logs}
+  "$0" stop
+  mkdir -p "$lab" "$logs"
+  cert
+  : >"$logs/web.log"
+  : >"$logs/dns.log"
+  LAB_DIR=$lab launch "$LAB_CGROUP" ip netns exec "$LAB_NETNS" node "$repo/tests/sidecar/lab/server.js" \
+    >"$logs/web.log" 2>&1 </dev/null &
+  echo $! >"$lab/web.pid"
+  launch "$LAB_CGROUP" ip netns exec "$LAB_NETNS" python3 -u "$here/lab-dns.py" "$LAB_DNS_IP" "$LAB_WEB_IP" \
+    >"$logs/dns.log" 2>&1 </dev/null &
+  echo $! >"$lab/dns.pid"
+  for _ in $(seq 100); do
+    grep -q '"ready"' "$logs/web.log" && grep -q '"ready"' "$logs/dns.log" && break
+    sleep 0.1
+  done
+  grep -q '"ready"' "$logs/web.log" || { log "web server failed: $(tail -5 "$logs/web.log")"; exit 1; }
+  grep -q '"ready"' "$logs/dns.log" || { log "DNS server failed: $(tail -5 "$logs/dns.log")"; exit 1; }
+  echo "lab up: web and DNS on $LAB_WEB_IP, logs in $logs"
+  ;;
+stop)
+  kill_cgroup "$LAB_CGROUP"
+  rm -f "$lab/web.pid" "$lab/dns.pid"
+  ;;
+status) up ;;
+*)
+  echo "usage: $0 start [LOG_DIR] | stop | status" >&2
+  exit 2
+  ;;
+esac

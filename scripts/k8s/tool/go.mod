@@ -1,0 +1,3 @@
+module claude-bottle.local/cb-k8s-tool
+
+go 1.24
