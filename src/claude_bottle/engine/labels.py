@@ -25,6 +25,9 @@ PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
 WORKSPACE = f"{NS}.workspace"
 IMAGE_HASH = f"{NS}.image-hash"
 IMAGE_CA_HASH = f"{NS}.image-ca-hash"
+# What an engine reads back of an object it finds (engine.api.Engine.find).
+ALL = (MANAGED, SESSION, AGENT, BOTTLE, ROLE, OWNER_PID, OWNER_START, OWNER_HOST, RUNTIME, EGRESS, PROXY,
+       WORKSPACE)  # fmt: skip
 
 ROLE_AGENT = "agent"
 ROLE_SIDECAR = "sidecar"
@@ -52,13 +55,6 @@ def session_labels(session_id: str, agent: str, bottle: str, owner: Owner) -> di
         OWNER_START: owner.start,
         OWNER_HOST: owner.host,
     }
-
-
-def label_args(labels: dict[str, str]) -> list[str]:
-    out: list[str] = []
-    for key, value in labels.items():
-        out += ["--label", f"{key}={value}"]
-    return out
 
 
 _USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")

@@ -8,8 +8,8 @@ from typing import Any
 
 from claude_bottle.bottle.keeper import WorkTarget, harvest
 from claude_bottle.console import block, info
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_bottle
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
@@ -22,7 +22,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = locate()
     bottle = find_bottle(engine, args.target)
     folder = SessionFolder.for_session(bottle["session"])
     record = folder.read()
