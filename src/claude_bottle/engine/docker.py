@@ -419,11 +419,12 @@ class DockerEngine:
     def find(
         self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
     ) -> list[Found]:
-        fields = ("name", "age", *(f"label:{key}" for key in L.ALL))
         found: list[Found] = []
         for kind in ("container", "network"):
             if kind not in kinds:
                 continue
+            # A network has no age to tell (`docker network ls` knows only when it was made).
+            fields = ("name", "age" if kind == "container" else "name", *(f"label:{key}" for key in L.ALL))
             for row in self.rows(kind, labels, fields, stopped=not running):
                 name, age, *values = row
                 carried = {key: value for key, value in zip(L.ALL, values, strict=True) if value}
