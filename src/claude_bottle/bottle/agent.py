@@ -74,7 +74,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
     ) -> None:
         self.engine = engine
         self.plan = plan
-        self.labels = {**labels, L.ROLE: L.ROLE_AGENT}
+        self.labels = L.for_role(labels, L.ROLE_AGENT)
         self.network = network
         self.proxy_host = proxy_host
         self.environ = os.environ if environ is None else environ

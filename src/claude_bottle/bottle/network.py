@@ -73,7 +73,7 @@ class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):
     def __enter__(self) -> SharedEgressNetwork:
         if self.engine.network_exists(self.name):
             return self
-        labels = {L.ROLE: L.ROLE_SHARED_EGRESS_NET}
+        labels = L.for_role({}, L.ROLE_SHARED_EGRESS_NET)
         with contextlib.suppress(NameConflict):  # another session made it meanwhile
             self.engine.create_network(NetworkSpec(self.name, labels, internal=False))
         return self

@@ -14,6 +14,7 @@ guard, and a bottle whose proxy needs the guard is refused there
 
 from __future__ import annotations
 
+from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
@@ -69,12 +70,13 @@ def refuse_unguardable(plan: LaunchPlan, capabilities: Capabilities) -> None:
     )
 
 
-def apply_guard(engine: Engine, plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> None:
+def apply_guard(engine: Engine, plan: LaunchPlan, sidecar: str, sidecar_labels: dict[str, str]) -> None:
     if plan.proxy.enforces_ports:
         return
-    result = engine.run_to_end(
-        guard_spec(plan, sidecar, labels), stdin=guard_rules(plan).encode(), join=sidecar
-    )
+    # A container that removes itself: the session's labels, but not MANAGED.
+    labels = L.for_role(L.unmanaged(sidecar_labels), L.ROLE_PORT_GUARD)
+    spec = guard_spec(plan, sidecar, labels)
+    result = engine.run_to_end(spec, stdin=guard_rules(plan).encode(), join=sidecar)
     if result.returncode != 0:
         raise ClaudeBottleError(
             f"cannot install the sidecar's port guard (exit {result.returncode}): {result.stderr.strip()}"

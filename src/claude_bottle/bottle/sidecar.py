@@ -85,7 +85,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
-        self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR, L.PROXY: plan.bottle.egress.proxy}
+        self.labels = {**L.for_role(labels, L.ROLE_SIDECAR), L.PROXY: plan.bottle.egress.proxy}
         self.internal = internal
         self.egress = egress
         self.name = plan.sidecar_name

@@ -57,8 +57,9 @@ class Origin:
 @contextmanager
 def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
     """An internal network with one origin server on it, removed on exit."""
-    labels = dict(L.user_labels(os.environ))
-    labels |= {**L.session_labels(session, "doctor", "doctor", current_owner()), L.ROLE: "doctor-origin"}
+    owner = current_owner()
+    labels = L.for_role(L.session_labels(session, "doctor", "doctor", owner, L.user_labels(os.environ)),
+                        L.ROLE_DOCTOR_ORIGIN)  # fmt: skip
     network = f"claude-bottle-doctor-{session}"
     engine.create_network(NetworkSpec(network, labels, internal=True))
     name = f"{network}-origin"

@@ -72,8 +72,9 @@ class Session:
 
 
 def session_labels(plan: LaunchPlan) -> dict[str, str]:
-    labels = dict(plan.extra_labels)
-    labels |= L.session_labels(plan.session_id, plan.agent.name, plan.bottle.name, current_owner())
+    labels = L.session_labels(
+        plan.session_id, plan.agent.name, plan.bottle.name, current_owner(), plan.extra_labels
+    )
     labels[L.RUNTIME] = plan.bottle.runtime
     labels[L.EGRESS] = ", ".join(plan.bottle.egress.all_hosts)[:400]
     if plan.cwd is not None:
@@ -134,12 +135,9 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     plan = session.plan
     entries = home.entries(plan, session.sidecar.address, plan.proxy.port)
     sidecar = session.sidecar
-    # The guard is a --rm container that removes itself; it carries the session's
-    # labels but not MANAGED, which marks what cleanup must remove.
-    guard_labels = {k: v for k, v in sidecar.labels.items() if k != L.MANAGED} | {L.ROLE: "port-guard"}
     copies: list[Callable[[], None]] = []
     if not plan.proxy.enforces_ports:
-        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels))
+        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, sidecar.labels))
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:
@@ -164,7 +162,7 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
         with interruptible():
             _enter(stack, Reaper(engine, plan.session_id))
             internal = BottleNetwork(
-                engine, plan.network_name("internal"), {**labels, L.ROLE: L.ROLE_INTERNAL_NET}, plan.subnets
+                engine, plan.network_name("internal"), L.for_role(labels, L.ROLE_INTERNAL_NET), plan.subnets
             )
             egress: SharedEgressNetwork | ExistingNetwork = (
                 ExistingNetwork(engine, plan.egress_network) if plan.egress_network
@@ -206,6 +204,7 @@ def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> Ses
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         workspace=source.to_json() if source else None,
         workspace_path=plan.workspace,
+        container_home=plan.container_home,
     )  # fmt: skip
     return folder
 

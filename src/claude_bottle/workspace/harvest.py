@@ -33,12 +33,13 @@ from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
-BUNDLE_IN_BOTTLE = f"{agent_image.HOME}/.claude-bottle-harvest.bundle"
+BUNDLE_NAME = ".claude-bottle-harvest.bundle"  # in the agent's home (CLAUDE_BOTTLE_CONTAINER_HOME)
 HARVEST_REF = "refs/claude-bottle/harvest"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 CHUNK = 1 << 20  # bytes copied at a time: the harvest never holds a whole file
 
-# Runs as the agent user inside the bottle: $1 workspace, $2 base commit or "", $3 message.
+# Runs as the agent user inside the bottle: $1 workspace, $2 base commit or "", $3 message,
+# $4 where the bundle goes.
 _BUNDLE_SCRIPT = f"""
 set -eu
 cd "$1"; base="$2"
@@ -59,7 +60,7 @@ fi
 if [ -z "$tip" ] || [ "$tip" = "$base" ]; then echo "claude-bottle-harvest none"; exit 0; fi
 git update-ref {HARVEST_REF} "$tip"
 count=$(git rev-list --count "$tip" ${{base:+"^$base"}})
-git bundle create -q {BUNDLE_IN_BOTTLE} {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
+git bundle create -q "$4" {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
 echo "claude-bottle-harvest $tip $count $extra"
 """
 
@@ -163,7 +164,9 @@ def harvest_git(
     store: SessionFolder,
     branch: str,
     message: str,
+    home: str,
 ) -> HarvestResult:
+    in_bottle = f"{home.rstrip('/')}/{BUNDLE_NAME}"
     out = _exec(
         engine,
         container,
@@ -174,6 +177,7 @@ def harvest_git(
         workspace,
         source.base or "",
         message,
+        in_bottle,
     )
     # The agent controls its repository's config (hooks, fsmonitor) and may print
     # anything; only our own marked last line counts.
@@ -184,7 +188,7 @@ def harvest_git(
     if verdict == "none":
         return HarvestResult("none")
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
-    for member, stream in copy_out(engine, container, BUNDLE_IN_BOTTLE):
+    for member, stream in copy_out(engine, container, in_bottle):
         if member.isfile():
             save_stream(stream, bundle)
     name = _free_branch(source.folder, branch)
