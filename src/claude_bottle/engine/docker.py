@@ -248,6 +248,11 @@ class DockerEngine:
     def describe(self) -> tuple[str, ...]:
         return ("docker", self.binary)
 
+    def on_this_host(self) -> bool:
+        """True unless DOCKER_HOST names a daemon reached over the network."""
+        host = self.base_env.get("DOCKER_HOST", "")
+        return not host or host.startswith("unix://")
+
     # --- Networks -----------------------------------------------------------------
 
     def create_network(self, spec: NetworkSpec) -> None:

@@ -5,7 +5,6 @@ pulled) and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from claude_bottle.bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
@@ -43,10 +42,9 @@ def _check_runtime(engine: Engine, runtime: str) -> None:
         raise ClaudeBottleError(problem)
 
 
-def _engine_host_resolv_conf() -> str | None:
+def _engine_host_resolv_conf(engine: DockerEngine) -> str | None:
     """The engine host's resolver config, when the engine runs on this host."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://"):
+    if not engine.on_this_host():
         return None
     try:
         return Path("/etc/resolv.conf").read_text()
@@ -55,7 +53,7 @@ def _engine_host_resolv_conf() -> str | None:
 
 
 def _check_dns_leak(engine: DockerEngine) -> None:
-    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf())
+    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf(engine))
     if verdict is None:
         return
     level, message = verdict
