@@ -187,7 +187,8 @@ def proxy_on_the_wire(requests: int) -> dict[str, Any]:
             env={**os.environ, "ORIGIN_JS": ORIGIN_JS})  # fmt: skip
         config = render_squid_config(ProxySpec(allow=(), internal=("origin.bench",)))
         run(["docker", "run", "-d", "--name", squid, "--network", net, *label, "--cap-drop", "ALL",
-             *SquidBackend().container_args(), "--env", CONFIG_ENV, SQUID],
+             "--read-only", *(a for p, o in SquidBackend().shape().tmpfs for a in ("--tmpfs", f"{p}:{o}")),
+             "--env", CONFIG_ENV, SQUID],
             env={**os.environ, CONFIG_ENV: config})  # fmt: skip
         deadline = time.monotonic() + 20
         while "Accepting HTTP" not in run(["docker", "logs", squid]).stderr and time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 
 DEST = "/home/node/workspace"
@@ -31,7 +31,7 @@ def make_tree(root: Path, files: int) -> None:
         (folder / f"f{i}.txt").write_text(f"file {i}\n" * 3)
 
 
-def fresh_container(engine: Engine, image: str) -> str:
+def fresh_container(engine: DockerEngine, image: str) -> str:
     return engine.run("run", "-d", "--init", image, "sleep", "infinity").stdout.strip()
 
 
@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--image", default="claude-bottle:latest")
     args = parser.parse_args()
-    engine = Engine.locate()
+    engine = DockerEngine.locate()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_tree(root, args.files)

@@ -48,7 +48,12 @@ class Mutant:
         return self.tests[0].startswith(("tests/engine", "tests/sidecar"))
 
 
-SIDECAR_HARDENING = '"--cap-drop", "ALL", "--security-opt", "no-new-privileges",'
+CAP_DROP = '"--cap-drop", "ALL",'
+NO_NEW_PRIVILEGES = '"--security-opt", "no-new-privileges",'
+ENGINE_HARDENING = (
+    '"--cap-drop", "ALL",\n        *(arg for cap in spec.cap_add for arg in ("--cap-add", cap)),\n'
+    '        "--security-opt", "no-new-privileges",'
+)
 MUTANTS = (
     # Squid's configuration (the wall's rules).
     Mutant("squid-allow-dstdomain-without-n", "proxies/squid.py",
@@ -82,16 +87,16 @@ MUTANTS = (
     Mutant("squid-sni-rules-never-rendered", "proxies/squid.py",
            "*(_sni_lines(allowed, internal) if spec.sni else []),", "*([]),", UNIT_SQUID),
     Mutant("squid-private-range-dropped", "proxies/squid.py", '"10.0.0.0/8", ', "", UNIT_SQUID),
-    # The containers' hardening: argv builders (unit) and what a running bottle has (engine).
-    Mutant("sidecar-without-hardening-unit", "bottle/sidecar.py", SIDECAR_HARDENING, "", UNIT_ARGV),
-    Mutant("sidecar-without-cap-drop", "bottle/sidecar.py", '"--cap-drop", "ALL", ', "", HARDENING),
-    Mutant("sidecar-without-no-new-privileges", "bottle/sidecar.py",
-           '"--security-opt", "no-new-privileges",', "", HARDENING),
-    Mutant("squid-root-writable", "proxies/squid.py", '"--read-only",', "", HARDENING),
-    Mutant("agent-without-cap-drop", "bottle/agent.py", '"--cap-drop", "ALL",', "", UNIT_ARGV),
-    Mutant("agent-without-no-new-privileges", "bottle/agent.py", '"--security-opt", "no-new-privileges",', "",
-           UNIT_ARGV),
-    Mutant("agent-without-pids-limit", "bottle/agent.py", '"--pids-limit", str(lim.pids),', "", UNIT_ARGV),
+    # The containers' hardening: the Docker engine's translation of every container spec
+    # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
+    Mutant("engine-without-hardening-unit", "engine/docker.py", ENGINE_HARDENING,
+           '*(arg for cap in spec.cap_add for arg in ("--cap-add", cap)),', UNIT_ARGV),
+    Mutant("engine-without-cap-drop", "engine/docker.py", CAP_DROP, "", HARDENING),
+    Mutant("engine-without-no-new-privileges", "engine/docker.py", NO_NEW_PRIVILEGES, "", HARDENING),
+    Mutant("squid-root-writable", "proxies/squid.py", "read_only=True,", "read_only=False,", HARDENING),
+    Mutant("engine-without-cap-drop-unit", "engine/docker.py", CAP_DROP, "", UNIT_ARGV),
+    Mutant("engine-without-no-new-privileges-unit", "engine/docker.py", NO_NEW_PRIVILEGES, "", UNIT_ARGV),
+    Mutant("engine-without-pids-limit", "engine/docker.py", '"--pids-limit", str(lim.pids),', "", UNIT_ARGV),
     # Redaction of env values in a failed engine call's message.
     Mutant("redaction-removed", "errors.py", 'arg = arg.split("=", 1)[0] + "=<redacted>"', "pass", UNIT_ARGV),
     # Harvest: objects and one ref only, checked by fsck.

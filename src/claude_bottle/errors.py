@@ -51,9 +51,13 @@ class EngineError(ClaudeBottleError):
         detail = f" (exit {status})" + (f": {self.stderr}" if self.stderr else "")
         super().__init__(head + detail)
 
+    def saying(self, what: str) -> EngineError:
+        """The same failure, of the same kind, told as what the caller was doing."""
+        return type(self)(self.command, self.status, self.stderr, what)
+
 
 # The kinds of engine failure a caller may act on, classified once by the engine
-# implementation (for the docker CLI: engine/client.py, from its wording), so no
+# implementation (for the docker CLI: engine/docker.py, from its wording), so no
 # caller matches an engine's English (in the manner of docker-py's errors.NotFound).
 class NotFound(EngineError):
     """The container, network, image or path named does not exist."""

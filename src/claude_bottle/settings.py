@@ -36,6 +36,7 @@ class Settings:
     subnets: str | None = _env("CLAUDE_BOTTLE_SUBNETS")
     manifest: str | None = _env("CLAUDE_BOTTLE_MANIFEST")
     docker: str | None = _env("CLAUDE_BOTTLE_DOCKER")
+    engine: str | None = _env("CLAUDE_BOTTLE_ENGINE")
     verbose: bool = _env("CLAUDE_BOTTLE_VERBOSE", False)
     debug: bool = _env("CLAUDE_BOTTLE_DEBUG", False)
 

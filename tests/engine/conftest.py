@@ -1,4 +1,4 @@
-"""Engine tests: a real Docker engine (started by scripts/setup-engine.sh) and the
+"""DockerEngine tests: a real Docker engine (started by scripts/setup-engine.sh) and the
 real agent image. A missing engine is a failure here, never a skip."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.network import BottleNetwork
 from claude_bottle.engine import labels
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.locate import find_manifest, load_manifest
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
@@ -40,8 +40,8 @@ os.environ["CLAUDE_BOTTLE_LABELS"] = f"{RUN_LABEL}={RUN_ID}"
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    eng = Engine.locate()
+def engine() -> DockerEngine:
+    eng = DockerEngine.locate()
     result = eng.run("info", "--format", "{{.ServerVersion}}", check=False)
     if result.returncode != 0:
         pytest.fail(f"no Docker engine (run scripts/setup-engine.sh): {result.stderr.strip()}")
@@ -49,7 +49,7 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def agent_image(engine: Engine) -> str:
+def agent_image(engine: DockerEngine) -> str:
     if not engine.ok("image", "inspect", DEFAULT_IMAGE):
         pytest.fail(f"{DEFAULT_IMAGE} is missing: run 'claude-bottle build' (scripts/test.sh does)")
     return DEFAULT_IMAGE
@@ -60,7 +60,7 @@ def case_label() -> str:
     return os.environ["CLAUDE_BOTTLE_LABELS"].split(",")[-1]
 
 
-def labelled_objects(engine: Engine) -> list[str]:
+def labelled_objects(engine: DockerEngine) -> list[str]:
     """What the running test's sessions left in the engine (claude-bottle's objects only)."""
     flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={case_label()}")
     containers = engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
@@ -68,7 +68,7 @@ def labelled_objects(engine: Engine) -> list[str]:
     return containers + networks
 
 
-def owned_containers(engine: Engine, owner_pid: int, role: str | None = None) -> list[str]:
+def owned_containers(engine: DockerEngine, owner_pid: int, role: str | None = None) -> list[str]:
     """Running containers of the sessions the CLI process `owner_pid` made in this test."""
     flt = [f"label={case_label()}", f"label={labels.OWNER_PID}={owner_pid}"]
     flt += [f"label={labels.ROLE}={role}"] if role else []
@@ -76,7 +76,7 @@ def owned_containers(engine: Engine, owner_pid: int, role: str | None = None) ->
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def nothing_left_behind(engine: DockerEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every engine test must leave no claude-bottle object behind. Its sessions
     carry a label of its own, so it looks at nothing but what it made."""
     run = f"{RUN_LABEL}={RUN_ID}"
@@ -144,7 +144,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 @contextmanager
 def agent_on_internal_network(
-    engine: Engine, plan: LaunchPlan, environ: dict[str, str], proxy_host: str = "egress-proxy"
+    engine: DockerEngine, plan: LaunchPlan, environ: dict[str, str], proxy_host: str = "egress-proxy"
 ) -> Iterator[AgentContainer]:
     """The agent container of a plan on its internal network, without a sidecar."""
     labels = session_labels(plan)
@@ -153,5 +153,5 @@ def agent_on_internal_network(
         yield stack.enter_context(AgentContainer(engine, plan, labels, net.name, proxy_host, environ))
 
 
-def in_agent(engine: Engine, agent: AgentContainer, script: str, user: str = "node") -> str:
+def in_agent(engine: DockerEngine, agent: AgentContainer, script: str, user: str = "node") -> str:
     return engine.run("exec", "--user", user, agent.name, "sh", "-c", script).stdout

@@ -18,7 +18,7 @@ import pytest
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
@@ -68,19 +68,19 @@ def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def running_agent(
-    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+    engine: DockerEngine, agent_image: str, tmp_path: Path, lab_home: Path
 ) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
     plan = lab_plan(tmp_path, MANIFEST, "worker", {"HOST_TOKEN": CANARY})
     with agent_on_internal_network(engine, plan, {"HOST_TOKEN": CANARY}) as agent:
         yield plan, agent
 
 
-def sh(engine: Engine, agent: AgentContainer, script: str, user: str = "node") -> str:
+def sh(engine: DockerEngine, agent: AgentContainer, script: str, user: str = "node") -> str:
     return in_agent(engine, agent, script, user)
 
 
 def test_hardening_is_visible_in_docker_inspect(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer]
 ) -> None:
     plan, agent = running_agent
     info = engine.json("inspect", agent.name)[0]
@@ -103,7 +103,7 @@ def test_hardening_is_visible_in_docker_inspect(
 
 
 def test_privileges_seen_from_inside(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer]
 ) -> None:
     _, agent = running_agent
     status = sh(engine, agent, "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status")
@@ -115,7 +115,7 @@ def test_privileges_seen_from_inside(
 
 
 def test_internal_network_has_no_way_out_and_no_ipv6(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer]
 ) -> None:
     plan, _ = running_agent
     net = engine.json("network", "inspect", plan.network_name("internal"))[0]
@@ -125,7 +125,7 @@ def test_internal_network_has_no_way_out_and_no_ipv6(
 
 
 def test_env_values_reach_the_agent_but_never_argv(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer]
 ) -> None:
     _, agent = running_agent
     env = sh(engine, agent, "env")
@@ -140,7 +140,7 @@ def test_env_values_reach_the_agent_but_never_argv(
 
 
 def test_prompt_skills_and_ssh_files_inside(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer], lab_home: Path
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer], lab_home: Path
 ) -> None:
     plan, agent = running_agent
     files = HomeFiles.collect(plan, lab_home)
@@ -178,7 +178,7 @@ def test_prompt_skills_and_ssh_files_inside(
 
 
 def test_workspace_copy_is_owned_by_node_and_keeps_git(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer], tmp_path: Path
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer], tmp_path: Path
 ) -> None:
     plan, agent = running_agent
     src = tmp_path / "project"
@@ -194,7 +194,7 @@ def test_workspace_copy_is_owned_by_node_and_keeps_git(
 
 
 def test_runsc_bottle_runs_under_gvisor(
-    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+    engine: DockerEngine, agent_image: str, tmp_path: Path, lab_home: Path
 ) -> None:
     plan = lab_plan(tmp_path, MANIFEST, "sandboxed")
     with agent_on_internal_network(engine, plan, {}, proxy_host="10.0.0.1") as agent:
@@ -203,13 +203,13 @@ def test_runsc_bottle_runs_under_gvisor(
         assert "gVisor" in kernel_log or "Starting gVisor" in kernel_log
 
 
-def test_engine_reports_runsc_registered(engine: Engine) -> None:
+def test_engine_reports_runsc_registered(engine: DockerEngine) -> None:
     runtimes = json.loads(engine.run("info", "--format", "{{json .Runtimes}}").stdout)
     assert "runsc" in runtimes
 
 
 def test_the_host_is_not_reachable_through_the_internal_gateway(
-    engine: Engine, running_agent: tuple[LaunchPlan, AgentContainer]
+    engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer]
 ) -> None:
     plan, agent = running_agent
     canary = f"gateway-canary-{os.getpid()}"
@@ -247,7 +247,7 @@ def _status_fields(text: str) -> dict[str, str]:
 
 
 def test_a_running_bottle_has_every_promised_flag_on_both_containers(
-    engine: Engine, agent_image: str, tmp_path: Path, lab_home: Path
+    engine: DockerEngine, agent_image: str, tmp_path: Path, lab_home: Path
 ) -> None:
     """The README's Hardening section, read back from a real `run` (agent and
     Squid sidecar both), not from the argument builders."""

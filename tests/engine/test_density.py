@@ -8,13 +8,13 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, labelled_objects
 
 BOTTLES = 50
 
 
-def test_fifty_bottles_at_once(engine: Engine, agent_image: str, tmp_path: Path) -> None:
+def test_fifty_bottles_at_once(engine: DockerEngine, agent_image: str, tmp_path: Path) -> None:
     manifest = {
         "bottles": {
             "light": {"egress": {"allow": ["allowed.test"]}, "limits": {"memory": "64m", "pids": 64}}

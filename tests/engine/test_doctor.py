@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from tests.engine.conftest import cli
 
@@ -16,7 +16,7 @@ OPEN_PROXY = "claude-bottle-test/open-squid:1"
 
 
 @pytest.fixture(scope="session")
-def open_proxy(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
+def open_proxy(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The product's Squid image, with a rule put first that lets the doctor's
     refused host through (the readiness probe's name is still refused)."""
     ctx = tmp_path_factory.mktemp("open-squid")

@@ -7,14 +7,14 @@ import secrets
 
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import NameConflict, NotFound, NotRunning, PathNotFound
 from tests.engine.conftest import case_label
 
 pytestmark = pytest.mark.engine
 
 
-def test_the_engine_s_own_words_land_in_their_kinds(engine: Engine, agent_image: str) -> None:
+def test_the_engine_s_own_words_land_in_their_kinds(engine: DockerEngine, agent_image: str) -> None:
     name = f"claude-bottle-errors-{secrets.token_hex(4)}"  # made and removed by this test alone
     label = ("--label", case_label())
     with pytest.raises(NotFound):

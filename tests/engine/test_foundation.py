@@ -5,11 +5,11 @@ import secrets
 from pathlib import Path
 
 from claude_bottle.engine import labels
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import case_label, cli
 
 
-def test_agent_image_runs_the_real_claude_code_cli_as_node(engine: Engine, agent_image: str) -> None:
+def test_agent_image_runs_the_real_claude_code_cli_as_node(engine: DockerEngine, agent_image: str) -> None:
     out = engine.run(
         "run",
         "--rm",
@@ -26,7 +26,7 @@ def test_agent_image_runs_the_real_claude_code_cli_as_node(engine: Engine, agent
     assert "OpenSSH" in out
 
 
-def test_agent_image_has_claude_code_first_run_answers(engine: Engine, agent_image: str) -> None:
+def test_agent_image_has_claude_code_first_run_answers(engine: DockerEngine, agent_image: str) -> None:
     out = engine.run(
         "run",
         "--rm",
@@ -41,7 +41,7 @@ def test_agent_image_has_claude_code_first_run_answers(engine: Engine, agent_ima
     assert settings == {"skipDangerousModePermissionPrompt": True}
 
 
-def test_build_reuses_an_up_to_date_image(engine: Engine, agent_image: str, tmp_path: Path) -> None:
+def test_build_reuses_an_up_to_date_image(engine: DockerEngine, agent_image: str, tmp_path: Path) -> None:
     extra = (
         ["--extra-ca", "/etc/ssl/certs/ca-certificates.crt"]
         if Path("/etc/ssl/certs/ca-certificates.crt").exists()
@@ -54,7 +54,7 @@ def test_build_reuses_an_up_to_date_image(engine: Engine, agent_image: str, tmp_
     assert engine.run("image", "inspect", "--format", "{{.Id}}", agent_image).stdout == before
 
 
-def _objects_of_this_test(engine: Engine) -> list[str]:
+def _objects_of_this_test(engine: DockerEngine) -> list[str]:
     """Anything in the engine carrying this test's label, claude-bottle's or not."""
     flt = ("--filter", f"label={case_label()}")
     return (
@@ -65,7 +65,7 @@ def _objects_of_this_test(engine: Engine) -> list[str]:
 
 
 def test_dry_run_of_the_issue_example_leaves_nothing_behind(
-    engine: Engine, project: Path, tmp_path: Path
+    engine: DockerEngine, project: Path, tmp_path: Path
 ) -> None:
     # Its own temporary folder, so that other processes' files in /tmp do not count.
     tmp = tmp_path / "tmp"
@@ -79,7 +79,9 @@ def test_dry_run_of_the_issue_example_leaves_nothing_behind(
     assert list(tmp.iterdir()) == []
 
 
-def test_plan_picks_the_next_free_container_name(engine: Engine, agent_image: str, project: Path) -> None:
+def test_plan_picks_the_next_free_container_name(
+    engine: DockerEngine, agent_image: str, project: Path
+) -> None:
     # An agent name of this test's own, so no other bottle on the engine holds its names.
     agent = f"reviewer-{secrets.token_hex(4)}"
     manifest = json.loads((project / "claude-bottle.json").read_text())

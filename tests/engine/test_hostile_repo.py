@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli
 from tests.engine.test_interrupts import objects_of_agent
 
@@ -57,7 +57,7 @@ def ship(repo: Path, agent: str, **fields: Any) -> Path:
 
 @pytest.mark.parametrize("case", ["absolute", "dotdot", "symlink"])
 def test_a_prompt_file_from_outside_the_repository_is_refused_trusted_or_not(
-    engine: Engine, agent_image: str, clone: tuple[Path, dict[str, str], str], case: str
+    engine: DockerEngine, agent_image: str, clone: tuple[Path, dict[str, str], str], case: str
 ) -> None:
     repo, env, agent = clone
     home = env["HOME"]
@@ -78,7 +78,7 @@ def test_a_prompt_file_from_outside_the_repository_is_refused_trusted_or_not(
 
 
 def test_an_ssh_key_is_shown_and_asked_about_and_a_change_needs_trust_again(
-    engine: Engine, agent_image: str, clone: tuple[Path, dict[str, str], str]
+    engine: DockerEngine, agent_image: str, clone: tuple[Path, dict[str, str], str]
 ) -> None:
     repo, env, agent = clone
     key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
@@ -108,7 +108,7 @@ def test_an_ssh_key_is_shown_and_asked_about_and_a_change_needs_trust_again(
 
 
 def test_start_shows_what_an_untrusted_manifest_lets_in_and_asks(
-    engine: Engine, agent_image: str, clone: tuple[Path, dict[str, str], str]
+    engine: DockerEngine, agent_image: str, clone: tuple[Path, dict[str, str], str]
 ) -> None:
     repo, env, agent = clone
     key = Path(env["HOME"]) / ".ssh" / "id_ed25519"

@@ -1,5 +1,5 @@
-"""A terminal's Ctrl-C at any moment, and kill -9: nothing is left behind, stage
-folders included, and no traceback (issue 10). Every check is scoped to this
+"""A terminal's Ctrl-C at any moment, and kill -9: nothing is left behind, in the
+engine or on the host's disk, and no traceback (issue 10). Every check is scoped to this
 test's own agent name and cache folder: other sessions may share the engine."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from claude_bottle.bottle.reaper import sweep
 from claude_bottle.engine import inventory as cleanup
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli, wait_for
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
@@ -34,7 +34,7 @@ RUNS = 30
 STARTUP = 0.3
 
 
-def objects_of_agent(engine: Engine, agent: str) -> list[str]:
+def objects_of_agent(engine: DockerEngine, agent: str) -> list[str]:
     flt = f"label={L.AGENT}={agent}"
     containers = engine.lines("ps", "-a", "--filter", flt, "--format", "container {{.Names}}")
     networks = engine.lines("network", "ls", "--filter", flt, "--format", "network {{.Name}}")
@@ -61,13 +61,27 @@ def project(tmp_path: Path) -> tuple[Path, str, dict[str, str]]:
     return tmp_path, agent, env
 
 
-def stage_folders(env: dict[str, str]) -> list[str]:
+def host_leftovers(env: dict[str, str]) -> list[str]:
+    """What sessions keep in the cache folder: nothing (nothing of the host is
+    bind-mounted into a bottle, so nothing is staged there for it)."""
     root = Path(env["XDG_CACHE_HOME"]) / "claude-bottle"
-    return sorted(p.name for p in root.glob("stage-*")) if root.exists() else []
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def session_of(engine: DockerEngine, agent: str) -> str:
+    flt = f"label={L.AGENT}={agent}"
+    (session,) = set(engine.lines("ps", "-a", "--filter", flt, "--format", f'{{{{.Label "{L.SESSION}"}}}}'))
+    return session
+
+
+def sidecar_of(engine: DockerEngine, agent: str) -> str:
+    flt = ("--filter", f"label={L.AGENT}={agent}", "--filter", f"label={L.ROLE}={L.ROLE_SIDECAR}")
+    (sidecar,) = engine.lines("ps", "-a", *flt, "--format", "{{.Names}}")
+    return sidecar
 
 
 def test_ctrl_c_to_the_whole_process_group_at_random_moments_leaves_nothing(
-    engine: Engine, agent_image: str, project: tuple[Path, str, dict[str, str]]
+    engine: DockerEngine, agent_image: str, project: tuple[Path, str, dict[str, str]]
 ) -> None:
     folder, agent, env = project
     # One undisturbed run tells how long launch + command + teardown take here.
@@ -107,23 +121,28 @@ def test_ctrl_c_to_the_whole_process_group_at_random_moments_leaves_nothing(
     assert interrupted >= RUNS // 3, outcomes  # many landed while the session ran
     # The watchdog sweeps again while the engine settles (its last sweep at 15 s).
     wait_for(lambda: objects_of_agent(engine, agent) == [], 20, "no object of these sessions")
-    assert stage_folders(env) == []
+    assert host_leftovers(env) == []
 
 
-def test_kill_9_then_cleanup_leaves_no_stage_folder(
-    engine: Engine, agent_image: str, hanging_sidecar: str, project: tuple[Path, str, dict[str, str]]
+def test_kill_9_then_cleanup_leaves_nothing_of_a_proxy_configured_by_a_file(
+    engine: DockerEngine, agent_image: str, hanging_sidecar: str, project: tuple[Path, str, dict[str, str]]
 ) -> None:
     folder, agent, env = project
     env = {**env, "CLAUDE_BOTTLE_SIDECAR_IMAGE": HANGING_SIDECAR, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "60"}
-    staged = f"{agent}-staged"  # a proxy whose config is a bind-mounted file: it has a stage folder
+    staged = f"{agent}-staged"  # a proxy whose config is a file in its container
     proc = subprocess.Popen(
         [sys.executable, "-m", "claude_bottle", "run", staged, "--", "true"],
         cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for(lambda: len(objects_of_agent(engine, staged)) >= 3, 60, "the session's objects")
-        (stage,) = stage_folders(env)
-        session = stage.split("-")[1]
+        session = session_of(engine, staged)
+        sidecar = sidecar_of(engine, staged)
+        # The file was copied in before the proxy started; nothing of the host is mounted.
+        assert engine.json("inspect", sidecar)[0]["Mounts"] == []
+        config = engine.run("exec", sidecar, "cat", "/etc/claude-bottle/pipelock.yaml").stdout
+        assert "allowed.test" in json.loads(config)["api_allowlist"]
+        assert host_leftovers(env) == []
         watchdog = subprocess.run(
             ["pgrep", "-f", f"claude_bottle.bottle.reaper {session}"],
             capture_output=True,
@@ -134,12 +153,11 @@ def test_kill_9_then_cleanup_leaves_no_stage_folder(
         os.kill(int(watchdog[0]), signal.SIGKILL)
         proc.kill()
         proc.wait()
-        assert stage_folders(env) == [stage]  # nobody removed it
+        assert len(objects_of_agent(engine, staged)) >= 3  # nobody removed them
         result = cli("cleanup", "--session", session, cwd=folder, env=env)
         assert result.returncode == 0, result.stderr
-        where = Path(env["XDG_CACHE_HOME"]) / "claude-bottle" / stage
-        assert f"removed stage folder {where}" in result.stderr
-        assert stage_folders(env) == []
+        assert f"removed session {session}: " in result.stderr
+        assert host_leftovers(env) == []
         assert objects_of_agent(engine, staged) == []
     finally:
         if proc.poll() is None:
@@ -147,8 +165,8 @@ def test_kill_9_then_cleanup_leaves_no_stage_folder(
             proc.wait()
 
 
-def test_kill_9_the_watchdog_removes_the_stage_folder_too(
-    engine: Engine, agent_image: str, hanging_sidecar: str, project: tuple[Path, str, dict[str, str]]
+def test_kill_9_the_watchdog_removes_a_proxy_configured_by_a_file_too(
+    engine: DockerEngine, agent_image: str, hanging_sidecar: str, project: tuple[Path, str, dict[str, str]]
 ) -> None:
     folder, agent, env = project
     env = {**env, "CLAUDE_BOTTLE_SIDECAR_IMAGE": HANGING_SIDECAR, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "60"}
@@ -159,25 +177,22 @@ def test_kill_9_the_watchdog_removes_the_stage_folder_too(
     )  # fmt: skip
     try:
         wait_for(lambda: len(objects_of_agent(engine, staged)) >= 3, 60, "the session's objects")
-        assert len(stage_folders(env)) == 1
     finally:
         proc.kill()
         proc.wait()
     wait_for(lambda: objects_of_agent(engine, staged) == [], 30, "the watchdog's sweep")
-    wait_for(lambda: stage_folders(env) == [], 30, "the stage folder's removal")
+    assert host_leftovers(env) == []
 
 
 def test_the_watchdog_sweeps_again_for_an_object_made_after_its_first_sweep(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: DockerEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a docker client still under way when its owner died makes later."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     session = secrets.token_hex(4)
-    stage = tmp_path / "cache" / "claude-bottle" / f"stage-{session}-late"
     first_sweep_done = threading.Event()
     real_remove = cleanup.remove_session
 
-    def remove_and_note(eng: Engine, sid: str) -> list[str]:
+    def remove_and_note(eng: DockerEngine, sid: str) -> list[str]:
         errors = real_remove(eng, sid)
         first_sweep_done.set()
         return errors
@@ -189,10 +204,8 @@ def test_the_watchdog_sweeps_again_for_an_object_made_after_its_first_sweep(
     name = f"claude-bottle-late-{session}"
     engine.run("network", "create", "--internal", "--label", f"{L.MANAGED}=1",
                "--label", f"{L.SESSION}={session}", "--label", f"{L.AGENT}=late", name)  # fmt: skip
-    stage.mkdir(parents=True)
     try:
         sweeper.join(60)
         assert objects_of_agent(engine, "late") == []
-        assert not stage.exists()
     finally:
         engine.run("network", "rm", name, check=False)

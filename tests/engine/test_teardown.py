@@ -18,7 +18,7 @@ import pytest
 
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import trust_manifest
 from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers, wait_for
 
@@ -30,7 +30,7 @@ MANIFEST = {
 
 
 @pytest.fixture(scope="session")
-def hanging_sidecar(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
+def hanging_sidecar(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
     ctx = tmp_path_factory.mktemp("hanging")
     (ctx / "Dockerfile").write_text(
         "FROM debian:bookworm-slim\n"
@@ -64,7 +64,7 @@ def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[
 
 
 @pytest.fixture
-def waiting_session(engine: Engine, lab: Path, hanging_sidecar: str) -> Iterator[subprocess.Popen[str]]:
+def waiting_session(engine: DockerEngine, lab: Path, hanging_sidecar: str) -> Iterator[subprocess.Popen[str]]:
     """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist."""
     proc = spawn_run(lab, hanging_sidecar)
     try:
@@ -76,7 +76,9 @@ def waiting_session(engine: Engine, lab: Path, hanging_sidecar: str) -> Iterator
         proc.wait()
 
 
-def test_a_step_failing_halfway_removes_what_was_made(engine: Engine, agent_image: str, lab: Path) -> None:
+def test_a_step_failing_halfway_removes_what_was_made(
+    engine: DockerEngine, agent_image: str, lab: Path
+) -> None:
     # An image that is not Pipelock: created and connected fine, then fails to start.
     result = cli(
         "run",
@@ -93,7 +95,7 @@ def test_a_step_failing_halfway_removes_what_was_made(engine: Engine, agent_imag
 
 
 def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
-    engine: Engine, agent_image: str, lab: Path, hanging_sidecar: str
+    engine: DockerEngine, agent_image: str, lab: Path, hanging_sidecar: str
 ) -> None:
     result = cli(
         "run",
@@ -114,7 +116,7 @@ def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_signal_during_start_tears_everything_down(
-    engine: Engine, waiting_session: subprocess.Popen[str], sig: signal.Signals
+    engine: DockerEngine, waiting_session: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     waiting_session.send_signal(sig)
     _, err = waiting_session.communicate(timeout=30)
@@ -124,7 +126,7 @@ def test_a_signal_during_start_tears_everything_down(
 
 
 def test_kill_9_is_cleaned_up_by_the_session_watchdog(
-    engine: Engine, waiting_session: subprocess.Popen[str]
+    engine: DockerEngine, waiting_session: subprocess.Popen[str]
 ) -> None:
     waiting_session.kill()
     waiting_session.wait()
@@ -132,7 +134,7 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
 
 
 def test_kill_9_of_cli_and_watchdog_then_cleanup(
-    engine: Engine, waiting_session: subprocess.Popen[str], lab: Path
+    engine: DockerEngine, waiting_session: subprocess.Popen[str], lab: Path
 ) -> None:
     (agent,) = owned_containers(engine, waiting_session.pid, L.ROLE_AGENT)
     session = engine.run("inspect", "--format", f'{{{{index .Config.Labels "{L.SESSION}"}}}}', agent).stdout
@@ -152,7 +154,7 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
 
 
 def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
-    engine: Engine, waiting_session: subprocess.Popen[str], lab: Path, agent_image: str
+    engine: DockerEngine, waiting_session: subprocess.Popen[str], lab: Path, agent_image: str
 ) -> None:
     # Not made by claude-bottle (no managed label), though in the cleanup's scope.
     foreign = engine.run(
@@ -172,7 +174,7 @@ def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
         waiting_session.communicate(timeout=30)
 
 
-def test_ps_and_stop(engine: Engine, waiting_session: subprocess.Popen[str], lab: Path) -> None:
+def test_ps_and_stop(engine: DockerEngine, waiting_session: subprocess.Popen[str], lab: Path) -> None:
     (container,) = owned_containers(engine, waiting_session.pid, L.ROLE_AGENT)
     listed = cli("ps", "--json", cwd=lab)
     assert listed.returncode == 0, listed.stderr
@@ -189,7 +191,7 @@ def test_ps_and_stop(engine: Engine, waiting_session: subprocess.Popen[str], lab
     assert labelled_objects(engine) == []
 
 
-def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> None:
+def test_no_terminal_and_no_yes_starts_nothing(engine: DockerEngine, lab: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "claude_bottle", "start", "worker"],
         cwd=lab,
@@ -205,7 +207,7 @@ def test_no_terminal_and_no_yes_starts_nothing(engine: Engine, lab: Path) -> Non
 
 
 def test_stop_never_signals_a_session_owned_on_another_machine(
-    engine: Engine, agent_image: str, lab: Path
+    engine: DockerEngine, agent_image: str, lab: Path
 ) -> None:
     # A session whose owner runs on another host sharing this engine; its pid
     # (ours, here) must not be signalled, and its objects must not be removed.
@@ -233,7 +235,7 @@ def test_stop_never_signals_a_session_owned_on_another_machine(
 
 @pytest.mark.parametrize("teardown_failed", [True, False], ids=["failed", "clean"])
 def test_the_watchdog_sweeps_after_a_failed_teardown_only(
-    engine: Engine, agent_image: str, teardown_failed: bool
+    engine: DockerEngine, agent_image: str, teardown_failed: bool
 ) -> None:
     # A session's object, and its watchdog; the block ends as a launch's does
     # when a removal failed (an error reaches the watchdog's exit) or cleanly.

@@ -20,7 +20,7 @@ import pytest
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.keeper import WorkTarget, harvest
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.session_folders import SessionFolder
@@ -116,25 +116,27 @@ def user_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bottle(engine: Engine, agent_image: str, tmp_path: Path) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
+def bottle(
+    engine: DockerEngine, agent_image: str, tmp_path: Path
+) -> Iterator[tuple[LaunchPlan, AgentContainer]]:
     plan = lab_plan(tmp_path, MANIFEST, "worker")
     with agent_on_internal_network(engine, plan, {}) as agent:
         yield plan, agent
 
 
-def copied_in(engine: Engine, agent: AgentContainer, plan: LaunchPlan, folder: Path) -> WorkspaceSource:
+def copied_in(engine: DockerEngine, agent: AgentContainer, plan: LaunchPlan, folder: Path) -> WorkspaceSource:
     """What --cwd does at launch: scan the folder and stream it into the workspace."""
     source = scan_workspace(folder)
     copy_folder_in(engine, agent.name, source, plan.workspace)
     return source
 
 
-def agent_sh(engine: Engine, agent: AgentContainer, script: str) -> str:
+def agent_sh(engine: DockerEngine, agent: AgentContainer, script: str) -> str:
     return in_agent(engine, agent, script)
 
 
 def test_commits_and_uncommitted_changes_come_back_as_a_branch(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
     before = fingerprint(user_repo)
@@ -174,7 +176,7 @@ def test_commits_and_uncommitted_changes_come_back_as_a_branch(
 
 
 def test_a_second_harvest_never_reuses_a_branch_name(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
     source = copied_in(engine, agent, plan, user_repo)
@@ -188,7 +190,7 @@ def test_a_second_harvest_never_reuses_a_branch_name(
 
 
 def test_nothing_to_bring_back_gives_no_branch(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
     source = copied_in(engine, agent, plan, user_repo)
@@ -201,7 +203,7 @@ def test_nothing_to_bring_back_gives_no_branch(
 
 
 def test_work_comes_back_after_the_main_process_was_killed(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
     plan, agent = bottle
     source = copied_in(engine, agent, plan, user_repo)
@@ -224,7 +226,7 @@ def test_work_comes_back_after_the_main_process_was_killed(
 
 
 def test_a_folder_without_git_comes_back_as_files(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], tmp_path: Path
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], tmp_path: Path
 ) -> None:
     plan, agent = bottle
     folder = tmp_path / "plain"
@@ -251,7 +253,7 @@ def test_a_folder_without_git_comes_back_as_files(
 
 @pytest.fixture
 def cwd_session(
-    engine: Engine, user_repo: Path, hanging_sidecar: str, tmp_path: Path
+    engine: DockerEngine, user_repo: Path, hanging_sidecar: str, tmp_path: Path
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`run --cwd` of the user's repo, held at the sidecar wait; the test plays the agent."""
     (user_repo / "claude-bottle.json").write_text(json.dumps(MANIFEST))
@@ -293,7 +295,7 @@ def cwd_session(
 
 @pytest.mark.parametrize("ending", ["SIGINT", "SIGTERM", "SIGHUP", "stop"])
 def test_work_comes_back_on_every_ending(
-    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, ending: str
+    engine: DockerEngine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, ending: str
 ) -> None:
     proc, container = cwd_session
     before = fingerprint(user_repo)
@@ -314,7 +316,7 @@ def test_work_comes_back_on_every_ending(
 
 
 def test_harvest_on_demand_then_sessions_lists_the_work(
-    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, tmp_path: Path
+    engine: DockerEngine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path, tmp_path: Path
 ) -> None:
     proc, container = cwd_session
     engine.run("exec", "--user", "node", container, "sh", "-c", AGENT_WORK)
@@ -355,7 +357,11 @@ git ls-tree HEAD
 
 @pytest.mark.parametrize("entry", [".git", "..", ".GIT"])
 def test_a_malicious_tree_is_refused_by_fsck_and_nothing_lands(
-    engine: Engine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path, entry: str
+    engine: DockerEngine,
+    bottle: tuple[LaunchPlan, AgentContainer],
+    user_repo: Path,
+    tmp_path: Path,
+    entry: str,
 ) -> None:
     plan, agent = bottle
     source = copied_in(engine, agent, plan, user_repo)
@@ -373,7 +379,7 @@ def test_a_malicious_tree_is_refused_by_fsck_and_nothing_lands(
 
 
 def test_signals_during_teardown_do_not_abort_it(
-    engine: Engine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path
+    engine: DockerEngine, cwd_session: tuple[subprocess.Popen[str], str], user_repo: Path
 ) -> None:
     """Ctrl-C, then SIGTERM and another Ctrl-C while the teardown is under way:
     each is noted, the teardown finishes (the work comes back) and exits 130.

@@ -28,7 +28,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest
 from tests.engine.conftest import agent_image, engine, nothing_left_behind, wait_for
@@ -53,7 +53,7 @@ PROXY = os.environ.get("CLAUDE_BOTTLE_TEST_PROXY", "squid")
 
 @dataclass(frozen=True)
 class Lab:
-    engine: Engine
+    engine: DockerEngine
     network: str
     web: str
     web_ip: str
@@ -87,20 +87,20 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
-def sidecar_image(engine: Engine) -> str:
+def sidecar_image(engine: DockerEngine) -> str:
     image = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(PROXY).default_image()
     if not engine.ok("image", "inspect", image):
         pytest.fail(f"no {PROXY} image {image} in the engine (scripts/test.sh builds Squid's)")
     return image
 
 
-def _ip(engine: Engine, container: str, network: str) -> str:
+def _ip(engine: DockerEngine, container: str, network: str) -> str:
     fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
     return engine.run("inspect", "--format", fmt, container).stdout.strip()
 
 
 @pytest.fixture(scope="session")
-def lab(engine: Engine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for image, dockerfile in ((WEB_IMAGE, "web"), (GIT_IMAGE, "git"), (ATTACKER_IMAGE, "attacker")):
         engine.run("build", "-q", "-t", image, "-f", str(LAB_DIR / f"{dockerfile}.Dockerfile"), str(LAB_DIR))
     tag = secrets.token_hex(3)

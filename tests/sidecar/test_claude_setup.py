@@ -8,7 +8,7 @@ import json
 import secrets
 from pathlib import Path
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, labelled_objects
 from tests.sidecar.conftest import Lab
 
@@ -88,7 +88,7 @@ def test_without_claude_setup_nothing_of_the_users_claude_arrives(lab_project: P
 
 
 def test_an_mcp_server_outside_the_allowlist_is_refused_at_validation(
-    engine: Engine, lab_project: Path, lab: Lab
+    engine: DockerEngine, lab_project: Path, lab: Lab
 ) -> None:
     fake_claude_home(lab_project / "home")
     agent = add_agent(lab_project, ["CLAUDE.md", "mcp"])

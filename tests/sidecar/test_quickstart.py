@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
@@ -76,7 +76,7 @@ def sh(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess
 
 
 def test_the_readme_quick_start_reaches_a_claude_code_answer(
-    engine: Engine, lab: Lab, user: dict[str, str], tmp_path: Path
+    engine: DockerEngine, lab: Lab, user: dict[str, str], tmp_path: Path
 ) -> None:
     shells, snippets = quick_start()
     setup, session = shells[0], shells[1]

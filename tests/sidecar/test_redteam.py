@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.engine import labels
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, wait_for
 from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
 
@@ -279,7 +279,7 @@ def test_a_secret_shaped_canary_in_plain_http_is_refused(lab_project: Path, lab:
     assert "secret_in_request" in a.stderr
 
 
-def test_a_second_bottle_cannot_be_reached(engine: Engine, lab_project: Path, lab: Lab) -> None:
+def test_a_second_bottle_cannot_be_reached(engine: DockerEngine, lab_project: Path, lab: Lab) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c", "echo up; sleep 60"],
         cwd=lab_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.bottle.sidecar import LIMITS
+from claude_bottle.engine.api import ContainerSpec
+from claude_bottle.engine.docker import DockerEngine, container_args
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.squid import CONFIG_ENV, IMAGE, SquidBackend, render_squid_config
 from tests.engine.conftest import wait_for
@@ -23,7 +25,16 @@ from tests.sidecar.conftest import LAB_LABEL, Lab
 GOLDEN = Path(__file__).parents[1] / "unit" / "golden"
 
 
-def test_every_generated_configuration_is_accepted_whole(engine: Engine, lab: Lab) -> None:
+def squid_shape_args() -> tuple[str, ...]:
+    """Squid's own needs of its container (a read-only root, its tmpfs), as the
+    Docker engine translates them for the sidecar."""
+    shape = SquidBackend().shape()
+    spec = ContainerSpec("squid", IMAGE, "lab", {}, LIMITS, read_only=shape.read_only, tmpfs=shape.tmpfs)
+    args = container_args(spec)
+    return args[args.index("--read-only") : args.index(IMAGE)]
+
+
+def test_every_generated_configuration_is_accepted_whole(engine: DockerEngine, lab: Lab) -> None:
     goldens = sorted(GOLDEN.glob("squid-*.conf"))
     assert len(goldens) >= 4
     for golden in goldens:
@@ -40,23 +51,25 @@ def test_every_generated_configuration_is_accepted_whole(engine: Engine, lab: La
         assert problems == [], golden.name
 
 
-def test_the_entrypoint_refuses_a_configuration_squid_would_half_accept(engine: Engine, lab: Lab) -> None:
+def test_the_entrypoint_refuses_a_configuration_squid_would_half_accept(
+    engine: DockerEngine, lab: Lab
+) -> None:
     broken = render_squid_config(ProxySpec(allow=("a.test",))) + "acl bad dstdomain -n b.test .b.test\n"
-    result = engine.run("run", "--rm", "--env", CONFIG_ENV, *SquidBackend().container_args(), IMAGE,
+    result = engine.run("run", "--rm", "--env", CONFIG_ENV, *squid_shape_args(), IMAGE,
                         env={CONFIG_ENV: broken}, check=False)  # fmt: skip
     assert result.returncode == 65
     assert "refusing to start" in result.stderr
 
 
 @pytest.fixture
-def squid(engine: Engine, lab: Lab) -> Iterator[tuple[str, Engine]]:
+def squid(engine: DockerEngine, lab: Lab) -> Iterator[tuple[str, DockerEngine]]:
     spec = ProxySpec(allow=("*.resolve.test",), internal=("internal-ok.test", "internal-meta.test"))
     config = render_squid_config(spec) + f"dns_nameservers {lab.dns_ip}\n"
     name = f"lab-squid-{secrets.token_hex(3)}"
     engine.run(
         "run", "-d", "--name", name, "--label", f"{LAB_LABEL}=1", "--network", lab.network,
         "--add-host", f"internal-ok.test:{lab.web_ip}", "--add-host", "internal-meta.test:169.254.169.254",
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *SquidBackend().container_args(),
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *squid_shape_args(),
         "--env", CONFIG_ENV, IMAGE,
         env={CONFIG_ENV: config},
     )  # fmt: skip
@@ -67,12 +80,14 @@ def squid(engine: Engine, lab: Lab) -> Iterator[tuple[str, Engine]]:
         engine.run("rm", "-f", name, check=False)
 
 
-def squid_log(engine: Engine, name: str) -> list[dict[str, str]]:
+def squid_log(engine: DockerEngine, name: str) -> list[dict[str, str]]:
     out = engine.run("logs", name).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def test_an_internal_name_never_reaches_the_metadata_address(lab: Lab, squid: tuple[str, Engine]) -> None:
+def test_an_internal_name_never_reaches_the_metadata_address(
+    lab: Lab, squid: tuple[str, DockerEngine]
+) -> None:
     name, engine = squid
     c = secrets.token_hex(4)
     curl = f"curl -s -o /dev/null -x http://{name}:3128"
@@ -87,7 +102,7 @@ def test_an_internal_name_never_reaches_the_metadata_address(lab: Lab, squid: tu
     assert ("internal-meta.test", "metadata_address") in reasons
 
 
-def test_a_refused_name_is_never_looked_up(lab: Lab, squid: tuple[str, Engine]) -> None:
+def test_a_refused_name_is_never_looked_up(lab: Lab, squid: tuple[str, DockerEngine]) -> None:
     name, _ = squid
     c = secrets.token_hex(6)
     curl = f"curl -s -o /dev/null -x http://{name}:3128"

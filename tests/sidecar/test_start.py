@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pexpect
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects, owned_containers
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
 
 def test_start_asks_attaches_claude_and_removes_everything(
-    engine: Engine, lab_project: Path, lab: Lab
+    engine: DockerEngine, lab_project: Path, lab: Lab
 ) -> None:
     child = pexpect.spawn(
         sys.executable, ["-m", "claude_bottle", "start", "worker"], cwd=str(lab_project),
@@ -34,7 +34,7 @@ def test_start_asks_attaches_claude_and_removes_everything(
     assert labelled_objects(engine) == []
 
 
-def test_answering_no_starts_nothing(engine: Engine, lab_project: Path, lab: Lab) -> None:
+def test_answering_no_starts_nothing(engine: DockerEngine, lab_project: Path, lab: Lab) -> None:
     child = pexpect.spawn(
         sys.executable,
         ["-m", "claude_bottle", "start", "worker"],

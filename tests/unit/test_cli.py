@@ -9,7 +9,7 @@ import pytest
 
 import claude_bottle.cli.commands.run as run_command
 from claude_bottle.cli.main import main
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 
 
 @pytest.fixture
@@ -88,6 +88,6 @@ def test_verbose_echoes_a_streamed_command_too(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "1")
-    proc = Engine(binary="true").popen("logs", "--follow", "x")
+    proc = DockerEngine(binary="true").popen("logs", "--follow", "x")
     proc.wait()
     assert capsys.readouterr().err == "claude-bottle: + true logs --follow x  [streamed]\n"

@@ -65,7 +65,9 @@ def test_bash_completes_options_and_their_values(shim: Path) -> None:
     assert complete(shim, "claude-bottle start --d") == ["--dry-run"]
     assert complete(shim, "claude-bottle doctor --runtime r") == ["runc", "runsc"]
     assert complete(shim, "claude-bottle completion ") == ["bash", "zsh", "fish"]
-    assert complete(shim, "claude-bottle egress coder --") == ["--help", "--follow", "--json", "--verbose"]
+    assert complete(shim, "claude-bottle egress coder --") == [
+        "--help", "--follow", "--json", "--verbose", "--engine",
+    ]  # fmt: skip
 
 
 def test_bash_reads_agents_from_the_manifest_named_on_the_line(shim: Path, tmp_path: Path) -> None:

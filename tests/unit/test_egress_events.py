@@ -3,12 +3,16 @@ every backend's events make (pure)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
+from collections.abc import Mapping
 
 import pytest
 
-from claude_bottle.cli.commands.shell import shell_args
+from claude_bottle.cli.commands import shell
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies.events import (
     EgressEvent,
     event_line,
@@ -119,8 +123,33 @@ def test_event_line_shows_the_local_time() -> None:
     )
 
 
-def test_shell_runs_as_the_agent_user() -> None:
-    assert shell_args("claude-bottle-coder", [], tty=True) == (
+class RecordingDocker(DockerEngine):
+    """The Docker engine, recording what it would run on the terminal."""
+
+    ran: tuple[str, ...] = ()
+
+    def foreground(self, *args: str, env: Mapping[str, str] | None = None) -> int:
+        self.ran = args
+        return 0
+
+
+def shell_args(
+    monkeypatch: pytest.MonkeyPatch, container: str, command: list[str], tty: bool
+) -> tuple[str, ...]:
+    """What `claude-bottle shell` runs through the Docker engine for a running bottle."""
+    engine = RecordingDocker(binary="docker")
+    monkeypatch.setattr(shell, "locate", lambda: engine)
+    monkeypatch.setattr(shell, "find_bottle", lambda _engine, _target: {"container": container})
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: tty)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert shell.run(argparse.Namespace(target="agent", command=command)) == 0
+    return engine.ran
+
+
+def test_shell_runs_as_the_agent_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shell_args(monkeypatch, "claude-bottle-coder", [], tty=True) == (
         "exec", "-it", "--user", "node", "claude-bottle-coder", "bash", "-l",
     )  # fmt: skip
-    assert shell_args("c", ["id", "-un"], tty=False) == ("exec", "-i", "--user", "node", "c", "id", "-un")
+    assert shell_args(monkeypatch, "c", ["id", "-un"], tty=False) == (
+        "exec", "-i", "--user", "node", "c", "id", "-un",
+    )  # fmt: skip

@@ -1,16 +1,17 @@
-"""Engine failures are classified once, into typed kinds, by the docker CLI's
+"""DockerEngine failures are classified once, into typed kinds, by the docker CLI's
 implementation; nothing else in the package knows docker's templates or wording."""
 
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.client import Engine, error_kind
+from claude_bottle.engine.docker import DockerEngine, error_kind
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -22,7 +23,7 @@ from claude_bottle.errors import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "claude_bottle"
-DOCKER_IMPLEMENTATION = SRC / "engine" / "client.py"
+DOCKER_IMPLEMENTATION = SRC / "engine" / "docker.py"
 
 # What the docker CLI (and its daemon) say, word for word, for each kind.
 SAID = [
@@ -61,7 +62,7 @@ SAID = [
 @pytest.mark.parametrize(("stderr", "kind"), SAID)
 def test_each_wording_is_one_kind(stderr: str, kind: type[EngineError]) -> None:
     assert error_kind(stderr) is kind
-    error = Engine(binary="docker").error(("rm", "gone"), 1, stderr, "cannot remove gone")
+    error = DockerEngine(binary="docker").error(("rm", "gone"), 1, stderr, "cannot remove gone")
     assert type(error) is kind
     assert isinstance(error, EngineError)
     assert str(error) == f"cannot remove gone (exit 1): {stderr}"
@@ -80,13 +81,13 @@ def test_a_path_not_found_is_a_not_found() -> None:
     ],
 )
 def test_an_unreachable_daemon_is_its_own_kind(stderr: str) -> None:
-    error = Engine(binary="docker").error(("ps",), 1, stderr)
+    error = DockerEngine(binary="docker").error(("ps",), 1, stderr)
     assert isinstance(error, EngineUnavailable)
     assert str(error).startswith("cannot reach the Docker engine (")
 
 
 def test_failed_for_reads_a_finished_call() -> None:
-    engine = Engine(binary="docker")
+    engine = DockerEngine(binary="docker")
     gone = subprocess.CompletedProcess(["docker", "rm", "x"], 1, "", "Error: No such container: x")
     fine = subprocess.CompletedProcess(["docker", "rm", "x"], 0, "x\n", "")
     assert engine.failed_for(gone, NotFound)
@@ -155,8 +156,66 @@ def test_engine_errors_are_built_only_by_the_implementation() -> None:
     assert offenders == []
 
 
+# The docker CLI's subcommands and flags, as they would sit in an argv tuple or
+# list or be passed one by one to a call: the bottle layer speaks engine.api's
+# specs instead, and only engine/docker.py spells them.
+DOCKER_ARGV_WORDS = frozenset({
+    "--network", "--network-alias", "--ip", "--cap-drop", "--cap-add", "--security-opt", "--privileged",
+    "--label", "--env", "--volume", "--mount", "--tmpfs", "--read-only", "--pids-limit", "--memory",
+    "--cpus", "--runtime", "--init", "--detach", "--rm", "--entrypoint", "--format", "--filter", "--publish",
+    "-it", "cp", "exec", "logs", "inspect", "ps",
+})  # fmt: skip
+DOCKER_ARGV_PAIRS = frozenset({
+    ("network", "create"), ("network", "rm"), ("network", "connect"), ("network", "ls"), ("rm", "-f"),
+    ("image", "inspect"), ("run", "--rm"), ("run", "-d"),
+})  # fmt: skip
+# The same words with another meaning: the CLI's own options, and the display of
+# any engine's command line, which cuts an `--env NAME=value` to its name.
+ARGV_WORDS_ALLOWED = {
+    "cli/commands/cleanup.py": {"--label"},
+    "cli/commands/doctor.py": {"--runtime"},
+    "errors.py": {"--env"},
+}
+
+
+def _argv_words(tree: ast.AST) -> list[str]:
+    """Docker's argv words among the string constants of a sequence or of a call's arguments."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elements = node.elts
+        elif isinstance(node, ast.Call):
+            elements = node.args
+        else:
+            continue
+        words = [
+            e.value if isinstance(e, ast.Constant) and isinstance(e.value, str) else None for e in elements
+        ]
+        found += [w for w in words if w in DOCKER_ARGV_WORDS]
+        found += [f"{a} {b}" for a, b in itertools.pairwise(words) if (a, b) in DOCKER_ARGV_PAIRS]
+    return found
+
+
+def test_docker_argv_is_spelled_only_in_the_docker_implementation() -> None:
+    offenders = {
+        name: words
+        for p in _outside_the_implementation()
+        if (name := str(p.relative_to(SRC)))
+        and (
+            words := sorted(set(_argv_words(ast.parse(p.read_text()))) - ARGV_WORDS_ALLOWED.get(name, set()))
+        )
+    }
+    assert offenders == {}
+
+
 def test_the_checks_can_fail() -> None:
     # The implementation itself holds what the checks look for, so they are not vacuous.
     text = DOCKER_IMPLEMENTATION.read_text()
     assert GO_TEMPLATE.search(text)
     assert _matched_wording(ast.parse('"No such" in stderr'))
+    implementation = set(_argv_words(ast.parse(text)))
+    assert {"--network", "--cap-drop", "cp", "exec", "network create", "rm -f"} <= implementation
+    assert _argv_words(ast.parse('engine.run("logs", name)')) == ["logs"]
+    assert _argv_words(ast.parse('("run", "--rm", "-i", "--network", f"container:{x}")')) == [
+        "--rm", "--network", "run --rm",
+    ]  # fmt: skip

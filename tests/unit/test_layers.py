@@ -113,5 +113,5 @@ def test_no_import_cycle() -> None:
 
 def test_the_graph_is_read() -> None:
     # A check that could not fail would prove nothing: the graph has the edges we know.
-    assert f"{PACKAGE}.engine.client" in GRAPH[f"{PACKAGE}.bottle.agent"]
+    assert f"{PACKAGE}.engine.api" in GRAPH[f"{PACKAGE}.bottle.agent"]
     assert layer(f"{PACKAGE}.errors") == "base"

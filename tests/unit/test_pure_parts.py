@@ -5,22 +5,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from claude_bottle.bottle.agent import proxy_env, run_args
-from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules
-from claude_bottle.bottle.sidecar import sidecar_run_args
+from claude_bottle.bottle.agent import agent_spec, proxy_env
+from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules, guard_spec
+from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine, container_args, files_tar
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
 from claude_bottle.workspace.ignore import is_ignored, parse_rules
@@ -71,6 +73,13 @@ def test_port_guard_allows_https_http_and_ssh_ports_only(tmp_path: Path) -> None
     assert allowed_tcp_ports(lab_plan(tmp_path)) == (80, 443)
 
 
+def run_args(
+    plan: LaunchPlan, name: str, network: str, labels: dict[str, str], proxy_host: str
+) -> tuple[str, ...]:
+    """The agent's `docker run` arguments, as the Docker engine translates its spec."""
+    return ("run", "--detach", *container_args(agent_spec(plan, name, network, labels, proxy_host)))
+
+
 def test_agent_run_args_hold_names_not_values(tmp_path: Path) -> None:
     plan = lab_plan(tmp_path, runtime="runsc")
     args = run_args(plan, "c", "net", {"l": "1"}, "10.1.2.3")
@@ -100,7 +109,8 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
         "agents": {"a": {"bottle": "b"}},
     }
     plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
-    args = sidecar_run_args(plan, "side", "internal-net", "198.18.0.2", {"l": "1"}, "/stage/proxy.conf")
+    spec = sidecar_spec(plan, "side", "internal-net", "198.18.0.2", {"l": "1"}, "the config")
+    args = ("run", "--detach", *container_args(spec))
     pairs = set(itertools.pairwise(args))
     assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--network", "internal-net"),
             ("--ip", "198.18.0.2"), ("--pids-limit", "512"), ("--memory", "1g")} <= pairs  # fmt: skip
@@ -109,9 +119,25 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
         assert "--read-only" in args
         assert ("--env", "CLAUDE_BOTTLE_SQUID_CONF") in pairs  # the value travels in the CLI's environment
         assert not any(a.startswith("CLAUDE_BOTTLE_SQUID_CONF=") for a in args)
-        assert "--volume" not in args  # nothing from the host's disk: remote engines work
-    else:
-        assert ("--volume", "/stage/proxy.conf:/etc/claude-bottle/pipelock.yaml:ro") in pairs
+    else:  # a file placed in the container before it starts, from a tar stream
+        assert [(f.path, f.content) for f in spec.files] == [
+            ("/etc/claude-bottle/pipelock.yaml", b"the config")
+        ]
+        with tarfile.open(fileobj=io.BytesIO(files_tar(spec.files))) as tar:
+            member = tar.getmember("etc/claude-bottle/pipelock.yaml")
+            assert (member.uid, member.mode) == (0, 0o444)
+            assert tar.getmember("etc/claude-bottle").isdir()
+    assert "the config" not in " ".join(args)
+    assert not any(a in args for a in ("--volume", "-v", "--mount"))  # nothing from the host's disk
+
+
+def test_the_port_guard_joins_the_sidecar_with_net_admin_alone(tmp_path: Path) -> None:
+    spec = guard_spec(lab_plan(tmp_path), "side", {"l": "1"})
+    args = container_args(spec, "container:side")
+    pairs = set(itertools.pairwise(args))
+    assert {("--network", "container:side"), ("--cap-drop", "ALL"), ("--cap-add", "NET_ADMIN"),
+            ("--security-opt", "no-new-privileges"), ("--user", "0")} <= pairs  # fmt: skip
+    assert args.count("--cap-add") == 1
 
 
 def test_ssh_config_tunnels_through_the_sidecar() -> None:
@@ -173,7 +199,7 @@ def test_a_failed_engine_call_never_shows_an_env_value(flag: str) -> None:
     # The real code path of a failure: a command that exits 1 (`false` stands in
     # for docker) and the error it raises, whose message the CLI prints.
     secret = "canary-" + hashlib.sha256(flag.encode()).hexdigest()[:12]
-    engine = Engine(binary=shutil.which("false") or "/bin/false")
+    engine = DockerEngine(binary=shutil.which("false") or "/bin/false")
     with pytest.raises(EngineError) as failed:
         engine.run("run", flag, f"TOKEN={secret}", "--env", "PLAIN", "img")
     assert str(failed.value) == f"'docker run {flag} TOKEN=<redacted> --env PLAIN img' failed (exit 1)"

@@ -1,5 +1,5 @@
 """The agent container: on the internal network only, hardened, with env values
-handed over through the docker CLI's own environment (never argv or a file)."""
+handed over when the container is made (never in a command line or a file)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from claude_bottle import agent_image
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import ContainerSpec, Engine, Limits
 from claude_bottle.errors import EngineError, NameConflict, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import next_container_name
@@ -41,32 +41,25 @@ def env_values(plan: LaunchPlan, environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def run_args(
+def agent_spec(
     plan: LaunchPlan, name: str, network: str, labels: dict[str, str], proxy_host: str
-) -> tuple[str, ...]:
-    """`docker run` arguments for the agent (pure). Env values are not in them."""
+) -> ContainerSpec:
+    """The agent's container (pure). Env values are not in it: `secret_env`
+    names them, and their values are handed over when it is made."""
     lim = plan.bottle.limits
-    env_flags: list[str] = []
-    for key, value in proxy_env(plan.proxy.proxy_url(proxy_host)).items():
-        env_flags += ["--env", f"{key}={value}"]
-    for key in plan.env_names:
-        env_flags += ["--env", key]  # value from the CLI's environment
-    return (
-        "run", "--detach", "--name", name,
-        "--network", network,
-        *L.label_args(labels),
-        "--init",
-        "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges",
-        "--pids-limit", str(lim.pids),
-        "--memory", lim.memory,
-        "--cpus", f"{lim.cpus:g}",
-        *(("--runtime", "runsc") if plan.bottle.runtime == "runsc" else ()),
-        *env_flags,
-        "--workdir", plan.workspace,
-        plan.image,
-        "sleep", "infinity",
-    )  # fmt: skip
+    return ContainerSpec(
+        name=name,
+        image=plan.image,
+        network=network,
+        labels=labels,
+        limits=Limits(pids=lim.pids, memory=lim.memory, cpus=lim.cpus),
+        command=("sleep", "infinity"),
+        env=proxy_env(plan.proxy.proxy_url(proxy_host)),
+        secret_env=tuple(plan.env_names),
+        runtime="runsc" if plan.bottle.runtime == "runsc" else None,
+        init=True,
+        workdir=plan.workspace,
+    )
 
 
 class AgentContainer(AbstractContextManager["AgentContainer"]):
@@ -81,7 +74,7 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
     ) -> None:
         self.engine = engine
         self.plan = plan
-        self.labels = {**labels, L.ROLE: L.ROLE_AGENT}
+        self.labels = L.for_role(labels, L.ROLE_AGENT)
         self.network = network
         self.proxy_host = proxy_host
         self.environ = os.environ if environ is None else environ
@@ -100,51 +93,33 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
     def _start(self) -> AgentContainer:
         values = env_values(self.plan, self.environ)
         while True:
-            args = run_args(self.plan, self.name, self.network, self.labels, self.proxy_host)
+            spec = agent_spec(self.plan, self.name, self.network, self.labels, self.proxy_host)
             try:
-                self.engine.run(*args, env=values, what=f"cannot start the agent container {self.name}")
-            except NameConflict:
-                if self.plan.container_pinned:
-                    raise
-                # Another session took the name since the plan was made.
+                self.engine.run_container(spec, values)
+            except EngineError as exc:
+                # Another session may have taken the name since the plan was made.
                 following = next_container_name(self.name, self.plan.slug)
-                if following is None:
-                    raise
-                self.name = following
-                continue
-            except EngineError:
-                self._remove_quietly()
-                raise
+                if isinstance(exc, NameConflict) and not self.plan.container_pinned and following:
+                    self.name = following
+                    continue
+                raise exc.saying(f"cannot start the agent container {self.name}") from None
             return self
 
     def copy_in(self, tar: bytes, dest: str) -> None:
-        self.engine.run(
-            "cp",
-            "-",
-            f"{self.name}:{dest}",
-            stdin=tar,
-            what=f"cannot copy files into {self.name}:{dest}",
+        self.engine.copy_in(self.name, dest, tar)
+
+    def attach(self, argv: tuple[str, ...], *, tty: bool) -> int:
+        """Run `argv` as the agent's user in its workspace, wired to this terminal."""
+        return self.engine.attach(
+            self.name, argv, tty=tty, user=agent_image.USER, workdir=self.plan.workspace
         )
 
-    def exec_args(self, argv: tuple[str, ...], *, tty: bool, stdin: bool = True) -> tuple[str, ...]:
-        flags = ("-it",) if tty else (("-i",) if stdin else ())
-        return (
-            "exec",
-            *flags,
-            "--user",
-            agent_image.USER,
-            "--workdir",
-            self.plan.workspace,
-            self.name,
-            *argv,
-        )
-
-    def _remove_quietly(self) -> None:
-        # `docker run` can fail after creating the container (e.g. at start).
-        self.engine.run("rm", "-f", self.name, check=False)
+    def exec(self, argv: tuple[str, ...]) -> str:
+        """Run `argv` as the agent's user in its workspace; its output."""
+        return self.engine.exec(self.name, argv, user=agent_image.USER, workdir=self.plan.workspace).stdout
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            self.engine.run("rm", "-f", self.name, what=f"cannot remove the agent container {self.name}")
+            self.engine.remove_containers(self.name)
         finally:
             self.gone.set()

@@ -1,6 +1,7 @@
 """The images claude-bottle builds itself: the agent image and the Squid
 sidecar image, each from files shipped in the package, reused while nothing
-that goes into it has changed (a content hash kept as a label)."""
+that goes into it has changed (a content hash kept as a label). Built by the
+Docker engine, on its host; other engines take images from a registry."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from claude_bottle import agent_image
 from claude_bottle.console import info
 from claude_bottle.engine import labels
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.settings import Settings
 
@@ -49,15 +50,9 @@ class ImageBuild:
     def is_satisfied_by(self, digest: str, ca_digest: str) -> bool:
         return digest == self.digest and (self.extra_ca is None or ca_digest == self.ca_digest)
 
-    def argv(self, context: Path, quiet: bool) -> tuple[str, ...]:
-        return (
-            "build", *(("-q",) if quiet else ()), "--force-rm",
-            "-t", self.tag,
-            *(arg for key, value in self.build_args for arg in ("--build-arg", f"{key}={value}")),
-            "--label", f"{labels.IMAGE_HASH}={self.digest}",
-            "--label", f"{labels.IMAGE_CA_HASH}={self.ca_digest}",
-            str(context),
-        )  # fmt: skip
+    @property
+    def labels(self) -> dict[str, str]:
+        return {labels.IMAGE_HASH: self.digest, labels.IMAGE_CA_HASH: self.ca_digest}
 
 
 def read_extra_ca(path: str | None) -> bytes | None:
@@ -93,7 +88,7 @@ def squid_image_build(tag: str) -> ImageBuild:
     )
 
 
-def image_is_current(engine: Engine, build: ImageBuild) -> bool:
+def image_is_current(engine: DockerEngine, build: ImageBuild) -> bool:
     found = engine.image_labels(build.tag, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
     if found is None:
         return False
@@ -101,7 +96,9 @@ def image_is_current(engine: Engine, build: ImageBuild) -> bool:
     return build.is_satisfied_by(digest, ca_digest)
 
 
-def ensure_image(engine: Engine, build: ImageBuild, *, force: bool = False, quiet: bool = False) -> bool:
+def ensure_image(
+    engine: DockerEngine, build: ImageBuild, *, force: bool = False, quiet: bool = False
+) -> bool:
     """Build the image unless an up-to-date one exists. True when it built."""
     if not force and image_is_current(engine, build):
         return False
@@ -111,16 +108,12 @@ def ensure_image(engine: Engine, build: ImageBuild, *, force: bool = False, quie
         for name, content in build.files:
             (context / name).write_bytes(content)
         (context / "extra-ca.pem").write_bytes(build.extra_ca or b"")
-        if sys.stderr.isatty():
-            # Docker's own progress: the current step and its output.
-            status = engine.attach(*build.argv(context, quiet))
-        else:
-            # No terminal: nothing on standard output (a `run`'s output is the
-            # command's), and the build's log only when it fails.
-            result = engine.run(*build.argv(context, True), check=False)
-            status = result.returncode
-            if status != 0:
-                print(result.stdout + result.stderr, file=sys.stderr, end="")
+        # On a terminal, the engine's own progress; otherwise nothing on standard
+        # output (a `run`'s output is the command's), and the log only when it fails.
+        status, log = engine.build_image(context, build.tag, build_args=build.build_args, labels=build.labels,
+                                         on_terminal=sys.stderr.isatty() and not quiet)  # fmt: skip
+        if status != 0:
+            print(log, file=sys.stderr, end="")
     if status != 0:
         raise ClaudeBottleError(
             f"building image {build.tag} failed (docker build exit {status}); see the output above"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import slugify
 from claude_bottle.workspace.harvest import HarvestResult, harvest_folder, harvest_git, save_transcripts
@@ -25,10 +25,11 @@ class WorkTarget:
     agent: str
     workspace: str  # in the container
     source: WorkspaceSource
+    home: str  # the agent's home in the container (CLAUDE_BOTTLE_CONTAINER_HOME)
 
     @classmethod
     def of(cls, plan: LaunchPlan, source: WorkspaceSource) -> WorkTarget:
-        return cls(plan.session_id, plan.agent.name, plan.workspace, source)
+        return cls(plan.session_id, plan.agent.name, plan.workspace, source, plan.container_home)
 
     @property
     def branch(self) -> str:
@@ -47,7 +48,9 @@ def harvest(
 ) -> HarvestResult:
     src, ws = target.source, target.workspace
     if src.is_git:
-        return harvest_git(engine, container, src, ws, folder, target.branch, target.uncommitted_message())
+        return harvest_git(
+            engine, container, src, ws, folder, target.branch, target.uncommitted_message(), target.home
+        )
     return harvest_folder(engine, container, src, ws, folder, label)
 
 

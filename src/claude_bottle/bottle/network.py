@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine, NetworkSpec
 from claude_bottle.errors import AddressConflict, NameConflict, UsageError
 from claude_bottle.plan.subnets import (
     DEFAULT_SUBNETS,
@@ -21,13 +21,11 @@ from claude_bottle.plan.subnets import (
 
 SUBNET_TRIES = 12
 
-INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
-
 
 class BottleNetwork(AbstractContextManager["BottleNetwork"]):
-    """The session's internal network (`--internal`: no route out), made for one
-    session and removed with it. It holds only the agent and its sidecar, has
-    no IPv6, and takes a small subnet from the bottle tool's own range."""
+    """The session's internal network (no route out), made for one session and
+    removed with it. It holds only the agent and its sidecar, has no IPv6, and
+    takes a small subnet from the bottle tool's own range."""
 
     def __init__(
         self, engine: Engine, name: str, labels: dict[str, str], pool: ipaddress.IPv4Network | None = None
@@ -38,22 +36,14 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
         self.pool = pool or ipaddress.IPv4Network(DEFAULT_SUBNETS)
         self.subnet: ipaddress.IPv4Network | None = None
 
-    def create_args(self, subnet: ipaddress.IPv4Network) -> tuple[str, ...]:
-        return (
-            "network", "create", "--driver", "bridge", "--internal",
-            "--subnet", str(subnet),
-            # The internal bridge gets no host address: the agent cannot reach
-            # services on the host through the gateway (containers still see each other).
-            "--opt", f"{INHIBIT_IPV4}=true",
-            *L.label_args(self.labels),
-            self.name,
-        )  # fmt: skip
+    def spec(self, subnet: ipaddress.IPv4Network) -> NetworkSpec:
+        return NetworkSpec(self.name, self.labels, internal=True, subnet=subnet)
 
     def __enter__(self) -> BottleNetwork:
         # A subnet another network took is refused by the engine: try another.
         for subnet in pick_subnets(self.pool, SUBNET_TRIES, random.SystemRandom()):
             try:
-                self.engine.run(*self.create_args(subnet), what=f"cannot create network {self.name}")
+                self.engine.create_network(self.spec(subnet))
             except AddressConflict:
                 continue
             self.subnet = subnet
@@ -65,7 +55,7 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
         )
 
     def __exit__(self, *exc: Any) -> None:
-        self.engine.run("network", "rm", self.name, what=f"cannot remove network {self.name}")
+        self.engine.remove_network(self.name)
 
 
 class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):
@@ -83,10 +73,9 @@ class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):
     def __enter__(self) -> SharedEgressNetwork:
         if self.engine.network_exists(self.name):
             return self
-        labels = {L.ROLE: L.ROLE_SHARED_EGRESS_NET}
+        labels = L.for_role({}, L.ROLE_SHARED_EGRESS_NET)
         with contextlib.suppress(NameConflict):  # another session made it meanwhile
-            self.engine.run("network", "create", "--driver", "bridge", *L.label_args(labels), self.name,
-                            what=f"cannot create network {self.name}")  # fmt: skip
+            self.engine.create_network(NetworkSpec(self.name, labels, internal=False))
         return self
 
     def __exit__(self, *exc: Any) -> None:

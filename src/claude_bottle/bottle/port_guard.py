@@ -7,13 +7,19 @@ and the ssh ports of the agent's ssh entries. DNS (UDP 53) stays open for
 Pipelock's own lookups; CONNECT is TCP, so it cannot use that port.
 
 Applied from the agent image (which carries iptables) in a short-lived
-container that joins the sidecar's network namespace with NET_ADMIN alone."""
+container that joins the sidecar's network namespace with NET_ADMIN alone: an
+engine that cannot share a namespace (Capabilities.shared_namespaces) cannot
+guard, and a bottle whose proxy needs the guard is refused there
+(`refuse_unguardable`)."""
 
 from __future__ import annotations
 
-from claude_bottle.engine.client import Engine
-from claude_bottle.engine.labels import label_args
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
+from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
+
+LIMITS = Limits(pids=64, memory="128m")
 
 
 def allowed_tcp_ports(plan: LaunchPlan) -> tuple[int, ...]:
@@ -39,19 +45,39 @@ def guard_rules(plan: LaunchPlan) -> str:
     ])  # fmt: skip
 
 
-def guard_args(plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> tuple[str, ...]:
-    return (
-        "run", "--rm", "-i", "--network", f"container:{sidecar}",
-        *label_args(labels),
-        "--user", "0", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN",
-        "--security-opt", "no-new-privileges",
-        "--entrypoint", "iptables-restore",
-        plan.image,
-    )  # fmt: skip
+def guard_spec(plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> ContainerSpec:
+    """The guard's container (pure): root with NET_ADMIN alone, no other capability."""
+    return ContainerSpec(
+        name=f"{sidecar}-guard",
+        image=plan.image,
+        network="",  # it joins the sidecar's namespace instead
+        labels=labels,
+        limits=LIMITS,
+        command=("iptables-restore",),
+        user="0",
+        cap_add=("NET_ADMIN",),
+    )
 
 
-def apply_guard(engine: Engine, plan: LaunchPlan, sidecar: str, labels: dict[str, str]) -> None:
+def refuse_unguardable(plan: LaunchPlan, capabilities: Capabilities) -> None:
+    """A proxy that needs the guard cannot run where the guard cannot."""
+    if plan.proxy.enforces_ports or capabilities.shared_namespaces:
+        return
+    raise UsageError(
+        f"bottles.{plan.bottle.name}: the {plan.proxy.name} egress proxy lets a tunnel reach any port, "
+        f"and the port guard that limits it cannot run on the {capabilities.name} engine (it joins the "
+        'sidecar\'s network namespace); use egress.proxy "squid", which enforces ports itself'
+    )
+
+
+def apply_guard(engine: Engine, plan: LaunchPlan, sidecar: str, sidecar_labels: dict[str, str]) -> None:
     if plan.proxy.enforces_ports:
         return
-    engine.run(*guard_args(plan, sidecar, labels), stdin=guard_rules(plan).encode(),
-               what="cannot install the sidecar's port guard")  # fmt: skip
+    # A container that removes itself: the session's labels, but not MANAGED.
+    labels = L.for_role(L.unmanaged(sidecar_labels), L.ROLE_PORT_GUARD)
+    spec = guard_spec(plan, sidecar, labels)
+    result = engine.run_to_end(spec, stdin=guard_rules(plan).encode(), join=sidecar)
+    if result.returncode != 0:
+        raise ClaudeBottleError(
+            f"cannot install the sidecar's port guard (exit {result.returncode}): {result.stderr.strip()}"
+        )

@@ -4,7 +4,8 @@ Started at launch in its own session (so a closing terminal or a Ctrl-C to the
 process group does not reach it), it blocks reading a pipe whose only writer is
 the owner. An orderly teardown writes "clean" and closes it; if the owner is
 killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
-labelled with the session id, and the session's stage folder. It sweeps again
+labelled with the session id (nothing of a session lives on the CLI's host
+disk but its session folder, which is the user's record). It sweeps again
 while the engine settles: an engine call under way when the owner died (its
 docker client runs on in its own process group) can still make an object
 after the first sweep. `claude-bottle cleanup` remains the backstop.
@@ -20,7 +21,7 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
 
 CLEAN = b"clean"
 # Seconds after the owner's end at which the session's labels are swept: the
@@ -36,7 +37,8 @@ class Reaper(AbstractContextManager["Reaper"]):
 
     def __enter__(self) -> Reaper:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, self.engine.binary],
+            # The same engine again, in a process of its own (engine.select.from_description).
+            [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, *self.engine.describe()],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
@@ -59,22 +61,22 @@ class Reaper(AbstractContextManager["Reaper"]):
 def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    session_id, docker = argv
+    from claude_bottle.engine.select import from_description
+
+    session_id, *engine = argv
     if sys.stdin.buffer.read() == CLEAN:
         return 0
-    sweep(Engine(binary=docker), session_id)
+    sweep(from_description(engine), session_id)
     return 0
 
 
 def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS) -> None:
-    from claude_bottle.bottle.stage import remove_stage_folders
     from claude_bottle.engine.inventory import remove_session
 
     start = time.monotonic()
     for moment in at:
         time.sleep(max(0.0, start + moment - time.monotonic()))
         remove_session(engine, session_id)
-        remove_stage_folders(session_id)
 
 
 if __name__ == "__main__":

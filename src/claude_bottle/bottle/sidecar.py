@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
-from claude_bottle.bottle.stage import StageFolder
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
+from claude_bottle.errors import EngineError, NameConflict
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
 
 ALIAS = "egress-proxy"
+LIMITS = Limits(pids=512, memory="1g")
 
 
 def sidecar_address(subnet: ipaddress.IPv4Network) -> str:
@@ -24,31 +26,32 @@ def sidecar_address(subnet: ipaddress.IPv4Network) -> str:
     return str(subnet.broadcast_address - 1)
 
 
-def sidecar_run_args(
-    plan: LaunchPlan, name: str, internal: str, address: str, labels: dict[str, str], config_mount: str | None
-) -> tuple[str, ...]:
-    """`docker run` arguments for the sidecar (pure). The configuration is not
-    in them: it travels in the docker CLI's environment or a read-only mount."""
+def sidecar_spec(
+    plan: LaunchPlan, name: str, internal: str, address: str | None, labels: dict[str, str], config: str
+) -> ContainerSpec:
+    """The sidecar's container (pure). Its configuration is either a variable
+    whose value is handed over when the container is made (`secret_env`: never
+    in a command line) or a file placed in the container before it starts;
+    never a file on the CLI's host. The sidecar stays on the default runtime
+    (it needs the real network stack) but is otherwise as locked down as the agent."""
     proxy = plan.proxy
-    delivery = proxy.delivery
-    config_flags: tuple[str, ...] = ()
-    if delivery.env_var:
-        config_flags = ("--env", delivery.env_var)
-    elif delivery.mount_path and config_mount:
-        config_flags = ("--volume", f"{config_mount}:{delivery.mount_path}:ro")
-    # The sidecar stays on the default runtime (it needs the real network
-    # stack) but is otherwise as locked down as the agent.
-    return (
-        "run", "--detach", "--name", name,
-        "--network", internal, "--ip", address, "--network-alias", ALIAS,
-        *L.label_args(labels),
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--pids-limit", "512", "--memory", "1g",
-        *proxy.container_args(),
-        *config_flags,
-        plan.sidecar_image,
-        *proxy.command(delivery.mount_path),
-    )  # fmt: skip
+    shape, delivery = proxy.shape(), proxy.delivery
+    return ContainerSpec(
+        name=name,
+        image=plan.sidecar_image,
+        network=internal,
+        labels=labels,
+        limits=LIMITS,
+        command=proxy.command(),
+        address=address,
+        aliases=(ALIAS,),
+        ports=(proxy.port,),
+        env=dict(shape.env),
+        secret_env=(delivery.env_var,) if delivery.env_var else (),
+        files=(FileSpec(delivery.file_path, config.encode(), 0o444),) if delivery.file_path else (),
+        read_only=shape.read_only,
+        tmpfs=shape.tmpfs,
+    )
 
 
 # How long the sidecar's removal waits for the agent's before reading its log anyway.
@@ -56,8 +59,9 @@ AGENT_GONE_TIMEOUT = 30.0
 
 
 class EgressSidecar(AbstractContextManager["EgressSidecar"]):
-    """Started on the bottle's internal network at a fixed address and under the
-    alias the agent uses, then connected to the egress network (its way out).
+    """Started on the bottle's internal network, at a fixed address where the
+    engine pins one, under the alias the agent uses, then connected to the egress
+    network (its way out).
 
     Squid logs a transaction when it ends (a tunnel when it closes). Its own
     graceful stop takes over a second, so instead the sidecar is removed only
@@ -72,24 +76,33 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         plan: LaunchPlan,
         labels: dict[str, str],
         internal: str,
-        subnet: ipaddress.IPv4Network,
         egress: str,
-        stage: StageFolder | None,
+        *,
+        ip: str | None,
+        by_address: bool,
         agent_gone: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
-        self.labels = {**labels, L.ROLE: L.ROLE_SIDECAR, L.PROXY: plan.bottle.egress.proxy}
+        self.labels = {**L.for_role(labels, L.ROLE_SIDECAR), L.PROXY: plan.bottle.egress.proxy}
         self.internal = internal
         self.egress = egress
-        self.stage = stage
         self.name = plan.sidecar_name
         self.audit_log = ""
-        self.ip = sidecar_address(subnet)
-        # gVisor containers cannot use the engine's DNS: they get the address.
-        self.address = self.ip if plan.bottle.runtime == "runsc" else ALIAS
+        # Pinned before it starts, or (where the engine cannot pin one) learnt once it runs.
+        self.ip = ip
+        # The agent reaches it by address where it cannot by name (gVisor, some engines).
+        self.by_address = by_address
         self.agent_gone = agent_gone
+
+    @property
+    def address(self) -> str:
+        """The host the agent's proxy settings name."""
+        if not self.by_address:
+            return ALIAS
+        assert self.ip is not None, "the sidecar's address is known once it runs"
+        return self.ip
 
     @property
     def url(self) -> str:
@@ -101,32 +114,35 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
 
     def _start(self) -> None:
         config = self.proxy.render_config(self.plan.proxy_spec())
-        env: dict[str, str] = {}
-        mount = None
-        if self.proxy.delivery.env_var:
-            env[self.proxy.delivery.env_var] = config
-        elif self.stage is not None:
-            mount = str(self.stage.write("proxy.conf", config))
-        args = sidecar_run_args(self.plan, self.name, self.internal, self.ip, self.labels, mount)
-        self.engine.run(*args, env=env, what="the egress sidecar did not start")
+        delivery = self.proxy.delivery
+        spec = sidecar_spec(self.plan, self.name, self.internal, self.ip, self.labels, config)
+        try:
+            self.engine.run_container(spec, {delivery.env_var: config} if delivery.env_var else None)
+        except EngineError as exc:
+            raise exc.saying("the egress sidecar did not start") from None
 
     def __enter__(self) -> EgressSidecar:
         try:
             self._start()
-            self.engine.run("network", "connect", self.egress, self.name,
-                            what=f"cannot connect the sidecar to {self.egress}")  # fmt: skip
+            self.engine.connect(self.egress, self.name)
+            if self.ip is None:
+                self.ip = self.engine.address_of(self.name, self.internal)
+        except NameConflict:
+            raise  # the name is another's: nothing of ours to remove
         except BaseException:
-            # `docker run` may have created the container before failing to start it.
-            self.engine.run("rm", "-f", self.name, check=False)
+            with contextlib.suppress(Exception):
+                self.engine.remove_containers(self.name)
             raise
         return self
 
     def logs(self) -> str:
-        result = self.engine.run("logs", self.name, check=False)
-        return result.stdout + result.stderr
+        try:
+            return self.engine.logs(self.name)
+        except EngineError:
+            return ""
 
     def __exit__(self, *exc: Any) -> None:
         if self.agent_gone is not None:
             self.agent_gone.wait(AGENT_GONE_TIMEOUT)
-        self.audit_log = self.engine.run("logs", self.name, check=False).stdout
-        self.engine.run("rm", "-f", self.name, what=f"cannot remove the sidecar {self.name}")
+        self.audit_log = self.logs()
+        self.engine.remove_containers(self.name)

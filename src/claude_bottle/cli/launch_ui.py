@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from claude_bottle.console import block, info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import format_duration, render_report, summarize

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from claude_bottle import __version__, _interrupted_while_starting
 from claude_bottle.cli.commands import COMMANDS
 from claude_bottle.console import PROG, info
+from claude_bottle.engine.select import ENGINES
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 VERBOSE_HELP = "echo every engine and git command (secrets redacted), its duration and exit status"
+ENGINE_HELP = "the engine that runs bottles (default: $CLAUDE_BOTTLE_ENGINE, else docker)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     # --verbose before or after the command (SUPPRESS: a command's own default
     # would otherwise overwrite a --verbose given before it).
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     for command in sub.choices.values():
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        command.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS, help=ENGINE_HELP)
     return parser
 
 
@@ -64,6 +68,8 @@ def _main(argv: Sequence[str] | None) -> int:
         args.parser = parser
         if args.verbose:  # also for the processes we start (the watchdog): the same switch
             os.environ[ENVIRONMENT["verbose"]] = "1"
+        if args.engine:  # read with every other setting, by whatever needs the engine
+            os.environ[ENVIRONMENT["engine"]] = args.engine
         if tail is not None:
             if not getattr(args, "takes_command", False):
                 parser.error(f"'{args.command_name}' takes no command after --")

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
@@ -25,10 +26,14 @@ def add_manifest_option(p: Any) -> None:
 
 
 def taken_container_names(engine: Engine | None) -> frozenset[str]:
-    """Existing container names, so the plan can pick a free one (empty without an engine)."""
+    """Existing container names, so the plan can pick a free one (empty without
+    an engine, or when it would not say: a name taken is retried with the next)."""
     if engine is None:
         return frozenset()
-    return engine.container_names() or frozenset()
+    try:
+        return frozenset(found.name for found in engine.find([], kinds=("container",)))
+    except ClaudeBottleError:
+        return frozenset()
 
 
 def make_plan(

@@ -113,6 +113,14 @@ class Engine(Protocol):
     def run_container(self, spec: ContainerSpec, secrets: Mapping[str, str] | None = None) -> None:
         """Make and start the container (detached), its files in place first."""
 
+    def run_to_end(
+        self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a short-lived container to its end, fed `stdin`, and remove it; its
+        status and output (never raises on the command's status). `join`: share
+        that container's network namespace instead of joining `spec.network`
+        (only where Capabilities.shared_namespaces)."""
+
     def connect(self, network: str, container: str) -> None: ...
     def address_of(self, container: str, network: str) -> str: ...
     def remove_containers(self, *names: str, missing_ok: bool = True) -> None: ...
@@ -136,7 +144,8 @@ class Engine(Protocol):
         workdir: str | None = None,
         stdin: bytes | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command to its end; its status and output (never raises on status)."""
+        """Run a command to its end; its status and output (never raises on the
+        command's status; NotRunning or NotFound when the container cannot run it)."""
 
     def exec_stream(
         self, container: str, argv: Sequence[str], *, user: str | None = None
@@ -156,7 +165,9 @@ class Engine(Protocol):
     def find(
         self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
     ) -> list[Found]:
-        """Objects carrying every label of `labels` ("KEY" or "KEY=VALUE")."""
+        """Objects carrying every label of `labels` ("KEY" or "KEY=VALUE"; none: every
+        object of those kinds), each with the values of claude-bottle's own labels
+        (`engine.labels.ALL`) it carries."""
 
     def remove_found(self, objects: Sequence[Found]) -> list[str]:
         """Remove them (containers before networks); the errors, not raised."""

@@ -7,22 +7,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine, Found
 from claude_bottle.engine.labels import Owner
 from claude_bottle.engine.owner import owner_alive
-from claude_bottle.errors import ClaudeBottleError, NotFound
-
-# What a session's objects are found with: each one's session and owner.
-_FIELDS = ("id", f"label:{L.SESSION}", f"label:{L.OWNER_PID}", f"label:{L.OWNER_START}",
-           f"label:{L.OWNER_HOST}", "name")  # fmt: skip
+from claude_bottle.errors import ClaudeBottleError
 
 
 @dataclass
 class SessionObjects:
     session_id: str
     owner: Owner
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
+    objects: list[Found] = field(default_factory=list)
+
+    @property
+    def containers(self) -> list[str]:
+        return [o.name for o in self.objects if o.kind == "container"]
+
+    @property
+    def names(self) -> list[str]:
+        """Every object's name, containers first."""
+        return self.containers + [o.name for o in self.objects if o.kind != "container"]
 
 
 def find_sessions(
@@ -30,29 +34,18 @@ def find_sessions(
 ) -> dict[str, SessionObjects]:
     """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search."""
     labels = [f"{L.SESSION}={session_id}" if session_id else f"{L.MANAGED}=1", *only]
-    containers = engine.find("container", labels, _FIELDS)
-    networks = engine.find("network", labels, _FIELDS)
     sessions: dict[str, SessionObjects] = {}
-    for kind, rows in (("containers", containers), ("networks", networks)):
-        for _id, sid, pid, start, host, name in rows:
-            owner = Owner(pid=int(pid) if pid.isdigit() else 0, start=start, host=host)
-            objs = sessions.setdefault(sid, SessionObjects(sid, owner))
-            getattr(objs, kind).append(name)
+    for found in engine.find(labels):
+        sid, pid = found.labels.get(L.SESSION, ""), found.labels.get(L.OWNER_PID, "")
+        owner = Owner(pid=int(pid) if pid.isdigit() else 0, start=found.labels.get(L.OWNER_START, ""),
+                      host=found.labels.get(L.OWNER_HOST, ""))  # fmt: skip
+        sessions.setdefault(sid, SessionObjects(sid, owner)).objects.append(found)
     return sessions
 
 
 def remove_objects(engine: Engine, objs: SessionObjects) -> list[str]:
     """Containers first (a network cannot go while attached), then networks."""
-    errors = []
-    if objs.containers:
-        r = engine.run("rm", "-f", *objs.containers, check=False)
-        if r.returncode != 0 and not engine.failed_for(r, NotFound):
-            errors.append(r.stderr.strip())
-    if objs.networks:
-        r = engine.run("network", "rm", *objs.networks, check=False)
-        if r.returncode != 0 and not engine.failed_for(r, NotFound):
-            errors.append(r.stderr.strip())
-    return errors
+    return engine.remove_found(objs.objects)
 
 
 def remove_session(engine: Engine, session_id: str) -> list[str]:
@@ -80,8 +73,14 @@ COLUMNS = {
 
 def running_bottles(engine: Engine) -> list[dict[str, str]]:
     labels = [f"{L.ROLE}={L.ROLE_AGENT}", f"{L.MANAGED}=1"]
-    rows = engine.find("container", labels, tuple(COLUMNS.values()), stopped=False)
-    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    return [_columns(found) for found in engine.find(labels, kinds=("container",), running=True)]
+
+
+def _columns(found: Found) -> dict[str, str]:
+    values = {"name": found.name, "age": found.age}
+    return {
+        column: values.get(f, found.labels.get(f.removeprefix("label:"), "")) for column, f in COLUMNS.items()
+    }
 
 
 def find_bottle(engine: Engine, target: str) -> dict[str, str]:
@@ -105,8 +104,9 @@ def find_bottle(engine: Engine, target: str) -> dict[str, str]:
 def find_sidecar(engine: Engine, session: str) -> tuple[str, str]:
     """A running session's sidecar container and its proxy backend's name."""
     labels = [f"{L.ROLE}={L.ROLE_SIDECAR}", f"{L.SESSION}={session}"]
-    rows = engine.find("container", labels, ("name", f"label:{L.PROXY}"), stopped=False)
-    if not rows:
+    found = engine.find(labels, kinds=("container",), running=True)
+    if not found:
         raise ClaudeBottleError(f"session {session} has no running egress sidecar (is it ending?)")
-    name, proxy = rows[0]
-    return name, proxy or "squid"  # sidecars made before the label existed ran Squid
+    return found[0].name, found[0].labels.get(
+        L.PROXY
+    ) or "squid"  # sidecars made before the label existed ran Squid

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from claude_bottle.errors import UsageError
@@ -25,12 +25,17 @@ PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
 WORKSPACE = f"{NS}.workspace"
 IMAGE_HASH = f"{NS}.image-hash"
 IMAGE_CA_HASH = f"{NS}.image-ca-hash"
+# What an engine reads back of an object it finds (engine.api.Engine.find).
+ALL = (MANAGED, SESSION, AGENT, BOTTLE, ROLE, OWNER_PID, OWNER_START, OWNER_HOST, RUNTIME, EGRESS, PROXY,
+       WORKSPACE)  # fmt: skip
 
 ROLE_AGENT = "agent"
 ROLE_SIDECAR = "sidecar"
 ROLE_INTERNAL_NET = "internal-network"
 ROLE_EGRESS_NET = "egress-network"
 ROLE_SHARED_EGRESS_NET = "shared-egress-network"
+ROLE_PORT_GUARD = "port-guard"
+ROLE_DOCTOR_ORIGIN = "doctor-origin"
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,13 @@ class Owner:
     host: str
 
 
-def session_labels(session_id: str, agent: str, bottle: str, owner: Owner) -> dict[str, str]:
+def session_labels(
+    session_id: str, agent: str, bottle: str, owner: Owner, extra: Iterable[tuple[str, str]] = ()
+) -> dict[str, str]:
+    """What every object of a session carries: the user's own labels
+    (CLAUDE_BOTTLE_LABELS, `extra`), then claude-bottle's."""
     return {
+        **dict(extra),
         MANAGED: "1",
         SESSION: session_id,
         AGENT: agent,
@@ -54,21 +64,26 @@ def session_labels(session_id: str, agent: str, bottle: str, owner: Owner) -> di
     }
 
 
-def label_args(labels: dict[str, str]) -> list[str]:
-    out: list[str] = []
-    for key, value in labels.items():
-        out += ["--label", f"{key}={value}"]
-    return out
+def for_role(labels: Mapping[str, str], role: str) -> dict[str, str]:
+    """A session's labels for one of its objects."""
+    return {**labels, ROLE: role}
+
+
+def unmanaged(labels: Mapping[str, str]) -> dict[str, str]:
+    """For an object that removes itself: still the session's, but nothing `cleanup`
+    must remove (MANAGED marks what it must)."""
+    return {key: value for key, value in labels.items() if key != MANAGED}
 
 
 _USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")
 
 
-def user_labels(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def user_labels(environ: Mapping[str, str] | Settings) -> tuple[tuple[str, str], ...]:
     """Extra labels for every object of a session, from CLAUDE_BOTTLE_LABELS
     ("key=value,key=value"): a CI job can tag its bottles, and find or count
     them, without touching anyone else's. claude-bottle's own keys are refused."""
-    raw = Settings.from_environ(environ).labels.strip()
+    settings = environ if isinstance(environ, Settings) else Settings.from_environ(environ)
+    raw = settings.labels.strip()
     out = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         key, sep, value = item.partition("=")

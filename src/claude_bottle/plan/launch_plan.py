@@ -22,7 +22,6 @@ from claude_bottle.hosts import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
-from claude_bottle.manifest.skills import find_skill
 from claude_bottle.plan.names import choose_container_name, session_object_name, slugify
 from claude_bottle.plan.signin import SignIn, decide_sign_in
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, subnet_pool
@@ -168,7 +167,9 @@ class LaunchPlan:
         return self.claude_argv()
 
 
-def _resolved_env(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) -> tuple[EnvVar, ...]:
+def _resolved_env(
+    manifest: Manifest, agent: Agent, environ: Mapping[str, str], settings: Settings
+) -> tuple[EnvVar, ...]:
     """The agent's variables that will be set: the manifest's own (a host variable's
     only when it is set, or refused unless optional), then the sign-in token's."""
     out: list[EnvVar] = []
@@ -187,7 +188,7 @@ def _resolved_env(manifest: Manifest, agent: Agent, environ: Mapping[str, str]) 
                 f'(set it, or mark the variable "optional": true)',
             )
         out.append(var)
-    if Settings.from_environ(environ).oauth_token:
+    if settings.oauth_token:
         out.append(EnvVar("CLAUDE_CODE_OAUTH_TOKEN", host_var=ENVIRONMENT["oauth_token"]))
     return tuple(out)
 
@@ -208,12 +209,15 @@ def build_plan(
     home = settings.container_home or DEFAULT_HOME
     if not home.startswith("/"):
         raise UsageError(f"CLAUDE_BOTTLE_CONTAINER_HOME must be an absolute path, got '{home}'")
+    # Everything copied in from the host, each found once: the skills among them.
+    host_files = agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home()))
     skills = []
-    for name in agent.skills:
-        path = find_skill(name, manifest.base_dir)
-        if path is None:  # validated at load; the folder vanished since
-            raise ManifestError(manifest.source, f"agents.{agent.name}.skills", f"skill '{name}' not found")
-        skills.append(SkillSource(name, path))
+    for found in (f for f in host_files if f.role == "skill"):
+        if found.problem is not None:  # validated at load; the folder vanished since
+            raise ManifestError(
+                manifest.source, f"agents.{agent.name}.skills", f"skill '{found.declared}' not found"
+            )
+        skills.append(SkillSource(found.declared, found.path))
     ignored = (ENVIRONMENT["derived_image"],) if settings.derived_image else ()
     return LaunchPlan(
         session_id=session_id,
@@ -226,7 +230,7 @@ def build_plan(
         container_home=home.rstrip("/") or "/",
         sidecar_image=(settings.sidecar_image or backend_for(bottle.egress.proxy).default_image()),
         egress_network=settings.egress_network or bottle.egress.network,
-        env=_resolved_env(manifest, agent, environ),
+        env=_resolved_env(manifest, agent, environ, settings),
         skills=tuple(skills),
         ssh=agent.ssh,
         cwd=options.cwd,
@@ -234,12 +238,12 @@ def build_plan(
         command=options.command,
         interactive=options.interactive,
         ignored_overrides=ignored,
-        extra_labels=user_labels(environ),
-        subnets=subnet_pool(environ),
+        extra_labels=user_labels(settings),
+        subnets=subnet_pool(settings),
         sidecar_timeout=_positive_seconds(settings.sidecar_timeout, ENVIRONMENT["sidecar_timeout"], 20.0),
         claude_setup=_claude_setup(manifest, agent, bottle),
         notes=notes,
-        host_files=agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home())),
+        host_files=host_files,
     )
 
 

@@ -23,8 +23,9 @@ class SubnetPoolExhausted(ClaudeBottleError):
     pass
 
 
-def subnet_pool(environ: Mapping[str, str]) -> ipaddress.IPv4Network:
-    raw = Settings.from_environ(environ).subnets or DEFAULT_SUBNETS
+def subnet_pool(environ: Mapping[str, str] | Settings) -> ipaddress.IPv4Network:
+    settings = environ if isinstance(environ, Settings) else Settings.from_environ(environ)
+    raw = settings.subnets or DEFAULT_SUBNETS
     try:
         pool = ipaddress.IPv4Network(raw, strict=True)
     except ValueError:

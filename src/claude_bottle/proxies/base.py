@@ -50,19 +50,29 @@ class Readiness:
 
 @dataclass(frozen=True)
 class ConfigDelivery:
-    """How the configuration reaches the container: as an environment variable
-    read by the image's entrypoint (nothing on the host's disk, so remote
-    engines work), or as a file bind-mounted read-only from a stage folder."""
+    """How the configuration reaches the container, never through the CLI's
+    host disk (remote engines work): as an environment variable read by the
+    image's entrypoint, or as a file the engine places in the container before
+    its command starts."""
 
     env_var: str | None = None
-    mount_path: str | None = None
+    file_path: str | None = None
+
+
+@dataclass(frozen=True)
+class SidecarShape:
+    """What a backend asks of its container beyond the sidecar's hardening."""
+
+    read_only: bool = False
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (path, mount options)
+    env: tuple[tuple[str, str], ...] = ()  # plain values, nothing secret
 
 
 class ProxyBackend(ABC):
     name: ClassVar[str]
     port: ClassVar[int]
     # True when the proxy itself refuses every port but 80, 443 and the ssh
-    # ports; False means the port guard (netguard.py) must enforce them.
+    # ports; False means the port guard (bottle/port_guard.py) must enforce them.
     enforces_ports: ClassVar[bool]
     delivery: ClassVar[ConfigDelivery]
 
@@ -73,12 +83,12 @@ class ProxyBackend(ABC):
     def render_config(self, spec: ProxySpec) -> str: ...
 
     @abstractmethod
-    def container_args(self) -> tuple[str, ...]:
-        """Backend-specific `docker run` flags, before the image."""
+    def shape(self) -> SidecarShape:
+        """The backend's own needs of its container."""
 
     @abstractmethod
-    def command(self, config_path: str | None) -> tuple[str, ...]:
-        """What follows the image on the `docker run` line."""
+    def command(self) -> tuple[str, ...]:
+        """The container's command (empty: the image's own)."""
 
     @abstractmethod
     def readiness(self, address: str) -> Readiness: ...

@@ -6,7 +6,7 @@ DSN; Sentry is switched off). The document is JSON, which is YAML, so no YAML
 library is needed and what is written is exactly what is tested.
 
 Pipelock lets a CONNECT reach any port of an allowed host, so bottles using it
-keep the port guard (netguard.py). Its image is not built here: it is pulled
+keep the port guard (bottle/port_guard.py). Its image is not built here: it is pulled
 (or loaded by the user) under the pinned tag in pipelock_image.py.
 """
 
@@ -16,7 +16,7 @@ import json
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from claude_bottle.proxies.base import ConfigDelivery, ProxyBackend, ProxySpec, Readiness
+from claude_bottle.proxies.base import ConfigDelivery, ProxyBackend, ProxySpec, Readiness, SidecarShape
 from claude_bottle.proxies.events import (
     HOST_NOT_ALLOWED,
     PRIVATE_ADDRESS,
@@ -141,7 +141,7 @@ class PipelockBackend(ProxyBackend):
     name: ClassVar[str] = "pipelock"
     port: ClassVar[int] = PROXY_PORT
     enforces_ports: ClassVar[bool] = False
-    delivery: ClassVar[ConfigDelivery] = ConfigDelivery(mount_path=CONFIG_PATH)
+    delivery: ClassVar[ConfigDelivery] = ConfigDelivery(file_path=CONFIG_PATH)
 
     def default_image(self) -> str:
         return DEFAULT_PIPELOCK_IMAGE
@@ -149,10 +149,10 @@ class PipelockBackend(ProxyBackend):
     def render_config(self, spec: ProxySpec) -> str:
         return render_pipelock_config(spec)
 
-    def container_args(self) -> tuple[str, ...]:
-        return ("--env", "SENTRY_DSN=")
+    def shape(self) -> SidecarShape:
+        return SidecarShape(env=(("SENTRY_DSN", ""),))
 
-    def command(self, config_path: str | None) -> tuple[str, ...]:
+    def command(self) -> tuple[str, ...]:
         return ("run", "--config", CONFIG_PATH, "--listen", f"0.0.0.0:{PROXY_PORT}")
 
     def readiness(self, address: str) -> Readiness:

@@ -20,7 +20,14 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from claude_bottle.proxies.base import READY_HOST, ConfigDelivery, ProxyBackend, ProxySpec, Readiness
+from claude_bottle.proxies.base import (
+    READY_HOST,
+    ConfigDelivery,
+    ProxyBackend,
+    ProxySpec,
+    Readiness,
+    SidecarShape,
+)
 from claude_bottle.proxies.events import (
     HOST_NOT_ALLOWED,
     METADATA_ADDRESS,
@@ -282,13 +289,13 @@ class SquidBackend(ProxyBackend):
     def render_config(self, spec: ProxySpec) -> str:
         return render_squid_config(spec)
 
-    def container_args(self) -> tuple[str, ...]:
-        return (
-            "--read-only",
-            "--tmpfs", f"{RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,mode=0700,uid={PROXY_UID},gid={PROXY_UID}",
-        )  # fmt: skip
+    def shape(self) -> SidecarShape:
+        return SidecarShape(
+            read_only=True,
+            tmpfs=((RUN_DIR, f"rw,noexec,nosuid,nodev,size=4m,mode=0700,uid={PROXY_UID},gid={PROXY_UID}"),),
+        )
 
-    def command(self, config_path: str | None) -> tuple[str, ...]:
+    def command(self) -> tuple[str, ...]:
         return ()  # the image's entrypoint writes the config and starts squid
 
     def readiness(self, address: str) -> Readiness:

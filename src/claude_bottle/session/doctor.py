@@ -2,7 +2,7 @@
 proves the egress wall on this engine in seconds.
 
 The proof is a throwaway bottle whose only way out is a private lab: an origin
-container on an --internal network made for the check, answering as
+container on an internal network made for the check, answering as
 `allowed.doctor.invalid` and `refused.doctor.invalid`. From inside the bottle
 the allowed name must answer through the proxy, the refused one must be
 refused by the proxy, and the origin's address must be unreachable directly.
@@ -11,6 +11,7 @@ managers, and labelled so `cleanup` finds it after a kill -9)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ from pathlib import Path
 
 from claude_bottle.bottle.image import agent_image_build, image_is_current, squid_image_build
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import ContainerSpec, Engine, Limits, NetworkSpec
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.owner import current_owner
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
@@ -35,6 +38,7 @@ ORIGIN_JS = (
     "require('http').createServer((q, r) => r.end('doctor-origin ' + q.headers.host)).listen(80);"
     "console.log('ready')"
 )
+ORIGIN_LIMITS = Limits(pids=128, memory="256m")
 
 
 @dataclass(frozen=True)
@@ -52,24 +56,25 @@ class Origin:
 
 @contextmanager
 def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
-    """An --internal network with one origin server on it, removed on exit."""
-    labels = dict(L.user_labels(os.environ))
-    labels |= {**L.session_labels(session, "doctor", "doctor", current_owner()), L.ROLE: "doctor-origin"}
+    """An internal network with one origin server on it, removed on exit."""
+    owner = current_owner()
+    labels = L.for_role(L.session_labels(session, "doctor", "doctor", owner, L.user_labels(os.environ)),
+                        L.ROLE_DOCTOR_ORIGIN)  # fmt: skip
     network = f"claude-bottle-doctor-{session}"
-    engine.run("network", "create", "--internal", *L.label_args(labels), network)
+    engine.create_network(NetworkSpec(network, labels, internal=True))
     name = f"{network}-origin"
     try:
-        engine.run(
-            "run", "-d", "--name", name, "--network", network, *L.label_args(labels),
-            "--network-alias", ALLOWED, "--network-alias", REFUSED,
-            "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt", "no-new-privileges",
-            "--user", "0", image, "node", "-e", ORIGIN_JS,
-        )  # fmt: skip
-        address = engine.container_address(name, network)
-        yield Origin(network, address)
+        engine.run_container(ContainerSpec(
+            name=name, image=image, network=network, labels=labels, limits=ORIGIN_LIMITS,
+            command=("node", "-e", ORIGIN_JS), aliases=(ALLOWED, REFUSED), ports=(80,),
+            user="0", cap_add=("NET_BIND_SERVICE",),
+        ))  # fmt: skip
+        yield Origin(network, engine.address_of(name, network))
     finally:
-        engine.run("rm", "-f", name, check=False)
-        engine.run("network", "rm", network, check=False)
+        with contextlib.suppress(ClaudeBottleError):
+            engine.remove_containers(name)
+        with contextlib.suppress(ClaudeBottleError):
+            engine.remove_network(network)
 
 
 def doctor_plan(origin: Origin, runtime: str, image: str, sidecar_image: str | None) -> LaunchPlan:
@@ -105,14 +110,14 @@ def wall_checks(output: str) -> list[Check]:
 
 
 def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
+    if not isinstance(engine, DockerEngine):
+        return [Check("engine", True, engine.capabilities.name), _runsc_check(engine)]
     version = engine.server_version()
     checks = [Check("engine", True, f"Docker {version}")]
     verdict = dns_leak_verdict(version, None)
     if verdict is not None:
         checks.append(Check("engine DNS (CVE-2024-29018)", verdict[0] != "refuse", verdict[1]))
-    runtimes = engine.runtimes_json()
-    checks.append(Check("gVisor (runsc)", True, "registered" if '"runsc"' in runtimes
-                        else "not registered: bottles with runtime runsc cannot start"))  # fmt: skip
+    checks.append(_runsc_check(engine))
     builds = [agent_image_build(DEFAULT_IMAGE)]
     if sidecar_image:  # named by CLAUDE_BOTTLE_SIDECAR_IMAGE: not ours to build
         present = engine.image_exists(sidecar_image)
@@ -125,6 +130,12 @@ def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
         detail = "up to date" if current else "missing or out of date: run 'claude-bottle build'"
         checks.append(Check(f"image {build.tag}", current, detail))
     return checks
+
+
+def _runsc_check(engine: Engine) -> Check:
+    registered = "runsc" in engine.runtimes()
+    return Check("gVisor (runsc)", True, "registered" if registered
+                 else "not registered: bottles with runtime runsc cannot start")  # fmt: skip
 
 
 def new_doctor_session() -> str:

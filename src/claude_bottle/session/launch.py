@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from ipaddress import IPv4Network
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
@@ -16,11 +17,10 @@ from claude_bottle.bottle.keeper import SessionKeeper
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
 from claude_bottle.bottle.port_guard import apply_guard
 from claude_bottle.bottle.reaper import Reaper
-from claude_bottle.bottle.sidecar import EgressSidecar
-from claude_bottle.bottle.stage import StageFolder
+from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Capabilities, Engine
 from claude_bottle.engine.owner import current_owner
 from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.errors import ClaudeBottleError
@@ -72,13 +72,24 @@ class Session:
 
 
 def session_labels(plan: LaunchPlan) -> dict[str, str]:
-    labels = dict(plan.extra_labels)
-    labels |= L.session_labels(plan.session_id, plan.agent.name, plan.bottle.name, current_owner())
+    labels = L.session_labels(
+        plan.session_id, plan.agent.name, plan.bottle.name, current_owner(), plan.extra_labels
+    )
     labels[L.RUNTIME] = plan.bottle.runtime
     labels[L.EGRESS] = ", ".join(plan.bottle.egress.all_hosts)[:400]
     if plan.cwd is not None:
         labels[L.WORKSPACE] = str(plan.cwd)
     return labels
+
+
+def sidecar_addressing(caps: Capabilities, plan: LaunchPlan, subnet: IPv4Network) -> dict[str, Any]:
+    """How the agent finds its sidecar (pure): by the alias where the engine
+    resolves peers' names, else by address (gVisor containers cannot use the
+    engine's DNS), pinned in advance where the engine can pin one."""
+    return {
+        "ip": sidecar_address(subnet) if caps.fixed_addresses else None,
+        "by_address": plan.bottle.runtime == "runsc" or not caps.peer_names,
+    }
 
 
 def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
@@ -108,7 +119,7 @@ def wait_until_healthy(session: Session) -> None:
     check = plan.proxy.readiness(sidecar.address)
     script = readiness_script(check.url, check.status, sidecar.url if check.via_proxy else None,
                               plan.sidecar_timeout)  # fmt: skip
-    probe = session.engine.run("exec", session.agent.name, "sh", "-c", script, check=False)
+    probe = session.engine.exec(session.agent.name, ("sh", "-c", script))
     if probe.returncode != 0:
         log = sidecar.logs().strip() or "(empty)"
         tail = "\n".join(log.splitlines()[-20:])
@@ -124,12 +135,9 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     plan = session.plan
     entries = home.entries(plan, session.sidecar.address, plan.proxy.port)
     sidecar = session.sidecar
-    # The guard is a --rm container that removes itself; it carries the session's
-    # labels but not MANAGED, which marks what cleanup must remove.
-    guard_labels = {k: v for k, v in sidecar.labels.items() if k != L.MANAGED} | {L.ROLE: "port-guard"}
     copies: list[Callable[[], None]] = []
     if not plan.proxy.enforces_ports:
-        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, guard_labels))
+        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, sidecar.labels))
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:
@@ -154,22 +162,25 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
         with interruptible():
             _enter(stack, Reaper(engine, plan.session_id))
             internal = BottleNetwork(
-                engine, plan.network_name("internal"), {**labels, L.ROLE: L.ROLE_INTERNAL_NET}, plan.subnets
+                engine, plan.network_name("internal"), L.for_role(labels, L.ROLE_INTERNAL_NET), plan.subnets
             )
             egress: SharedEgressNetwork | ExistingNetwork = (
                 ExistingNetwork(engine, plan.egress_network) if plan.egress_network
                 else SharedEgressNetwork(engine)
             )  # fmt: skip
             _enter(stack, internal, egress)
-            # Only a proxy whose config is a bind-mounted file needs a stage folder.
-            stage = StageFolder(plan.session_id) if plan.proxy.delivery.mount_path else None
-            if stage is not None:
-                _enter(stack, stage)
             assert internal.subnet is not None
-            sidecar = EgressSidecar(engine, plan, labels, internal.name, internal.subnet, egress.name, stage)
+            addressing = sidecar_addressing(engine.capabilities, plan, internal.subnet)
+            sidecar = EgressSidecar(engine, plan, labels, internal.name, egress.name, **addressing)
+            together: tuple[EgressSidecar, ...] = (sidecar,)
+            if sidecar.by_address and sidecar.ip is None:
+                # The engine gives the sidecar its address only once it runs, and
+                # the agent reaches it by address: the agent is made after it.
+                _enter(stack, sidecar)
+                together = ()
             agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
             sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
-            _enter(stack, sidecar, agent)
+            _enter(stack, *together, agent)
             keeper = SessionKeeper(engine, plan, agent, source, folder)
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
@@ -193,6 +204,7 @@ def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> Ses
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         workspace=source.to_json() if source else None,
         workspace_path=plan.workspace,
+        container_home=plan.container_home,
     )  # fmt: skip
     return folder
 
@@ -224,7 +236,7 @@ def run_session(
                     "attaching interactive claude session (Ctrl-D or 'exit' to leave; "
                     f"container {session.agent.name} will be removed)"
                 )
-            return engine.attach(*session.agent.exec_args(plan.exec_argv(), tty=tty))
+            return session.agent.attach(plan.exec_argv(), tty=tty)
     finally:
         # Also after Ctrl-C, SIGTERM, SIGHUP or `stop`: say where the work went.
         if session is not None:

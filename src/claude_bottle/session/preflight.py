@@ -1,16 +1,17 @@
-"""Checks and preparations before a session creates anything: the images are
-there (built or pulled), the bottle's runtime is registered with the engine,
-and the engine does not leak DNS from internal networks (dnsleak.py)."""
+"""Checks and preparations before a session creates anything: the engine can
+run the bottle's proxy (the port guard), the bottle's runtime is registered
+with the engine, and, on the Docker engine, the images are there (built or
+pulled) and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from claude_bottle.bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
+from claude_bottle.bottle.port_guard import refuse_unguardable
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -26,29 +27,24 @@ RUNSC_HELP = (
 )
 
 
-def runtime_problem(runtime: str, runtimes_json: str) -> str | None:
-    """Why `runtime` cannot be used given `docker info`'s Runtimes, or None (pure)."""
+def runtime_problem(runtime: str, registered: frozenset[str]) -> str | None:
+    """Why `runtime` cannot be used given the engine's runtimes, or None (pure)."""
     if runtime == "runc":
         return None
-    try:
-        registered = json.loads(runtimes_json or "{}")
-    except ValueError:
-        registered = {}
     return None if runtime in registered else RUNSC_HELP
 
 
 def _check_runtime(engine: Engine, runtime: str) -> None:
     if runtime == "runc":
         return
-    problem = runtime_problem(runtime, engine.runtimes_json())
+    problem = runtime_problem(runtime, engine.runtimes())
     if problem:
         raise ClaudeBottleError(problem)
 
 
-def _engine_host_resolv_conf() -> str | None:
+def _engine_host_resolv_conf(engine: DockerEngine) -> str | None:
     """The engine host's resolver config, when the engine runs on this host."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://"):
+    if not engine.on_this_host():
         return None
     try:
         return Path("/etc/resolv.conf").read_text()
@@ -56,8 +52,8 @@ def _engine_host_resolv_conf() -> str | None:
         return None
 
 
-def _check_dns_leak(engine: Engine) -> None:
-    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf())
+def _check_dns_leak(engine: DockerEngine) -> None:
+    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf(engine))
     if verdict is None:
         return
     level, message = verdict
@@ -67,6 +63,10 @@ def _check_dns_leak(engine: Engine) -> None:
 
 
 def preflight(engine: Engine, plan: LaunchPlan) -> None:
+    refuse_unguardable(plan, engine.capabilities)
+    if not isinstance(engine, DockerEngine):  # other engines take their images from a registry
+        _check_runtime(engine, plan.bottle.runtime)
+        return
     build = agent_image_build(plan.image)
     # The Squid image is ours: built here like the agent's. Any other sidecar
     # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
@@ -83,7 +83,7 @@ def preflight(engine: Engine, plan: LaunchPlan) -> None:
         ensure_image(engine, squid)
     elif not sidecar_ok:
         info(f"pulling the egress sidecar image {plan.sidecar_image}")
-        if engine.attach("pull", plan.sidecar_image) != 0:
+        if not engine.pull(plan.sidecar_image):
             raise ClaudeBottleError(
                 f"the egress sidecar image {plan.sidecar_image} is not available and could not be "
                 "pulled; load it into the engine, or name another with CLAUDE_BOTTLE_SIDECAR_IMAGE"

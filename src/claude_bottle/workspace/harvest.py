@@ -19,26 +19,27 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from claude_bottle import agent_image
-from claude_bottle.engine.client import Engine
-from claude_bottle.errors import ClaudeBottleError, NotRunning, PathNotFound
+from claude_bottle.engine.api import Engine
+from claude_bottle.errors import ClaudeBottleError, EngineError, NotRunning, PathNotFound
 from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
-BUNDLE_IN_BOTTLE = f"{agent_image.HOME}/.claude-bottle-harvest.bundle"
+BUNDLE_NAME = ".claude-bottle-harvest.bundle"  # in the agent's home (CLAUDE_BOTTLE_CONTAINER_HOME)
 HARVEST_REF = "refs/claude-bottle/harvest"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 CHUNK = 1 << 20  # bytes copied at a time: the harvest never holds a whole file
 
-# Runs as the agent user inside the bottle: $1 workspace, $2 base commit or "", $3 message.
+# Runs as the agent user inside the bottle: $1 workspace, $2 base commit or "", $3 message,
+# $4 where the bundle goes.
 _BUNDLE_SCRIPT = f"""
 set -eu
 cd "$1"; base="$2"
@@ -59,7 +60,7 @@ fi
 if [ -z "$tip" ] || [ "$tip" = "$base" ]; then echo "claude-bottle-harvest none"; exit 0; fi
 git update-ref {HARVEST_REF} "$tip"
 count=$(git rev-list --count "$tip" ${{base:+"^$base"}})
-git bundle create -q {BUNDLE_IN_BOTTLE} {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
+git bundle create -q "$4" {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
 echo "claude-bottle-harvest $tip $count $extra"
 """
 
@@ -106,44 +107,39 @@ class HarvestResult:
 
 def _exec(engine: Engine, container: str, *argv: str) -> str:
     """Run as the agent user; restart the container first if its main process died."""
-    args = ("exec", "--user", agent_image.USER, container, *argv)
-    result = engine.run(*args, check=False)
-    if engine.failed_for(result, NotRunning):
-        engine.run("start", container, what=f"cannot restart {container} to take its work out")
-        result = engine.run(*args, check=False)
+    try:
+        result = engine.exec(container, argv, user=agent_image.USER)
+    except NotRunning:
+        try:
+            engine.start(container)
+        except EngineError as exc:
+            raise exc.saying(f"cannot restart {container} to take its work out") from None
+        result = engine.exec(container, argv, user=agent_image.USER)
     if result.returncode != 0:
-        raise engine.error(args, result.returncode, result.stderr, "cannot take the work out of the bottle")
+        raise ClaudeBottleError(
+            f"cannot take the work out of the bottle (exit {result.returncode}): {result.stderr.strip()}"
+        )
     return result.stdout
 
 
 def copy_out(engine: Engine, container: str, path: str) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
-    """`docker cp container:path -`, member by member. A regular file comes with
-    a stream of its content, to be read before the next member (never held
+    """The engine's tar stream of `path`, member by member. A regular file comes
+    with a stream of its content, to be read before the next member (never held
     whole in memory); other members with None. A missing path yields nothing."""
-    proc = engine.popen("cp", f"{container}:{path}", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    yield from _tar_members(engine, proc, ("cp", f"{container}:{path}", "-"), missing_ok=True)
-
-
-def _tar_members(
-    engine: Engine, proc: subprocess.Popen[bytes], args: tuple[str, ...], *, missing_ok: bool
-) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
-    assert proc.stdout is not None
-    assert proc.stderr is not None
     try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        with engine.copy_out(container, path) as stream:
+            yield from _tar_members(stream)
+    except PathNotFound:
+        return
+
+
+def _tar_members(stream: IO[bytes]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 yield member, tar.extractfile(member) if member.isfile() else None
     except tarfile.ReadError:
         pass  # an empty stream: the command found nothing; its status says why
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode("utf-8", "replace")
-        proc.stderr.close()
-        status = proc.wait()
-    if status != 0:
-        error = engine.error(args, status, err)
-        if not (missing_ok and isinstance(error, PathNotFound)):  # a missing path yields nothing
-            raise error
 
 
 def save_stream(stream: IO[bytes] | None, dest: Path) -> None:
@@ -168,7 +164,9 @@ def harvest_git(
     store: SessionFolder,
     branch: str,
     message: str,
+    home: str,
 ) -> HarvestResult:
+    in_bottle = f"{home.rstrip('/')}/{BUNDLE_NAME}"
     out = _exec(
         engine,
         container,
@@ -179,6 +177,7 @@ def harvest_git(
         workspace,
         source.base or "",
         message,
+        in_bottle,
     )
     # The agent controls its repository's config (hooks, fsmonitor) and may print
     # anything; only our own marked last line counts.
@@ -189,7 +188,7 @@ def harvest_git(
     if verdict == "none":
         return HarvestResult("none")
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
-    for member, stream in copy_out(engine, container, BUNDLE_IN_BOTTLE):
+    for member, stream in copy_out(engine, container, in_bottle):
         if member.isfile():
             save_stream(stream, bundle)
     name = _free_branch(source.folder, branch)
@@ -256,22 +255,7 @@ def harvest_folder(
     target.mkdir(parents=True, exist_ok=True)
     wanted = set(changed) | set(added)
     if wanted:
-        args = ("exec", "-i", "--user", agent_image.USER, container,
-                "tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read",
-                "--null", "-T", "-")  # fmt: skip
-        proc = engine.popen(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # tar failed; its status says why
-            proc.stdin.write(b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted)))
-        proc.stdin.close()
-        for member, stream in _tar_members(engine, proc, args, missing_ok=False):
-            rel = member.name
-            if rel not in wanted or not member.isfile():
-                continue
-            dest = target / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            save_stream(stream, dest)
-            dest.chmod(0o644 | (member.mode & 0o111))
+        _take_files(engine, container, workspace, wanted, target)
     (store.path / label / "deleted.txt").write_text("".join(f"{d}\n" for d in deleted))
     return HarvestResult(
         "files",
@@ -280,6 +264,36 @@ def harvest_folder(
         added=tuple(added),
         deleted=tuple(deleted),
     )
+
+
+def _take_files(engine: Engine, container: str, workspace: str, wanted: set[str], target: Path) -> None:
+    """The named files, streamed out of the bottle by its own tar (as the agent user)."""
+    argv = ("tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read", "--null", "-T", "-")
+    names = b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted))
+    with engine.exec_stream(container, argv, user=agent_image.USER) as proc:
+        # tar reads the names while its output is taken: neither waits on the other.
+        writer = threading.Thread(target=_write_and_close, args=(proc.stdin, names), daemon=True)
+        writer.start()
+        for member, stream in _tar_members(proc.stdout):
+            rel = member.name
+            if rel not in wanted or not member.isfile():
+                continue
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            save_stream(stream, dest)
+            dest.chmod(0o644 | (member.mode & 0o111))
+        writer.join()
+        status = proc.wait()
+        if status != 0:
+            raise ClaudeBottleError(
+                f"cannot take the work out of the bottle (exit {status}): {proc.stderr_text().strip()}"
+            )
+
+
+def _write_and_close(stdin: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # tar failed; its status says why
+        stdin.write(data)
+        stdin.close()
 
 
 def save_transcripts(engine: Engine, container: str, home: str, store: SessionFolder) -> int:

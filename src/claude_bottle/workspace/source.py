@@ -13,13 +13,15 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
-from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.errors import ClaudeBottleError, EngineError
 from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
@@ -139,29 +141,40 @@ def tar_argv(folder: Path) -> list[str]:
 
 
 def copy_folder_in(engine: Engine, container: str, source: WorkspaceSource, dest: str) -> None:
-    """tar | docker cp -: the fastest way in, and no build context or host mount."""
+    """tar | the engine's copy in: the fastest way in, and no build context or host mount."""
     tar = subprocess.Popen(
         tar_argv(source.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert tar.stdin is not None
-    cp = engine.popen(
-        "cp", "-", f"{container}:{dest}", stdin=tar.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
     assert tar.stdout is not None
-    tar.stdout.close()  # docker cp holds it now
-    with contextlib.suppress(BrokenPipeError):  # tar failed; its stderr says why
-        tar.stdin.write(b"".join(os.fsencode(e) + b"\0" for e in source.entries))
-    tar.stdin.close()
-    _, cp_err = cp.communicate()
     assert tar.stderr is not None
-    tar_err = tar.stderr.read()
-    tar.stderr.close()
-    tar.wait()
-    if cp.returncode != 0 or tar.returncode != 0:
-        detail = (cp_err or tar_err or b"").decode("utf-8", "replace")
-        raise engine.error(
-            ("cp", "-", f"{container}:{dest}"),
-            cp.returncode or tar.returncode,
-            detail,
-            f"cannot copy {source.folder} into the bottle",
+    names = b"".join(os.fsencode(e) + b"\0" for e in source.entries)
+    # tar reads the names while its output is taken: written from a thread of
+    # their own, so that neither waits on the other.
+    writer = threading.Thread(target=_write_names, args=(tar.stdin, names), daemon=True)
+    writer.start()
+    try:
+        try:
+            engine.copy_in(container, dest, tar.stdout)  # it closes tar.stdout: tar sees a broken pipe then
+        except EngineError as exc:
+            raise exc.saying(f"cannot copy {source.folder} into the bottle") from None
+    except BaseException:
+        tar.kill()
+        raise
+    finally:
+        writer.join()
+        tar_err = tar.stderr.read()
+        tar.stderr.close()
+        tar.wait()
+    if tar.returncode != 0:
+        raise ClaudeBottleError(
+            f"cannot copy {source.folder} into the bottle (tar exit {tar.returncode}): "
+            + tar_err.decode("utf-8", "replace").strip()
         )
+
+
+def _write_names(stdin: IO[bytes], names: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError):  # tar failed; its stderr says why
+        stdin.write(names)
+    with contextlib.suppress(BrokenPipeError):
+        stdin.close()

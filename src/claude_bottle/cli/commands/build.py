@@ -7,7 +7,7 @@ from typing import Any
 
 from claude_bottle.bottle.image import agent_image_build, ensure_image, squid_image_build
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
@@ -26,7 +26,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = DockerEngine.locate()  # images are built by the Docker engine, whichever runs bottles
     tag = Settings.from_environ().image or DEFAULT_IMAGE
     for build in (agent_image_build(tag, args.extra_ca), squid_image_build(SQUID_IMAGE)):
         if not ensure_image(engine, build, force=args.force):

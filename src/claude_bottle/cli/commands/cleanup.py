@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from claude_bottle.bottle.stage import remove_orphaned_stage_folders
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_sessions, orphaned, remove_objects
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
 
 
@@ -40,19 +39,14 @@ def label_filters(given: list[str]) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     only = label_filters(args.label)
-    engine = Engine.locate()
+    engine = locate()
     dead = orphaned(find_sessions(engine, args.session, only=only))
-    # Stage folders (the sidecar's config) of sessions whose owner died.
-    folders = remove_orphaned_stage_folders(args.session, dry_run=args.dry_run)
-    for folder in folders:
-        info(f"{'would remove' if args.dry_run else 'removed'} stage folder {folder}")
     if not dead:
-        if not folders:
-            info("nothing to clean up")
+        info("nothing to clean up")
         return 0
     errors: list[str] = []
     for objs in dead:
-        what = ", ".join(objs.containers + objs.networks)
+        what = ", ".join(objs.names)
         if args.dry_run:
             info(f"would remove session {objs.session_id}: {what}")
             continue

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from claude_bottle.console import block, info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.select import locate
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.session.doctor import (
     Check,
@@ -35,7 +35,7 @@ def _show(checks: list[Check]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = locate()
     sidecar_image = Settings.from_environ().sidecar_image
     checks = engine_checks(engine, sidecar_image)
     _show(checks)
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         with bottle(plan, engine) as session:
             session.ready()
             assert plan.command is not None
-            probe = engine.run(*session.agent.exec_args(plan.command, tty=False, stdin=False), check=False)
-    wall = wall_checks(probe.stdout)
+            probe = session.agent.exec(plan.command)
+    wall = wall_checks(probe)
     _show(wall)
     held = all(c.ok for c in wall)
     info("doctor: the wall held; nothing was left behind" if held else "doctor: THE WALL DID NOT HOLD")

@@ -7,13 +7,12 @@ once, so it shows at once; an HTTPS tunnel shows when it closes."""
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from typing import Any
 
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_bottle, find_sidecar
+from claude_bottle.engine.select import locate
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.events import EgressEvent, event_line
 
@@ -39,27 +38,22 @@ def _show(events: list[EgressEvent], as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = locate()
     bottle = find_bottle(engine, args.target)
     sidecar, proxy_name = find_sidecar(engine, bottle["session"])
     proxy = backend_for(proxy_name)
     if not args.follow:
-        result = engine.run("logs", sidecar, what=f"cannot read the log of {sidecar}")
-        events = proxy.read_events(result.stdout + result.stderr)
+        events = proxy.read_events(engine.logs(sidecar))
         _show(events, args.json)
         if not events and not args.json:
             info(f"no requests through {bottle['container']}'s proxy yet")
         return 0
-    stream = engine.popen("logs", "--follow", sidecar, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        assert stream.stdout is not None
-        for line in stream.stdout:
-            _show(proxy.read_events(line.decode("utf-8", "replace")), args.json)
+        with engine.follow_logs(sidecar) as stream:
+            for line in stream:
+                _show(proxy.read_events(line.decode("utf-8", "replace")), args.json)
     except KeyboardInterrupt:  # the way out of --follow, not a failure
         return 0
-    finally:
-        stream.terminate()
-        stream.wait()
     if not args.json and sys.stderr.isatty():
         info(f"{bottle['container']} has ended")
     return 0

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from claude_bottle import agent_image
 from claude_bottle.bottle.keeper import WorkTarget, harvest
 from claude_bottle.console import block, info
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_bottle
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
@@ -22,7 +23,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = locate()
     bottle = find_bottle(engine, args.target)
     folder = SessionFolder.for_session(bottle["session"])
     record = folder.read()
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
             f"session {bottle['session']} has no workspace (it was not started with --cwd)"
         )
     source = WorkspaceSource.from_json(record["workspace"])
-    target = WorkTarget(bottle["session"], bottle["agent"], str(record["workspace_path"]), source)
+    # Sessions recorded before the home was kept ran in the image's own.
+    home = str(record.get("container_home") or agent_image.HOME)
+    target = WorkTarget(bottle["session"], bottle["agent"], str(record["workspace_path"]), source, home)
     label = f"harvest-{sum(1 for p in folder.path.glob('harvest-*')) + 1}"
     result = harvest(engine, bottle["container"], target, folder, label)
     info(f"harvested {bottle['container']} (session {bottle['session']} goes on)")

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import COLUMNS, running_bottles
+from claude_bottle.engine.select import locate
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bottles = running_bottles(Engine.locate())
+    bottles = running_bottles(locate())
     if args.json:
         print(json.dumps(bottles, indent=2))
         return 0

@@ -12,7 +12,7 @@ from typing import Any
 from claude_bottle.cli.launch_ui import launch_command
 from claude_bottle.cli.options import add_manifest_option, make_plan
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.select import locate
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.trust import require_trust
 
@@ -40,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     plan.refuse_host_file_problems()
     for warning in plan.warnings:
         info(f"warning: {warning}")
-    engine = Engine.locate()
+    engine = locate()
     return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)

@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from claude_bottle import agent_image
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_bottle
+from claude_bottle.engine.select import locate
 
 AGENT_USER = agent_image.USER
 
@@ -22,14 +22,14 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(command=[], takes_command=True, handler=run)
 
 
-def shell_args(container: str, command: list[str], tty: bool) -> tuple[str, ...]:
-    """`docker exec` arguments (pure): the image's working directory is the workspace."""
-    argv = command or ["bash", "-l"]
-    return ("exec", "-it" if tty else "-i", "--user", AGENT_USER, container, *argv)
+def shell_argv(command: list[str]) -> tuple[str, ...]:
+    """What runs (pure): a login shell unless a command is named. The image's
+    working directory is the workspace."""
+    return tuple(command or ["bash", "-l"])
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = Engine.locate()
+    engine = locate()
     bottle = find_bottle(engine, args.target)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    return engine.attach(*shell_args(bottle["container"], list(args.command), tty))
+    return engine.attach(bottle["container"], shell_argv(list(args.command)), tty=tty, user=AGENT_USER)

@@ -11,7 +11,8 @@ from typing import Any
 from claude_bottle.cli.options import add_manifest_option, make_plan
 from claude_bottle.cli.terminal import ask
 from claude_bottle.console import block, info
-from claude_bottle.engine.client import Engine
+from claude_bottle.engine.api import Engine
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.host_files import inventory_lines
 from claude_bottle.manifest.locate import load_manifest
@@ -54,7 +55,7 @@ def show_plan(plan: LaunchPlan, as_json: bool) -> None:
 
 def optional_engine() -> Engine | None:
     try:
-        return Engine.locate()
+        return locate()
     except ClaudeBottleError:
         return None
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path.cwd(), args.manifest)
     if args.yes and not dry_run:
         trust_or_refuse(manifest, assume_yes=True)  # nobody will be asked: refuse before anything
-    engine = optional_engine() if dry_run else Engine.locate()
+    engine = optional_engine() if dry_run else locate()
     plan = make_plan(args, engine, interactive=True, manifest=manifest)
     show_plan(plan, args.json)
     if dry_run:
@@ -106,4 +107,4 @@ def run(args: argparse.Namespace) -> int:
 
     # Trusting it was the question; it is not asked twice.
     assume_yes = args.yes or just_trusted
-    return launch_interactive(plan, engine or Engine.locate(), assume_yes=assume_yes, timings=args.timings)
+    return launch_interactive(plan, engine or locate(), assume_yes=assume_yes, timings=args.timings)

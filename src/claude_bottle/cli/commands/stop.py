@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from claude_bottle.console import info
-from claude_bottle.engine.client import Engine
 from claude_bottle.engine.inventory import find_sessions, remove_objects, running_bottles
 from claude_bottle.engine.owner import owner_alive
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
 
 STOP_SECONDS = 30
@@ -31,7 +31,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if bool(args.target) == bool(args.all):
         raise UsageError("name an agent or a container, or pass --all")
-    engine = Engine.locate()
+    engine = locate()
     wanted = {
         b["session"] for b in running_bottles(engine)
         if args.all or args.target in (b["agent"], b["container"])

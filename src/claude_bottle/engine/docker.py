@@ -1,0 +1,622 @@
+"""The docker CLI as an `engine.api.Engine`: the only module that knows docker's
+argv, its Go templates and its wording (tests/unit/test_engine_errors.py greps
+for them elsewhere).
+
+The specs of `engine/api.py` are translated here once, by pure functions
+(`network_create_args`, `container_args`) that the unit tests read without an
+engine. Commands are argv tuples, never shell strings. Values that must not be
+seen (secrets, a proxy's configuration) never enter argv: they travel in the
+docker CLI's own environment and are named with `--env NAME`. A failed call
+raises EngineError carrying the command (for display), its exit status and
+stderr, classified once into a typed kind (NotFound, NameConflict, NotRunning,
+PathNotFound, AddressConflict; EngineUnavailable when the daemon cannot be
+reached).
+
+Nothing from the CLI's host is ever bind-mounted: files go in as tar streams
+(`docker cp`), so a remote engine (DOCKER_HOST) runs a bottle the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal
+
+from claude_bottle.console import trace, trace_streamed
+from claude_bottle.engine import labels as L
+from claude_bottle.engine.api import Capabilities, ContainerSpec, FileSpec, Found, NetworkSpec
+from claude_bottle.errors import (
+    AddressConflict,
+    EngineError,
+    EngineUnavailable,
+    NameConflict,
+    NotFound,
+    NotRunning,
+    PathNotFound,
+    display_command,
+)
+from claude_bottle.settings import Settings
+
+# Docker pins addresses and aliases on user-defined networks, and a helper
+# container can join another's network namespace (`--network container:NAME`).
+CAPABILITIES = Capabilities("docker", fixed_addresses=True, peer_names=True, shared_namespaces=True)
+
+# The internal bridge gets no host address: a bottle cannot reach services on
+# the host through the gateway (containers on it still see each other).
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+
+
+def _trace(argv: Sequence[str], started: float, status: int) -> None:
+    trace(display_command(argv), started, status)  # secrets redacted
+
+
+_VERSION_RE = re.compile(r"^v?[0-9]+\.[0-9]+")
+_UNREACHABLE = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "permission denied while trying to connect",
+)
+# How the docker CLI prefixes a failure of the daemon's (not of a command run in a container).
+_DAEMON_SAID = "Error response from daemon"
+
+# The docker CLI's words for each kind of failure (checked in this order). A new
+# wording, or podman's docker shim, is taught here once, never at a call site.
+_KINDS: tuple[tuple[type[EngineError], re.Pattern[str]], ...] = (
+    (NameConflict, re.compile(r"is already in use|already exists")),
+    (AddressConflict, re.compile(r"overlaps")),
+    (NotRunning, re.compile(r"is not running")),
+    (PathNotFound, re.compile(r"Could not find the file")),
+    (NotFound, re.compile(r"No such (container|network|image|object)|not found")),
+)
+NO_VALUE = "<no value>"  # what a Go template prints for a missing map key
+
+
+def error_kind(stderr: str) -> type[EngineError]:
+    """The typed kind of a docker CLI failure, from its stderr."""
+    return next((kind for kind, words in _KINDS if words.search(stderr)), EngineError)
+
+
+# --- Translating the specs (pure) -------------------------------------------------
+
+
+def label_args(labels: Mapping[str, str]) -> list[str]:
+    return [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+
+
+def network_create_args(spec: NetworkSpec) -> tuple[str, ...]:
+    """`docker network create` arguments for a spec: an internal network has no
+    route out, a subnet of its own when one is named, and no host address."""
+    return (
+        "network", "create", "--driver", "bridge",
+        *(("--internal",) if spec.internal else ()),
+        *(("--subnet", str(spec.subnet)) if spec.subnet is not None else ()),
+        *(("--opt", f"{INHIBIT_IPV4}=true") if spec.internal else ()),
+        *label_args(spec.labels),
+        spec.name,
+    )  # fmt: skip
+
+
+def container_args(spec: ContainerSpec, network: str | None = None) -> tuple[str, ...]:
+    """`docker create`/`docker run` arguments for a spec, from the name to the
+    command (pure). Every container is hardened: no capabilities but those named,
+    no privilege escalation, limits. Secret values are not in them: `--env NAME`
+    takes each from the docker CLI's environment. `network` overrides the spec's
+    (`container:NAME`, to join another container's network namespace)."""
+    lim = spec.limits
+    return (
+        "--name", spec.name,
+        "--network", network or spec.network,
+        *(("--ip", spec.address) if spec.address else ()),
+        *(arg for alias in spec.aliases for arg in ("--network-alias", alias)),
+        *label_args(spec.labels),
+        *(("--init",) if spec.init else ()),
+        "--cap-drop", "ALL",
+        *(arg for cap in spec.cap_add for arg in ("--cap-add", cap)),
+        "--security-opt", "no-new-privileges",
+        "--pids-limit", str(lim.pids),
+        "--memory", lim.memory,
+        *(("--cpus", f"{lim.cpus:g}") if lim.cpus is not None else ()),
+        *(("--runtime", spec.runtime) if spec.runtime else ()),
+        *(("--read-only",) if spec.read_only else ()),
+        *(arg for path, options in spec.tmpfs for arg in ("--tmpfs", f"{path}:{options}")),
+        *(("--user", spec.user) if spec.user else ()),
+        *(("--workdir", spec.workdir) if spec.workdir else ()),
+        *(arg for key, value in spec.env.items() for arg in ("--env", f"{key}={value}")),
+        *(arg for key in spec.secret_env for arg in ("--env", key)),
+        spec.image,
+        *spec.command,
+    )  # fmt: skip
+
+
+def files_tar(files: Sequence[FileSpec]) -> bytes:
+    """The spec's files as one tar to unpack at the container's root, owned by
+    root, with their folders (mode 755) made first."""
+    buf = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        folders: dict[str, None] = {}
+        for spec in files:
+            for parent in reversed(PurePosixPath(spec.path.lstrip("/")).parents[:-1]):
+                folders[parent.as_posix()] = None
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            tar.addfile(info)
+        for spec in files:
+            info = tarfile.TarInfo(spec.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(spec.content), spec.mode, now
+            tar.addfile(info, io.BytesIO(spec.content))
+    return buf.getvalue()
+
+
+def exec_args(
+    container: str,
+    argv: Sequence[str],
+    *,
+    interactive: bool = False,
+    tty: bool = False,
+    user: str | None = None,
+    workdir: str | None = None,
+) -> tuple[str, ...]:
+    flags = ("-it",) if tty else (("-i",) if interactive else ())
+    return (
+        "exec", *flags,
+        *(("--user", user) if user else ()),
+        *(("--workdir", workdir) if workdir else ()),
+        container, *argv,
+    )  # fmt: skip
+
+
+def _template(kind: str, field: str) -> str:
+    if field.startswith("label:"):
+        return f'{{{{.Label "{field.removeprefix("label:")}"}}}}'
+    if field == "name":
+        return "{{.Names}}" if kind == "container" else "{{.Name}}"
+    return {"id": "{{.ID}}", "age": "{{.RunningFor}}"}[field]
+
+
+class _Drain:
+    """Read a stream to its end in a thread (a full stderr pipe would stall the
+    command while its stdout is being read)."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self.data = b""
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: IO[bytes] | None) -> None:
+        if stream is not None:
+            with stream:
+                self.data = stream.read()
+
+    def text(self) -> str:
+        self.thread.join()
+        return self.data.decode("utf-8", "replace")
+
+
+class DockerExecStream:
+    """A command running in a container through `docker exec -i`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        self.proc = proc
+        self.stdin: IO[bytes] = proc.stdin
+        self.stdout: IO[bytes] = proc.stdout
+        self._stderr = _Drain(proc.stderr)
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+    def stderr_text(self) -> str:
+        return self._stderr.text()
+
+
+@dataclass
+class DockerEngine:
+    """The docker CLI, resolved once."""
+
+    binary: str
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    version: str = ""  # the server's version, once asked
+    capabilities: Capabilities = CAPABILITIES
+
+    @classmethod
+    def locate(cls, settings: Settings | None = None) -> DockerEngine:
+        """The docker CLI, checked to answer like one: a program that exits 0 and
+        says nothing (CLAUDE_BOTTLE_DOCKER=/bin/true) must not pass for an engine
+        that made and removed everything."""
+        binary = (settings or Settings.from_environ()).docker or shutil.which("docker")
+        if not binary or not os.access(binary, os.X_OK) or os.path.isdir(binary):
+            raise EngineUnavailable(
+                "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
+            )
+        probe = cls(binary=binary)
+        return cls(binary=binary, base_env=probe.base_env, version=probe.server_version())
+
+    def describe(self) -> tuple[str, ...]:
+        return ("docker", self.binary)
+
+    def on_this_host(self) -> bool:
+        """True unless DOCKER_HOST names a daemon reached over the network."""
+        host = self.base_env.get("DOCKER_HOST", "")
+        return not host or host.startswith("unix://")
+
+    # --- Networks -----------------------------------------------------------------
+
+    def create_network(self, spec: NetworkSpec) -> None:
+        self.run(*network_create_args(spec), what=f"cannot create network {spec.name}")
+
+    def remove_network(self, name: str) -> None:
+        self.run("network", "rm", name, what=f"cannot remove network {name}")
+
+    def network_exists(self, name: str) -> bool:
+        return self.ok("network", "inspect", "--format", "{{.Name}}", name)
+
+    # --- Containers ---------------------------------------------------------------
+
+    def run_container(self, spec: ContainerSpec, secrets: Mapping[str, str] | None = None) -> None:
+        """`docker run --detach`; with files, `docker create`, `docker cp` of a tar
+        stream and `docker start` (no bind mount: remote engines work). What was
+        made is removed again when a later step fails; a name another container
+        holds (NameConflict) is left to its owner."""
+        env = dict(secrets or {})
+        what = f"cannot start the container {spec.name}"
+        if not spec.files:
+            try:
+                self.run("run", "--detach", *container_args(spec), env=env, what=what)
+            except NameConflict:
+                raise
+            except BaseException:
+                self._remove_quietly(spec.name)  # `docker run` can fail after creating it
+                raise
+            return
+        self.run("create", *container_args(spec), env=env, what=what)
+        try:
+            self.run("cp", "-", f"{spec.name}:/", stdin=files_tar(spec.files),
+                     what=f"cannot copy files into {spec.name}")  # fmt: skip
+            self.run("start", spec.name, what=what)
+        except BaseException:
+            self._remove_quietly(spec.name)
+            raise
+
+    def run_to_end(
+        self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker run --rm -i`; `join` shares that container's network namespace."""
+        args = ("run", "--rm", "-i", *container_args(spec, f"container:{join}" if join else None))
+        result = self.run(*args, stdin=stdin if stdin is not None else b"", check=False)
+        if result.returncode == 125:  # docker's own failure, not the command's
+            raise self.error_of(result)
+        return result
+
+    def _remove_quietly(self, name: str) -> None:
+        self.run("rm", "-f", name, check=False)
+
+    def connect(self, network: str, container: str) -> None:
+        self.run("network", "connect", network, container, what=f"cannot connect {container} to {network}")
+
+    def address_of(self, container: str, network: str) -> str:
+        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+        return self.run("inspect", "--format", fmt, container).stdout.strip()
+
+    def remove_containers(self, *names: str, missing_ok: bool = True) -> None:
+        if not names:
+            return
+        what = f"cannot remove {', '.join(names)}"
+        result = self.run("rm", "-f", *names, check=False)
+        if result.returncode != 0 and not (missing_ok and self.failed_for(result, NotFound)):
+            raise self.error_of(result, what)
+
+    def start(self, container: str) -> None:
+        self.run("start", container, what=f"cannot start {container} again")
+
+    def logs(self, container: str) -> str:
+        result = self.run("logs", container, what=f"cannot read the log of {container}")
+        return result.stdout + result.stderr
+
+    @contextlib.contextmanager
+    def follow_logs(self, container: str) -> Iterator[IO[bytes]]:
+        proc = self.popen("logs", "--follow", container, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        try:
+            yield proc.stdout
+        finally:
+            proc.terminate()
+            proc.wait()
+            proc.stdout.close()
+
+    # --- Files and commands -------------------------------------------------------
+
+    def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None:
+        """`docker cp -`. A stream given is handed to docker cp and closed here."""
+        args = ("cp", "-", f"{container}:{dest}")
+        what = f"cannot copy files into {container}:{dest}"
+        if isinstance(tar, bytes):
+            self.run(*args, stdin=tar, what=what)
+            return
+        proc = self.popen(*args, stdin=tar, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tar.close()  # docker cp holds it now: if it ends early, the writer sees a broken pipe
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise self.error(args, proc.returncode, err.decode("utf-8", "replace"), what)
+
+    @contextlib.contextmanager
+    def copy_out(self, container: str, path: str) -> Iterator[IO[bytes]]:
+        """`docker cp container:path -`; its failure (PathNotFound for a missing
+        path) is raised when the block ends."""
+        args = ("cp", f"{container}:{path}", "-")
+        proc = self.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        stderr = _Drain(proc.stderr)
+        finished = False
+        try:
+            yield proc.stdout
+            finished = True
+        finally:
+            if not finished:
+                proc.kill()
+            proc.stdout.close()
+            status = proc.wait()
+            err = stderr.text()
+        if status != 0:
+            raise self.error(args, status, err)
+
+    def exec(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        stdin: bytes | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        args = exec_args(container, argv, interactive=stdin is not None, user=user, workdir=workdir)
+        result = self.run(*args, stdin=stdin, check=False)
+        if result.returncode != 0 and self._daemon_failed(result.stderr):
+            raise self.error_of(result)  # the container could not run it (NotRunning, NotFound)
+        return result
+
+    @contextlib.contextmanager
+    def exec_stream(
+        self, container: str, argv: Sequence[str], *, user: str | None = None
+    ) -> Iterator[DockerExecStream]:
+        args = exec_args(container, argv, interactive=True, user=user)
+        proc = self.popen(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stream = DockerExecStream(proc)
+        try:
+            yield stream
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            proc.wait()
+
+    def attach(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> int:
+        return self.foreground(
+            *exec_args(container, argv, interactive=True, tty=tty, user=user, workdir=workdir)
+        )
+
+    # --- Finding what claude-bottle made ------------------------------------------
+
+    def find(
+        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+    ) -> list[Found]:
+        found: list[Found] = []
+        for kind in ("container", "network"):
+            if kind not in kinds:
+                continue
+            # A network has no age to tell (`docker network ls` knows only when it was made).
+            fields = ("name", "age" if kind == "container" else "name", *(f"label:{key}" for key in L.ALL))
+            for row in self.rows(kind, labels, fields, stopped=not running):
+                name, age, *values = row
+                carried = {key: value for key, value in zip(L.ALL, values, strict=True) if value}
+                found.append(Found(kind, name, carried, age if kind == "container" else ""))
+        return found
+
+    def remove_found(self, objects: Sequence[Found]) -> list[str]:
+        """Containers first (a network cannot go while attached), then networks."""
+        errors = []
+        for kind, args in (("container", ("rm", "-f")), ("network", ("network", "rm"))):
+            names = [o.name for o in objects if o.kind == kind]
+            if names:
+                result = self.run(*args, *names, check=False)
+                if result.returncode != 0 and not self.failed_for(result, NotFound):
+                    errors.append(result.stderr.strip())
+        return errors
+
+    def rows(
+        self,
+        kind: Literal["container", "network"],
+        labels: Sequence[str],
+        fields: Sequence[str],
+        *,
+        stopped: bool = True,
+    ) -> list[tuple[str, ...]]:
+        """The containers (running ones only unless `stopped`) or networks carrying every
+        label of `labels` ("KEY" or "KEY=VALUE"), each as the values of `fields`:
+        "id", "name", "age" or "label:KEY" ("" where absent)."""
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
+        fmt = "\t".join(_template(kind, f) for f in fields)
+        if kind == "container":
+            args: tuple[str, ...] = ("ps", *(("-a",) if stopped else ()), *filters, "--format", fmt)
+        else:
+            args = ("network", "ls", *filters, "--format", fmt)
+        return [tuple((row.split("\t") + [""] * len(fields))[: len(fields)]) for row in self.lines(*args)]
+
+    # --- The engine itself --------------------------------------------------------
+
+    def runtimes(self) -> frozenset[str]:
+        registered = json.loads(self.run("info", "--format", "{{json .Runtimes}}").stdout.strip() or "{}")
+        return frozenset(registered or {})
+
+    def server_version(self) -> str:
+        if self.version:
+            return self.version
+        args = ("version", "--format", "{{.Server.Version}}")
+        try:
+            answer = self.run(*args).stdout.strip()
+        except OSError as exc:  # not executable after all, or not a program
+            raise EngineUnavailable(f"cannot run {self.binary}: {exc.strerror or exc}") from None
+        if not _VERSION_RE.match(answer):
+            shown = repr(answer.splitlines()[0][:80]) if answer else "nothing"
+            raise EngineUnavailable(
+                f"{self.binary} does not answer like the docker CLI ('version' printed {shown} "
+                "where the engine's version belongs); set CLAUDE_BOTTLE_DOCKER to the docker CLI"
+            )
+        return answer
+
+    # --- Images (the Docker engine's own: not part of engine.api.Engine) -----------
+
+    def image_exists(self, ref: str) -> bool:
+        return self.ok("image", "inspect", "--format", "{{.Id}}", ref)
+
+    def image_labels(self, ref: str, *keys: str) -> tuple[str, ...] | None:
+        """The image's values of `keys` ("" where a key is absent), or None without the image."""
+        fmt = "\t".join(f'{{{{index .Config.Labels "{key}"}}}}' for key in keys)
+        result = self.run("image", "inspect", "--format", fmt, ref, check=False)
+        if result.returncode != 0:
+            return None
+        values = result.stdout.rstrip("\n").split("\t")
+        return tuple("" if v == NO_VALUE else v for v in values)
+
+    def build_image(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        build_args: Sequence[tuple[str, str]] = (),
+        labels: Mapping[str, str] | None = None,
+        on_terminal: bool = False,
+    ) -> tuple[int, str]:
+        """`docker build`: its status, and its output when not shown on a terminal."""
+        args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal)
+        if on_terminal:
+            return self.foreground(*args), ""  # docker's own progress: the step and its output
+        result = self.run(*args, check=False)
+        return result.returncode, result.stdout + result.stderr
+
+    def pull(self, ref: str) -> bool:
+        return self.foreground("pull", ref) == 0
+
+    # --- Running the docker CLI ---------------------------------------------------
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, *args]
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str] | None:
+        if not extra:
+            return None
+        env = dict(self.base_env)
+        env.update(extra)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | IO[Any] | None = None,
+        check: bool = True,
+        what: str = "",
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one docker command to completion, capturing its output as text."""
+        argv = self.argv(args)
+        started = time.monotonic()
+        # Its own process group: a terminal's Ctrl-C goes to the whole foreground
+        # group, and a docker client killed halfway through `run` or `network
+        # create` leaves the daemon to finish making an object nobody recorded.
+        # The CLI alone decides when an engine call is abandoned.
+        if isinstance(stdin, bytes):
+            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
+        else:
+            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False,
+                                  process_group=0)  # fmt: skip
+        _trace(argv, started, proc.returncode)
+        result = subprocess.CompletedProcess(
+            argv,
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+        if check and result.returncode != 0:
+            raise self.error(args, result.returncode, result.stderr, what)
+        return result
+
+    def error(self, args: Sequence[str], status: int, stderr: str, what: str = "") -> Exception:
+        if any(marker in stderr for marker in _UNREACHABLE):
+            return EngineUnavailable(
+                f"cannot reach the Docker engine ({stderr.strip().splitlines()[0]}); "
+                f"is dockerd running and may you use it?"
+            )
+        return error_kind(stderr)(["docker", *args], status, stderr, what)
+
+    def error_of(self, result: subprocess.CompletedProcess[str], what: str = "") -> Exception:
+        """The classified error of a failed run(check=False)."""
+        return self.error(result.args[1:], result.returncode, result.stderr, what)
+
+    def failed_for(self, result: subprocess.CompletedProcess[str], kind: type[Exception]) -> bool:
+        """True when a run(check=False) failed, for the reason `kind`."""
+        return result.returncode != 0 and isinstance(self.error_of(result), kind)
+
+    def _daemon_failed(self, stderr: str) -> bool:
+        return stderr.startswith(_DAEMON_SAID) or any(marker in stderr for marker in _UNREACHABLE)
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args).stdout)
+
+    def lines(self, *args: str) -> list[str]:
+        return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
+
+    def foreground(self, *args: str, env: Mapping[str, str] | None = None) -> int:
+        """Run a docker command wired to this process's terminal/stdio; its exit status.
+
+        It stays in the terminal's foreground process group: `docker exec -it`
+        needs the terminal (and puts it in raw mode, so Ctrl-C reaches the agent
+        as a key). It makes no engine object, so a signal cannot orphan one."""
+        started = time.monotonic()
+        status = subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
+        _trace(self.argv(args), started, status)
+        return status
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("process_group", 0)  # as in run(): the CLI decides, not the terminal
+        trace_streamed(display_command(self.argv(args)))
+        return subprocess.Popen(self.argv(args), **kwargs)
+
+
+def build_argv(
+    context: Path, tag: str, build_args: Sequence[tuple[str, str]], labels: Mapping[str, str], *, quiet: bool
+) -> tuple[str, ...]:
+    return (
+        "build", *(("-q",) if quiet else ()), "--force-rm",
+        "-t", tag,
+        *(arg for key, value in build_args for arg in ("--build-arg", f"{key}={value}")),
+        *label_args(labels),
+        str(context),
+    )  # fmt: skip

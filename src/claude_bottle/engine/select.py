@@ -1,0 +1,61 @@
+"""Which engine runs bottles: CLAUDE_BOTTLE_ENGINE (or the global --engine
+option), "docker" by default. The Kubernetes engine is imported only when
+chosen. `describe()` and `from_description` carry the choice to the watchdog,
+which runs in a process of its own."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from claude_bottle.engine.api import Engine
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.errors import UsageError
+from claude_bottle.settings import ENVIRONMENT, Settings
+
+ENGINES = ("docker", "kubernetes")
+KUBERNETES_MODULE = "claude_bottle.engine.kubernetes"
+
+
+def chosen(settings: Settings | None = None) -> str:
+    name = (settings or Settings.from_environ()).engine or "docker"
+    if name not in ENGINES:
+        raise UsageError(
+            f"{ENVIRONMENT['engine']}: '{name}' is not an engine claude-bottle knows ({', '.join(ENGINES)})"
+        )
+    return name
+
+
+def locate(settings: Settings | None = None) -> Engine:
+    """The chosen engine, checked to answer."""
+    settings = settings or Settings.from_environ()
+    if chosen(settings) == "kubernetes":
+        engine: Engine = _kubernetes().locate(settings)
+        return engine
+    return DockerEngine.locate(settings)
+
+
+def from_description(args: Sequence[str]) -> Engine:
+    """The engine an `Engine.describe()` named, made again without probing it."""
+    kind, *rest = args
+    if kind == "docker":
+        (binary,) = rest
+        return DockerEngine(binary=binary)
+    if kind == "kubernetes":
+        engine: Engine = _kubernetes().from_description(tuple(rest))
+        return engine
+    raise UsageError(f"not an engine's description: {' '.join(args)}")
+
+
+def _kubernetes() -> Any:
+    try:
+        module = importlib.import_module(KUBERNETES_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != KUBERNETES_MODULE:  # it is there, but needs a package that is not
+            raise UsageError(f"the kubernetes engine needs the Python module '{exc.name}'") from None
+        raise UsageError(
+            "the kubernetes engine is not in this version of claude-bottle; "
+            f"use the docker engine ({ENVIRONMENT['engine']}=docker)"
+        ) from None
+    return module.KubernetesEngine

@@ -1,0 +1,244 @@
+"""The launch speaks only engine.api: with an engine that records what it is
+asked (no Docker), the bottle plans around what the engine can promise, and
+engine.select picks the engine, refusing what it cannot make."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from claude_bottle.engine import select
+from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Found, NetworkSpec
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.errors import UsageError
+from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.session import launch
+
+ASSIGNED = "10.99.0.7"  # what an engine that pins no address gives the sidecar
+
+
+class RecordingEngine:
+    """An engine.api.Engine that makes nothing and records every call."""
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        self.capabilities = capabilities
+        self.calls: list[tuple[str, Any]] = []
+        self.containers: dict[str, ContainerSpec] = {}
+
+    def create_network(self, spec: NetworkSpec) -> None:
+        self.calls.append(("create_network", spec.name))
+
+    def remove_network(self, name: str) -> None:
+        self.calls.append(("remove_network", name))
+
+    def network_exists(self, name: str) -> bool:
+        return True
+
+    def run_container(self, spec: ContainerSpec, secrets: Mapping[str, str] | None = None) -> None:
+        self.calls.append(("run_container", spec.name))
+        self.containers[spec.name] = spec
+
+    def run_to_end(
+        self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(("run_to_end", spec.name))
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    def connect(self, network: str, container: str) -> None:
+        self.calls.append(("connect", container))
+
+    def address_of(self, container: str, network: str) -> str:
+        self.calls.append(("address_of", container))
+        return ASSIGNED
+
+    def remove_containers(self, *names: str, missing_ok: bool = True) -> None:
+        self.calls.append(("remove_containers", names))
+
+    def start(self, container: str) -> None:
+        self.calls.append(("start", container))
+
+    def logs(self, container: str) -> str:
+        return ""
+
+    @contextlib.contextmanager
+    def follow_logs(self, container: str) -> Iterator[IO[bytes]]:
+        yield io.BytesIO()
+
+    def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None:
+        self.calls.append(("copy_in", container))
+
+    def copy_out(self, container: str, path: str) -> AbstractContextManager[IO[bytes]]:
+        return contextlib.nullcontext(io.BytesIO())
+
+    def exec(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        stdin: bytes | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(("exec", container))
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    def exec_stream(self, container: str, argv: Sequence[str], *, user: str | None = None) -> Any:
+        raise NotImplementedError
+
+    def attach(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> int:
+        return 0
+
+    def find(
+        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+    ) -> list[Found]:
+        return []
+
+    def remove_found(self, objects: Sequence[Found]) -> list[str]:
+        return []
+
+    def runtimes(self) -> frozenset[str]:
+        return frozenset({"runc"})
+
+    def describe(self) -> tuple[str, ...]:
+        return ("recording",)
+
+
+def plan_of(tmp_path: Path, proxy: str = "squid", runtime: str = "runc") -> LaunchPlan:
+    data = {
+        "bottles": {"b": {"runtime": runtime, "egress": {"allow": ["a.test"], "proxy": proxy}}},
+        "agents": {"a": {"bottle": "b"}},
+    }
+    options = Options("a", interactive=False)
+    return build_plan(parse_manifest(data, "m", tmp_path), options, {}, "s1", frozenset())
+
+
+def launched(monkeypatch: pytest.MonkeyPatch, plan: LaunchPlan, caps: Capabilities) -> RecordingEngine:
+    """The calls of one launch and teardown (no watchdog process: it would need a real engine)."""
+    monkeypatch.setattr(launch, "Reaper", lambda engine, session: contextlib.nullcontext())
+    engine = RecordingEngine(caps)
+    checked: Engine = engine  # the recording engine implements the whole protocol
+    with launch.bottle(plan, checked) as session:
+        session.ready()
+    return engine
+
+
+def test_an_engine_that_pins_addresses_starts_sidecar_and_agent_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path)
+    engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
+    sidecar, agent = engine.containers[plan.sidecar_name], engine.containers[plan.container]
+    assert sidecar.address is not None
+    assert ipaddress.ip_address(sidecar.address) in plan.subnets
+    assert ("address_of", plan.sidecar_name) not in engine.calls
+    assert agent.env["HTTPS_PROXY"] == "http://egress-proxy:3128"  # by name: the engine resolves peers
+
+
+def test_runsc_agents_reach_the_sidecar_by_its_pinned_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path, runtime="runsc")
+    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)  # no runsc registered here
+    engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
+    sidecar, agent = engine.containers[plan.sidecar_name], engine.containers[plan.container]
+    assert agent.env["HTTPS_PROXY"] == f"http://{sidecar.address}:3128"
+    assert agent.runtime == "runsc"
+
+
+def test_without_fixed_addresses_or_peer_names_the_sidecar_starts_first_and_the_agent_gets_its_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path)
+    engine = launched(monkeypatch, plan, Capabilities("neither", False, False, False))
+    assert engine.containers[plan.sidecar_name].address is None
+    order = [call for call in engine.calls if call[0] in ("run_container", "address_of")]
+    assert order == [
+        ("run_container", plan.sidecar_name),
+        ("address_of", plan.sidecar_name),
+        ("run_container", plan.container),
+    ]
+    assert engine.containers[plan.container].env["HTTPS_PROXY"] == f"http://{ASSIGNED}:3128"
+    removed = [names for call, names in engine.calls if call == "remove_containers"]
+    assert removed[-2:] == [(plan.container,), (plan.sidecar_name,)]  # the agent first, then its sidecar
+
+
+def test_a_proxy_that_needs_the_port_guard_is_refused_where_the_guard_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path, proxy="pipelock")
+    engine = RecordingEngine(Capabilities("isolated", True, True, shared_namespaces=False))
+    with pytest.raises(UsageError) as refused, launch.bottle(plan, engine):
+        pass
+    assert str(refused.value) == (
+        "bottles.b: the pipelock egress proxy lets a tunnel reach any port, and the port guard that "
+        "limits it cannot run on the isolated engine (it joins the sidecar's network namespace); "
+        'use egress.proxy "squid", which enforces ports itself'
+    )
+    assert engine.calls == []  # refused before anything was made
+    # Squid enforces its ports itself: it runs there.
+    launched(monkeypatch, plan_of(tmp_path), Capabilities("isolated", True, True, shared_namespaces=False))
+
+
+def test_pipelock_gets_its_configuration_as_a_file_and_its_port_guard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path, proxy="pipelock")
+    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
+    (config,) = engine.containers[plan.sidecar_name].files
+    assert config.path == "/etc/claude-bottle/pipelock.yaml"
+    assert b'"api_allowlist"' in config.content
+    assert ("run_to_end", f"{plan.sidecar_name}-guard") in engine.calls
+
+
+@pytest.mark.parametrize(
+    ("chosen", "message"),
+    [
+        pytest.param(
+            "kubernetes",
+            "the kubernetes engine is not in this version of claude-bottle; "
+            "use the docker engine (CLAUDE_BOTTLE_ENGINE=docker)",
+            id="kubernetes-not-here-yet",
+        ),
+        pytest.param(
+            "podman",
+            "CLAUDE_BOTTLE_ENGINE: 'podman' is not an engine claude-bottle knows (docker, kubernetes)",
+            id="unknown",
+        ),
+    ],
+)
+def test_select_refuses_an_engine_it_cannot_make(
+    monkeypatch: pytest.MonkeyPatch, chosen: str, message: str
+) -> None:
+    monkeypatch.setenv("CLAUDE_BOTTLE_ENGINE", chosen)
+    # As a checkout without the Kubernetes engine's module sees it.
+    monkeypatch.setattr(select, "KUBERNETES_MODULE", "claude_bottle.engine.no_such_engine")
+    with pytest.raises(UsageError) as refused:
+        select.locate()
+    assert str(refused.value) == message
+
+
+def test_the_watchdog_makes_the_same_engine_again() -> None:
+    engine = DockerEngine(binary="/usr/local/bin/docker")
+    again = select.from_description(engine.describe())
+    assert isinstance(again, DockerEngine)
+    assert again.binary == engine.binary
+    with pytest.raises(UsageError):
+        select.from_description(("podman", "/usr/bin/podman"))
