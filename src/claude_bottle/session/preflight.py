@@ -5,7 +5,7 @@ and the engine does not leak DNS from internal networks (dnsleak.py)."""
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from claude_bottle.bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
@@ -15,7 +15,7 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.concurrency import run_together
-from claude_bottle.session.dnsleak import dns_leak_verdict
+from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns
 
 RUNSC_HELP = (
     "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
@@ -45,10 +45,23 @@ def _check_runtime(engine: Engine, runtime: str) -> None:
         raise ClaudeBottleError(problem)
 
 
-def _engine_host_resolv_conf() -> str | None:
-    """The engine host's resolver config, when the engine runs on this host."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://"):
+def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
+    """Where the docker CLI sends its calls (pure): the endpoint of its current
+    context, from `docker context inspect`, which is DOCKER_HOST's when that is
+    set; DOCKER_HOST or the default socket when the CLI would not say (one too
+    old to know contexts)."""
+    try:
+        return str(json.loads(context_inspect)[0]["Endpoints"]["docker"]["Host"])
+    except (ValueError, LookupError, TypeError):
+        return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _engine_host_resolv_conf(engine: Engine) -> str | None:
+    """The engine host's resolver config, when the engine runs on this host (it
+    is reached over a unix socket). Not when DOCKER_HOST or a docker context
+    names an engine elsewhere: this host's file would say nothing about it."""
+    context = engine.run("context", "inspect", check=False).stdout
+    if not engine_endpoint(context, engine.base_env).startswith("unix://"):
         return None
     try:
         return Path("/etc/resolv.conf").read_text()
@@ -57,7 +70,10 @@ def _engine_host_resolv_conf() -> str | None:
 
 
 def _check_dns_leak(engine: Engine) -> None:
-    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf())
+    version = engine.server_version()
+    if not engine_leaks_dns(version):
+        return
+    verdict = dns_leak_verdict(version, _engine_host_resolv_conf(engine))
     if verdict is None:
         return
     level, message = verdict
