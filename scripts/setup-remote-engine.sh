@@ -15,14 +15,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=claude-bottle-test/dockerd:1
+IMAGE=claude-bottle-test/dockerd:2
 NAME=claude-bottle-test-dockerd
 NETWORK=claude-bottle-test-remote
 VOLUME=claude-bottle-test-dockerd
 LABEL=dev.claude-bottle-test.remote-engine=1
 # Raised whenever the container's settings below change: a container made with
 # other settings is replaced.
-SETTINGS=dev.claude-bottle-test.remote-engine.settings=2
+SETTINGS=dev.claude-bottle-test.remote-engine.settings=3
 PORT=2375
 # What the selected tests need in the inner engine. The lab's images are copied
 # too where the host has them (the host's sidecar suite builds them), so that
@@ -55,7 +55,9 @@ EXPOSE 2375
 VOLUME /var/lib/docker
 # The container is not --privileged (see below), so /sys and the cgroup
 # hierarchies (its own, under --cgroupns private) arrive read-only: remount them.
-ENTRYPOINT ["sh", "-c", "mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done && exec dockerd --host=tcp://0.0.0.0:2375 --host=unix:///var/run/docker.sock --storage-driver=overlay2"]
+# runc writes its temporary files under $TMPDIR: a tmpfs, not /tmp (see below).
+ENV TMPDIR=/run/tmp
+ENTRYPOINT ["sh", "-c", "mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done && mkdir -p $TMPDIR && exec dockerd --host=tcp://0.0.0.0:2375 --host=unix:///var/run/docker.sock --storage-driver=overlay2"]
 EOF
   rm -f "$build_log"
 fi
