@@ -69,3 +69,11 @@ def test_the_engine_endpoint_comes_from_the_cli_s_current_context(
     context_inspect: str, environ: dict[str, str], endpoint: str
 ) -> None:
     assert engine_endpoint(context_inspect, environ) == endpoint
+
+
+def test_an_engine_elsewhere_is_warned_about_without_a_verdict_on_its_resolver() -> None:
+    verdict = dns_leak_verdict("20.10.24", None)
+    assert verdict is not None
+    assert verdict[0] == "warn"
+    assert "its host's resolver cannot be checked from here (the engine is not on this host)" in verdict[1]
+    assert "not on loopback" not in verdict[1]
