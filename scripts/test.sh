@@ -32,6 +32,11 @@ else
   echo "note: the optional Pipelock backend's suite needs a Pipelock image ($pipelock); there is none in this engine" >&2
 fi
 
+# The remote-engine selection (issue 14) against a second Docker engine whose file
+# system is not this host's: dockerd in a container, over TCP; runc only.
+remote=$(bash scripts/setup-remote-engine.sh)
+env "$remote" python3 -m pytest tests/engine tests/sidecar -q -m "engine and remote_engine"
+
 # Speed, measured (issue 12): a short pass of the benchmark, printed, never asserted.
 python3 scripts/bench.py --short --json "${TMPDIR:-/tmp}/claude-bottle-bench.json" || echo "bench: could not run" >&2
 # Last, so that the run closes on pytest's summary.

@@ -139,6 +139,7 @@ def test_env_values_reach_the_agent_but_never_argv(
     assert not any(CANARY in p.read_text(errors="replace") for p in host_env_files)
 
 
+@pytest.mark.remote_engine
 def test_prompt_skills_and_ssh_files_inside(
     engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer], lab_home: Path
 ) -> None:
@@ -177,6 +178,7 @@ def test_prompt_skills_and_ssh_files_inside(
     assert "clearallforwardings yes" in resolved
 
 
+@pytest.mark.remote_engine
 def test_workspace_copy_is_owned_by_node_and_keeps_git(
     engine: DockerEngine, running_agent: tuple[LaunchPlan, AgentContainer], tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ def open_proxy(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -
     return OPEN_PROXY
 
 
+@pytest.mark.remote_engine
 def test_doctor_proves_the_wall(agent_image: str, tmp_path: Path) -> None:
     result = cli("doctor", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr

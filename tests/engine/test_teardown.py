@@ -114,6 +114,7 @@ def test_a_sidecar_that_never_becomes_healthy_shows_its_log(
     assert labelled_objects(engine) == []
 
 
+@pytest.mark.remote_engine
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_signal_during_start_tears_everything_down(
     engine: DockerEngine, waiting_session: subprocess.Popen[str], sig: signal.Signals
@@ -125,6 +126,7 @@ def test_a_signal_during_start_tears_everything_down(
     assert labelled_objects(engine) == []
 
 
+@pytest.mark.remote_engine
 def test_kill_9_is_cleaned_up_by_the_session_watchdog(
     engine: DockerEngine, waiting_session: subprocess.Popen[str]
 ) -> None:
@@ -133,6 +135,7 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
     wait_for(lambda: labelled_objects(engine) == [], 30, "the watchdog to remove the session")
 
 
+@pytest.mark.remote_engine
 def test_kill_9_of_cli_and_watchdog_then_cleanup(
     engine: DockerEngine, waiting_session: subprocess.Popen[str], lab: Path
 ) -> None:
@@ -174,6 +177,7 @@ def test_cleanup_leaves_live_sessions_and_foreign_objects_alone(
         waiting_session.communicate(timeout=30)
 
 
+@pytest.mark.remote_engine
 def test_ps_and_stop(engine: DockerEngine, waiting_session: subprocess.Popen[str], lab: Path) -> None:
     (container,) = owned_containers(engine, waiting_session.pid, L.ROLE_AGENT)
     listed = cli("ps", "--json", cwd=lab)

@@ -135,6 +135,7 @@ def agent_sh(engine: DockerEngine, agent: AgentContainer, script: str) -> str:
     return in_agent(engine, agent, script)
 
 
+@pytest.mark.remote_engine
 def test_commits_and_uncommitted_changes_come_back_as_a_branch(
     engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
@@ -202,6 +203,7 @@ def test_nothing_to_bring_back_gives_no_branch(
     assert "bottle/" not in git(user_repo, "branch", "--list")
 
 
+@pytest.mark.remote_engine
 def test_work_comes_back_after_the_main_process_was_killed(
     engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
 ) -> None:
@@ -225,6 +227,7 @@ def test_work_comes_back_after_the_main_process_was_killed(
     assert git(user_repo, "log", "--format=%s", "-1", str(result.branch)) == "x\n"
 
 
+@pytest.mark.remote_engine
 def test_a_folder_without_git_comes_back_as_files(
     engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ that the target answers when the wall is not in the way."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ __all__ = ["agent_image", "engine", "nothing_left_behind"]
 
 LAB_DIR = Path(__file__).parent / "lab"
 LAB_LABEL = "dev.claude-bottle-test.lab"
+LAB_HASH_LABEL = "dev.claude-bottle-test.lab-hash"
 WEB_IMAGE = "claude-bottle-lab/web:1"
 GIT_IMAGE = "claude-bottle-lab/git:1"
 ATTACKER_IMAGE = "claude-bottle-lab/attacker:1"
@@ -99,10 +101,30 @@ def _ip(engine: DockerEngine, container: str, network: str) -> str:
     return engine.run("inspect", "--format", fmt, container).stdout.strip()
 
 
+def lab_image_hash(engine: Engine, dockerfile: Path) -> str:
+    """What a lab image is made of: the lab folder's files and its base image's id."""
+    (base,) = (line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("FROM "))
+    h = hashlib.sha256(engine.run("image", "inspect", "--format", "{{.Id}}", base).stdout.encode())
+    for file in sorted(f for f in LAB_DIR.iterdir() if f.is_file()):
+        h.update(file.name.encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_lab_image(engine: Engine, image: str, dockerfile: Path) -> None:
+    """Build a lab image unless one made of the same files is there. Cached layers
+    are not enough: an engine the images were loaded into (a remote one, see
+    scripts/setup-remote-engine.sh) has no build cache and may reach no mirror."""
+    digest = lab_image_hash(engine, dockerfile)
+    if engine.image_labels(image, LAB_HASH_LABEL) == (digest,):
+        return
+    engine.run("build", "-q", "-t", image, "--label", f"{LAB_HASH_LABEL}={digest}",
+               "-f", str(dockerfile), str(LAB_DIR))  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for image, dockerfile in ((WEB_IMAGE, "web"), (GIT_IMAGE, "git"), (ATTACKER_IMAGE, "attacker")):
-        engine.run("build", "-q", "-t", image, "-f", str(LAB_DIR / f"{dockerfile}.Dockerfile"), str(LAB_DIR))
+        build_lab_image(engine, image, LAB_DIR / f"{dockerfile}.Dockerfile")
     tag = secrets.token_hex(3)
     network, web, git, dns = f"lab-{tag}", f"lab-web-{tag}", f"lab-git-{tag}", f"lab-dns-{tag}"
     keydir = tmp_path_factory.mktemp("labkey")

@@ -8,6 +8,8 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
+
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, labelled_objects
 from tests.sidecar.conftest import Lab
@@ -44,6 +46,7 @@ def add_agent(project: Path, setup: list[str]) -> str:
     return name
 
 
+@pytest.mark.remote_engine
 def test_only_the_chosen_parts_arrive_owned_by_node(lab_project: Path, lab: Lab) -> None:
     fake_claude_home(lab_project / "home")
     agent = add_agent(lab_project, ["CLAUDE.md", "commands", "mcp:lab-docs"])

@@ -63,6 +63,7 @@ def test_shell_runs_as_the_agents_user_in_the_workspace(lab_project: Path, agent
     assert by_container.stdout == "1000\n"
 
 
+@pytest.mark.remote_engine
 def test_egress_follow_shows_a_refusal_within_a_second(
     lab_project: Path, lab: Lab, agent: str, running: str
 ) -> None:

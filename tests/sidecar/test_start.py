@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects, owned_containers
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
 
+@pytest.mark.remote_engine
 def test_start_asks_attaches_claude_and_removes_everything(
     engine: DockerEngine, lab_project: Path, lab: Lab
 ) -> None:

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.engine.conftest import cli
 from tests.sidecar.conftest import Lab
 
@@ -16,6 +18,7 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.remote_engine
 def test_run_cwd_brings_commits_back_and_saves_the_transcript(
     lab_project: Path, lab: Lab, tmp_path: Path
 ) -> None:

@@ -223,6 +223,17 @@ class DockerExecStream:
         return self._stderr.text()
 
 
+
+def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
+    """Where the docker CLI sends its calls (pure): the endpoint of its current
+    context, from `docker context inspect`, which is DOCKER_HOST's when that is
+    set; DOCKER_HOST or the default socket when the CLI would not say (one too
+    old to know contexts)."""
+    try:
+        return str(json.loads(context_inspect)[0]["Endpoints"]["docker"]["Host"])
+    except (ValueError, LookupError, TypeError):
+        return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
 @dataclass
 class DockerEngine:
     """The docker CLI, resolved once."""
@@ -249,9 +260,10 @@ class DockerEngine:
         return ("docker", self.binary)
 
     def on_this_host(self) -> bool:
-        """True unless DOCKER_HOST names a daemon reached over the network."""
-        host = self.base_env.get("DOCKER_HOST", "")
-        return not host or host.startswith("unix://")
+        """True when the CLI reaches its engine over a unix socket: not when
+        DOCKER_HOST or the current docker context names an engine elsewhere."""
+        context = self.run("context", "inspect", check=False).stdout
+        return engine_endpoint(context, self.base_env).startswith("unix://")
 
     # --- Networks -----------------------------------------------------------------
 

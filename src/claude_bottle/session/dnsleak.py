@@ -64,8 +64,13 @@ def dns_leak_verdict(version: str, resolv_conf: str | None) -> tuple[str, str] |
             f"host's resolver is on a loopback address ({', '.join(loopback)}), so an agent could send "
             f"data out in DNS names past the egress proxy; {advice}",
         )
+    where = (
+        "its host's resolver cannot be checked from here (the engine is not on this host)"
+        if resolv_conf is None
+        else "the host's resolver is not on loopback, the case that leaks"
+    )
     return (
         "warn",
         f"warning: this Docker engine ({version}) predates the fix for CVE-2024-29018 (DNS from internal "
-        f"networks); the host's resolver is not on loopback, the case that leaks, but {advice}",
+        f"networks); {where}, but {advice}",
     )

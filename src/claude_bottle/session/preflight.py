@@ -16,7 +16,7 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.concurrency import run_together
-from claude_bottle.session.dnsleak import dns_leak_verdict
+from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns
 
 RUNSC_HELP = (
     "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
@@ -53,7 +53,10 @@ def _engine_host_resolv_conf(engine: DockerEngine) -> str | None:
 
 
 def _check_dns_leak(engine: DockerEngine) -> None:
-    verdict = dns_leak_verdict(engine.server_version(), _engine_host_resolv_conf(engine))
+    version = engine.server_version()
+    if not engine_leaks_dns(version):
+        return  # a fixed engine: no need to ask where it runs
+    verdict = dns_leak_verdict(version, _engine_host_resolv_conf(engine))
     if verdict is None:
         return
     level, message = verdict
