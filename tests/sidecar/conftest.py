@@ -101,7 +101,7 @@ def _ip(engine: DockerEngine, container: str, network: str) -> str:
     return engine.run("inspect", "--format", fmt, container).stdout.strip()
 
 
-def lab_image_hash(engine: Engine, dockerfile: Path) -> str:
+def lab_image_hash(engine: DockerEngine, dockerfile: Path) -> str:
     """What a lab image is made of: the lab folder's files and its base image's id."""
     (base,) = (line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("FROM "))
     h = hashlib.sha256(engine.run("image", "inspect", "--format", "{{.Id}}", base).stdout.encode())
@@ -110,7 +110,7 @@ def lab_image_hash(engine: Engine, dockerfile: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def build_lab_image(engine: Engine, image: str, dockerfile: Path) -> None:
+def build_lab_image(engine: DockerEngine, image: str, dockerfile: Path) -> None:
     """Build a lab image unless one made of the same files is there. Cached layers
     are not enough: an engine the images were loaded into (a remote one, see
     scripts/setup-remote-engine.sh) has no build cache and may reach no mirror."""

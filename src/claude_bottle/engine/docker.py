@@ -223,7 +223,6 @@ class DockerExecStream:
         return self._stderr.text()
 
 
-
 def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
     """Where the docker CLI sends its calls (pure): the endpoint of its current
     context, from `docker context inspect`, which is DOCKER_HOST's when that is
@@ -233,6 +232,7 @@ def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
         return str(json.loads(context_inspect)[0]["Endpoints"]["docker"]["Host"])
     except (ValueError, LookupError, TypeError):
         return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
 
 @dataclass
 class DockerEngine:
