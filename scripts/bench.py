@@ -6,8 +6,9 @@
    with the phase timings `--timings` prints;
 2. end to exit: from the command's end to the CLI's exit (the `teardown`
    phase plus the summary), and whether anything is left 2 s after exit;
-3. host memory per running bottle outside its containers: the RSS of the CLI,
-   its watchdog and its `docker exec` client while a bottle runs;
+3. host memory per running bottle outside its containers: the PSS (and RSS) of
+   the CLI, its watchdog and its `docker exec` client while one bottle runs,
+   and while five run at once;
 4. the sidecar on the wire: added latency per new connection (p50, p99) and
    a 100 MB download, through a Squid sidecar against direct, both from a
    client container to an origin container on an --internal network.
@@ -131,14 +132,19 @@ def launch_ratio(folder: str, pairs: int) -> dict[str, Any]:
     }
 
 
-def rss_kb(pid: int) -> int:
+def memory_kb(pid: int) -> dict[str, int]:
+    """RSS (every page the process maps, shared ones counted in full) and PSS
+    (each shared page divided among the processes that map it: what the host
+    pays for this process), from /proc/PID/smaps_rollup."""
+    out = {"rss": 0, "pss": 0}
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, *value = line.split()
+            if key in ("Rss:", "Pss:"):
+                out[key[:-1].lower()] = int(value[0])
     except OSError:
         pass
-    return 0
+    return out
 
 
 def descendants(pid: int) -> list[int]:
@@ -153,21 +159,33 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def host_memory(folder: str) -> dict[str, Any]:
-    """The CLI, the watchdog (its own session, found by its command line) and the exec client."""
-    proc = subprocess.Popen([*BOTTLE_CMD, "sh", "-c", "echo up; sleep 6"], cwd=folder, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
-    assert proc.stdout is not None
-    proc.stdout.readline()
+def host_memory(folder: str, bottles: int) -> dict[str, Any]:
+    """The CLI, the watchdog (its own session, found as our child) and the exec
+    client of each of `bottles` bottles running at once: per bottle, RSS and PSS
+    (with several at once the docker client's and Python's code pages are shared)."""
+    argv = [*BOTTLE_CMD, "sh", "-c", "echo up; sleep 8"]
+    procs = [
+        subprocess.Popen(argv, cwd=folder, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for _ in range(bottles)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        proc.stdout.readline()
     time.sleep(1)
-    pids = [proc.pid, *descendants(proc.pid)]  # the watchdog too: its own session, but our child
-    parts = {str(p): rss_kb(p) for p in pids}
-    names = {str(p): Path(f"/proc/{p}/comm").read_text().strip() if Path(f"/proc/{p}/comm").exists() else "?"
-             for p in pids}  # fmt: skip
-    proc.wait()
+    per_bottle = []
+    for proc in procs:
+        pids = [proc.pid, *descendants(proc.pid)]
+        comm = {p: (Path(f"/proc/{p}/comm").read_text().strip() if Path(f"/proc/{p}/comm").exists() else "?")
+                for p in pids}  # fmt: skip
+        per_bottle.append({f"{comm[p]}[{p}]": memory_kb(p) for p in pids})
+    for proc in procs:
+        proc.wait()
+    first = per_bottle[0]
     return {
-        "processes": {f"{names[p]}[{p}]": kb for p, kb in parts.items()},
-        "total_mb": round(sum(parts.values()) / 1024, 1),
+        "bottles_at_once": bottles,
+        "processes": {name: kb["rss"] for name, kb in first.items()},
+        "rss_mb": round(sum(kb["rss"] for kb in first.values()) / 1024, 1),
+        "pss_mb": round(statistics.mean(sum(kb["pss"] for kb in b.values()) for b in per_bottle) / 1024, 1),
     }
 
 
@@ -249,10 +267,12 @@ def main() -> int:
         os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
         run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
         results["launch"] = launch_ratio(folder, pairs)
-        results["host_memory"] = host_memory(folder)
+        results["host_memory"] = host_memory(folder, 1)
+        results["host_memory_at_once"] = host_memory(folder, 5)
     results["sidecar"] = proxy_on_the_wire(requests)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     launch, mem, side = results["launch"], results["host_memory"], results["sidecar"]
+    many = results["host_memory_at_once"]
     rows = [
         ("machine", results["machine"]),
         ("bare docker run --rm IMAGE true (median)", f"{launch['bare_docker_run_s']:.3f} s"),
@@ -261,7 +281,9 @@ def main() -> int:
         ("phases (median)", ", ".join(f"{k} {v:.3f} s" for k, v in launch["phases_median_s"].items())),
         ("command end to exit (teardown phase)", f"{launch['phases_median_s'].get('teardown', 0):.3f} s"),
         ("objects left 2 s after exit", str(launch["objects_left_2s_after_exit"])),
-        ("host memory per running bottle (target <= 25 MB)", f"{mem['total_mb']} MB: {mem['processes']}"),
+        ("host memory per running bottle (target <= 25 MB)", f"PSS {mem['pss_mb']} MB alone, "
+         f"{many['pss_mb']} MB each with {many['bottles_at_once']} at once; RSS {mem['rss_mb']} MB: "
+         f"{mem['processes']}"),
         ("added latency per new connection, p50", f"{side['added_p50_ms']:.3f} ms "
          f"(direct {side['direct_p50_ms']:.3f}, proxy {side['proxy_p50_ms']:.3f}; p99 "
          f"{side['direct_p99_ms']:.3f} / {side['proxy_p99_ms']:.3f})"),

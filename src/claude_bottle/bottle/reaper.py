@@ -2,7 +2,7 @@
 
 Started at launch in its own session (so a closing terminal or a Ctrl-C to the
 process group does not reach it), it blocks reading a pipe whose only writer is
-the owner. An orderly teardown writes "clean" and closes it; if the owner is
+the owner, in a shell that becomes this module only when there is work. An orderly teardown writes "clean" and closes it; if the owner is
 killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
 labelled with the session id (nothing of a session lives on the CLI's host
 disk but its session folder, which is the user's record). It sweeps again
@@ -23,7 +23,11 @@ from typing import Any
 
 from claude_bottle.engine.api import Engine
 
-CLEAN = b"clean"
+CLEAN = b"clean\n"
+# The watchdog waits in /bin/sh (a few hundred kilobytes) and becomes Python only
+# to sweep: a waiting Python would hold about 9 MB per running bottle (issue 12).
+# Signals stay ignored across the exec.
+WAIT = 'trap "" INT HUP TERM; read -r word; [ "$word" = clean ] && exit 0; exec "$@"'
 # Seconds after the owner's end at which the session's labels are swept: the
 # later sweeps catch objects whose creation was under way at the first.
 SWEEPS = (0.0, 1.0, 3.0, 7.0, 15.0)
@@ -36,9 +40,10 @@ class Reaper(AbstractContextManager["Reaper"]):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Reaper:
+        sweeper = [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, *self.engine.describe()]
         self.proc = subprocess.Popen(
             # The same engine again, in a process of its own (engine.select.from_description).
-            [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, *self.engine.describe()],
+            ["/bin/sh", "-c", WAIT, "claude-bottle-watchdog", *sweeper],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
@@ -64,7 +69,7 @@ def main(argv: list[str]) -> int:
     from claude_bottle.engine.select import from_description
 
     session_id, *engine = argv
-    if sys.stdin.buffer.read() == CLEAN:
+    if sys.stdin.buffer.read() == CLEAN:  # started by hand: the owner's word is still to read
         return 0
     sweep(from_description(engine), session_id)
     return 0
