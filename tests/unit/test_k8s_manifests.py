@@ -467,3 +467,55 @@ def test_a_long_pods_secret_is_the_one_its_pod_names() -> None:
     assert secret is not None
     ref = pod["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"]
     assert ref == secret["metadata"]["name"] == meta.secret_name(pod["metadata"]["name"])
+
+
+# The exec websocket's framing, against a stand-in socket
+
+
+class FakeSocket:
+    """Sends what it is given to `sent`; answers with `script` frames, then a close."""
+
+    def __init__(self, script: list[bytes], subprotocol: str = "v5.channel.k8s.io") -> None:
+        self.sent: list[bytes] = []
+        self.script = list(script)
+        self.subprotocol = subprotocol
+
+    def getsubprotocol(self) -> str:
+        return self.subprotocol
+
+    def send_binary(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def recv_data_frame(self, _control: bool) -> tuple[int, Any]:
+        from websocket import ABNF
+
+        if not self.script:
+            return ABNF.OPCODE_CLOSE, None
+        return ABNF.OPCODE_BINARY, type("Frame", (), {"data": self.script.pop(0)})()
+
+    def close(self) -> None:
+        pass
+
+
+def test_channels_frame_bytes_both_ways() -> None:
+    from claude_bottle.engine.k8s import streams
+
+    every_byte = bytes(range(256))
+    sock = FakeSocket([b"\x01" + every_byte, b"\x02oops", b"\xff\x01", b'\x03{"status":"Success"}'])
+    channels = streams.Channels(sock)
+    streams.feed(channels, every_byte * 1000).join()
+    out, err = bytearray(), bytearray()
+    assert streams.drain(channels, out.extend, err.extend) == (0, "")
+    assert (bytes(out), bytes(err)) == (every_byte, b"oops")
+    assert all(m[0] == streams.STDIN for m in sock.sent[:-1])
+    assert b"".join(m[1:] for m in sock.sent[:-1]) == every_byte * 1000
+    assert max(len(m) for m in sock.sent) <= streams.CHUNK + 1
+    assert sock.sent[-1] == bytes([streams.CLOSE, streams.STDIN])  # stdin closed: `tar -x` sees its end
+
+
+def test_stdin_cannot_be_closed_before_v5() -> None:
+    from claude_bottle.engine.k8s import streams
+
+    sock = FakeSocket([], subprotocol="v4.channel.k8s.io")
+    streams.Channels(sock).close_stdin()
+    assert sock.sent == []
