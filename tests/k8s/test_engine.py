@@ -275,7 +275,7 @@ def test_remove_found_leaves_nothing(engine: KubernetesEngine, clean: None) -> N
         engine.run_container(spec("claude-bottle-Odd_Name", net, labels, command=("true",)))
     found = engine.find([f"{L.SESSION}={session}"], kinds=("container", "network", "other"))
     kinds = sorted(f.kind for f in found)
-    assert kinds == ["container", "network", "other", "other"]  # its Secret and its served port's policy
+    assert kinds == ["container", "network", "other", "other", "other"]  # its Secret, its port's two policies
     assert {f.name for f in found if f.kind == "container"} == {"claude-bottle-Odd_Name"}
     assert engine.remove_found(found) == []
     assert engine.remove_found(found) == []  # again: nothing to do, no error
@@ -305,3 +305,20 @@ def test_a_runtime_the_cluster_lacks_is_refused(engine: KubernetesEngine, clean:
             spec("claude-bottle-kata", "claude-bottle-none", {L.MANAGED: "1"}, runtime="kata")
         )
     assert leftovers(engine) == []
+
+
+def test_the_wall_stands_when_run_container_returns(
+    engine: KubernetesEngine, lab: dict[str, str], clean: None
+) -> None:
+    # The policies exist before the pod; the plugin must have them in force by
+    # the time the pod runs, or the agent's first command could get out.
+    session = secrets.token_hex(4)
+    labels = {L.MANAGED: "1", L.SESSION: session}
+    net, pod = f"claude-bottle-w-{session}-internal", f"claude-bottle-w-{session}"
+    engine.create_network(NetworkSpec(net, labels))
+    try:
+        engine.run_container(spec(pod, net, labels, command=("sleep", "infinity")))
+        assert not probe(engine, pod, lab["CLAUDE_BOTTLE_K8S_LAB_WEB_IP"], 80)
+    finally:
+        engine.remove_containers(pod)
+        engine.remove_network(net)

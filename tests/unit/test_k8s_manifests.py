@@ -277,37 +277,35 @@ def test_tmpfs_sizes(options: str, size: str | None) -> None:
 NET = "claude-bottle-claude-0a1b2c3d-internal"
 
 
-def test_an_internal_network_lets_members_in_from_members_and_nowhere_out() -> None:
+def test_an_internal_network_lets_nobody_in_and_nowhere_out() -> None:
     policy = manifests.network_policy(NetworkSpec(NET, {L.SESSION: "0a1b2c3d"}))
     member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
     assert policy["spec"] == {
         "podSelector": member,
         "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [{"podSelector": member}]}],
+        "ingress": [],
         "egress": [],
     }
     assert policy["metadata"]["labels"][meta.OBJECT] == meta.OBJECT_NETWORK
     assert policy["metadata"]["annotations"][meta.NETWORK] == NET
 
 
-def test_a_serving_pod_opens_only_its_ports_to_its_network() -> None:
-    policy = manifests.serves_policy("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
-    assert policy["metadata"]["name"] == f"sidecar-pod.serves.{meta.object_name(NET)}"
-    assert policy["spec"] == {
-        "podSelector": {"matchLabels": {meta.member_label(NET): meta.MEMBER}},
+def test_a_serving_pod_opens_only_its_ports_to_its_network_on_both_sides() -> None:
+    out, into = manifests.serves_policies("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
+    member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
+    peer = {"matchLabels": {meta.member_label(NET): meta.MEMBER, meta.POD: "sidecar-pod"}}
+    tcp = [{"protocol": "TCP", "port": 3128}]
+    assert out["metadata"]["name"] == f"sidecar-pod.serves.{meta.object_name(NET)}"
+    assert out["spec"] == {
+        "podSelector": member,
         "policyTypes": ["Egress"],
-        "egress": [
-            {
-                "to": [
-                    {
-                        "podSelector": {
-                            "matchLabels": {meta.member_label(NET): meta.MEMBER, meta.POD: "sidecar-pod"}
-                        }
-                    }
-                ],
-                "ports": [{"protocol": "TCP", "port": 3128}],
-            }
-        ],
+        "egress": [{"to": [{"podSelector": peer}], "ports": tcp}],
+    }
+    assert into["metadata"]["name"] == f"sidecar-pod.accepts.{meta.object_name(NET)}"
+    assert into["spec"] == {
+        "podSelector": peer,
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"podSelector": member}], "ports": tcp}],
     }
 
 

@@ -207,9 +207,9 @@ class KubernetesEngine:
     def _serve(self, pod: str, network: str, ports: Sequence[int], labels: Mapping[str, str]) -> None:
         if not ports:
             return
-        body = manifests.serves_policy(pod, network, ports, labels)
-        with contextlib.suppress(NameConflict):
-            self.cluster.create("networkpolicies", body, what=f"cannot open {pod}'s ports on {network}")
+        for body in manifests.serves_policies(pod, network, ports, labels):
+            with contextlib.suppress(NameConflict):
+                self.cluster.create("networkpolicies", body, what=f"cannot open {pod}'s ports on {network}")
 
     def _wait_running(self, pod: str, name: str) -> None:
         started = time.monotonic()

@@ -2,11 +2,10 @@
 Secret for a `ContainerSpec`, NetworkPolicies for a `NetworkSpec`.
 
 A network is a label (`meta.member_label`) and policies selecting it:
-- its own policy (`network_policy`): members accept connections from members
-  only; an internal network gives them no way out at all, the egress network
-  lets them out to the world except the cluster's own ranges, on the egress
-  ports and DNS;
-- one policy per pod that serves ports on it (`serves_policy`): the network's
+- its own policy (`network_policy`): members accept no connection; an internal
+  network gives them no way out at all, the egress network lets them out to
+  the world except the cluster's own ranges, on the egress ports and DNS;
+- two per pod that serves ports on it (`serves_policies`): the network's
   members may connect to that pod on those ports, and nothing else on it.
 So an agent on its bottle's internal network reaches exactly its sidecar's
 proxy port: no DNS, no other pod, no node, no API server.
@@ -281,9 +280,9 @@ def collapse(networks: Sequence[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Ne
 
 
 def network_policy(spec: NetworkSpec, egress: EgressRules | None = None) -> Json:
-    """The network's own policy: members accept connections from members only;
-    an internal network has no way out (its peers' ports are opened by
-    `serves_policy`), the egress network's way out is `egress`."""
+    """The network's own policy: its members accept no connection and an
+    internal network has no way out (its peers' ports are opened by
+    `serves_policies`); the egress network's way out is `egress`."""
     if not spec.internal and egress is None:
         raise ValueError("an egress network needs its rules")
     member = _member(spec.name)
@@ -296,30 +295,37 @@ def network_policy(spec: NetworkSpec, egress: EgressRules | None = None) -> Json
         "spec": {
             "podSelector": member,
             "policyTypes": ["Ingress", "Egress"],
-            # The egress network lets nobody in: a sidecar is reached only
-            # through its bottle's internal network.
-            "ingress": [{"from": [{"podSelector": member}]}] if spec.internal else [],
+            # Nobody in: a member is reached only on the ports it serves
+            # (serves_policies), from its own network's members.
+            "ingress": [],
             "egress": [] if spec.internal else (egress.rules() if egress else []),
         },
     }
 
 
-def serves_policy(pod: str, network: str, ports: Sequence[int], labels: Mapping[str, str]) -> Json:
-    """The network's members may connect to `pod` on `ports`."""
+def serves_policies(pod: str, network: str, ports: Sequence[int], labels: Mapping[str, str]) -> list[Json]:
+    """The network's members may connect to `pod` on `ports`: their way out
+    (egress) and its way in (ingress), each on those ports only. Both sides
+    say so, so a plugin that lets a connection through when either side's
+    policy allows it (kube-router 2.1 marks a packet for both) still holds."""
     peer = {"matchLabels": {meta.member_label(network): meta.MEMBER, meta.POD: pod}}
+    tcp = [{"protocol": "TCP", "port": p} for p in ports]
     metadata = meta.write_labels(labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SERVES})
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata.to_json(meta.serves_policy_name(pod, network), exact=True),
-        "spec": {
-            "podSelector": _member(network),
-            "policyTypes": ["Egress"],
-            "egress": [
-                {"to": [{"podSelector": peer}], "ports": [{"protocol": "TCP", "port": p} for p in ports]}
-            ],
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    return [
+        {
+            **policy,
+            "metadata": metadata.to_json(meta.serves_policy_name(pod, network), exact=True),
+            "spec": {"podSelector": _member(network), "policyTypes": ["Egress"],
+                     "egress": [{"to": [{"podSelector": peer}], "ports": tcp}]},
         },
-    }
+        {
+            **policy,
+            "metadata": metadata.to_json(meta.accepts_policy_name(pod, network), exact=True),
+            "spec": {"podSelector": peer, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": _member(network)}], "ports": tcp}]},
+        },
+    ]  # fmt: skip
 
 
 def served_ports(metadata: Mapping[str, Any]) -> tuple[int, ...]:

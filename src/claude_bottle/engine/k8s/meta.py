@@ -81,6 +81,10 @@ def serves_policy_name(pod: str, network: str) -> str:
     return f"{pod}.serves.{object_name(network)}"
 
 
+def accepts_policy_name(pod: str, network: str) -> str:
+    return f"{pod}.accepts.{object_name(network)}"
+
+
 @dataclass(frozen=True)
 class Metadata:
     labels: dict[str, str]
