@@ -53,6 +53,33 @@ def lab() -> dict[str, str]:
     return env
 
 
+def _lab_script() -> Path | None:
+    for candidate in (
+        REPO / "scripts" / "k8s" / "lab.sh",
+        Path(os.environ.get("CLAUDE_BOTTLE_K8S_LAB_SCRIPT", "")),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_servers(lab: dict[str, str]) -> Iterator[None]:
+    """The lab's web and DNS servers up for the session (started here when they are not)."""
+    script = _lab_script()
+    if script is None:
+        yield
+        return
+    started = subprocess.run([str(script), "status"], check=False).returncode != 0
+    if started:
+        subprocess.run([str(script), "start"], check=True)
+    try:
+        yield
+    finally:
+        if started:
+            subprocess.run([str(script), "stop"], check=False)
+
+
 @pytest.fixture(scope="session")
 def namespace(lab: dict[str, str]) -> Iterator[str]:
     name = f"cb-test-{secrets.token_hex(3)}"

@@ -75,8 +75,18 @@ class Channels:
 
 
 def _subprotocol(sock: Any) -> str:
+    """The protocol the API server chose. websocket-client records it only when
+    it made the offer itself; the client offers in a header, so the answer is
+    read from the handshake's response headers."""
     get = getattr(sock, "getsubprotocol", None)
-    return str(get() if callable(get) else getattr(sock, "subprotocol", "") or "")
+    chosen = get() if callable(get) else getattr(sock, "subprotocol", None)
+    if chosen:
+        return str(chosen)
+    headers = sock.getheaders() if callable(getattr(sock, "getheaders", None)) else None
+    for key, value in (headers or {}).items():
+        if str(key).lower() == "sec-websocket-protocol":
+            return str(value)
+    return ""
 
 
 def feed(channels: Channels, source: bytes | IO[bytes] | None) -> threading.Thread:
