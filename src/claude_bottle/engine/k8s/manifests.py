@@ -1,0 +1,352 @@
+"""The bottle's specs as Kubernetes objects (pure): a hardened Pod and its
+Secret for a `ContainerSpec`, NetworkPolicies for a `NetworkSpec`.
+
+A network is a label (`meta.member_label`) and policies selecting it:
+- its own policy (`network_policy`): members accept no connection; an internal
+  network gives them no way out at all, the egress network lets them out to
+  the world except the cluster's own ranges, on the egress ports and DNS;
+- two per pod that serves ports on it (`serves_policies`): the network's
+  members may connect to that pod on those ports, and nothing else on it.
+So an agent on its bottle's internal network reaches exactly its sidecar's
+proxy port: no DNS, no other pod, no node, no API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from claude_bottle import agent_image
+from claude_bottle.engine.api import ContainerSpec, Limits, NetworkSpec
+from claude_bottle.engine.k8s import meta
+from claude_bottle.errors import UsageError
+
+Json = dict[str, Any]
+CONTAINER = "main"  # the one container of every pod
+# Users the bottle's images run as, by name: a pod that must not run as root
+# needs a numeric user (the kubelet cannot check a name against the image).
+# (The Squid image's facts are proxies.squid's, which the engine layer does not
+# import; tests/unit/test_k8s_manifests.py holds the two the same.)
+SQUID_REPOSITORY, SQUID_USER, SQUID_UID = "claude-bottle-squid", "proxy", 13
+KNOWN_USERS = {agent_image.USER: agent_image.UID, SQUID_USER: SQUID_UID}
+# The user of an image when the spec names none, by the image's repository name.
+IMAGE_USERS = {agent_image.TAG.partition(":")[0]: agent_image.USER, SQUID_REPOSITORY: SQUID_USER}
+# Requests are an eighth of the limits: like Docker's limits, a bottle may use
+# up to its limit, and a node is filled by what bottles use on average.
+REQUEST_SHARE = 8
+MIN_MEMORY_REQUEST = 32 * 2**20
+DEFAULT_CPU_REQUEST = 0.05
+DNS_PORT = 53
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+EVERYWHERE = "0.0.0.0/0"
+# Never reached by a sidecar, whatever the cluster: link-local holds the cloud
+# metadata address (169.254.169.254) and node-local services.
+ALWAYS_EXCLUDED = (ipaddress.IPv4Network("169.254.0.0/16"),)
+
+
+def quantity(size: int) -> str:
+    """Bytes as a Kubernetes quantity, in the largest binary unit that divides them."""
+    for unit, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def cpu_quantity(cpus: float) -> str:
+    return f"{max(1, round(cpus * 1000))}m"
+
+
+_SIZE = re.compile(r"^([0-9]+)([bkmg]?)$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def size_bytes(text: str) -> int | None:
+    """Bytes meant by a Docker size ("8g", "512m", "4096"), or None."""
+    m = _SIZE.match(text.strip())
+    return int(m.group(1)) * _UNITS[m.group(2).lower()] if m else None
+
+
+def resources(limits: Limits) -> Json:
+    size = size_bytes(limits.memory)
+    if size is None:
+        raise UsageError(f"'{limits.memory}' is not a size like 8g or 512m")
+    request = min(size, max(size // REQUEST_SHARE, MIN_MEMORY_REQUEST))
+    out: Json = {"limits": {"memory": quantity(size)}, "requests": {"memory": quantity(request)}}
+    if limits.cpus:
+        out["limits"]["cpu"] = cpu_quantity(limits.cpus)
+        out["requests"]["cpu"] = cpu_quantity(limits.cpus / REQUEST_SHARE)
+    else:
+        out["requests"]["cpu"] = cpu_quantity(DEFAULT_CPU_REQUEST)
+    return out
+
+
+def run_as(spec: ContainerSpec) -> tuple[int, int] | None:
+    """The numeric user and group the pod runs as, or None to leave it to the
+    image (which must then name a numeric, non-root user). Root is refused."""
+    user = spec.user or IMAGE_USERS.get(_repository(spec.image))
+    if user is None:
+        return None
+    name, _, group = user.partition(":")
+    uid = int(name) if name.isdigit() else KNOWN_USERS.get(name)
+    gid = int(group) if group.isdigit() else uid
+    if uid is None or gid is None:
+        raise UsageError(
+            f"container {spec.name}: user '{user}' has no known number; on Kubernetes a bottle's "
+            "containers run as a numeric non-root user (name it as UID or UID:GID)"
+        )
+    if uid == 0:
+        raise UsageError(f"container {spec.name}: a bottle's pods never run as root")
+    return uid, gid
+
+
+def _repository(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.partition(":")[0]
+
+
+def tmpfs_size(options: str) -> str | None:
+    """The size of a Docker tmpfs (`size=4m` among its options) as a quantity."""
+    for option in options.split(","):
+        key, _, value = option.partition("=")
+        size = size_bytes(value) if key.strip() == "size" else None
+        if size:
+            return quantity(size)
+    return None
+
+
+def secret_keys(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, int]]:
+    """Keys in the pod's Secret: env name → key, and file path → index."""
+    env = {name: f"env.{name}" for name in spec.secret_env}
+    files = {f.path: i for i, f in enumerate(spec.files)}
+    return env, files
+
+
+def secret_manifest(spec: ContainerSpec, values: Mapping[str, str]) -> Json | None:
+    """The pod's Secret: its secret variables' values and its files, or None
+    when it has neither. Labelled like the pod; removed with it."""
+    if not spec.secret_env and not spec.files:
+        return None
+    missing = [name for name in spec.secret_env if name not in values]
+    if missing:
+        raise UsageError(f"container {spec.name}: no value for {', '.join(missing)}")
+    env_keys, _ = secret_keys(spec)
+    data = {env_keys[name]: _b64(values[name].encode()) for name in spec.secret_env}
+    data.update({f"file.{i}": _b64(f.content) for i, f in enumerate(spec.files)})
+    pod = meta.object_name(spec.name)
+    metadata = meta.write_labels(spec.labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SECRET})
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata.to_json(meta.secret_name(pod), exact=True),
+        "immutable": True,
+        "data": data,
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """What the cluster decides about a pod, beyond its spec."""
+
+    pull_policy: str = "IfNotPresent"
+    runtime_class: str | None = None
+    networks: tuple[str, ...] = ()  # networks beyond spec.network (none at creation)
+
+
+def pod_manifest(spec: ContainerSpec, options: PodOptions = PodOptions()) -> Json:
+    """A Pod for `spec`, as locked down as the Docker engine's containers."""
+    pod = meta.object_name(spec.name)
+    own = {meta.POD: pod}
+    for network in (spec.network, *options.networks):
+        own[meta.member_label(network)] = meta.MEMBER
+    metadata = meta.write_labels(spec.labels, own)
+    annotations = {meta.PORTS: ",".join(str(p) for p in spec.ports)} if spec.ports else {}
+    container: Json = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": options.pull_policy,
+        "env": _env(spec, pod),
+        "resources": resources(spec.limits),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": spec.read_only,
+            "capabilities": {"drop": ["ALL"], **({"add": _caps(spec.cap_add)} if spec.cap_add else {})},
+        },
+        "volumeMounts": _mounts(spec),
+    }
+    if spec.command:
+        container["args"] = list(spec.command)  # like `docker run IMAGE COMMAND`: the entrypoint stays
+    if spec.workdir:
+        container["workingDir"] = spec.workdir
+    if spec.ports:
+        container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in spec.ports]
+    security: Json = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    user = run_as(spec)
+    if user is not None:
+        security.update(runAsUser=user[0], runAsGroup=user[1], fsGroup=user[1])
+    pod_spec: Json = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        # The pause container is PID 1 and reaps zombies, as Docker's --init does.
+        "shareProcessNamespace": spec.init,
+        "terminationGracePeriodSeconds": 1,
+        "securityContext": security,
+        "containers": [container],
+        "volumes": _volumes(spec, pod),
+    }
+    if options.runtime_class:
+        pod_spec["runtimeClassName"] = options.runtime_class
+    body = metadata.to_json(spec.name, annotations)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": body, "spec": pod_spec}
+
+
+def _caps(caps: Sequence[str]) -> list[str]:
+    return [c.upper().removeprefix("CAP_") for c in caps]
+
+
+def _env(spec: ContainerSpec, pod: str) -> list[Json]:
+    env: list[Json] = [{"name": k, "value": v} for k, v in spec.env.items()]
+    keys, _ = secret_keys(spec)
+    for name in spec.secret_env:
+        ref = {"name": meta.secret_name(pod), "key": keys[name]}
+        env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
+def _volumes(spec: ContainerSpec, pod: str) -> list[Json]:
+    volumes: list[Json] = []
+    for i, (_path, options) in enumerate(spec.tmpfs):
+        empty: Json = {"medium": "Memory"}
+        size = tmpfs_size(options)
+        if size:
+            empty["sizeLimit"] = size
+        volumes.append({"name": f"tmpfs-{i}", "emptyDir": empty})
+    if spec.files:
+        items = [{"key": f"file.{i}", "path": f"file.{i}", "mode": f.mode} for i, f in enumerate(spec.files)]
+        volumes.append({"name": "files", "secret": {"secretName": meta.secret_name(pod), "items": items}})
+    return volumes
+
+
+def _mounts(spec: ContainerSpec) -> list[Json]:
+    mounts: list[Json] = [{"name": f"tmpfs-{i}", "mountPath": path} for i, (path, _) in enumerate(spec.tmpfs)]
+    for i, f in enumerate(spec.files):
+        mounts.append({"name": "files", "mountPath": f.path, "subPath": f"file.{i}", "readOnly": True})
+    return mounts
+
+
+# NetworkPolicies
+
+
+def _member(network: str) -> Json:
+    return {"matchLabels": {meta.member_label(network): meta.MEMBER}}
+
+
+@dataclass(frozen=True)
+class EgressRules:
+    """The egress network's way out: everywhere but `excluded`, on `ports`,
+    and DNS (to the cluster's DNS pods or any resolver outside its ranges)."""
+
+    excluded: tuple[ipaddress.IPv4Network, ...]
+    ports: tuple[int, ...]
+
+    def rules(self) -> list[Json]:
+        excluded = collapse((*self.excluded, *ALWAYS_EXCLUDED))
+        outside = {"ipBlock": {"cidr": EVERYWHERE, "except": [str(n) for n in excluded]}}
+        web = [{"protocol": "TCP", "port": p} for p in self.ports]
+        dns = [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]
+        return [{"to": [outside], "ports": web}, {"to": [outside, KUBE_DNS], "ports": dns}]
+
+
+def collapse(networks: Sequence[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+    """The ranges, merged and without the everywhere range (an `except` must lie inside the block)."""
+    return [n for n in ipaddress.collapse_addresses(networks) if n.prefixlen > 0]
+
+
+def network_policy(spec: NetworkSpec, egress: EgressRules | None = None) -> Json:
+    """The network's own policy: its members accept no connection and an
+    internal network has no way out (its peers' ports are opened by
+    `serves_policies`); the egress network's way out is `egress`."""
+    if not spec.internal and egress is None:
+        raise ValueError("an egress network needs its rules")
+    member = _member(spec.name)
+    metadata = meta.write_labels(spec.labels, {meta.OBJECT: meta.OBJECT_NETWORK})
+    body = metadata.to_json(spec.name, {meta.NETWORK: spec.name})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": body,
+        "spec": {
+            "podSelector": member,
+            "policyTypes": ["Ingress", "Egress"],
+            # Nobody in: a member is reached only on the ports it serves
+            # (serves_policies), from its own network's members.
+            "ingress": [],
+            "egress": [] if spec.internal else (egress.rules() if egress else []),
+        },
+    }
+
+
+def serves_policies(pod: str, network: str, ports: Sequence[int], labels: Mapping[str, str]) -> list[Json]:
+    """The network's members may connect to `pod` on `ports`: their way out
+    (egress) and its way in (ingress), each on those ports only. Both sides
+    say so, so a plugin that lets a connection through when either side's
+    policy allows it (kube-router 2.1 marks a packet for both) still holds."""
+    peer = {"matchLabels": {meta.member_label(network): meta.MEMBER, meta.POD: pod}}
+    tcp = [{"protocol": "TCP", "port": p} for p in ports]
+    metadata = meta.write_labels(labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SERVES})
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    return [
+        {
+            **policy,
+            "metadata": metadata.to_json(meta.serves_policy_name(pod, network), exact=True),
+            "spec": {"podSelector": _member(network), "policyTypes": ["Egress"],
+                     "egress": [{"to": [{"podSelector": peer}], "ports": tcp}]},
+        },
+        {
+            **policy,
+            "metadata": metadata.to_json(meta.accepts_policy_name(pod, network), exact=True),
+            "spec": {"podSelector": peer, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": _member(network)}], "ports": tcp}]},
+        },
+    ]  # fmt: skip
+
+
+def served_ports(metadata: Mapping[str, Any]) -> tuple[int, ...]:
+    raw = str((metadata.get("annotations") or {}).get(meta.PORTS) or "")
+    return tuple(int(p) for p in raw.split(",") if p.isdigit())
+
+
+def cluster_ranges(nodes: Sequence[Json], service_cidrs: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """The cluster's own IPv4 ranges, from its nodes (pod ranges, addresses),
+    its service ranges and addresses found elsewhere (the API server's)."""
+    found: list[str] = [*service_cidrs, *extra]
+    for node in nodes:
+        spec = node.get("spec") or {}
+        found += list(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
+        found += [a.get("address", "") for a in (node.get("status") or {}).get("addresses") or []]
+    out = []
+    for item in found:
+        try:
+            net = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            continue  # a host name among the addresses
+        if isinstance(net, ipaddress.IPv4Network):
+            out.append(str(net))
+    return sorted(set(out))
