@@ -144,12 +144,18 @@ def test_docker_wording_is_matched_only_in_the_docker_implementation() -> None:
     assert offenders == {}
 
 
-def test_engine_errors_are_built_only_by_the_implementation() -> None:
+# Each engine classifies its own failures, in one module: Docker's from the CLI's
+# words, Kubernetes' from the API's status codes (its one seam to the cluster).
+ENGINE_SEAMS = (DOCKER_IMPLEMENTATION, SRC / "engine" / "k8s" / "cluster.py")
+
+
+def test_engine_errors_are_built_only_by_the_implementations() -> None:
     # A hand-built EngineError would skip the classification (and the unreachable check).
     kinds = {"EngineError", "NotFound", "PathNotFound", "NameConflict", "NotRunning", "AddressConflict"}
     offenders = [
         f"{p.relative_to(SRC)}:{node.lineno}"
-        for p in _outside_the_implementation()
+        for p in sorted(SRC.rglob("*.py"))
+        if p not in ENGINE_SEAMS
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in kinds
     ]
