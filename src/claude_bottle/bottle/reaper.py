@@ -2,7 +2,8 @@
 
 Started at launch in its own session (so a closing terminal or a Ctrl-C to the
 process group does not reach it), it blocks reading a pipe whose only writer is
-the owner, in a shell that becomes this module only when there is work. An orderly teardown writes "clean" and closes it; if the owner is
+the owner, in a shell that becomes this module only when there is work. An
+orderly teardown writes "clean" and closes it; if the owner is
 killed (kill -9, OOM) the pipe just closes, and the watchdog removes everything
 labelled with the session id (nothing of a session lives on the CLI's host
 disk but its session folder, which is the user's record). It sweeps again
@@ -40,7 +41,8 @@ class Reaper(AbstractContextManager["Reaper"]):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Reaper:
-        sweeper = [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, *self.engine.describe()]
+        engine = self.engine.describe()
+        sweeper = [sys.executable, "-m", "claude_bottle.bottle.reaper", self.session_id, *engine]
         self.proc = subprocess.Popen(
             # The same engine again, in a process of its own (engine.select.from_description).
             ["/bin/sh", "-c", WAIT, "claude-bottle-watchdog", *sweeper],
