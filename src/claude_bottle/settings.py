@@ -37,6 +37,13 @@ class Settings:
     manifest: str | None = _env("CLAUDE_BOTTLE_MANIFEST")
     docker: str | None = _env("CLAUDE_BOTTLE_DOCKER")
     engine: str | None = _env("CLAUDE_BOTTLE_ENGINE")
+    # The Kubernetes engine's (engine/k8s/config.py checks them).
+    k8s_context: str | None = _env("CLAUDE_BOTTLE_K8S_CONTEXT")
+    k8s_namespace: str | None = _env("CLAUDE_BOTTLE_K8S_NAMESPACE")
+    k8s_exclude_cidrs: str | None = _env("CLAUDE_BOTTLE_K8S_EXCLUDE_CIDRS")
+    k8s_egress_ports: str | None = _env("CLAUDE_BOTTLE_K8S_EGRESS_PORTS")
+    k8s_pull_policy: str | None = _env("CLAUDE_BOTTLE_K8S_PULL_POLICY")
+    k8s_start_timeout: str | None = _env("CLAUDE_BOTTLE_K8S_START_TIMEOUT")
     verbose: bool = _env("CLAUDE_BOTTLE_VERBOSE", False)
     debug: bool = _env("CLAUDE_BOTTLE_DEBUG", False)
 

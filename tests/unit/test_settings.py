@@ -22,7 +22,7 @@ def readme_table() -> set[str]:
     text = (ROOT / "README.md").read_text()
     section = text[text.index("### Environment overrides") :]
     section = section[: section.index("\n#")]
-    return set(re.findall(r"^\| `(CLAUDE_BOTTLE_[A-Z_]+)", section, re.MULTILINE))
+    return set(re.findall(r"^\| `(CLAUDE_BOTTLE_[A-Z0-9_]+)", section, re.MULTILINE))
 
 
 def test_the_readme_table_lists_every_setting_and_nothing_else() -> None:

@@ -1,20 +1,15 @@
 """The Kubernetes engine's settings, each with its environment name beside it
-(as in claude_bottle.settings, into which they move when the engines meet)."""
+(read by claude_bottle.settings, the one settings object, and checked here)."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, fields
 
 from claude_bottle.errors import UsageError
-
-
-def _env(name: str, default: object = None) -> Any:
-    return field(default=default, metadata={"env": name})
-
+from claude_bottle.settings import ENVIRONMENT as SETTINGS_ENVIRONMENT
+from claude_bottle.settings import Settings
 
 # The sidecars' way out: web ports and ssh, as Squid's own port rules allow.
 DEFAULT_EGRESS_PORTS = (22, 80, 443)
@@ -24,19 +19,20 @@ DEFAULT_START_TIMEOUT = 180.0
 @dataclass(frozen=True)
 class KubernetesSettings:
     # Both default to the kubeconfig's current context and that context's namespace.
-    context: str | None = _env("CLAUDE_BOTTLE_K8S_CONTEXT")
-    namespace: str | None = _env("CLAUDE_BOTTLE_K8S_NAMESPACE")
+    context: str | None = None
+    namespace: str | None = None
     # Ranges the sidecars must not reach, beyond the ones found in the cluster
     # (pod ranges of the nodes, service ranges, node and API server addresses).
-    exclude_cidrs: str | None = _env("CLAUDE_BOTTLE_K8S_EXCLUDE_CIDRS")
-    egress_ports: str | None = _env("CLAUDE_BOTTLE_K8S_EGRESS_PORTS")
-    pull_policy: str | None = _env("CLAUDE_BOTTLE_K8S_PULL_POLICY")
-    start_timeout: str | None = _env("CLAUDE_BOTTLE_K8S_START_TIMEOUT")
+    exclude_cidrs: str | None = None
+    egress_ports: str | None = None
+    pull_policy: str | None = None
+    start_timeout: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> KubernetesSettings:
-        env = os.environ if environ is None else environ
-        return cls(**{f.name: env.get(f.metadata["env"]) or None for f in fields(cls)})
+        """The `k8s_` fields of the one settings object (claude_bottle.settings)."""
+        settings = Settings.from_environ(environ)
+        return cls(**{f.name: getattr(settings, f"k8s_{f.name}") for f in fields(cls)})
 
     def excluded_networks(self) -> tuple[ipaddress.IPv4Network, ...]:
         out = []
@@ -83,4 +79,6 @@ class KubernetesSettings:
         return value
 
 
-ENVIRONMENT: dict[str, str] = {f.name: f.metadata["env"] for f in fields(KubernetesSettings)}
+ENVIRONMENT: dict[str, str] = {
+    f.name: SETTINGS_ENVIRONMENT[f"k8s_{f.name}"] for f in fields(KubernetesSettings)
+}
