@@ -21,6 +21,7 @@ import pytest
 import claude_bottle.engine.labels as L
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
+from claude_bottle.plan.subnets import SHARED_EGRESS
 from tests.conftest import trust_manifest
 
 CASE_LABEL = "dev.claude-bottle-test.case"
@@ -80,6 +81,16 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_egress_network(engine: KubernetesEngine) -> Iterator[None]:
+    """The egress network `run` makes is long-lived by design; the test namespace is
+    shared with the engine tests, which want it empty, so it goes at the end if made here."""
+    existed = engine.network_exists(SHARED_EGRESS)
+    yield
+    if not existed and engine.network_exists(SHARED_EGRESS):
+        engine.remove_network(SHARED_EGRESS)
 
 
 @pytest.fixture
