@@ -35,7 +35,9 @@ def find_sessions(
     """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search."""
     labels = [f"{L.SESSION}={session_id}" if session_id else f"{L.MANAGED}=1", *only]
     sessions: dict[str, SessionObjects] = {}
-    for found in engine.find(labels):
+    # "other": what a bottle is besides containers and networks on some engines (a
+    # Kubernetes Secret holding its env); an engine with nothing of the kind finds none.
+    for found in engine.find(labels, kinds=("container", "network", "other")):
         sid, pid = found.labels.get(L.SESSION, ""), found.labels.get(L.OWNER_PID, "")
         owner = Owner(pid=int(pid) if pid.isdigit() else 0, start=found.labels.get(L.OWNER_START, ""),
                       host=found.labels.get(L.OWNER_HOST, ""))  # fmt: skip
@@ -44,7 +46,7 @@ def find_sessions(
 
 
 def remove_objects(engine: Engine, objs: SessionObjects) -> list[str]:
-    """Containers first (a network cannot go while attached), then networks."""
+    """Containers first (a network cannot go while attached), then networks and the rest."""
     return engine.remove_found(objs.objects)
 
 

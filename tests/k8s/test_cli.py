@@ -1,0 +1,222 @@
+"""The product's CLI on the test cluster, as users run it (a real process, the
+engine chosen by CLAUDE_BOTTLE_ENGINE): a trivial run, the proxy's wall, work
+coming back as a branch, and kill -9 followed by the watchdog or `cleanup`;
+after each, nothing of the session is left in the namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import claude_bottle.engine.labels as L
+from claude_bottle.engine.k8s import meta
+from claude_bottle.engine.kubernetes import KubernetesEngine
+from claude_bottle.plan.subnets import SHARED_EGRESS
+from tests.conftest import trust_manifest
+
+CASE_LABEL = "dev.claude-bottle-test.case"
+KINDS = ("container", "network", "other")
+# The lab's web server has a private address, so its names are `internal` hosts.
+MANIFEST = {
+    "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test"]}}},
+    "agents": {"worker": {"bottle": "lab"}},
+}
+
+
+class Project:
+    """A folder with a trusted manifest, and the environment the CLI runs in there."""
+
+    def __init__(self, folder: Path, namespace: str) -> None:
+        self.folder = folder
+        self.label = f"{CASE_LABEL}={secrets.token_hex(4)}"
+        self.env = {
+            **os.environ,
+            "CLAUDE_BOTTLE_ENGINE": "kubernetes",
+            "CLAUDE_BOTTLE_K8S_NAMESPACE": namespace,
+            "CLAUDE_BOTTLE_LABELS": self.label,
+            "XDG_STATE_HOME": str(folder.parent / "state"),
+            "XDG_DATA_HOME": str(folder.parent / "data"),
+        }
+        (folder / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+        saved = os.environ.get("XDG_STATE_HOME")
+        os.environ["XDG_STATE_HOME"] = self.env["XDG_STATE_HOME"]
+        try:
+            trust_manifest(folder / "claude-bottle.json")
+        finally:
+            if saved is not None:
+                os.environ["XDG_STATE_HOME"] = saved
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "claude_bottle", *args]
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)  # fmt: skip
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), cwd=self.folder, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def objects(engine: KubernetesEngine, project: Project) -> list[str]:
+    """What this test's sessions have in the namespace (pods, secrets, policies)."""
+    return sorted(f"{f.kind} {f.name}" for f in engine.find([project.label], kinds=KINDS))
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_egress_network(engine: KubernetesEngine) -> Iterator[None]:
+    """The egress network `run` makes is long-lived by design; the test namespace is
+    shared with the engine tests, which want it empty, so it goes at the end if made here."""
+    existed = engine.network_exists(SHARED_EGRESS)
+    yield
+    if not existed and engine.network_exists(SHARED_EGRESS):
+        engine.remove_network(SHARED_EGRESS)
+
+
+@pytest.fixture
+def project(engine: KubernetesEngine, namespace: str, tmp_path: Path) -> Iterator[Project]:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    proj = Project(folder, namespace)
+    yield proj
+    deadline = time.monotonic() + 30
+    while objects(engine, proj) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert objects(engine, proj) == []
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_run_of_a_trivial_command_leaves_nothing(engine: KubernetesEngine, project: Project) -> None:
+    result = project.cli("run", "worker", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "everything it made was removed" in result.stderr
+    assert objects(engine, project) == []
+
+
+def test_the_proxy_lets_the_allowed_host_through_and_refuses_the_rest(
+    engine: KubernetesEngine, project: Project
+) -> None:
+    probe = (
+        'test -n "$HTTPS_PROXY" && test -n "$HTTP_PROXY" || exit 9; '
+        "for h in allowed.test blocked.test; do "
+        'echo "$h $(curl -sS -o /dev/null -w "%{http_code}" "http://$h/")"; done'
+    )
+    result = project.cli("run", "worker", "--", "sh", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["allowed.test 200", "blocked.test 403"], result.stdout
+    assert "allowed : allowed.test" in result.stderr
+    assert "refused : blocked.test" in result.stderr
+
+
+def test_cwd_work_comes_back_as_a_branch(engine: KubernetesEngine, project: Project) -> None:
+    repo = project.folder
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "user")
+    git(repo, "config", "user.email", "user@example.invalid")
+    (repo / "README.md").write_text("hello\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "start")
+    work = (
+        "set -e; cd ~/workspace; git config user.name agent; git config user.email agent@bottle.test; "
+        'echo one > one.txt; git add one.txt; git commit -qm "agent commit"; echo edited >> README.md'
+    )
+    result = project.cli("run", "worker", "--cwd", "--", "sh", "-c", work)
+    assert result.returncode == 0, result.stderr
+    (branch,) = git(repo, "branch", "--list", "bottle/*", "--format=%(refname:short)").split()
+    assert branch.startswith("bottle/worker/")
+    assert f"work    : branch {branch} in {repo}: 2 commit(s)" in result.stderr
+    log = git(repo, "log", "--format=%s", f"main..{branch}").splitlines()
+    assert log == ["claude-bottle: changes left uncommitted in the bottle", "agent commit"]
+    assert git(repo, "show", f"{branch}:README.md") == "hello\nedited\n"
+    assert git(repo, "show", f"{branch}:one.txt") == "one\n"
+    assert (repo / "README.md").read_text() == "hello\n"  # the user's tree is untouched
+
+
+@pytest.fixture
+def waiting_session(
+    engine: KubernetesEngine, project: Project
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A `run` whose agent waits: its pods, secret and policies all exist."""
+    proc = project.spawn("run", "worker", "--", "sleep", "300")
+    try:
+        agents = wait_for(
+            lambda: engine.find(
+                [project.label, f"{L.ROLE}={L.ROLE_AGENT}"], kinds=("container",), running=True
+            ),
+            60,
+            "the agent pod to run",
+        )
+        yield proc, agents[0].labels[L.SESSION]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_kill_9_is_cleaned_up_by_the_session_watchdog(
+    engine: KubernetesEngine, project: Project, waiting_session: tuple[subprocess.Popen[str], str]
+) -> None:
+    proc, _ = waiting_session
+    assert objects(engine, project) != []
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: objects(engine, project) == [], 60, "the watchdog to remove the session")
+
+
+def orphan_the_secrets(engine: KubernetesEngine, project: Project) -> None:
+    """Delete the session's pods but not what they own: as if the CLI died after
+    making a Secret and before the pod that owns it."""
+    orphan = {
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "gracePeriodSeconds": 0,
+        "propagationPolicy": "Orphan",
+    }
+    for found in engine.find([project.label], kinds=("container",)):
+        engine.cluster.request(
+            "DELETE", engine.cluster.path("pods", meta.object_name(found.name)), body=orphan
+        )
+    wait_for(lambda: not engine.find([project.label], kinds=("container",)), 30, "the pods to go")
+
+
+def test_kill_9_of_cli_and_watchdog_then_cleanup(
+    engine: KubernetesEngine, project: Project, waiting_session: tuple[subprocess.Popen[str], str]
+) -> None:
+    proc, session = waiting_session
+    watchdog = subprocess.run(
+        ["pgrep", "-f", f"claude_bottle.bottle.reaper {session}"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(watchdog) == 1
+    os.kill(int(watchdog[0]), signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+    orphan_the_secrets(engine, project)
+    left = objects(engine, project)
+    assert any(o.startswith("other secrets/") for o in left), left  # the Secret outlived its pod
+    result = project.cli("cleanup", "--label", project.label)
+    assert result.returncode == 0, result.stderr
+    assert f"removed session {session}" in result.stderr
+    wait_for(lambda: objects(engine, project) == [], 30, "cleanup's removals to finish")
