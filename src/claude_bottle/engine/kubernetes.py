@@ -44,6 +44,17 @@ NO_SUCH_PATH = 66  # what the copy commands exit with when the path is not there
 GONE_TIMEOUT = 60.0
 POLL = 0.2
 EVENTS_AFTER = 3.0  # seconds Pending before the pod's warning events are read
+# A pod's policies are in the API before it starts, but the network plugin puts
+# them in force when it sees the pod's address, a moment after the pod runs
+# (seen once on the test cluster under load). Until a probe from inside the pod
+# is refused, nothing else runs in it; a plugin that never enforces is refused.
+WALL_TIMEOUT = 15
+WALL_PROBE = (
+    "command -v bash >/dev/null && command -v timeout >/dev/null || exit 0; "
+    "end=$(($(date +%s) + $2)); "
+    'while timeout 1 bash -c \'exec 3<>/dev/tcp/$0/$1\' "$0" "$1" 2>/dev/null; do '
+    '[ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.1; done; exit 0'
+)
 
 
 class KubernetesEngine:
@@ -180,6 +191,8 @@ class KubernetesEngine:
             for network in (spec.network,):
                 self._serve(pod, network, spec.ports, spec.labels)
             self._wait_running(pod, spec.name)
+            if self._is_internal(spec.network):
+                self._wait_walled(spec.name)
         except BaseException:
             self._remove_pods([pod], grace=0, wait=False)
             raise
@@ -210,6 +223,45 @@ class KubernetesEngine:
         for body in manifests.serves_policies(pod, network, ports, labels):
             with contextlib.suppress(NameConflict):
                 self.cluster.create("networkpolicies", body, what=f"cannot open {pod}'s ports on {network}")
+
+    def _api_endpoint(self) -> tuple[str, int] | None:
+        """An address and port of the API server as pods reach it without a policy."""
+        slices = self._optional(
+            lambda: self.cluster.request(
+                "GET", API_ENDPOINTS, query=[("labelSelector", "kubernetes.io/service-name=kubernetes")]
+            ).get("items")
+        )
+        for item in slices or []:
+            ports = [p.get("port") for p in item.get("ports") or [] if p.get("port")]
+            for endpoint in item.get("endpoints") or []:
+                for address in endpoint.get("addresses") or []:
+                    if ports:
+                        return str(address), int(ports[0])
+        return None
+
+    def _is_internal(self, network: str) -> bool:
+        """Whether `network` is one this engine made with no way out."""
+        try:
+            body = self.cluster.get("networkpolicies", meta.object_name(network))
+        except NotFound:
+            return False
+        spec = body.get("spec") or {}
+        return "Egress" in (spec.get("policyTypes") or []) and not spec.get("egress")
+
+    def _wait_walled(self, name: str) -> None:
+        """Return once the pod's policies are in force: a connection from inside it
+        to the API server, which any pod reaches without a policy, is refused."""
+        target = self._api_endpoint()
+        if target is None:
+            return  # not allowed to read where the API server is: nothing to probe with
+        host, port = target
+        probe = self.exec(name, ["sh", "-c", WALL_PROBE, host, str(port), str(WALL_TIMEOUT)])
+        if probe.returncode != 0:
+            raise ClaudeBottleError(
+                f"the network policies of {name} were not in force after {WALL_TIMEOUT} s (it could "
+                f"still reach the API server at {host}:{port}): does this cluster's network plugin "
+                "enforce NetworkPolicy?"
+            )
 
     def _wait_running(self, pod: str, name: str) -> None:
         started = time.monotonic()
