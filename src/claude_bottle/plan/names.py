@@ -34,7 +34,7 @@ def choose_container_name(slug: str, taken: frozenset[str], pinned: str | None) 
         if pinned in taken:
             raise UsageError(
                 f"container '{pinned}' already exists (pinned via CLAUDE_BOTTLE_CONTAINER). "
-                f"Remove it with 'docker rm -f {pinned}' or unset the override."
+                "Remove it (claude-bottle cleanup, if a session left it) or unset the override."
             )
         return pinned
     for name in container_candidates(slug):
@@ -42,7 +42,7 @@ def choose_container_name(slug: str, taken: frozenset[str], pinned: str | None) 
             return name
     raise UsageError(
         f"could not find a free container name after {PREFIX}-{slug}-{MAX_SUFFIX}; "
-        f"remove old containers (claude-bottle cleanup, or 'docker rm -f <name>')"
+        "remove old ones (claude-bottle cleanup)"
     )
 
 
