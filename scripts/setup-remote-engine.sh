@@ -7,6 +7,8 @@
 # then simply not there, and the test fails.
 #
 #   bash scripts/setup-remote-engine.sh            # make it (idempotent), print DOCKER_HOST=...
+#   bash scripts/setup-remote-engine.sh --stop     # remove container and network, keep the
+#                                                  # volume (the images loaded into it) as a cache
 #   bash scripts/setup-remote-engine.sh --teardown # remove container, network and volume
 #
 # The engine listens without TLS: only on a private bridge network of this host,
@@ -32,6 +34,12 @@ LAB_IMAGES=(claude-bottle-lab/web:1 claude-bottle-lab/git:1 claude-bottle-lab/at
 
 log() { printf 'setup-remote-engine: %s\n' "$*" >&2; }
 
+if [ "${1:-}" = "--stop" ]; then
+  docker rm -f "$NAME" >/dev/null 2>&1 || true
+  docker network rm "$NETWORK" >/dev/null 2>&1 || true
+  log "removed $NAME and its network; its volume $VOLUME stays as a cache"
+  exit 0
+fi
 if [ "${1:-}" = "--teardown" ]; then
   docker rm -f "$NAME" >/dev/null 2>&1 || true
   docker network rm "$NETWORK" >/dev/null 2>&1 || true

@@ -44,6 +44,9 @@ fi
 # system is not this host's: dockerd in a container, over TCP; runc only.
 remote=$(bash scripts/setup-remote-engine.sh)
 env "$remote" python3 -m pytest tests/engine tests/sidecar -q -m "engine and remote_engine"
+# Nothing of it stays running: the container and its network go, the volume
+# holding the images loaded into it stays as a cache for the next run.
+bash scripts/setup-remote-engine.sh --stop
 
 # The Kubernetes engine on the test cluster (images imported by the tests' fixture).
 if ! wait "$k8s_setup"; then
@@ -51,6 +54,9 @@ if ! wait "$k8s_setup"; then
   tail -40 "$k8s_log" >&2
   exit 1
 fi
+# The cluster's own smoke test first (runc and gVisor pods, policies with a
+# positive control for every refusal, exec with stdin), then the engine and CLI.
+bash scripts/k8s/smoke.sh
 python3 -m pytest tests/k8s -q -m k8s
 
 # Speed, measured (issue 12): a short pass of the benchmark, printed, never asserted.
