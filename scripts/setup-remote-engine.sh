@@ -17,14 +17,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=claude-bottle-test/dockerd:2
+IMAGE=claude-bottle-test/dockerd:3
+OLD_IMAGES=(claude-bottle-test/dockerd:2)  # replaced by $IMAGE; removed when found
 NAME=claude-bottle-test-dockerd
 NETWORK=claude-bottle-test-remote
+# The outer network's subnet is pinned outside Docker's default pools. The
+# inner engine keeps its networks in its volume (the shared egress network
+# stays by design), and it takes them from those pools: had the outer network
+# drawn the same /16 on a later run, the inner bridge would hold the outer
+# gateway's address and the inner engine would be unreachable ("no route to
+# host"). Also outside the bottles' own range (198.18.0.0/15) and the test
+# cluster's (10.200/10.201, 10.96/16, 10.244/16).
+SUBNET=10.202.0.0/29
 VOLUME=claude-bottle-test-dockerd
 LABEL=dev.claude-bottle-test.remote-engine=1
 # Raised whenever the container's settings below change: a container made with
 # other settings is replaced.
-SETTINGS=dev.claude-bottle-test.remote-engine.settings=3
+SETTINGS=dev.claude-bottle-test.remote-engine.settings=4
 PORT=2375
 # What the selected tests need in the inner engine. The lab's images are copied
 # too where the host has them (the host's sidecar suite builds them), so that
@@ -65,14 +74,20 @@ VOLUME /var/lib/docker
 # hierarchies (its own, under --cgroupns private) arrive read-only: remount them.
 # runc writes its temporary files under $TMPDIR: a tmpfs, not /tmp (see below).
 ENV TMPDIR=/run/tmp
-ENTRYPOINT ["sh", "-c", "mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done && mkdir -p $TMPDIR && exec dockerd --host=tcp://0.0.0.0:2375 --host=unix:///var/run/docker.sock --storage-driver=overlay2"]
+ENTRYPOINT ["sh", "-c", "mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done && mkdir -p $TMPDIR && exec dockerd --host=tcp://0.0.0.0:2375 --tls=false --host=unix:///var/run/docker.sock --storage-driver=overlay2"]
 EOF
   rm -f "$build_log"
 fi
 
 # --- network, volume, container ---------------------------------------------
-docker network inspect "$NETWORK" >/dev/null 2>&1 \
-  || docker network create --label "$LABEL" "$NETWORK" >/dev/null
+subnet=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NETWORK" 2>/dev/null || true)
+if [ -n "$subnet" ] && [ "$subnet" != "$SUBNET" ]; then
+  log "replacing $NETWORK (subnet $subnet, not $SUBNET)"
+  docker rm -f "$NAME" >/dev/null 2>&1 || true
+  docker network rm "$NETWORK" >/dev/null
+  subnet=
+fi
+[ -n "$subnet" ] || docker network create --label "$LABEL" --subnet "$SUBNET" "$NETWORK" >/dev/null
 docker volume inspect "$VOLUME" >/dev/null 2>&1 \
   || docker volume create --label "$LABEL" "$VOLUME" >/dev/null
 settings=$(docker inspect --format "{{index .Config.Labels \"${SETTINGS%%=*}\"}}" "$NAME" 2>/dev/null || true)
@@ -100,14 +115,19 @@ elif [ -z "$state" ]; then
     --network "$NETWORK" --mount "type=volume,source=$VOLUME,target=/var/lib/docker" \
     --restart unless-stopped "$IMAGE" >/dev/null
 fi
+for old in "${OLD_IMAGES[@]}"; do
+  docker image rm "$old" >/dev/null 2>&1 || true
+done
 address=$(docker inspect --format "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$NAME")
 host="tcp://$address:$PORT"
 inner() { DOCKER_HOST=$host docker "$@"; }
-for _ in $(seq 1 120); do
-  inner info >/dev/null 2>&1 && break
+# A deadline, not a count: an unreachable address costs seconds per try.
+deadline=$((SECONDS + 90))
+until timeout 5 docker --host "$host" info >/dev/null 2>&1; do
+  [ "$SECONDS" -lt "$deadline" ] || break
   sleep 0.5
 done
-inner info >/dev/null 2>&1 || { docker logs --tail 20 "$NAME" >&2; log "the inner dockerd did not come up"; exit 1; }
+timeout 5 docker --host "$host" info >/dev/null 2>&1 || { docker logs --tail 20 "$NAME" >&2; log "the inner dockerd did not come up"; exit 1; }
 
 # --- images ---------------------------------------------------------------
 # Copy in what the inner engine lacks, in one stream: images that share layers
