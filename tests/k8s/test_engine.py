@@ -5,6 +5,7 @@ byte, commands report their status, and find/remove leave nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,6 +19,8 @@ import pytest
 
 import claude_bottle.engine.labels as L
 from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpec
+from claude_bottle.engine.k8s import meta
+from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.errors import ClaudeBottleError, NameConflict, NotFound, PathNotFound, UsageError
 from tests.k8s.conftest import wait_empty
@@ -160,6 +163,67 @@ def test_the_sidecar_reaches_the_lab_and_not_the_cluster(
     }
     reached = [what for what, (host, port) in forbidden.items() if probe(engine, bottle.sidecar, host, port)]
     assert reached == []
+
+
+def eventually(check: object, seconds: float = 15.0) -> bool:
+    """True once `check()` is: a new policy comes into force a moment after it is made."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if check():  # type: ignore[operator]
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
+def test_internal_hosts_inside_the_cluster_are_opened_to_their_sidecar_alone(
+    engine: KubernetesEngine, bottle: Bottle, lab: dict[str, str]
+) -> None:
+    # Egress on the lab's web port and the server's: only the cluster's ranges stand between.
+    wide = KubernetesEngine(engine.cluster, KubernetesSettings(egress_ports=f"80,{PORT}"))
+    egress = f"{bottle.egress}-wide"
+    roles = ("server", "opened", "closed", "by-service")
+    server, opened, closed, by_service = (f"claude-bottle-{role}-{bottle.session}" for role in roles)
+    service = f"claude-bottle-server-{bottle.session}"
+    services = f"/api/v1/namespaces/{engine.cluster.namespace}/services"
+    labels = {**bottle.labels, L.ROLE: L.ROLE_SIDECAR}
+    try:
+        wide.create_network(NetworkSpec(egress, {L.ROLE: L.ROLE_SHARED_EGRESS_NET}, internal=False))
+        # An in-cluster server no policy selects (its network was never made), and a Service for it.
+        engine.run_container(
+            spec(server, f"{bottle.internal}-none", bottle.labels, command=("node", "-e", SERVE))
+        )
+        address = bottle.ip(engine, server)
+        ports = [{"port": PORT, "targetPort": PORT}]
+        made = engine.cluster.request("POST", services, body={
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+            "spec": {"selector": {meta.POD: meta.object_name(server)}, "ports": ports},
+        })  # fmt: skip
+        service_ip = made["spec"]["clusterIP"]
+        for name, reaches in ((opened, (address, "allowed.test")), (closed, ()), (by_service, (service_ip,))):
+            wide.run_container(
+                spec(name, bottle.internal, labels, command=("sleep", "infinity"), reaches=reaches)
+            )
+            wide.connect(egress, name)
+        # The control: a sidecar without internal hosts goes out, but not into the cluster.
+        assert eventually(lambda: probe(engine, closed, lab["CLAUDE_BOTTLE_K8S_LAB_WEB_IP"], 80))
+        assert eventually(lambda: probe(engine, opened, address, PORT)), "the opened address is closed"
+        assert eventually(lambda: probe(engine, by_service, service_ip, PORT)), "the Service is closed"
+        assert not probe(engine, closed, address, PORT)
+        assert not probe(engine, closed, service_ip, PORT)
+        assert not probe(engine, opened, address, UNDECLARED), "a port that is not for egress"
+        assert not probe(engine, opened, bottle.ip(engine, bottle.bystander), PORT), "an address not named"
+        assert not probe(engine, bottle.agent, address, PORT), "the agent itself"
+        # A name is resolved inside the pod, by the resolver its proxy uses (here the lab's).
+        policy = engine.cluster.get("networkpolicies", meta.reaches_policy_name(meta.object_name(opened)))
+        blocks = [peer["ipBlock"]["cidr"] for rule in policy["spec"]["egress"] for peer in rule["to"]]
+        assert blocks == [f"{address}/32", f"{lab['CLAUDE_BOTTLE_K8S_LAB_WEB_IP']}/32"]
+    finally:
+        engine.remove_containers(server, opened, closed, by_service)
+        with contextlib.suppress(NotFound):
+            engine.cluster.request("DELETE", f"{services}/{service}")
+        if engine.network_exists(egress):
+            engine.remove_network(egress)
 
 
 def test_nothing_but_its_agent_reaches_the_sidecar(

@@ -345,6 +345,59 @@ def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> Non
     ]
 
 
+def test_a_sidecars_internal_hosts_travel_on_its_pod() -> None:
+    pod = manifests.pod_manifest(agent_spec(reaches=("git.corp.example", "10.244.3.7")))
+    assert manifests.reached_hosts(pod["metadata"]) == ("git.corp.example", "10.244.3.7")
+    assert manifests.reached_hosts(manifests.pod_manifest(agent_spec())["metadata"]) == ()
+
+
+SERVICE: dict[str, Any] = {
+    "metadata": {"name": "git", "namespace": "dev"},
+    "spec": {"clusterIP": "10.96.4.4", "clusterIPs": ["10.96.4.4"], "selector": {"app": "git"},
+             "ports": [{"port": 443, "targetPort": 8443}, {"port": 80, "targetPort": "http"},
+                       {"port": 9000, "targetPort": 9000}]},
+}  # fmt: skip
+
+
+def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_ports() -> None:
+    services = manifests.Service.from_json(SERVICE)
+    rules = manifests.reach_peers(
+        ["10.244.3.7", "10.96.4.4", "10.244.3.7", "169.254.169.254", "127.0.0.1", "not-an-address"],
+        services,
+        (22, 80, 443),
+    )
+    assert rules == [
+        {"to": [{"ipBlock": {"cidr": "10.244.3.7/32"}}],
+         "ports": [{"protocol": "TCP", "port": p} for p in (22, 80, 443)]},
+        # The Service's address is rewritten to a pod before a policy sees it:
+        # its pods by selector, on the target ports of its egress ports only.
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dev"}},
+                 "podSelector": {"matchLabels": {"app": "git"}}}],
+         "ports": [{"protocol": "TCP", "port": "http"}, {"protocol": "TCP", "port": 8443}]},
+    ]  # fmt: skip
+
+
+def test_the_metadata_address_is_never_opened() -> None:
+    assert manifests.reach_peers(["169.254.169.254", "169.254.0.1"], [], (80,)) == []
+
+
+def test_a_service_without_a_selector_or_address_names_no_pods() -> None:
+    assert manifests.Service.from_json({"metadata": {}, "spec": {"clusterIP": "10.96.0.9"}}) == []
+    headless = {**SERVICE, "spec": {**SERVICE["spec"], "clusterIP": "None", "clusterIPs": ["None"]}}
+    assert manifests.Service.from_json(headless) == []
+
+
+def test_the_reaches_policy_selects_its_pod_alone_and_goes_with_it() -> None:
+    rules = manifests.reach_peers(["10.244.3.7"], [], (443,))
+    body = manifests.reaches_policy("claude-bottle-claude-0a1b2c3d-proxy", rules, SESSION_LABELS)
+    assert body["spec"]["podSelector"] == {"matchLabels": {meta.POD: "claude-bottle-claude-0a1b2c3d-proxy"}}
+    assert body["spec"]["policyTypes"] == ["Egress"]
+    assert body["spec"]["egress"] == rules
+    labels = body["metadata"]["labels"]
+    assert labels[meta.POD] == "claude-bottle-claude-0a1b2c3d-proxy"  # removed with its pod
+    assert labels[meta.OBJECT] == meta.OBJECT_SERVES  # found by cleanup as the pod's other policies
+
+
 # Pod states, exec statuses, settings
 
 

@@ -51,6 +51,7 @@ def sidecar_spec(
         files=(FileSpec(delivery.file_path, config.encode(), 0o444),) if delivery.file_path else (),
         read_only=shape.read_only,
         tmpfs=shape.tmpfs,
+        reaches=plan.bottle.egress.internal,
     )
 
 

@@ -79,6 +79,11 @@ class ContainerSpec:
     read_only: bool = False
     tmpfs: tuple[tuple[str, str], ...] = ()  # (path, options)
     cap_add: tuple[str, ...] = ()
+    # Hosts (names or addresses) it may reach on an egress network although they
+    # lie in the engine's own ranges: the bottle's `egress.internal`. An engine
+    # that walls its own ranges off (Kubernetes) opens their addresses to this
+    # container alone; Docker walls nothing off there (the proxy decides).
+    reaches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

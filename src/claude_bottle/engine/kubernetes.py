@@ -40,6 +40,7 @@ NODES = "/api/v1/nodes"
 SERVICE_CIDRS = "/apis/networking.k8s.io/v1/servicecidrs"
 API_SERVICE = "/api/v1/namespaces/default/services/kubernetes"
 API_ENDPOINTS = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+SERVICES = "/api/v1/services"
 NO_SUCH_PATH = 66  # what the copy commands exit with when the path is not there
 GONE_TIMEOUT = 60.0
 POLL = 0.2
@@ -54,6 +55,16 @@ WALL_PROBE = (
     "end=$(($(date +%s) + $2)); "
     'while timeout 1 bash -c \'exec 3<>/dev/tcp/$0/$1\' "$0" "$1" 2>/dev/null; do '
     '[ "$(date +%s)" -ge "$end" ] && exit 1; sleep 0.1; done; exit 0'
+)
+
+
+# Names to addresses from inside a pod (its resolver is the cluster's), one
+# "name address" line each; retried while the pod's way to DNS comes into force.
+RESOLVE_TIMEOUT = 5
+RESOLVE = (
+    'end=$(($(date +%s) + $0)); for h in "$@"; do '
+    'until out=$(getent ahostsv4 "$h"); do [ "$(date +%s)" -ge "$end" ] && break; sleep 0.2; done; '
+    'printf "%s\\n" "$out" | cut -d" " -f1 | sed "s/^/$h /"; done'
 )
 
 
@@ -331,6 +342,35 @@ class KubernetesEngine:
         self.cluster.merge_patch("pods", pod, patch, what=f"cannot connect {container} to {network}")
         labels = meta.read_labels(found["metadata"])
         self._serve(pod, network, manifests.served_ports(found["metadata"]), labels)
+        hosts = manifests.reached_hosts(found["metadata"])
+        if hosts and not self._is_internal(network):
+            self._open_reaches(pod, container, hosts, labels)
+
+    def _open_reaches(
+        self, pod: str, container: str, hosts: Sequence[str], labels: Mapping[str, str]
+    ) -> None:
+        """Open to `pod` alone the addresses its hosts (the bottle's `egress.internal`)
+        have now, wherever they lie: the egress network's policy keeps the cluster's
+        own ranges closed. Names are resolved inside the pod, by the resolver its
+        proxy will use; a wildcard names no address, and an address that changes
+        later is closed again (the proxy still decides by name)."""
+        addresses: list[str] = []
+        names: list[str] = []
+        for host in hosts:
+            try:
+                addresses.append(str(ipaddress.IPv4Address(host)))
+            except ValueError:
+                if not host.startswith("*."):
+                    names.append(host)
+        if names:
+            got = self.exec(container, ["sh", "-c", RESOLVE, str(RESOLVE_TIMEOUT), *names])
+            addresses += [line.split()[1] for line in got.stdout.splitlines() if len(line.split()) == 2]
+        items = self._optional(lambda: self.cluster.get_cluster(SERVICES).get("items") or []) or []
+        services = [s for item in items for s in manifests.Service.from_json(item)]
+        rules = manifests.reach_peers(addresses, services, self.settings.ports())
+        if rules:
+            body = manifests.reaches_policy(pod, rules, labels)
+            self.cluster.create("networkpolicies", body, what=f"cannot open {container}'s internal hosts")
 
     def address_of(self, container: str, network: str) -> str:
         pod = self.cluster.get("pods", meta.object_name(container))

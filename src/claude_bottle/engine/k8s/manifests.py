@@ -173,6 +173,8 @@ def pod_manifest(spec: ContainerSpec, options: PodOptions = PodOptions()) -> Jso
         own[meta.member_label(network)] = meta.MEMBER
     metadata = meta.write_labels(spec.labels, own)
     annotations = {meta.PORTS: ",".join(str(p) for p in spec.ports)} if spec.ports else {}
+    if spec.reaches:
+        annotations[meta.REACHES] = ",".join(spec.reaches)
     container: Json = {
         "name": CONTAINER,
         "image": spec.image,
@@ -326,6 +328,81 @@ def serves_policies(pod: str, network: str, ports: Sequence[int], labels: Mappin
                      "ingress": [{"from": [{"podSelector": _member(network)}], "ports": tcp}]},
         },
     ]  # fmt: skip
+
+
+def reached_hosts(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = str((metadata.get("annotations") or {}).get(meta.REACHES) or "")
+    return tuple(h for h in raw.split(",") if h)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Service's address and what stands behind it: traffic to the address is
+    rewritten to a backing pod before any policy sees it, so a policy names
+    the pods (by the Service's selector) and their target ports."""
+
+    address: str
+    namespace: str
+    selector: Mapping[str, str]
+    ports: Mapping[int, int | str]  # the Service's port -> the pods' target port
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> list[Service]:
+        spec, metadata = item.get("spec") or {}, item.get("metadata") or {}
+        selector = spec.get("selector") or {}
+        if not selector:
+            return []  # no pods to name: its endpoints are managed by hand
+        ports = {
+            int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or [] if "port" in p
+        }
+        return [
+            cls(str(ip), str(metadata.get("namespace", "")), dict(selector), ports)
+            for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
+            if ip and ip != "None"
+        ]
+
+
+def reach_peers(addresses: Sequence[str], services: Sequence[Service], ports: Sequence[int]) -> list[Json]:
+    """Egress rules that open `addresses` on `ports` (pure): a Service's address
+    as the pods behind it on their target ports, any other address as itself.
+    Link-local addresses (the metadata address) are never opened, loopback needs no opening."""
+    by_address = {s.address: s for s in services}
+    rules: list[Json] = []
+    blocks: list[str] = []
+    for raw in dict.fromkeys(addresses):
+        try:
+            address = ipaddress.IPv4Address(raw)
+        except ValueError:
+            continue
+        if address.is_loopback or any(address in net for net in ALWAYS_EXCLUDED):
+            continue
+        service = by_address.get(str(address))
+        if service is None:
+            blocks.append(f"{address}/32")
+            continue
+        targets = [service.ports[p] for p in ports if p in service.ports]
+        if targets:
+            peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": service.namespace}},
+                    "podSelector": {"matchLabels": dict(service.selector)}}  # fmt: skip
+            rules.append(
+                {"to": [peer], "ports": [{"protocol": "TCP", "port": t} for t in dict.fromkeys(targets)]}
+            )
+    if blocks:
+        rules.insert(0, {"to": [{"ipBlock": {"cidr": b}} for b in blocks],
+                         "ports": [{"protocol": "TCP", "port": p} for p in ports]})  # fmt: skip
+    return rules
+
+
+def reaches_policy(pod: str, rules: Sequence[Json], labels: Mapping[str, str]) -> Json:
+    """`pod` may open connections by `rules` (reach_peers), whatever else walls it in."""
+    metadata = meta.write_labels(labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SERVES})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata.to_json(meta.reaches_policy_name(pod), exact=True),
+        "spec": {"podSelector": {"matchLabels": {meta.POD: pod}}, "policyTypes": ["Egress"],
+                 "egress": list(rules)},
+    }  # fmt: skip
 
 
 def served_ports(metadata: Mapping[str, Any]) -> tuple[int, ...]:

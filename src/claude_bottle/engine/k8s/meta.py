@@ -32,6 +32,7 @@ LABELS = PREFIX + "labels"  # annotation: the pairs that are not labels as they 
 NAME = PREFIX + "name"  # annotation: the object's name, when it is not its Kubernetes name
 NETWORK = PREFIX + "network"  # annotation on a network's policy: the network's name
 PORTS = PREFIX + "ports"  # annotation on a pod: the ports it serves to its networks' peers
+REACHES = PREFIX + "reaches"  # annotation on a pod: hosts it may reach in the cluster's ranges
 POD = PREFIX + "pod"  # label: the pod an object belongs to (its Secret, its policies)
 OBJECT = PREFIX + "object"  # label: what a NetworkPolicy or Secret is for
 OBJECT_NETWORK = "network"
@@ -83,6 +84,10 @@ def serves_policy_name(pod: str, network: str) -> str:
 
 def accepts_policy_name(pod: str, network: str) -> str:
     return f"{pod}.accepts.{object_name(network)}"
+
+
+def reaches_policy_name(pod: str) -> str:
+    return f"{pod}.reaches"
 
 
 @dataclass(frozen=True)
