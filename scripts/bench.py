@@ -39,10 +39,19 @@ from typing import Any
 
 IMAGE = "claude-bottle:latest"
 MANIFEST = {
-    "bottles": {"bench": {"egress": {"allow": ["allowed.test"]}}},
-    "agents": {"bench": {"bottle": "bench"}},
+    "bottles": {
+        "bench": {"egress": {"allow": ["allowed.test"]}},
+        "bench-gvisor": {"runtime": "runsc", "egress": {"allow": ["allowed.test"]}},
+    },
+    "agents": {"bench": {"bottle": "bench"}, "bench-gvisor": {"bottle": "bench-gvisor"}},
 }
-BOTTLE_CMD = [sys.executable, "-m", "claude_bottle", "run", "--timings", "bench", "--"]
+AGENTS = {"runc": "bench", "runsc": "bench-gvisor"}
+
+
+def bottle_cmd(runtime: str = "runc") -> list[str]:
+    return [sys.executable, "-m", "claude_bottle", "run", "--timings", AGENTS[runtime], "--"]
+
+
 ORIGIN_JS = r"""
 const big = Buffer.alloc(1 << 20, 120);
 const fs = require('fs');
@@ -108,13 +117,15 @@ def leftovers(label: str) -> int:
     )
 
 
-def launch_ratio(folder: str, pairs: int) -> dict[str, Any]:
-    timed([*BOTTLE_CMD, "true"], folder)  # warm up: images checked, caches hot
+def launch_ratio(folder: str, pairs: int, runtime: str = "runc") -> dict[str, Any]:
+    """Interleaved pairs: a bare `docker run` and a bottle, both on `runtime`
+    (under runsc only the agent is gVisor's; the sidecar stays on runc)."""
+    timed([*bottle_cmd(runtime), "true"], folder)  # warm up: images checked, caches hot
     bare, bottle, phases, left = [], [], {}, []
     label = os.environ["CLAUDE_BOTTLE_LABELS"].split("=", 1)
     for _ in range(pairs):
-        bare.append(timed(["docker", "run", "--rm", IMAGE, "true"], folder)[0])
-        elapsed, err = timed([*BOTTLE_CMD, "true"], folder)
+        bare.append(timed(["docker", "run", "--rm", "--runtime", runtime, IMAGE, "true"], folder)[0])
+        elapsed, err = timed([*bottle_cmd(runtime), "true"], folder)
         bottle.append(elapsed)
         for phase, secs in re.findall(r"(\w+) (\d+\.\d+)s", err.split("timings :")[-1]):
             phases.setdefault(phase, []).append(float(secs))
@@ -124,6 +135,7 @@ def launch_ratio(folder: str, pairs: int) -> dict[str, Any]:
         left.append(leftovers(f"{label[0]}={label[1]}"))
     b, c = statistics.median(bare), statistics.median(bottle)
     return {
+        "runtime": runtime,
         "pairs": pairs,
         "bare_docker_run_s": round(b, 3),
         "claude_bottle_run_s": round(c, 3),
@@ -164,7 +176,7 @@ def host_memory(folder: str, bottles: int) -> dict[str, Any]:
     """The CLI, the watchdog (its own session, found as our child) and the exec
     client of each of `bottles` bottles running at once: per bottle, RSS and PSS
     (with several at once the docker client's and Python's code pages are shared)."""
-    argv = [*BOTTLE_CMD, "sh", "-c", "echo up; sleep 8"]
+    argv = [*bottle_cmd(), "sh", "-c", "echo up; sleep 8"]
     procs = [
         subprocess.Popen(argv, cwd=folder, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         for _ in range(bottles)
@@ -279,18 +291,23 @@ def main() -> int:
         os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
         run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
         results["launch"] = launch_ratio(folder, pairs)
+        results["launch_runsc"] = launch_ratio(folder, pairs, "runsc")
         results["host_memory"] = host_memory(folder, 1)
         results["host_memory_at_once"] = host_memory(folder, 5)
     results["sidecar"] = proxy_on_the_wire(requests)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     launch, mem, side = results["launch"], results["host_memory"], results["sidecar"]
     many = results["host_memory_at_once"]
+    gvisor = results["launch_runsc"]
     rows = [
         ("machine", results["machine"]),
         ("bare docker run --rm IMAGE true (median)", f"{launch['bare_docker_run_s']:.3f} s"),
         ("claude-bottle run bench -- true (median)", f"{launch['claude_bottle_run_s']:.3f} s"),
         ("ratio (target <= 2x)", f"{launch['ratio']:.2f}x over {launch['pairs']} interleaved pairs"),
         ("phases (median)", ", ".join(f"{k} {v:.3f} s" for k, v in launch["phases_median_s"].items())),
+        ("under runsc: bare / claude-bottle / ratio", f"{gvisor['bare_docker_run_s']:.3f} s / "
+         f"{gvisor['claude_bottle_run_s']:.3f} s / {gvisor['ratio']:.2f}x; phases "
+         + ", ".join(f"{k} {v:.3f} s" for k, v in gvisor["phases_median_s"].items())),
         ("command end to exit (teardown phase)", f"{launch['phases_median_s'].get('teardown', 0):.3f} s"),
         ("objects left 2 s after exit", str(launch["objects_left_2s_after_exit"])),
         ("host memory per running bottle (target <= 25 MB)", f"PSS {mem['pss_mb']} MB alone, "
