@@ -533,6 +533,23 @@ class DockerEngine:
     def pull(self, ref: str) -> bool:
         return self.foreground("pull", ref) == 0
 
+    def tag_image(self, source: str, target: str) -> None:
+        self.run("image", "tag", source, target, what=f"tagging {source} as {target}")
+
+    def untag_image(self, ref: str) -> None:
+        """Remove the name `ref`, never an image another name still holds, nor
+        its untagged parents (`--no-prune`); a name already gone is no error."""
+        result = self.run("image", "rm", "--no-prune", ref, check=False)
+        if result.returncode != 0 and not self.failed_for(result, NotFound):
+            raise self.error_of(result, f"removing the name {ref}")
+
+    def push_image(self, ref: str, *, on_terminal: bool = False) -> tuple[int, str]:
+        """`docker push`: its status, and its output when not shown on a terminal."""
+        if on_terminal:
+            return self.foreground("image", "push", ref), ""
+        result = self.run("image", "push", "--quiet", ref, check=False)
+        return result.returncode, result.stdout + result.stderr
+
     # --- Running the docker CLI ---------------------------------------------------
 
     def argv(self, args: Sequence[str]) -> list[str]:
