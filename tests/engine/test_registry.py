@@ -20,7 +20,13 @@ import pytest
 
 from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.plan.images import agent_image_build, registry_name, registry_tag, squid_image_build
+from claude_bottle.plan.images import (
+    NO_CA_DIGEST,
+    agent_image_build,
+    registry_name,
+    registry_tag,
+    squid_image_build,
+)
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
@@ -89,18 +95,29 @@ def test_build_push_puts_both_images_in_the_registry(
     engine: DockerEngine, agent_image: str, lab_registry: str, tmp_path: Path
 ) -> None:
     address = lab_registry.split("/")[0]
-    expected = []
-    for local, repository in ((agent_image, "claude-bottle"), (SQUID_IMAGE, "claude-bottle-squid")):
-        found = engine.image_labels(local, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
-        assert found is not None, f"{local} is missing: run 'claude-bottle build'"
-        expected.append(registry_name(lab_registry, repository, *found))
+    agent = engine.image_labels(agent_image, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
+    squid = engine.image_labels(SQUID_IMAGE, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
+    assert agent is not None, f"{agent_image} is missing: run 'claude-bottle build'"
+    assert squid is not None, f"{SQUID_IMAGE} is missing: run 'claude-bottle build'"
+    expected = [
+        registry_name(lab_registry, "claude-bottle", *agent),
+        registry_name(lab_registry, "claude-bottle-squid", *squid),
+    ]
 
     started = time.monotonic()
     # The local images are up to date (scripts/test.sh builds them), so this pushes only.
-    result = cli("build", "--push", lab_registry, cwd=tmp_path, timeout=900)
+    # No CA named: a launch would then ask for the plain content id.
+    result = cli(
+        "build", "--push", lab_registry, cwd=tmp_path, env={"CLAUDE_BOTTLE_EXTRA_CA": ""}, timeout=900
+    )
     took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == expected
+    # An agent image that trusts a CA (scripts/test.sh builds it with one) is
+    # pushed under a tag with the CA's digest, and build says a launch needs it named.
+    trusts_a_ca = agent[1] != NO_CA_DIGEST
+    assert expected[0].endswith(f":{agent[0]}-ca{agent[1][:8]}" if trusts_a_ca else f":{agent[0]}")
+    assert ("note: a Kubernetes launch asks for" in result.stderr) == trusts_a_ca, result.stderr
     print(f"build --push took {took:.1f}s")
 
     try:

@@ -10,7 +10,12 @@ from claude_bottle.bottle.image import ensure_image, push_image
 from claude_bottle.console import info
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import UsageError
-from claude_bottle.plan.images import agent_image_build, check_registry, squid_image_build
+from claude_bottle.plan.images import (
+    agent_image_build,
+    check_registry,
+    planned_registry_name,
+    squid_image_build,
+)
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import ENVIRONMENT, Settings
@@ -53,14 +58,19 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()
     registry = chosen_registry(args.push, settings)  # refused before a long build, not after
     engine = DockerEngine.locate()  # images are built by the Docker engine, whichever runs bottles
-    builds = (
-        agent_image_build(settings.image or DEFAULT_IMAGE, args.extra_ca, settings),
-        squid_image_build(SQUID_IMAGE),
-    )
+    agent_tag = settings.image or DEFAULT_IMAGE
+    builds = (agent_image_build(agent_tag, args.extra_ca, settings), squid_image_build(SQUID_IMAGE))
     for build in builds:
         if not ensure_image(engine, build, force=args.force):
             info(f"image {build.tag} is up to date ({build.digest})")
-    if registry is not None:
-        for build in builds:
-            print(push_image(engine, build, registry), flush=True)
+    if registry is None:
+        return 0
+    # What a Kubernetes launch will ask for: the CA only as the setting names it.
+    launched = (agent_image_build(agent_tag, None, settings), builds[1])
+    for build, planned in zip(builds, (planned_registry_name(registry, b) for b in launched), strict=True):
+        pushed = push_image(engine, build, registry)
+        print(pushed, flush=True)
+        if pushed != planned:  # the image trusts a CA from --extra-ca, or one kept from an earlier build
+            info(f"note: a Kubernetes launch asks for {planned} unless {ENVIRONMENT['extra_ca']} "
+                 "names the CA this image trusts, there as here")  # fmt: skip
     return 0
