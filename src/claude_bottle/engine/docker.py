@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -546,7 +547,11 @@ class DockerEngine:
     def push_image(self, ref: str, *, on_terminal: bool = False) -> tuple[int, str]:
         """`docker push`: its status, and its output when not shown on a terminal."""
         if on_terminal:
-            return self.foreground("image", "push", ref), ""
+            # Docker's progress on the terminal, through stderr: stdout is for the names pushed.
+            argv, started = self.argv(("image", "push", ref)), time.monotonic()
+            status = subprocess.run(argv, stdout=sys.stderr, check=False).returncode
+            _trace(argv, started, status)
+            return status, ""
         result = self.run("image", "push", "--quiet", ref, check=False)
         return result.returncode, result.stdout + result.stderr
 
