@@ -28,6 +28,8 @@ class Settings:
     container_home: str | None = _env("CLAUDE_BOTTLE_CONTAINER_HOME")
     derived_image: bool = _env("CLAUDE_BOTTLE_DERIVED_IMAGE", False)
     sidecar_image: str | None = _env("CLAUDE_BOTTLE_SIDECAR_IMAGE")
+    # REGISTRY[/PREFIX] that `build --push` pushes to and the Kubernetes engine pulls from.
+    registry: str | None = _env("CLAUDE_BOTTLE_REGISTRY")
     labels: str = _env("CLAUDE_BOTTLE_LABELS", "")
     dry_run: bool = _env("CLAUDE_BOTTLE_DRY_RUN", False)
     extra_ca: str | None = _env("CLAUDE_BOTTLE_EXTRA_CA")

@@ -1,91 +1,20 @@
-"""The images claude-bottle builds itself: the agent image and the Squid
-sidecar image, each from files shipped in the package, reused while nothing
-that goes into it has changed (a content hash kept as a label). Built by the
-Docker engine, on its host; other engines take images from a registry."""
+"""Building and pushing the images claude-bottle builds itself (what goes
+into them, and their names in a registry, is plan/images.py): each is reused
+while nothing that goes into it has changed (a content hash kept as a label).
+Built by the Docker engine, on its host; `build --push` copies them to a
+registry for engines that cannot see that host's images."""
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import tempfile
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from claude_bottle import agent_image
 from claude_bottle.console import info
 from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.errors import ClaudeBottleError, UsageError
-from claude_bottle.settings import Settings
-
-CLAUDE_CODE_VERSION = agent_image.CLAUDE_CODE_VERSION
-
-
-@dataclass(frozen=True)
-class ImageBuild:
-    """What goes into an image (pure). `digest` names what the package
-    defines; the extra CA has its own digest, so that a launch which does not
-    name a CA reuses an image built with one."""
-
-    tag: str
-    files: tuple[tuple[str, bytes], ...]  # the build context, Dockerfile included
-    extra_ca: bytes | None  # None: not named now, keep what the image has
-    build_args: tuple[tuple[str, str], ...] = ()
-    what: str = "the image"
-
-    @property
-    def digest(self) -> str:
-        h = hashlib.sha256()
-        for name, content in self.files:
-            h.update(hashlib.sha256(name.encode() + b"\0" + content).digest())
-        for key, value in self.build_args:
-            h.update(hashlib.sha256(f"{key}={value}".encode()).digest())
-        return h.hexdigest()[:16]
-
-    @property
-    def ca_digest(self) -> str:
-        return hashlib.sha256(self.extra_ca or b"").hexdigest()[:16]
-
-    def is_satisfied_by(self, digest: str, ca_digest: str) -> bool:
-        return digest == self.digest and (self.extra_ca is None or ca_digest == self.ca_digest)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {labels.IMAGE_HASH: self.digest, labels.IMAGE_CA_HASH: self.ca_digest}
-
-
-def read_extra_ca(path: str | None) -> bytes | None:
-    chosen = path or Settings.from_environ().extra_ca
-    if not chosen:
-        return None
-    try:
-        return Path(chosen).expanduser().read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read extra CA file {chosen}: {exc.strerror}") from None
-
-
-def _data(path: str) -> bytes:
-    return resources.files("claude_bottle").joinpath(f"data/{path}").read_bytes()
-
-
-def agent_image_build(tag: str, extra_ca_path: str | None = None) -> ImageBuild:
-    return ImageBuild(
-        tag=tag,
-        files=(("Dockerfile", _data("Dockerfile")),),
-        extra_ca=read_extra_ca(extra_ca_path),
-        build_args=(("CLAUDE_CODE_VERSION", CLAUDE_CODE_VERSION),),
-        what=f"the agent image (Claude Code {CLAUDE_CODE_VERSION})",
-    )
-
-
-def squid_image_build(tag: str) -> ImageBuild:
-    return ImageBuild(
-        tag=tag,
-        files=(("Dockerfile", _data("squid/Dockerfile")), ("entrypoint.sh", _data("squid/entrypoint.sh"))),
-        extra_ca=None,
-        what="the Squid egress sidecar image",
-    )
+from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.plan.images import ImageBuild, registry_name
 
 
 def image_is_current(engine: DockerEngine, build: ImageBuild) -> bool:
@@ -119,3 +48,26 @@ def ensure_image(
             f"building image {build.tag} failed (docker build exit {status}); see the output above"
         )
     return True
+
+
+def push_image(engine: DockerEngine, build: ImageBuild, registry: str, *, quiet: bool = False) -> str:
+    """Push the engine's image of `build` to `registry` (REGISTRY[/PREFIX],
+    checked) under its content-id tag; the name pushed. The tag is read from
+    the image's own labels, so it names what the image holds (a CA kept from an
+    earlier build included). The registry's name is a second tag of the same
+    image, removed again once pushed: the engine's images stay as they were."""
+    found = engine.image_labels(build.tag, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
+    if found is None or not found[0]:
+        raise ClaudeBottleError(f"image {build.tag} is not there to push; run 'claude-bottle build'")
+    digest, ca_digest = found
+    name = registry_name(registry, build.repository, digest, ca_digest)
+    info(f"pushing {build.what} as {name}")
+    engine.tag_image(build.tag, name)
+    try:
+        status, log = engine.push_image(name, on_terminal=sys.stderr.isatty() and not quiet)
+    finally:
+        engine.untag_image(name)
+    if status != 0:
+        print(log, file=sys.stderr, end="")
+        raise ClaudeBottleError(f"pushing {name} failed (docker push exit {status}); see the output above")
+    return name

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -532,6 +533,27 @@ class DockerEngine:
 
     def pull(self, ref: str) -> bool:
         return self.foreground("pull", ref) == 0
+
+    def tag_image(self, source: str, target: str) -> None:
+        self.run("image", "tag", source, target, what=f"tagging {source} as {target}")
+
+    def untag_image(self, ref: str) -> None:
+        """Remove the name `ref`, never an image another name still holds, nor
+        its untagged parents (`--no-prune`); a name already gone is no error."""
+        result = self.run("image", "rm", "--no-prune", ref, check=False)
+        if result.returncode != 0 and not self.failed_for(result, NotFound):
+            raise self.error_of(result, f"removing the name {ref}")
+
+    def push_image(self, ref: str, *, on_terminal: bool = False) -> tuple[int, str]:
+        """`docker push`: its status, and its output when not shown on a terminal."""
+        if on_terminal:
+            # Docker's progress on the terminal, through stderr: stdout is for the names pushed.
+            argv, started = self.argv(("image", "push", ref)), time.monotonic()
+            status = subprocess.run(argv, stdout=sys.stderr, check=False).returncode
+            _trace(argv, started, status)
+            return status, ""
+        result = self.run("image", "push", "--quiet", ref, check=False)
+        return result.returncode, result.stdout + result.stderr
 
     # --- Running the docker CLI ---------------------------------------------------
 

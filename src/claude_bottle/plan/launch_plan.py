@@ -22,10 +22,17 @@ from claude_bottle.hosts import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
+from claude_bottle.plan.images import (
+    agent_image_build,
+    check_registry,
+    planned_registry_name,
+    squid_image_build,
+)
 from claude_bottle.plan.names import choose_container_name, session_object_name, slugify
 from claude_bottle.plan.signin import SignIn, decide_sign_in
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, subnet_pool
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
+from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 DEFAULT_IMAGE = agent_image.TAG
@@ -219,16 +226,17 @@ def build_plan(
             )
         skills.append(SkillSource(found.declared, found.path))
     ignored = (ENVIRONMENT["derived_image"],) if settings.derived_image else ()
+    image, sidecar_image, image_notes = _images(settings, bottle)
     return LaunchPlan(
         session_id=session_id,
         manifest_source=manifest.source,
         agent=agent,
         bottle=bottle,
-        image=settings.image or DEFAULT_IMAGE,
+        image=image,
         container=container,
         container_pinned=bool(pinned),
         container_home=home.rstrip("/") or "/",
-        sidecar_image=(settings.sidecar_image or backend_for(bottle.egress.proxy).default_image()),
+        sidecar_image=sidecar_image,
         egress_network=settings.egress_network or bottle.egress.network,
         env=_resolved_env(manifest, agent, environ, settings),
         skills=tuple(skills),
@@ -242,9 +250,32 @@ def build_plan(
         subnets=subnet_pool(settings),
         sidecar_timeout=_positive_seconds(settings.sidecar_timeout, ENVIRONMENT["sidecar_timeout"], 20.0),
         claude_setup=_claude_setup(manifest, agent, bottle),
-        notes=notes,
+        notes=notes + image_notes,
         host_files=host_files,
     )
+
+
+def _images(settings: Settings, bottle: Bottle) -> tuple[str, str, tuple[str, ...]]:
+    """The agent and sidecar images a launch runs, and a note: each the one the
+    user named, else, on Kubernetes with a registry, the registry's name of the
+    image claude-bottle builds (as `build --push` pushes it), else the local name."""
+    default_sidecar = backend_for(bottle.egress.proxy).default_image()
+    image = settings.image or DEFAULT_IMAGE
+    sidecar = settings.sidecar_image or default_sidecar
+    if not settings.registry:
+        return image, sidecar, ()
+    if settings.engine != "kubernetes":  # the Docker engine builds its own images
+        return (
+            image,
+            sidecar,
+            (f"{ENVIRONMENT['registry']} is not used: the Docker engine runs the images it builds",),
+        )
+    registry = check_registry(settings.registry)
+    if not settings.image:
+        image = planned_registry_name(registry, agent_image_build(DEFAULT_IMAGE, settings=settings))
+    if not settings.sidecar_image and default_sidecar == SQUID_IMAGE:
+        sidecar = planned_registry_name(registry, squid_image_build(SQUID_IMAGE))
+    return image, sidecar, ()
 
 
 def _claude_setup(manifest: Manifest, agent: Agent, bottle: Bottle) -> tuple[SetupItem, ...]:

@@ -19,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_bottle.bottle.image import agent_image_build, image_is_current, squid_image_build
+from claude_bottle.bottle.image import image_is_current
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, Limits, NetworkSpec
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.owner import current_owner
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.plan.images import agent_image_build, squid_image_build
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE

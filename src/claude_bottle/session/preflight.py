@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claude_bottle.bottle.image import agent_image_build, ensure_image, image_is_current, squid_image_build
+from claude_bottle.bottle.image import ensure_image, image_is_current
 from claude_bottle.bottle.port_guard import refuse_unguardable
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.plan.images import agent_image_build, squid_image_build
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.concurrency import run_together

@@ -1,16 +1,24 @@
-"""claude-bottle build: build (or confirm up to date) the agent image."""
+"""claude-bottle build: build (or confirm up to date) the agent and Squid
+images, and with --push copy them to a registry for a cluster to pull."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from claude_bottle.bottle.image import agent_image_build, ensure_image, squid_image_build
+from claude_bottle.bottle.image import ensure_image, push_image
 from claude_bottle.console import info
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.errors import UsageError
+from claude_bottle.plan.images import (
+    agent_image_build,
+    check_registry,
+    planned_registry_name,
+    squid_image_build,
+)
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
-from claude_bottle.settings import Settings
+from claude_bottle.settings import ENVIRONMENT, Settings
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -22,13 +30,47 @@ def add_parser(sub: Any, name: str) -> None:
         "(also CLAUDE_BOTTLE_EXTRA_CA)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    p.add_argument(
+        "--push",
+        nargs="?",
+        const="",
+        metavar="REGISTRY[/PREFIX]",
+        help="then push both images to this registry, tagged with their content id, and print "
+        "the names pushed (default: $CLAUDE_BOTTLE_REGISTRY)",
+    )
     p.set_defaults(handler=run)
 
 
+def chosen_registry(option: str | None, settings: Settings) -> str | None:
+    """Where --push pushes (checked), or None without --push."""
+    if option is None:
+        return None
+    if option:
+        return check_registry(option, "--push")
+    if not settings.registry:
+        raise UsageError(
+            f"--push needs a registry: --push REGISTRY[/PREFIX], or set {ENVIRONMENT['registry']}"
+        )
+    return check_registry(settings.registry)
+
+
 def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_environ()
+    registry = chosen_registry(args.push, settings)  # refused before a long build, not after
     engine = DockerEngine.locate()  # images are built by the Docker engine, whichever runs bottles
-    tag = Settings.from_environ().image or DEFAULT_IMAGE
-    for build in (agent_image_build(tag, args.extra_ca), squid_image_build(SQUID_IMAGE)):
+    agent_tag = settings.image or DEFAULT_IMAGE
+    builds = (agent_image_build(agent_tag, args.extra_ca, settings), squid_image_build(SQUID_IMAGE))
+    for build in builds:
         if not ensure_image(engine, build, force=args.force):
             info(f"image {build.tag} is up to date ({build.digest})")
+    if registry is None:
+        return 0
+    # What a Kubernetes launch will ask for: the CA only as the setting names it.
+    launched = (agent_image_build(agent_tag, None, settings), builds[1])
+    for build, planned in zip(builds, (planned_registry_name(registry, b) for b in launched), strict=True):
+        pushed = push_image(engine, build, registry)
+        print(pushed, flush=True)
+        if pushed != planned:  # the image trusts a CA from --extra-ca, or one kept from an earlier build
+            info(f"note: a Kubernetes launch asks for {planned} unless {ENVIRONMENT['extra_ca']} "
+                 "names the CA this image trusts, there as here")  # fmt: skip
     return 0
