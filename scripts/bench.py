@@ -10,10 +10,14 @@
    the CLI, its watchdog and its `docker exec` client while one bottle runs,
    and while five run at once;
 4. the sidecar on the wire: added latency per new connection (p50, p99) and
-   a 100 MB download, through a Squid sidecar against direct, both from a
-   client container to an origin container on an --internal network.
+   100 MB downloads (HTTPS and plain HTTP), through a Squid sidecar against
+   direct, from one client container to one origin container on an
+   --internal network, in interleaved rounds (median of the per-round
+   ratios), with Squid's CPU time per 100 MB and, beside it, the same
+   download through a bare splice relay (what the extra hop alone costs).
 
-    python3 scripts/bench.py [--pairs N] [--requests N] [--json FILE] [--short]
+    python3 scripts/bench.py [--pairs N] [--requests N] [--downloads N] [--json FILE] [--short]
+    python3 scripts/bench.py --sidecar-only [--runtime runsc]
 
 Needs the agent and Squid images (`claude-bottle build`). Everything runs
 against containers it makes on internal networks; nothing leaves the machine,
@@ -94,6 +98,39 @@ function once(viaProxy) {
   for (let i = 0; i < n; i++) { out.direct.push(await once(false)); out.proxy.push(await once(true)); }
   console.log(JSON.stringify(out));
 })();
+"""
+# A bare CONNECT relay that moves bytes with splice(2), never through user
+# space: put in the sidecar's place, it shows what the extra hop alone costs
+# on this machine, apart from anything Squid does. Lab only, never a product part.
+RELAY_PY = r"""
+import os, socket, threading
+def pump(src, dst):
+    r, w = os.pipe()
+    try:
+        while n := os.splice(src.fileno(), w, 1 << 20):
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+    except OSError:
+        pass
+    os.close(r)
+    os.close(w)
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def handle(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += c.recv(4096) or b"\r\n\r\n"
+    host, port = head.split()[1].decode().rsplit(":", 1)
+    s = socket.create_connection((host, int(port)))
+    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    threading.Thread(target=pump, args=(s, c), daemon=True).start()
+    pump(c, s)
+listener = socket.create_server(("", 3128), backlog=64)
+print("ready", flush=True)
+while True:
+    threading.Thread(target=handle, args=(listener.accept()[0],), daemon=True).start()
 """
 
 
@@ -202,7 +239,37 @@ def host_memory(folder: str, bottles: int) -> dict[str, Any]:
     }
 
 
-def proxy_on_the_wire(requests: int) -> dict[str, Any]:
+def cpu_seconds(container: str) -> float:
+    """CPU time the container's cgroup has used (cgroup v2 or v1), read from inside it."""
+    read = "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage"
+    out = run(["docker", "exec", container, "sh", "-c", read]).stdout
+    usec = re.search(r"usage_usec (\d+)", out)
+    return int(usec.group(1)) / 1e6 if usec else int(out.split()[0]) / 1e9
+
+
+def download_rounds(
+    client: str, scheme: str, proxies: dict[str, str | None], rounds: int
+) -> dict[str, list[float]]:
+    """100 MB downloads in one shell in the client: every path once per round,
+    the order reversed every other round so that a slow spell of a shared
+    machine falls on all paths alike; round 0 only warms up. MB/s per path."""
+    lines = []
+    for i in range(rounds + 1):
+        for name in proxies if i % 2 == 0 else reversed(proxies):
+            via = f"-x http://{proxies[name]}:3128" if proxies[name] else ""
+            report = f"{i} {name} %{{speed_download}} %{{size_download}}\\n"
+            lines.append(f"curl -m 120 -sk -o /dev/null -w '{report}' {via} {scheme}://origin.bench/big")
+    out: dict[str, list[float]] = {name: [] for name in proxies}
+    for line in run(["docker", "exec", client, "sh", "-c", "\n".join(lines)]).stdout.splitlines():
+        i, name, rate, size = line.split()
+        if int(size) != 100 << 20:
+            sys.exit(f"bench: a {scheme} download via {name} was cut short: {line}")
+        if int(i) > 0:
+            out[name].append(float(rate) / 1e6)
+    return out
+
+
+def proxy_on_the_wire(requests: int, downloads: int, runtime: str) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from claude_bottle.proxies.base import ProxySpec
     from claude_bottle.proxies.squid import CONFIG_ENV, SquidBackend, render_squid_config
@@ -210,6 +277,7 @@ def proxy_on_the_wire(requests: int) -> dict[str, Any]:
 
     tag = secrets.token_hex(3)
     net, origin, squid = f"bench-{tag}", f"bench-origin-{tag}", f"bench-squid-{tag}"
+    relay, client = f"bench-relay-{tag}", f"bench-client-{tag}"
     label = ["--label", "dev.claude-bottle-bench=1"]
     run(["docker", "network", "create", "--internal", *label, net])
     try:
@@ -217,43 +285,69 @@ def proxy_on_the_wire(requests: int) -> dict[str, Any]:
              *label, "--user", "0", "--env", "ORIGIN_JS", IMAGE, "sh", "-c", ORIGIN_SH],
             env={**os.environ, "ORIGIN_JS": ORIGIN_JS})  # fmt: skip
         config = render_squid_config(ProxySpec(allow=(), internal=("origin.bench",)))
+        # The sidecar as a bottle runs it: the default runtime, whatever the agent's.
         run(["docker", "run", "-d", "--name", squid, "--network", net, *label, "--cap-drop", "ALL",
              "--read-only", *(a for p, o in SquidBackend().shape().tmpfs for a in ("--tmpfs", f"{p}:{o}")),
              "--env", CONFIG_ENV, SQUID],
             env={**os.environ, CONFIG_ENV: config})  # fmt: skip
+        run(["docker", "run", "-d", "--name", relay, "--network", net, *label, "--env", "RELAY_PY", IMAGE,
+             "python3", "-c", RELAY_PY], env={**os.environ, "RELAY_PY": RELAY_PY})  # fmt: skip
+        # The agent's side: one client for every measurement, on the agent's runtime.
+        run(["docker", "run", "-d", "--name", client, "--network", net, *label, "--runtime", runtime, IMAGE,
+             "sleep", "infinity"])  # fmt: skip
         deadline = time.monotonic() + 20
-        while "Accepting HTTP" not in run(["docker", "logs", squid]).stderr and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (
+            "Accepting HTTP" in run(["docker", "logs", squid]).stderr
+            and "ready" in run(["docker", "logs", relay]).stdout
+        ):
             time.sleep(0.1)
-        client = ["docker", "run", "--rm", "--network", net, *label, IMAGE]
-        lat = json.loads(run([*client, "node", "-e", CLIENT_JS, "origin.bench", squid, str(requests)]).stdout)
-        # HTTPS (a CONNECT tunnel, what an agent's downloads are) and plain HTTP.
-        speed = run([*client, "sh", "-c",
-                     "curl -sk -o /dev/null -w 'direct=%{speed_download}\\n' https://origin.bench/big; "
-                     f"curl -sk -o /dev/null -w 'proxy=%{{speed_download}}\\n' -x http://{squid}:3128 "
-                     "https://origin.bench/big; "
-                     "curl -s -o /dev/null -w 'plain_direct=%{speed_download}\\n' http://origin.bench/big; "
-                     f"curl -s -o /dev/null -w 'plain_proxy=%{{speed_download}}\\n' -x http://{squid}:3128 "
-                     "http://origin.bench/big"]).stdout  # fmt: skip
+        lat = json.loads(run(["docker", "exec", client, "node", "-e", CLIENT_JS, "origin.bench", squid,
+                              str(requests)]).stdout)  # fmt: skip
+        # HTTPS (a CONNECT tunnel, what an agent's downloads are), then plain HTTP
+        # (no bare relay: it only tunnels). The sidecar's CPU is read around each.
+        speeds, sidecar_cpu = {}, {}
+        for scheme, paths in (("https", {"direct": None, "squid": squid, "relay": relay}),
+                              ("http", {"direct": None, "squid": squid})):  # fmt: skip
+            before = cpu_seconds(squid)
+            speeds[scheme] = download_rounds(client, scheme, paths, downloads)
+            sidecar_cpu[scheme] = (cpu_seconds(squid) - before) / (downloads + 1)
     finally:
-        run(["docker", "rm", "-f", origin, squid])
+        run(["docker", "rm", "-f", origin, squid, relay, client])
         run(["docker", "network", "rm", net])
-    rates = dict(line.split("=") for line in speed.split())
 
     def pct(values: list[float], q: float) -> float:
         return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
+    def ratio(scheme: str, via: str) -> float:
+        """The median, over rounds, of via's rate over direct's in the same round."""
+        rounds = zip(speeds[scheme][via], speeds[scheme]["direct"], strict=True)
+        return round(statistics.median(v / d for v, d in rounds), 3)
+
+    def mb_s(scheme: str, via: str) -> float:
+        return round(statistics.median(speeds[scheme][via]), 1)
+
     d50, p50 = statistics.median(lat["direct"]), statistics.median(lat["proxy"])
     return {
+        "runtime": runtime,
         "requests": requests,
         "direct_p50_ms": round(d50, 3),
         "proxy_p50_ms": round(p50, 3),
         "added_p50_ms": round(p50 - d50, 3),
         "direct_p99_ms": round(pct(lat["direct"], 0.99), 3),
         "proxy_p99_ms": round(pct(lat["proxy"], 0.99), 3),
-        "download_100mb_direct_mb_s": round(float(rates["direct"]) / 1e6, 1),
-        "download_100mb_proxy_mb_s": round(float(rates["proxy"]) / 1e6, 1),
-        "download_ratio": round(float(rates["proxy"]) / float(rates["direct"]), 3),
-        "plain_http_download_ratio": round(float(rates["plain_proxy"]) / float(rates["plain_direct"]), 3),
+        "downloads": downloads,
+        "download_100mb_direct_mb_s": mb_s("https", "direct"),
+        "download_100mb_proxy_mb_s": mb_s("https", "squid"),
+        "download_ratio": ratio("https", "squid"),
+        "relay_download_100mb_mb_s": mb_s("https", "relay"),
+        "relay_download_ratio": ratio("https", "relay"),
+        "plain_http_direct_mb_s": mb_s("http", "direct"),
+        "plain_http_proxy_mb_s": mb_s("http", "squid"),
+        "plain_http_download_ratio": ratio("http", "squid"),
+        "sidecar_cpu_s_per_100mb": {k: round(v, 3) for k, v in sidecar_cpu.items()},
+        "all_mb_s": {
+            f"{scheme} {via}": [round(x) for x in v] for scheme, s in speeds.items() for via, v in s.items()
+        },
     }
 
 
@@ -278,29 +372,60 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--downloads", type=int, default=10, help="rounds of 100 MB downloads per path")
+    parser.add_argument(
+        "--runtime", default="runc", help="the agent side's runtime (the sidecar stays on runc)"
+    )
+    parser.add_argument("--sidecar-only", action="store_true", help="only the sidecar on the wire")
     parser.add_argument("--json", default="bench-results.json")
-    parser.add_argument("--short", action="store_true", help="a quick pass for CI (3 pairs, 200 requests)")
+    parser.add_argument(
+        "--short", action="store_true", help="a quick pass for CI (3 pairs, 200 requests, 3 rounds)"
+    )
     args = parser.parse_args()
-    pairs, requests = (3, 200) if args.short else (args.pairs, args.requests)
+    pairs, requests, downloads = (3, 200, 3) if args.short else (args.pairs, args.requests, args.downloads)
     os.environ["CLAUDE_BOTTLE_LABELS"] = f"dev.claude-bottle-bench.run={secrets.token_hex(4)}"
     compile_package()
     results: dict[str, Any] = {"machine": machine()}
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
-        # Our own throwaway manifest, trusted in a throwaway state folder.
-        os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
-        run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
-        results["launch"] = launch_ratio(folder, pairs)
-        results["launch_runsc"] = launch_ratio(folder, pairs, "runsc")
-        results["host_memory"] = host_memory(folder, 1)
-        results["host_memory_at_once"] = host_memory(folder, 5)
-    results["sidecar"] = proxy_on_the_wire(requests)
+    rows: list[tuple[str, str]] = [("machine", results["machine"])]
+    if not args.sidecar_only:
+        with tempfile.TemporaryDirectory() as folder:
+            Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
+            # Our own throwaway manifest, trusted in a throwaway state folder.
+            os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
+            run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
+            results["launch"] = launch_ratio(folder, pairs)
+            results["launch_runsc"] = launch_ratio(folder, pairs, "runsc")
+            results["host_memory"] = host_memory(folder, 1)
+            results["host_memory_at_once"] = host_memory(folder, 5)
+        rows += launch_rows(results)
+    results["sidecar"] = side = proxy_on_the_wire(requests, downloads, args.runtime)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    launch, mem, side = results["launch"], results["host_memory"], results["sidecar"]
-    many = results["host_memory_at_once"]
+    cpu = side["sidecar_cpu_s_per_100mb"]
+    rows += [
+        ("agent side's runtime", side["runtime"]),
+        ("added latency per new connection, p50", f"{side['added_p50_ms']:.3f} ms "
+         f"(direct {side['direct_p50_ms']:.3f}, proxy {side['proxy_p50_ms']:.3f}; p99 "
+         f"{side['direct_p99_ms']:.3f} / {side['proxy_p99_ms']:.3f})"),
+        ("100 MB HTTPS download through the sidecar", f"{side['download_ratio'] * 100:.1f}% of direct "
+         f"({side['download_100mb_proxy_mb_s']} / {side['download_100mb_direct_mb_s']} MB/s; "
+         f"median of {side['downloads']} interleaved rounds)"),
+        ("the same through a bare splice relay", f"{side['relay_download_ratio'] * 100:.1f}% of direct "
+         f"({side['relay_download_100mb_mb_s']} MB/s)"),
+        ("100 MB plain-HTTP download through it", f"{side['plain_http_download_ratio'] * 100:.1f}% of direct "
+         f"({side['plain_http_proxy_mb_s']} / {side['plain_http_direct_mb_s']} MB/s)"),
+        ("Squid's CPU per 100 MB", f"{cpu['https']:.2f} s HTTPS, {cpu['http']:.2f} s plain HTTP"),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)} : {value}")
+    print(f"(written to {args.json})")
+    return 0
+
+
+def launch_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    launch, mem, many = results["launch"], results["host_memory"], results["host_memory_at_once"]
     gvisor = results["launch_runsc"]
-    rows = [
-        ("machine", results["machine"]),
+    return [
         ("bare docker run --rm IMAGE true (median)", f"{launch['bare_docker_run_s']:.3f} s"),
         ("claude-bottle run bench -- true (median)", f"{launch['claude_bottle_run_s']:.3f} s"),
         ("ratio (target <= 2x)", f"{launch['ratio']:.2f}x over {launch['pairs']} interleaved pairs"),
@@ -313,19 +438,7 @@ def main() -> int:
         ("host memory per running bottle (target <= 25 MB)", f"PSS {mem['pss_mb']} MB alone, "
          f"{many['pss_mb']} MB each with {many['bottles_at_once']} at once; RSS {mem['rss_mb']} MB: "
          f"{mem['processes']}"),
-        ("added latency per new connection, p50", f"{side['added_p50_ms']:.3f} ms "
-         f"(direct {side['direct_p50_ms']:.3f}, proxy {side['proxy_p50_ms']:.3f}; p99 "
-         f"{side['direct_p99_ms']:.3f} / {side['proxy_p99_ms']:.3f})"),
-        ("100 MB HTTPS download through the sidecar", f"{side['download_ratio'] * 100:.1f}% of direct "
-         f"({side['download_100mb_proxy_mb_s']} / {side['download_100mb_direct_mb_s']} MB/s)"),
-        ("100 MB plain-HTTP download through it",
-         f"{side['plain_http_download_ratio'] * 100:.1f}% of direct"),
     ]  # fmt: skip
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key.ljust(width)} : {value}")
-    print(f"(written to {args.json})")
-    return 0
 
 
 if __name__ == "__main__":
