@@ -259,3 +259,45 @@ def test_the_watchdog_sweeps_after_a_failed_teardown_only(
             assert engine.ok("inspect", leftover)
     finally:
         engine.run("rm", "-f", leftover, check=False)
+
+
+def test_a_docker_context_switched_mid_session_does_not_move_its_teardown(
+    engine: DockerEngine, lab: Path, tmp_path: Path
+) -> None:
+    """The session keeps the engine it started on: after `docker context use`
+    in another terminal, its teardown (and its watchdog) still remove
+    everything from that engine, not from the context now current."""
+    config = tmp_path / "docker-config"  # the CLI's own contexts, not the user's
+    config.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+    env["DOCKER_CONFIG"] = str(config)
+    nowhere = "tcp://127.0.0.1:9"  # the discard port: nothing answers there
+    created = subprocess.run(
+        [engine.binary, "context", "create", "elsewhere", "--docker", f"host={nowhere}"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    wait = "touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.1; done"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c", wait],
+        cwd=lab, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        (agent,) = wait_for(lambda: owned_containers(engine, proc.pid, L.ROLE_AGENT), 60, "the agent")
+        wait_for(lambda: engine.ok("exec", agent, "test", "-e", "/tmp/started"), 60, "the command to run")
+        switched = subprocess.run([engine.binary, "context", "use", "elsewhere"], env=env,
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+        assert switched.returncode == 0, switched.stderr
+        # The control: the switch took, a docker call now goes nowhere.
+        assert (
+            subprocess.run([engine.binary, "ps"], env=env, capture_output=True, check=False).returncode != 0
+        )
+        engine.run("exec", agent, "touch", "/tmp/go")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "everything it made was removed" in err
+        assert labelled_objects(engine) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -30,6 +30,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
@@ -240,7 +241,9 @@ class DockerEngine:
     """The docker CLI, resolved once."""
 
     binary: str
-    base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Variables set for every docker call, over the environment's: the context
+    # the session started on (`locate`), so that a switch meanwhile moves nothing.
+    pins: Mapping[str, str] = field(default_factory=dict)
     version: str = ""  # the server's version, once asked
     capabilities: Capabilities = CAPABILITIES
 
@@ -255,16 +258,38 @@ class DockerEngine:
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
         probe = cls(binary=binary)
-        return cls(binary=binary, base_env=probe.base_env, version=probe.server_version())
+        if os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT"):
+            return cls(binary=binary, version=probe.server_version())  # fixed by the environment
+        # The engine is pinned for the whole session: `docker context use` in
+        # another terminal meanwhile must not send the teardown (or the
+        # watchdog's sweep) to another engine, leaving this one's objects behind.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            context = pool.submit(probe.current_context)
+            version = probe.server_version()
+        pins = {"DOCKER_CONTEXT": context.result()} if context.result() else {}
+        return cls(binary=binary, pins=pins, version=version)
+
+    @classmethod
+    def described(cls, binary: str, context: str = "") -> DockerEngine:
+        """The engine `describe()` named: the same CLI and the same context."""
+        return cls(binary=binary, pins={"DOCKER_CONTEXT": context} if context else {})
 
     def describe(self) -> tuple[str, ...]:
-        return ("docker", self.binary)
+        return ("docker", self.binary, self.pins.get("DOCKER_CONTEXT", ""))
+
+    def current_context(self) -> str:
+        """The docker CLI's current context, or "" where it cannot say (too old)."""
+        try:
+            answer = self.run("context", "show", check=False).stdout.strip()
+        except OSError:
+            return ""
+        return answer if answer and len(answer.split()) == 1 else ""
 
     def on_this_host(self) -> bool:
         """True when the CLI reaches its engine over a unix socket: not when
         DOCKER_HOST or the current docker context names an engine elsewhere."""
         context = self.run("context", "inspect", check=False).stdout
-        return engine_endpoint(context, self.base_env).startswith("unix://")
+        return engine_endpoint(context, os.environ).startswith("unix://")
 
     # --- Networks -----------------------------------------------------------------
 
@@ -549,7 +574,7 @@ class DockerEngine:
         if on_terminal:
             # Docker's progress on the terminal, through stderr: stdout is for the names pushed.
             argv, started = self.argv(("image", "push", ref)), time.monotonic()
-            status = subprocess.run(argv, stdout=sys.stderr, check=False).returncode
+            status = subprocess.run(argv, stdout=sys.stderr, env=self._env(), check=False).returncode
             _trace(argv, started, status)
             return status, ""
         result = self.run("image", "push", "--quiet", ref, check=False)
@@ -560,12 +585,12 @@ class DockerEngine:
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.binary, *args]
 
-    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str] | None:
-        if not extra:
+    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str] | None:
+        """The environment of a docker call: this process's (None), with the
+        engine's pins and `extra` over it when there are any."""
+        if not extra and not self.pins:
             return None
-        env = dict(self.base_env)
-        env.update(extra)
-        return env
+        return {**os.environ, **self.pins, **(extra or {})}
 
     def run(
         self,
@@ -640,6 +665,7 @@ class DockerEngine:
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         kwargs.setdefault("process_group", 0)  # as in run(): the CLI decides, not the terminal
+        kwargs.setdefault("env", self._env())
         trace_streamed(display_command(self.argv(args)))
         return subprocess.Popen(self.argv(args), **kwargs)
 

@@ -40,8 +40,7 @@ def from_description(args: Sequence[str]) -> Engine:
     """The engine an `Engine.describe()` named, made again without probing it."""
     kind, *rest = args
     if kind == "docker":
-        (binary,) = rest
-        return DockerEngine(binary=binary)
+        return DockerEngine.described(*rest)
     if kind == "kubernetes":
         engine: Engine = _kubernetes().from_description(tuple(rest))
         return engine
