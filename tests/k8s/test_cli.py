@@ -26,17 +26,33 @@ from tests.conftest import trust_manifest
 
 CASE_LABEL = "dev.claude-bottle-test.case"
 KINDS = ("container", "network", "other")
-# The lab's web server has a private address, so its names are `internal` hosts.
-MANIFEST = {
-    "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test"]}}},
-    "agents": {"worker": {"bottle": "lab"}},
-}
+LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (tests/sidecar/lab/server.js)
+
+
+def manifest(lab_ca: str) -> dict[str, Any]:
+    """The lab's web server has a private address, so its names are `internal` hosts.
+    `coder` reaches the lab's Messages API over HTTPS, trusting the lab's certificate."""
+    return {
+        "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test", "api.lab.test"]}}},
+        "agents": {
+            "worker": {"bottle": "lab"},
+            "coder": {
+                "bottle": "lab",
+                "env": {
+                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
+                    "ANTHROPIC_AUTH_TOKEN": "lab-token",
+                    "LAB_CA": lab_ca,
+                    "NODE_EXTRA_CA_CERTS": "/home/node/lab-ca.pem",
+                },
+            },
+        },
+    }
 
 
 class Project:
     """A folder with a trusted manifest, and the environment the CLI runs in there."""
 
-    def __init__(self, folder: Path, namespace: str) -> None:
+    def __init__(self, folder: Path, namespace: str, lab_ca: str) -> None:
         self.folder = folder
         self.label = f"{CASE_LABEL}={secrets.token_hex(4)}"
         self.env = {
@@ -47,7 +63,7 @@ class Project:
             "XDG_STATE_HOME": str(folder.parent / "state"),
             "XDG_DATA_HOME": str(folder.parent / "data"),
         }
-        (folder / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+        (folder / "claude-bottle.json").write_text(json.dumps(manifest(lab_ca)))
         saved = os.environ.get("XDG_STATE_HOME")
         os.environ["XDG_STATE_HOME"] = self.env["XDG_STATE_HOME"]
         try:
@@ -94,10 +110,13 @@ def shared_egress_network(engine: KubernetesEngine) -> Iterator[None]:
 
 
 @pytest.fixture
-def project(engine: KubernetesEngine, namespace: str, tmp_path: Path) -> Iterator[Project]:
+def project(
+    engine: KubernetesEngine, namespace: str, lab: dict[str, str], tmp_path: Path
+) -> Iterator[Project]:
     folder = tmp_path / "project"
     folder.mkdir()
-    proj = Project(folder, namespace)
+    lab_ca = (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "cert.pem").read_text()
+    proj = Project(folder, namespace, lab_ca)
     yield proj
     deadline = time.monotonic() + 30
     while objects(engine, proj) and time.monotonic() < deadline:
@@ -129,6 +148,17 @@ def test_the_proxy_lets_the_allowed_host_through_and_refuses_the_rest(
     assert result.stdout.split("\n")[:2] == ["allowed.test 200", "blocked.test 403"], result.stdout
     assert "allowed : allowed.test" in result.stderr
     assert "refused : blocked.test" in result.stderr
+
+
+def test_the_real_claude_answers_through_the_proxy(engine: KubernetesEngine, project: Project) -> None:
+    # The real Claude Code CLI in the agent pod, to the lab's Messages API over
+    # HTTPS (a CONNECT tunnel through the sidecar), and its answer back on stdout.
+    script = 'printf "%s" "$LAB_CA" > ~/lab-ca.pem && exec claude -p "say hello"'
+    result = project.cli("run", "coder", "--", "sh", "-c", script, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == LAB_ANSWER, (result.stdout, result.stderr)
+    assert "allowed : api.lab.test" in result.stderr
+    assert "everything it made was removed" in result.stderr
 
 
 def test_cwd_work_comes_back_as_a_branch(engine: KubernetesEngine, project: Project) -> None:
