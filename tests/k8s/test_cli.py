@@ -5,6 +5,7 @@ after each, nothing of the session is left in the namespace."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 import claude_bottle.engine.labels as L
@@ -78,6 +80,11 @@ class Project:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=False)  # fmt: skip
+
+    def spawn_under_terminal(self, *args: str) -> pexpect.spawn:
+        """The CLI as a user runs it: in a session of its own with a pseudo-terminal."""
+        return pexpect.spawn(sys.executable, ["-m", "claude_bottle", *args], cwd=str(self.folder),
+                             env=self.env, encoding="utf-8", timeout=60, dimensions=(40, 120))  # fmt: skip
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), cwd=self.folder, env=self.env, stdout=subprocess.PIPE,
@@ -250,3 +257,28 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
     assert result.returncode == 0, result.stderr
     assert f"removed session {session}" in result.stderr
     wait_for(lambda: objects(engine, project) == [], 30, "cleanup's removals to finish")
+
+
+def test_start_under_a_terminal_then_ctrl_c_leaves_nothing(
+    engine: KubernetesEngine, project: Project
+) -> None:
+    child = project.spawn_under_terminal("start", "coder")
+    child.logfile_read = transcript = io.StringIO()
+    try:
+        child.expect(r"launch this agent\? \[y/N\] ")
+        child.sendline("y")
+        child.expect("attaching interactive claude session")
+        child.expect("bypass permissions on")  # the real Claude Code's interactive screen
+        running = engine.find([project.label], kinds=("container",), running=True)
+        assert sorted(f.labels[L.ROLE] for f in running) == [L.ROLE_AGENT, L.ROLE_SIDECAR]
+        # A terminal's Ctrl-C reaches the whole foreground process group; the
+        # terminal is raw while attached, so the signal is sent as a terminal would.
+        os.killpg(child.pid, signal.SIGINT)
+        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+        child.expect(r"interrupted \(SIGINT\); everything this session made was removed")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 130
+    assert "Traceback" not in transcript.getvalue(), transcript.getvalue()
+    assert objects(engine, project) == []
