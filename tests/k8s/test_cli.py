@@ -223,6 +223,25 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
     wait_for(lambda: objects(engine, project) == [], 60, "the watchdog to remove the session")
 
 
+def test_ps_then_stop_from_another_process_ends_the_session(
+    engine: KubernetesEngine, project: Project, waiting_session: tuple[subprocess.Popen[str], str]
+) -> None:
+    proc, session = waiting_session
+    listed = project.cli("ps", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (bottle,) = [b for b in json.loads(listed.stdout) if b["session"] == session]
+    assert (bottle["agent"], bottle["bottle"]) == ("worker", "lab")
+    # By container name: the session is this test's, whatever else runs in the namespace.
+    stopped = project.cli("stop", bottle["container"])
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped 1 session(s)" in stopped.stderr
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGTERM); everything this session made was removed" in err
+    assert "Traceback" not in err
+    assert objects(engine, project) == []
+
+
 def orphan_the_secrets(engine: KubernetesEngine, project: Project) -> None:
     """Delete the session's pods but not what they own: as if the CLI died after
     making a Secret and before the pod that owns it."""
