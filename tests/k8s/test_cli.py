@@ -1,6 +1,8 @@
 """The product's CLI on the test cluster, as users run it (a real process, the
-engine chosen by CLAUDE_BOTTLE_ENGINE): a trivial run, the proxy's wall, work
-coming back as a branch, and kill -9 followed by the watchdog or `cleanup`;
+engine chosen by CLAUDE_BOTTLE_ENGINE): a trivial run, the proxy's wall, the
+real `claude -p` answered by the lab's Messages API, work coming back as a
+branch, interactive `start` under a pseudo-terminal ended by Ctrl-C, `stop`
+from another process, and kill -9 followed by the watchdog or `cleanup`;
 after each, nothing of the session is left in the namespace."""
 
 from __future__ import annotations
