@@ -8,7 +8,8 @@
 # Servers, all on LAB_WEB_IP (one "internet" host; the metadata address too):
 #   web: tests/sidecar/lab/server.js, answering as every lab name on 80/443
 #        (certificate $K8S_DIR/lab/cert.pem, for the names in LAB_NAMES),
-#        8080/8443, raw TCP 9000, UDP 5353; one JSON line per request in web.log
+#        8080/8443, raw TCP 9000, UDP 5353; one JSON line per request in web.log;
+#        POST /v1/messages is a fake Messages API (the real `claude -p` gets an answer)
 #   dns: lab-dns.py on 53/udp: *.test -> LAB_WEB_IP, the rest NXDOMAIN; one JSON
 #        line per query in dns.log. It is every pod's clusterDNS.
 set -euo pipefail

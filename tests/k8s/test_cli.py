@@ -1,10 +1,13 @@
 """The product's CLI on the test cluster, as users run it (a real process, the
-engine chosen by CLAUDE_BOTTLE_ENGINE): a trivial run, the proxy's wall, work
-coming back as a branch, and kill -9 followed by the watchdog or `cleanup`;
+engine chosen by CLAUDE_BOTTLE_ENGINE): a trivial run, the proxy's wall, the
+real `claude -p` answered by the lab's Messages API, work coming back as a
+branch, interactive `start` under a pseudo-terminal ended by Ctrl-C, `stop`
+from another process, and kill -9 followed by the watchdog or `cleanup`;
 after each, nothing of the session is left in the namespace."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 import claude_bottle.engine.labels as L
@@ -26,17 +30,33 @@ from tests.conftest import trust_manifest
 
 CASE_LABEL = "dev.claude-bottle-test.case"
 KINDS = ("container", "network", "other")
-# The lab's web server has a private address, so its names are `internal` hosts.
-MANIFEST = {
-    "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test"]}}},
-    "agents": {"worker": {"bottle": "lab"}},
-}
+LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (tests/sidecar/lab/server.js)
+
+
+def manifest(lab_ca: str) -> dict[str, Any]:
+    """The lab's web server has a private address, so its names are `internal` hosts.
+    `coder` reaches the lab's Messages API over HTTPS, trusting the lab's certificate."""
+    return {
+        "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test", "api.lab.test"]}}},
+        "agents": {
+            "worker": {"bottle": "lab"},
+            "coder": {
+                "bottle": "lab",
+                "env": {
+                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
+                    "ANTHROPIC_AUTH_TOKEN": "lab-token",
+                    "LAB_CA": lab_ca,
+                    "NODE_EXTRA_CA_CERTS": "/home/node/lab-ca.pem",
+                },
+            },
+        },
+    }
 
 
 class Project:
     """A folder with a trusted manifest, and the environment the CLI runs in there."""
 
-    def __init__(self, folder: Path, namespace: str) -> None:
+    def __init__(self, folder: Path, namespace: str, lab_ca: str) -> None:
         self.folder = folder
         self.label = f"{CASE_LABEL}={secrets.token_hex(4)}"
         self.env = {
@@ -47,7 +67,7 @@ class Project:
             "XDG_STATE_HOME": str(folder.parent / "state"),
             "XDG_DATA_HOME": str(folder.parent / "data"),
         }
-        (folder / "claude-bottle.json").write_text(json.dumps(MANIFEST))
+        (folder / "claude-bottle.json").write_text(json.dumps(manifest(lab_ca)))
         saved = os.environ.get("XDG_STATE_HOME")
         os.environ["XDG_STATE_HOME"] = self.env["XDG_STATE_HOME"]
         try:
@@ -62,6 +82,11 @@ class Project:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=False)  # fmt: skip
+
+    def spawn_under_terminal(self, *args: str) -> pexpect.spawn:
+        """The CLI as a user runs it: in a session of its own with a pseudo-terminal."""
+        return pexpect.spawn(sys.executable, ["-m", "claude_bottle", *args], cwd=str(self.folder),
+                             env=self.env, encoding="utf-8", timeout=60, dimensions=(40, 120))  # fmt: skip
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), cwd=self.folder, env=self.env, stdout=subprocess.PIPE,
@@ -94,10 +119,13 @@ def shared_egress_network(engine: KubernetesEngine) -> Iterator[None]:
 
 
 @pytest.fixture
-def project(engine: KubernetesEngine, namespace: str, tmp_path: Path) -> Iterator[Project]:
+def project(
+    engine: KubernetesEngine, namespace: str, lab: dict[str, str], tmp_path: Path
+) -> Iterator[Project]:
     folder = tmp_path / "project"
     folder.mkdir()
-    proj = Project(folder, namespace)
+    lab_ca = (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "cert.pem").read_text()
+    proj = Project(folder, namespace, lab_ca)
     yield proj
     deadline = time.monotonic() + 30
     while objects(engine, proj) and time.monotonic() < deadline:
@@ -129,6 +157,17 @@ def test_the_proxy_lets_the_allowed_host_through_and_refuses_the_rest(
     assert result.stdout.split("\n")[:2] == ["allowed.test 200", "blocked.test 403"], result.stdout
     assert "allowed : allowed.test" in result.stderr
     assert "refused : blocked.test" in result.stderr
+
+
+def test_the_real_claude_answers_through_the_proxy(engine: KubernetesEngine, project: Project) -> None:
+    # The real Claude Code CLI in the agent pod, to the lab's Messages API over
+    # HTTPS (a CONNECT tunnel through the sidecar), and its answer back on stdout.
+    script = 'printf "%s" "$LAB_CA" > ~/lab-ca.pem && exec claude -p "say hello"'
+    result = project.cli("run", "coder", "--", "sh", "-c", script, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == LAB_ANSWER, (result.stdout, result.stderr)
+    assert "allowed : api.lab.test" in result.stderr
+    assert "everything it made was removed" in result.stderr
 
 
 def test_cwd_work_comes_back_as_a_branch(engine: KubernetesEngine, project: Project) -> None:
@@ -186,6 +225,25 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
     wait_for(lambda: objects(engine, project) == [], 60, "the watchdog to remove the session")
 
 
+def test_ps_then_stop_from_another_process_ends_the_session(
+    engine: KubernetesEngine, project: Project, waiting_session: tuple[subprocess.Popen[str], str]
+) -> None:
+    proc, session = waiting_session
+    listed = project.cli("ps", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (bottle,) = [b for b in json.loads(listed.stdout) if b["session"] == session]
+    assert (bottle["agent"], bottle["bottle"]) == ("worker", "lab")
+    # By container name: the session is this test's, whatever else runs in the namespace.
+    stopped = project.cli("stop", bottle["container"])
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped 1 session(s)" in stopped.stderr
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGTERM); everything this session made was removed" in err
+    assert "Traceback" not in err
+    assert objects(engine, project) == []
+
+
 def orphan_the_secrets(engine: KubernetesEngine, project: Project) -> None:
     """Delete the session's pods but not what they own: as if the CLI died after
     making a Secret and before the pod that owns it."""
@@ -220,3 +278,28 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
     assert result.returncode == 0, result.stderr
     assert f"removed session {session}" in result.stderr
     wait_for(lambda: objects(engine, project) == [], 30, "cleanup's removals to finish")
+
+
+def test_start_under_a_terminal_then_ctrl_c_leaves_nothing(
+    engine: KubernetesEngine, project: Project
+) -> None:
+    child = project.spawn_under_terminal("start", "coder")
+    child.logfile_read = transcript = io.StringIO()
+    try:
+        child.expect(r"launch this agent\? \[y/N\] ")
+        child.sendline("y")
+        child.expect("attaching interactive claude session")
+        child.expect("bypass permissions on")  # the real Claude Code's interactive screen
+        running = engine.find([project.label], kinds=("container",), running=True)
+        assert sorted(f.labels[L.ROLE] for f in running) == [L.ROLE_AGENT, L.ROLE_SIDECAR]
+        # A terminal's Ctrl-C reaches the whole foreground process group; the
+        # terminal is raw while attached, so the signal is sent as a terminal would.
+        os.killpg(child.pid, signal.SIGINT)
+        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+        child.expect(r"interrupted \(SIGINT\); everything this session made was removed")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 130
+    assert "Traceback" not in transcript.getvalue(), transcript.getvalue()
+    assert objects(engine, project) == []

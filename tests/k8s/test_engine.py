@@ -301,6 +301,11 @@ def test_logs(engine: KubernetesEngine, bottle: Bottle) -> None:
     assert engine.logs(bottle.sidecar) == ""  # the server logs nothing; the call works
     with engine.follow_logs(bottle.sidecar) as stream:
         assert stream.readable()
+    # The followed stream's connection is not reused half-read: the next request
+    # answers at once (it waited for its 30 s timeout; a log read there never ended).
+    started = time.monotonic()
+    assert engine.network_exists(bottle.internal)
+    assert time.monotonic() - started < 10
 
 
 # Finding and removing

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import socket
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpe
 from claude_bottle.engine.k8s import manifests, meta, status
 from claude_bottle.engine.k8s.cluster import exit_status
 from claude_bottle.engine.k8s.config import KubernetesSettings
-from claude_bottle.errors import UsageError
+from claude_bottle.errors import Interrupted, UsageError
 
 LIMITS = Limits(pids=1024, memory="8g", cpus=2)
 SESSION_LABELS = {
@@ -562,6 +564,44 @@ def test_channels_frame_bytes_both_ways() -> None:
     assert b"".join(m[1:] for m in sock.sent[:-1]) == every_byte * 1000
     assert max(len(m) for m in sock.sent) <= streams.CHUNK + 1
     assert sock.sent[-1] == bytes([streams.CLOSE, streams.STDIN])  # stdin closed: `tar -x` sees its end
+
+
+class SilentSocket(FakeSocket):
+    """A websocket over a real socket that never answers: a read blocks until
+    the socket is shut down, as an attached session's does while it waits."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.sock, self._peer = socket.socketpair()
+
+    def recv_data_frame(self, _control: bool) -> tuple[int, Any]:
+        if not self.sock.recv(1):
+            raise OSError("the stream ended")
+        raise AssertionError("nothing is ever sent on this socket")
+
+    def close(self) -> None:
+        self.sock.close()
+        self._peer.close()
+
+
+def test_an_interrupted_attach_ends_its_reader_before_closing_its_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C or `stop` raise Interrupted in the loop that waits on the session;
+    # the reader thread must end with it, not write to a pipe closed under it.
+    from claude_bottle.engine.k8s import streams
+
+    def interrupted(*_args: object) -> None:
+        raise Interrupted("SIGINT")
+
+    failures: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    monkeypatch.setattr(streams, "_pump_stdin", interrupted)
+    sock = SilentSocket()
+    with pytest.raises(Interrupted):
+        streams.attach(streams.Channels(sock), tty=False)
+    assert [t for t in threading.enumerate() if t.name == "exec-output"] == []
+    assert failures == []
 
 
 def test_stdin_cannot_be_closed_before_v5() -> None:

@@ -239,8 +239,11 @@ class Cluster:
         try:
             yield io.BufferedReader(raw)
         finally:
-            raw.release_conn()
+            # Closed before it goes back to the pool: a followed log is never read to
+            # its end, and a connection handed back with the stream still coming made
+            # the next request on it wait REQUEST_TIMEOUT (30 s) for its answer.
             raw.close()
+            raw.release_conn()
 
     def open_exec(
         self, pod: str, container: str, argv: Sequence[str], *, stdin: bool, tty: bool, sub: str = "exec"

@@ -19,6 +19,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import sys
 import termios
 import threading
@@ -32,6 +33,8 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255
 V5 = "v5.channel.k8s.io"
 CHUNK = 64 * 1024
+# How long an interrupted attach waits for its output reader to see the stream's end.
+READER_GRACE = 5.0
 
 
 class Channels:
@@ -72,6 +75,13 @@ class Channels:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.sock.close()
+
+    def abort(self) -> None:
+        """End the stream at once, from any thread: a reader blocked in `frames`
+        wakes and sees its end (closing a socket does not wake a blocked read;
+        shutting it down does)."""
+        with contextlib.suppress(Exception):
+            self.sock.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _subprotocol(sock: Any) -> str:
@@ -208,8 +218,11 @@ def attach(channels: Channels, *, tty: bool) -> int:
 
     reader = threading.Thread(target=read_all, name="exec-output", daemon=True)
     with contextlib.ExitStack() as restore:
-        restore.callback(os.close, wake_r)
-        restore.callback(os.close, wake_w)
+        # Last out, on every path: an interrupt (Ctrl-C, `stop`) leaves the loop
+        # below while the reader still runs; it must end before the wake-up pipe
+        # closes, or its last write fails (a traceback) or lands in whatever file
+        # took the closed descriptor's number.
+        restore.callback(_end_reader, channels, reader, (wake_r, wake_w))
         if tty and stdin_fd is not None and os.isatty(stdin_fd):
             saved = termios.tcgetattr(stdin_fd)
             ttymod.setraw(stdin_fd)
@@ -226,6 +239,16 @@ def attach(channels: Channels, *, tty: bool) -> int:
         err.write(message.encode() + b"\n")
         err.flush()
     return CANNOT_RUN if code is None else code
+
+
+def _end_reader(channels: Channels, reader: threading.Thread, fds: tuple[int, ...]) -> None:
+    if reader.is_alive():
+        channels.abort()
+        reader.join(timeout=READER_GRACE)
+    if reader.is_alive():
+        return  # the pipe stays open (two descriptors) rather than be written after closing
+    for fd in fds:
+        os.close(fd)
 
 
 def _pump_stdin(channels: Channels, stdin_fd: int | None, wake_r: int, resized: int | None) -> None:
