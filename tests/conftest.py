@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,14 @@ def write_manifest(project: Path) -> Callable[[Any], Path]:
         return path
 
     return write
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
+    """Poll `condition` until truthy or the deadline passes (no sleeps as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

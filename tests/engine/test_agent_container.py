@@ -22,8 +22,8 @@ from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
-from tests.conftest import trust_manifest
-from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers, wait_for
+from tests.conftest import trust_manifest, wait_for
+from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers
 
 CANARY = "canary-9c1e5d-never-in-argv"
 MANIFEST = {

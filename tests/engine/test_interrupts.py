@@ -21,8 +21,8 @@ from claude_bottle.bottle.reaper import sweep
 from claude_bottle.engine import inventory as cleanup
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
-from tests.conftest import trust_manifest
-from tests.engine.conftest import cli, wait_for
+from tests.conftest import trust_manifest, wait_for
+from tests.engine.conftest import cli
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
 
 __all__ = ["hanging_sidecar"]

@@ -30,7 +30,8 @@ from claude_bottle.plan.images import (
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
-from tests.engine.conftest import cli, lab_plan, wait_for
+from tests.conftest import wait_for
+from tests.engine.conftest import cli, lab_plan
 
 REGISTRY_IMAGE = "claude-bottle-test/registry:1"
 LAB_LABEL = "dev.claude-bottle-test.registry=1"

@@ -19,8 +19,8 @@ import pytest
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
-from tests.conftest import trust_manifest
-from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers, wait_for
+from tests.conftest import trust_manifest, wait_for
+from tests.engine.conftest import case_label, cli, labelled_objects, owned_containers
 
 HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
 MANIFEST = {

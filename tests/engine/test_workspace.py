@@ -25,7 +25,7 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, copy_folder_in, scan_workspace
-from tests.conftest import trust_manifest
+from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import (
     agent_on_internal_network,
     cli,
@@ -33,7 +33,6 @@ from tests.engine.conftest import (
     lab_plan,
     labelled_objects,
     owned_containers,
-    wait_for,
 )
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
 

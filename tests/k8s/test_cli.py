@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import claude_bottle.engine.labels as L
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.plan.subnets import SHARED_EGRESS
-from tests.conftest import trust_manifest
+from tests.conftest import trust_manifest, wait_for
 
 CASE_LABEL = "dev.claude-bottle-test.case"
 KINDS = ("container", "network", "other")
@@ -96,16 +96,6 @@ class Project:
 def objects(engine: KubernetesEngine, project: Project) -> list[str]:
     """What this test's sessions have in the namespace (pods, secrets, policies)."""
     return sorted(f"{f.kind} {f.name}" for f in engine.find([project.label], kinds=KINDS))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -207,6 +197,7 @@ def waiting_session(
             ),
             60,
             "the agent pod to run",
+            poll=0.2,
         )
         yield proc, agents[0].labels[L.SESSION]
     finally:
@@ -222,7 +213,7 @@ def test_kill_9_is_cleaned_up_by_the_session_watchdog(
     assert objects(engine, project) != []
     proc.kill()
     proc.wait()
-    wait_for(lambda: objects(engine, project) == [], 60, "the watchdog to remove the session")
+    wait_for(lambda: objects(engine, project) == [], 60, "the watchdog to remove the session", poll=0.2)
 
 
 def test_ps_then_stop_from_another_process_ends_the_session(
@@ -257,7 +248,7 @@ def orphan_the_secrets(engine: KubernetesEngine, project: Project) -> None:
         engine.cluster.request(
             "DELETE", engine.cluster.path("pods", meta.object_name(found.name)), body=orphan
         )
-    wait_for(lambda: not engine.find([project.label], kinds=("container",)), 30, "the pods to go")
+    wait_for(lambda: not engine.find([project.label], kinds=("container",)), 30, "the pods to go", poll=0.2)
 
 
 def test_kill_9_of_cli_and_watchdog_then_cleanup(
@@ -277,7 +268,7 @@ def test_kill_9_of_cli_and_watchdog_then_cleanup(
     result = project.cli("cleanup", "--label", project.label)
     assert result.returncode == 0, result.stderr
     assert f"removed session {session}" in result.stderr
-    wait_for(lambda: objects(engine, project) == [], 30, "cleanup's removals to finish")
+    wait_for(lambda: objects(engine, project) == [], 30, "cleanup's removals to finish", poll=0.2)
 
 
 def test_start_under_a_terminal_then_ctrl_c_leaves_nothing(

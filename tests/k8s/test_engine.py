@@ -23,6 +23,7 @@ from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.errors import ClaudeBottleError, NameConflict, NotFound, PathNotFound, UsageError
+from tests.conftest import wait_for
 from tests.k8s.conftest import wait_empty
 
 IMAGE = "claude-bottle:latest"
@@ -165,17 +166,6 @@ def test_the_sidecar_reaches_the_lab_and_not_the_cluster(
     assert reached == []
 
 
-def eventually(check: object, seconds: float = 15.0) -> bool:
-    """True once `check()` is: a new policy comes into force a moment after it is made."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if check():  # type: ignore[operator]
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-
-
 def test_internal_hosts_inside_the_cluster_are_opened_to_their_sidecar_alone(
     engine: KubernetesEngine, bottle: Bottle, lab: dict[str, str]
 ) -> None:
@@ -206,9 +196,12 @@ def test_internal_hosts_inside_the_cluster_are_opened_to_their_sidecar_alone(
             )
             wide.connect(egress, name)
         # The control: a sidecar without internal hosts goes out, but not into the cluster.
-        assert eventually(lambda: probe(engine, closed, lab["CLAUDE_BOTTLE_K8S_LAB_WEB_IP"], 80))
-        assert eventually(lambda: probe(engine, opened, address, PORT)), "the opened address is closed"
-        assert eventually(lambda: probe(engine, by_service, service_ip, PORT)), "the Service is closed"
+        # A new policy comes into force a moment after it is made.
+        wait_for(
+            lambda: probe(engine, closed, lab["CLAUDE_BOTTLE_K8S_LAB_WEB_IP"], 80), 15, "the way out", 0.5
+        )
+        wait_for(lambda: probe(engine, opened, address, PORT), 15, "the opened address to open", 0.5)
+        wait_for(lambda: probe(engine, by_service, service_ip, PORT), 15, "the Service to open", 0.5)
         assert not probe(engine, closed, address, PORT)
         assert not probe(engine, closed, service_ip, PORT)
         assert not probe(engine, opened, address, UNDECLARED), "a port that is not for egress"

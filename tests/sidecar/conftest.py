@@ -31,8 +31,8 @@ import pytest
 
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies import backend_for
-from tests.conftest import trust_manifest
-from tests.engine.conftest import agent_image, engine, nothing_left_behind, wait_for
+from tests.conftest import trust_manifest, wait_for
+from tests.engine.conftest import agent_image, engine, nothing_left_behind
 
 __all__ = ["agent_image", "engine", "nothing_left_behind"]
 

@@ -23,7 +23,8 @@ import pytest
 
 from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
-from tests.engine.conftest import cli, wait_for
+from tests.conftest import wait_for
+from tests.engine.conftest import cli
 from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
 
 RUNTIMES = [pytest.param("attacker", id="runc"), pytest.param("attacker-gvisor", id="runsc")]

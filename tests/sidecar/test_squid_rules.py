@@ -19,7 +19,7 @@ from claude_bottle.engine.api import ContainerSpec
 from claude_bottle.engine.docker import DockerEngine, container_args
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.squid import CONFIG_ENV, IMAGE, SquidBackend, render_squid_config
-from tests.engine.conftest import wait_for
+from tests.conftest import wait_for
 from tests.sidecar.conftest import LAB_LABEL, Lab
 
 GOLDEN = Path(__file__).parents[1] / "unit" / "golden"
