@@ -63,7 +63,8 @@ fi
 bash scripts/k8s/smoke.sh
 python3 -m pytest tests/k8s -q -m k8s
 
-# Speed, measured (issue 12): a short pass of the benchmark, printed, never asserted.
-python3 scripts/bench.py --short --json "${TMPDIR:-/tmp}/claude-bottle-bench.json" || echo "bench: could not run" >&2
+# Speed, measured (issue 12): a short pass of the benchmark, printed; its
+# timings are never asserted, but a benchmark that cannot run fails the suite.
+python3 scripts/bench.py --short --json "${TMPDIR:-/tmp}/claude-bottle-bench.json"
 # Last, so that the run closes on pytest's summary.
 python3 -m pytest tests/engine -q -m engine
