@@ -4,8 +4,11 @@
 1. launch ratio: `claude-bottle run bench -- true` against a bare
    `docker run --rm IMAGE true`, as interleaved pairs (median of --pairs),
    with the phase timings `--timings` prints;
+   and the floor of any bottle of this design (the CLI's start, one container
+   started detached, one exec, its removal) as a ratio to the same bare run;
 2. end to exit: from the command's end to the CLI's exit (the `teardown`
-   phase plus the summary), and whether anything is left 2 s after exit;
+   phase plus the summary), how long after the exit the watchdog has removed
+   the rest, and whether anything is left 2 s after exit;
 3. host memory per running bottle outside its containers: the PSS (and RSS) of
    the CLI, its watchdog and its `docker exec` client while one bottle runs,
    and while five run at once;
@@ -148,6 +151,7 @@ def timed(argv: list[str], cwd: str) -> tuple[float, str]:
 
 
 def leftovers(label: str) -> int:
+    """The bench's objects still in the engine (containers and networks)."""
     flt = ["--filter", f"label={label}"]
     return len(run(["docker", "ps", "-aq", *flt]).stdout.split()) + len(
         run(["docker", "network", "ls", "-q", *flt]).stdout.split()
@@ -158,28 +162,49 @@ def launch_ratio(folder: str, pairs: int, runtime: str = "runc") -> dict[str, An
     """Interleaved pairs: a bare `docker run` and a bottle, both on `runtime`
     (under runsc only the agent is gVisor's; the sidecar stays on runc)."""
     timed([*bottle_cmd(runtime), "true"], folder)  # warm up: images checked, caches hot
-    bare, bottle, phases, left = [], [], {}, []
-    label = os.environ["CLAUDE_BOTTLE_LABELS"].split("=", 1)
+    bare, bottle, floor, phases, left, gone = [], [], [], {}, [], []
+    label = "=".join(os.environ["CLAUDE_BOTTLE_LABELS"].split("=", 1))
     for _ in range(pairs):
         bare.append(timed(["docker", "run", "--rm", "--runtime", runtime, IMAGE, "true"], folder)[0])
+        floor.append(floor_of_a_bottle(folder, runtime))
         elapsed, err = timed([*bottle_cmd(runtime), "true"], folder)
+        exited = time.monotonic()
         bottle.append(elapsed)
         for phase, secs in re.findall(r"(\w+) (\d+\.\d+)s", err.split("timings :")[-1]):
             phases.setdefault(phase, []).append(float(secs))
-        deadline = time.monotonic() + 2
-        while leftovers(f"{label[0]}={label[1]}") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left.append(leftovers(f"{label[0]}={label[1]}"))
-    b, c = statistics.median(bare), statistics.median(bottle)
+        # The sidecar and network are the watchdog's to remove, just after the exit.
+        while leftovers(label) and time.monotonic() < exited + 2:
+            time.sleep(0.02)
+        gone.append(time.monotonic() - exited)
+        left.append(leftovers(label))
+    b, c, f = statistics.median(bare), statistics.median(bottle), statistics.median(floor)
     return {
         "runtime": runtime,
         "pairs": pairs,
         "bare_docker_run_s": round(b, 3),
         "claude_bottle_run_s": round(c, 3),
         "ratio": round(c / b, 2),
+        "floor_s": round(f, 3),
+        "floor_ratio": round(f / b, 2),
         "phases_median_s": {p: round(statistics.median(v), 3) for p, v in phases.items()},
+        "all_removed_after_exit_s": {"median": round(statistics.median(gone), 3), "max": round(max(gone), 3)},
         "objects_left_2s_after_exit": max(left),
     }
+
+
+def floor_of_a_bottle(folder: str, runtime: str) -> float:
+    """What any bottle of this design pays at least, with nothing of claude-bottle's
+    but its CLI's start: the CLI (Python and the package's imports), then one
+    container started detached, one `docker exec` of the command (the container
+    must exist first: files go in and the proxy must answer before the command
+    runs), and the container's removal. No network, no sidecar, no checks."""
+    start = time.perf_counter()
+    timed([sys.executable, "-m", "claude_bottle", "--version"], folder)
+    argv = ["docker", "run", "-d", "--runtime", runtime, "--init", IMAGE, "sleep", "infinity"]
+    container = run(argv).stdout.strip()
+    timed(["docker", "exec", container, "true"], folder)
+    timed(["docker", "rm", "-f", container], folder)
+    return time.perf_counter() - start
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -424,7 +449,7 @@ def main() -> int:
 
 def launch_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     launch, mem, many = results["launch"], results["host_memory"], results["host_memory_at_once"]
-    gvisor = results["launch_runsc"]
+    gvisor, removed = results["launch_runsc"], results["launch"]["all_removed_after_exit_s"]
     return [
         ("bare docker run --rm IMAGE true (median)", f"{launch['bare_docker_run_s']:.3f} s"),
         ("claude-bottle run bench -- true (median)", f"{launch['claude_bottle_run_s']:.3f} s"),
@@ -433,7 +458,10 @@ def launch_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         ("under runsc: bare / claude-bottle / ratio", f"{gvisor['bare_docker_run_s']:.3f} s / "
          f"{gvisor['claude_bottle_run_s']:.3f} s / {gvisor['ratio']:.2f}x; phases "
          + ", ".join(f"{k} {v:.3f} s" for k, v in gvisor["phases_median_s"].items())),
+        ("floor: CLI start, one container, one exec, removal", f"{launch['floor_s']:.3f} s, "
+         f"{launch['floor_ratio']:.2f}x (runsc {gvisor['floor_s']:.3f} s, {gvisor['floor_ratio']:.2f}x)"),
         ("command end to exit (teardown phase)", f"{launch['phases_median_s'].get('teardown', 0):.3f} s"),
+        ("all removed after the exit", f"median {removed['median']:.3f} s, max {removed['max']:.3f} s"),
         ("objects left 2 s after exit", str(launch["objects_left_2s_after_exit"])),
         ("host memory per running bottle (target <= 25 MB)", f"PSS {mem['pss_mb']} MB alone, "
          f"{many['pss_mb']} MB each with {many['bottles_at_once']} at once; RSS {mem['rss_mb']} MB: "
