@@ -115,15 +115,19 @@ MUTANTS = (
            "bundle = source.folder / \".git\" / f\"{branch.replace('/', '_')}.bundle\"", HARVEST),
     # Teardown: the watchdog and the signal shield.
     Mutant("watchdog-told-clean-after-a-failed-teardown", "bottle/reaper.py",
-           "            if exc_type is None:\n                self.proc.stdin.write(CLEAN)",
+           "            if exc_type is None:\n"
+           "                self.proc.stdin.write(FINISH if self.finishing else CLEAN)",
            "            if True:\n                self.proc.stdin.write(CLEAN)", WATCHDOG),
+    Mutant("watchdog-not-told-to-finish-an-orderly-end", "bottle/reaper.py",
+           "self.proc.stdin.write(FINISH if self.finishing else CLEAN)",
+           "self.proc.stdin.write(CLEAN)", WATCHDOG),
     Mutant("teardown-shield-removed", "session/signals.py",
            'return SignalLatch(announce="still removing what this session made")',
            'return SignalLatch.__new__(SignalLatch) if False else __import__("contextlib").nullcontext()',
            SIGNALS),
     Mutant("launch-shield-removed", "session/launch.py",
-           "        with shielded():\n            stack.close()",
-           "        if True:\n            stack.close()", SIGNALS),
+           "        with shielded():\n            stack.__exit__(*ended)",
+           "        if True:\n            stack.__exit__(*ended)", SIGNALS),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",

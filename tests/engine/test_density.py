@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from claude_bottle.engine.docker import DockerEngine
-from tests.engine.conftest import cli, labelled_objects
+from tests.engine.conftest import cli, ended_cleanly
 
 BOTTLES = 50
 
@@ -31,4 +31,4 @@ def test_fifty_bottles_at_once(engine: DockerEngine, agent_image: str, tmp_path:
     failures = [r.stderr.strip().splitlines()[-1:] for r in results if r.returncode != 0]
     assert failures == []
     assert sorted(r.stdout for r in results) == sorted(f"bottle-{i}\n" for i in range(BOTTLES))
-    assert labelled_objects(engine) == []
+    ended_cleanly(engine)

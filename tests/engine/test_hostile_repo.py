@@ -17,7 +17,7 @@ import pexpect
 import pytest
 
 from claude_bottle.engine.docker import DockerEngine
-from tests.engine.conftest import cli
+from tests.engine.conftest import cli, ended_cleanly
 from tests.engine.test_interrupts import objects_of_agent
 
 SECRET = f"secret-{secrets.token_hex(6)}"
@@ -97,6 +97,7 @@ def test_an_ssh_key_is_shown_and_asked_about_and_a_change_needs_trust_again(
               trust=False)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert SECRET in ran.stdout
+    ended_cleanly(engine)  # so that what is found below was made by the next run
     ship(repo, agent, ssh=ssh, prompt="a new line in the file")
     again = cli("run", agent, "--", "true", cwd=repo, env=env, trust=False)
     assert again.returncode == 3

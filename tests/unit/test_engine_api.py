@@ -67,6 +67,7 @@ class RecordingEngine:
         self.calls.append(("start", container))
 
     def logs(self, container: str) -> str:
+        self.calls.append(("logs", container))
         return ""
 
     @contextlib.contextmanager
@@ -120,18 +121,40 @@ class RecordingEngine:
         return ("recording",)
 
 
-def plan_of(tmp_path: Path, proxy: str = "squid", runtime: str = "runc") -> LaunchPlan:
+def plan_of(
+    tmp_path: Path, proxy: str = "squid", runtime: str = "runc", network: str | None = None
+) -> LaunchPlan:
+    egress: dict[str, Any] = {
+        "allow": ["a.test"],
+        "proxy": proxy,
+        **({"network": network} if network else {}),
+    }
     data = {
-        "bottles": {"b": {"runtime": runtime, "egress": {"allow": ["a.test"], "proxy": proxy}}},
+        "bottles": {"b": {"runtime": runtime, "egress": egress}},
         "agents": {"a": {"bottle": "b"}},
     }
     options = Options("a", interactive=False)
     return build_plan(parse_manifest(data, "m", tmp_path), options, {}, "s1", frozenset())
 
 
-def launched(monkeypatch: pytest.MonkeyPatch, plan: LaunchPlan, caps: Capabilities) -> RecordingEngine:
-    """The calls of one launch and teardown (no watchdog process: it would need a real engine)."""
-    monkeypatch.setattr(launch, "Reaper", lambda engine, session: contextlib.nullcontext())
+class StandInWatchdog(contextlib.nullcontext[None]):
+    """The watchdog's part in a teardown, without its process (that needs a real engine)."""
+
+    def __init__(self, alive: bool) -> None:
+        super().__init__()
+        self.alive = alive
+        self.finishing = False
+
+    def will_remove(self) -> bool:
+        self.finishing = self.finishing or self.alive
+        return self.finishing
+
+
+def launched(
+    monkeypatch: pytest.MonkeyPatch, plan: LaunchPlan, caps: Capabilities, watchdog_alive: bool = False
+) -> RecordingEngine:
+    """The calls of one launch and teardown (the watchdog stood in for)."""
+    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(watchdog_alive))
     engine = RecordingEngine(caps)
     checked: Engine = engine  # the recording engine implements the whole protocol
     with launch.bottle(plan, checked) as session:
@@ -177,6 +200,46 @@ def test_without_fixed_addresses_or_peer_names_the_sidecar_starts_first_and_the_
     assert engine.containers[plan.container].env["HTTPS_PROXY"] == f"http://{ASSIGNED}:3128"
     removed = [names for call, names in engine.calls if call == "remove_containers"]
     assert removed[-2:] == [(plan.container,), (plan.sidecar_name,)]  # the agent first, then its sidecar
+
+
+def test_a_failed_session_removes_everything_itself_though_the_watchdog_lives(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = plan_of(tmp_path)
+    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(alive=True))
+    engine = RecordingEngine(Capabilities("pins", True, True, True))
+    with pytest.raises(RuntimeError), launch.bottle(plan, engine):
+        raise RuntimeError("the command's exec failed")
+    removed = [(call, names) for call, names in engine.calls if call.startswith("remove_")]
+    assert removed == [
+        ("remove_containers", (plan.container,)),
+        ("remove_containers", (plan.sidecar_name,)),
+        ("remove_network", plan.network_name("internal")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("watchdog_alive", "network"),
+    [(True, None), (False, None), (True, "users-net")],
+    ids=["watchdog", "no-watchdog", "a-network-the-user-named"],
+)
+def test_the_teardown_removes_the_agent_and_leaves_the_rest_to_a_live_watchdog(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, watchdog_alive: bool, network: str | None
+) -> None:
+    plan = plan_of(tmp_path, network=network)
+    engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True), watchdog_alive)
+    removed = [(call, names) for call, names in engine.calls if call.startswith("remove_")]
+    logs = engine.calls.index(("logs", plan.sidecar_name))
+    # Its proxy's log is read once the agent is gone.
+    assert engine.calls.index(("remove_containers", (plan.container,))) < logs
+    if watchdog_alive and network is None:
+        assert removed == [("remove_containers", (plan.container,))]
+    else:  # nobody is left to remove them, or the user may remove their network at once
+        assert removed == [
+            ("remove_containers", (plan.container,)),
+            ("remove_containers", (plan.sidecar_name,)),
+            ("remove_network", plan.network_name("internal")),
+        ]
 
 
 def test_a_proxy_that_needs_the_port_guard_is_refused_where_the_guard_cannot_run(

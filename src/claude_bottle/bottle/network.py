@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 import random
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Engine, NetworkSpec
@@ -22,19 +22,39 @@ from claude_bottle.plan.subnets import (
 SUBNET_TRIES = 12
 
 
+class Successor(Protocol):
+    """Who removes a session's objects after the CLI's end (the watchdog)."""
+
+    def will_remove(self) -> bool: ...
+
+
+def leaves_it(successor: Successor | None, exc_type: Any) -> bool:
+    """Whether a resource leaves its removal to `successor`: only at an orderly end.
+    After a failure or a signal everything is removed before the CLI returns,
+    as the interrupted session's last line says."""
+    return exc_type is None and successor is not None and successor.will_remove()
+
+
 class BottleNetwork(AbstractContextManager["BottleNetwork"]):
     """The session's internal network (no route out), made for one session and
-    removed with it. It holds only the agent and its sidecar, has no IPv6, and
-    takes a small subnet from the bottle tool's own range."""
+    removed with it (by `leave_to` when it will, once the session is over).
+    It holds only the agent and its sidecar, has no IPv6, and takes a small
+    subnet from the bottle tool's own range."""
 
     def __init__(
-        self, engine: Engine, name: str, labels: dict[str, str], pool: ipaddress.IPv4Network | None = None
+        self,
+        engine: Engine,
+        name: str,
+        labels: dict[str, str],
+        pool: ipaddress.IPv4Network | None = None,
+        leave_to: Successor | None = None,
     ) -> None:
         self.engine = engine
         self.name = name
         self.labels = labels
         self.pool = pool or ipaddress.IPv4Network(DEFAULT_SUBNETS)
         self.subnet: ipaddress.IPv4Network | None = None
+        self.leave_to = leave_to
 
     def spec(self, subnet: ipaddress.IPv4Network) -> NetworkSpec:
         return NetworkSpec(self.name, self.labels, internal=True, subnet=subnet)
@@ -54,8 +74,9 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
             "CLAUDE_BOTTLE_SUBNETS"
         )
 
-    def __exit__(self, *exc: Any) -> None:
-        self.engine.remove_network(self.name)
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if not leaves_it(self.leave_to, exc_type):
+            self.engine.remove_network(self.name)
 
 
 class SharedEgressNetwork(AbstractContextManager["SharedEgressNetwork"]):

@@ -10,6 +10,12 @@ disk but its session folder, which is the user's record). It sweeps again
 while the engine settles: an engine call under way when the owner died (its
 docker client runs on in its own process group) can still make an object
 after the first sweep. `claude-bottle cleanup` remains the backstop.
+
+It also finishes every session's teardown (issue 12): once the agent is gone
+and the proxy's log read, the sidecar and the network hold nothing of the
+agent's, and removing them (about 0.4 s on Docker) is left to the watchdog,
+told "finish", so that the CLI exits as soon as the agent is removed. A
+resource removes itself instead when the watchdog is no longer there to do it.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle.engine.api import Engine
+from claude_bottle.errors import ClaudeBottleError
 
 CLEAN = b"clean\n"
+FINISH = b"finish\n"
 # The watchdog waits in /bin/sh (a few hundred kilobytes) and becomes Python only
 # to sweep: a waiting Python would hold about 9 MB per running bottle (issue 12).
 # Signals stay ignored across the exec.
-WAIT = 'trap "" INT HUP TERM; read -r word; [ "$word" = clean ] && exit 0; exec "$@"'
+# The word read ("finish", or nothing when the owner died) is the sweeper's last argument.
+WAIT = 'trap "" INT HUP TERM; read -r word; [ "$word" = clean ] && exit 0; exec "$@" "$word"'
 # Seconds after the owner's end at which the session's labels are swept: the
 # later sweeps catch objects whose creation was under way at the first.
 SWEEPS = (0.0, 1.0, 3.0, 7.0, 15.0)
@@ -39,6 +48,15 @@ class Reaper(AbstractContextManager["Reaper"]):
         self.engine = engine
         self.session_id = session_id
         self.proc: subprocess.Popen[bytes] | None = None
+        self.finishing = False
+
+    def will_remove(self) -> bool:
+        """Asked by a resource at its exit: True when the watchdog will remove it
+        after this process's end (the resource then leaves it), False when the
+        watchdog is gone and the resource must remove itself. Once True, always."""
+        if not self.finishing:
+            self.finishing = self.proc is not None and self.proc.poll() is None
+        return self.finishing
 
     def __enter__(self) -> Reaper:
         engine = self.engine.describe()
@@ -54,14 +72,16 @@ class Reaper(AbstractContextManager["Reaper"]):
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         # Reached only after every other resource's exit ran. If anything went
         # wrong on the way (a failed step, an interrupt, a removal that failed),
-        # the watchdog is not told "clean" and sweeps the session's labels once.
+        # the watchdog is told nothing and sweeps the session's labels on its
+        # full schedule. Otherwise it is told "finish" (it has objects to
+        # remove, once) or "clean" (nothing is left: it ends at once).
         assert self.proc is not None
         assert self.proc.stdin is not None
         with contextlib.suppress(OSError):
             if exc_type is None:
-                self.proc.stdin.write(CLEAN)
+                self.proc.stdin.write(FINISH if self.finishing else CLEAN)
             self.proc.stdin.close()
-        if exc_type is None:
+        if exc_type is None and not self.finishing:
             self.proc.wait()
 
 
@@ -70,20 +90,28 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)
     from claude_bottle.engine.select import from_description
 
-    session_id, *engine = argv
+    session_id, *engine, word = argv
     if sys.stdin.buffer.read() == CLEAN:  # started by hand: the owner's word is still to read
         return 0
-    sweep(from_description(engine), session_id)
+    # An orderly end made nothing more after its word: one sweep does, unless it failed.
+    sweep(from_description(engine), session_id, until_clean=word == FINISH.decode().strip())
     return 0
 
 
-def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS) -> None:
+def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS, until_clean: bool = False) -> None:
     from claude_bottle.engine.inventory import remove_session
 
     start = time.monotonic()
     for moment in at:
         time.sleep(max(0.0, start + moment - time.monotonic()))
-        remove_session(engine, session_id)
+        try:
+            failed = bool(remove_session(engine, session_id))
+        except (ClaudeBottleError, OSError, subprocess.SubprocessError):
+            # The engine did not answer, or no process could be started (a host
+            # under load): the next sweep tries again.
+            failed = True
+        if until_clean and not failed:
+            return
 
 
 if __name__ == "__main__":

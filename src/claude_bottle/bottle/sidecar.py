@@ -8,6 +8,7 @@ import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
+from claude_bottle.bottle.network import Successor, leaves_it
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
 from claude_bottle.errors import EngineError, NameConflict
@@ -69,7 +70,8 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
     after the agent container is gone: the agent's processes are dead by then,
     the kernel has closed every connection they had, and the proxy has ended
     and logged each transaction (a test holds that a tunnel open at the end is
-    in the summary)."""
+    in the summary). Once the log is read, its removal is left to `leave_to`
+    when it will (the watchdog, after the CLI's end)."""
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         ip: str | None,
         by_address: bool,
         agent_gone: threading.Event | None = None,
+        leave_to: Successor | None = None,
     ) -> None:
         self.engine = engine
         self.plan = plan
@@ -96,6 +99,7 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         # The agent reaches it by address where it cannot by name (gVisor, some engines).
         self.by_address = by_address
         self.agent_gone = agent_gone
+        self.leave_to = leave_to
 
     @property
     def address(self) -> str:
@@ -142,8 +146,9 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         except EngineError:
             return ""
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if self.agent_gone is not None:
             self.agent_gone.wait(AGENT_GONE_TIMEOUT)
         self.audit_log = self.logs()
-        self.engine.remove_containers(self.name)
+        if not leaves_it(self.leave_to, exc_type):
+            self.engine.remove_containers(self.name)

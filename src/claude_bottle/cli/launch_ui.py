@@ -17,9 +17,13 @@ def print_summary(session: Session, timings: bool = False) -> None:
     report = summarize(session.sidecar.events)
     marks = session.clock.marks
     elapsed = format_duration(marks["session"] - marks.get("launch", marks["session"]))
+    removed = (
+        "its agent was removed; its sidecar and network follow in the background"
+        if session.rest_follows
+        else "everything it made was removed"
+    )
     lines = [
-        f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; "
-        "everything it made was removed"
+        f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; {removed}"
     ]
     lines += [f"  {line}" for line in render_report(report)]
     if session.keeper.result is not None and session.plan.cwd is not None:
