@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ UNIT_SQUID = ("tests/unit/test_squid_config.py",)
 UNIT_ARGV = ("tests/unit/test_pure_parts.py",)
 HARDENING = ("tests/engine/test_agent_container.py", "-k", "promised")
 HARVEST = ("tests/engine/test_workspace.py", "-k", "malicious or commits_and_uncommitted")
+RUN_LABEL = "dev.claude-bottle-test.run"  # tests/engine/conftest.py's
 SIGNALS = ("tests/engine/test_workspace.py", "-k", "signals_during")
 WATCHDOG = ("tests/engine/test_teardown.py", "-k", "watchdog")
 REDTEAM = ("tests/sidecar/test_redteam.py",)
@@ -146,8 +148,17 @@ def pytest(src: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str
         "no:cacheprovider",
         *(("-m", "engine") if engine else ()),
     ]
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.run([*argv, *tests], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    run = secrets.token_hex(4)
+    env = {**os.environ, "PYTHONPATH": str(src), "CLAUDE_BOTTLE_TEST_RUN": run}
+    try:
+        return subprocess.run([*argv, *tests], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    finally:
+        if engine:
+            # A mutant may leave what its tests made (a watchdog told "clean" removes
+            # nothing): the unmutated tool removes it, now that its owners are gone.
+            cleanup = [sys.executable, "-m", "claude_bottle", "cleanup", "--label", f"{RUN_LABEL}={run}"]
+            subprocess.run(cleanup, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                           capture_output=True, check=False)  # fmt: skip
 
 
 def summary_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -33,7 +33,9 @@ from tests.conftest import trust_manifest, wait_for
 # it passes beside an unrelated live bottle, a leftover, or a second run on
 # the same engine.
 RUN_LABEL = "dev.claude-bottle-test.run"
-RUN_ID = secrets.token_hex(4)
+# Given by a harness that cleans up after the run (scripts/mutants.py: a mutant
+# may leave objects behind), else this run's own.
+RUN_ID = os.environ.get("CLAUDE_BOTTLE_TEST_RUN") or secrets.token_hex(4)
 CASE_LABEL = "dev.claude-bottle-test.case"
 # How long after a session's end its watchdog may take to remove the rest (the
 # bench measures the time; this only bounds it, generously, under test load).
