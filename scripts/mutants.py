@@ -128,8 +128,8 @@ MUTANTS = (
            'return SignalLatch.__new__(SignalLatch) if False else __import__("contextlib").nullcontext()',
            SIGNALS),
     Mutant("launch-shield-removed", "session/launch.py",
-           "        with shielded():\n            stack.__exit__(*ended)",
-           "        if True:\n            stack.__exit__(*ended)", SIGNALS),
+           "        with shielded():\n            stack.close()",
+           "        if True:\n            stack.close()", SIGNALS),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",

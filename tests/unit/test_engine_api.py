@@ -143,10 +143,11 @@ class StandInWatchdog(contextlib.nullcontext[None]):
     def __init__(self, alive: bool) -> None:
         super().__init__()
         self.alive = alive
+        self.orderly = False  # set by the launch, as on the real one
         self.finishing = False
 
     def will_remove(self) -> bool:
-        self.finishing = self.finishing or self.alive
+        self.finishing = self.finishing or (self.orderly and self.alive)
         return self.finishing
 
 

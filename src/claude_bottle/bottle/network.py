@@ -28,11 +28,11 @@ class Successor(Protocol):
     def will_remove(self) -> bool: ...
 
 
-def leaves_it(successor: Successor | None, exc_type: Any) -> bool:
-    """Whether a resource leaves its removal to `successor`: only at an orderly end.
-    After a failure or a signal everything is removed before the CLI returns,
-    as the interrupted session's last line says."""
-    return exc_type is None and successor is not None and successor.will_remove()
+def leaves_it(successor: Successor | None) -> bool:
+    """Whether a resource leaves its removal to `successor` (which says so only
+    at an orderly end: after a failure or a signal everything is removed before
+    the CLI returns, as the interrupted session's last line says)."""
+    return successor is not None and successor.will_remove()
 
 
 class BottleNetwork(AbstractContextManager["BottleNetwork"]):
@@ -74,8 +74,8 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
             "CLAUDE_BOTTLE_SUBNETS"
         )
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        if not leaves_it(self.leave_to, exc_type):
+    def __exit__(self, *exc: Any) -> None:
+        if not leaves_it(self.leave_to):
             self.engine.remove_network(self.name)
 
 

@@ -48,14 +48,17 @@ class Reaper(AbstractContextManager["Reaper"]):
         self.engine = engine
         self.session_id = session_id
         self.proc: subprocess.Popen[bytes] | None = None
+        # Set by the launch when the session ended without an exception.
+        self.orderly = False
         self.finishing = False
 
     def will_remove(self) -> bool:
         """Asked by a resource at its exit: True when the watchdog will remove it
-        after this process's end (the resource then leaves it), False when the
-        watchdog is gone and the resource must remove itself. Once True, always."""
+        after this process's end (the resource then leaves it), False after a
+        failure or a signal, or when the watchdog is gone: the resource must
+        remove itself. Once True, always."""
         if not self.finishing:
-            self.finishing = self.proc is not None and self.proc.poll() is None
+            self.finishing = self.orderly and self.proc is not None and self.proc.poll() is None
         return self.finishing
 
     def __enter__(self) -> Reaper:

@@ -146,9 +146,9 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         except EngineError:
             return ""
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.agent_gone is not None:
             self.agent_gone.wait(AGENT_GONE_TIMEOUT)
         self.audit_log = self.logs()
-        if not leaves_it(self.leave_to, exc_type):
+        if not leaves_it(self.leave_to):
             self.engine.remove_containers(self.name)

@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Network
-from types import TracebackType
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
@@ -165,7 +164,6 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
     folder = open_session_folder(plan, source)
     labels = session_labels(plan)
     stack = ExitStack()
-    ended: tuple[type[BaseException] | None, BaseException | None, TracebackType | None] = (None, None, None)
     try:
         with interruptible():
             reaper = Reaper(engine, plan.session_id)
@@ -205,15 +203,14 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
             yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper)
-    except BaseException as exc:
-        # Each resource's exit is told how the session ended (an orderly end
-        # leaves the sidecar and the network to the watchdog; a failure does not).
-        ended = (type(exc), exc, exc.__traceback__)
-        raise
+            # Reached only when the session's block ended without an exception:
+            # then, and only then, the sidecar and the network may be left to the
+            # watchdog. After a failure or a signal the CLI removes everything.
+            reaper.orderly = True
     finally:
         clock.mark("session")
         with shielded():
-            stack.__exit__(*ended)
+            stack.close()
         clock.mark("teardown")
 
 
