@@ -12,3 +12,11 @@ GID = 1000
 HOME = "/home/node"  # the default; CLAUDE_BOTTLE_CONTAINER_HOME names another
 WORKSPACE = f"{HOME}/workspace"  # the Dockerfile's WORKDIR
 CLAUDE_CODE_VERSION = "2.1.332"  # the build argument the image is built with
+
+# Set in every agent container unless the manifest names the variable itself.
+# At start-up Claude Code installs Anthropic's official plugin marketplace from
+# downloads.claude.ai. A plugin runs code (hooks, MCP servers) and would come
+# from outside what the manifest shows; in a bottle the fetch is refused by the
+# wall anyway, and only put a refused host in every interactive summary, where
+# it hid what the agent itself tried to reach.
+DEFAULT_ENV = {"CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1"}

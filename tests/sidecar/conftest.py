@@ -224,12 +224,13 @@ def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytes
     return tmp_path
 
 
-def leave_interactive_session(child: pexpect.spawn) -> None:
+def leave_interactive_session(child: pexpect.spawn) -> str:
     """From Claude Code's running session (bypass mode on) out through `/exit`
-    to the CLI's end-of-session line and its exit."""
+    to the CLI's end-of-session line and its exit; the summary after that line."""
     child.expect("bypass permissions on")
     child.send("/exit")
     child.expect("exit")
     child.send("\r")
     child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
     child.expect(pexpect.EOF)
+    return str(child.before)

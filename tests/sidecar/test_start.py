@@ -30,7 +30,9 @@ def test_start_asks_attaches_claude_and_removes_everything(
         child.expect("attaching interactive claude session")
         assert len(owned_containers(engine, child.pid)) == 2  # its agent and sidecar
         child.expect("Claude Code")
-        leave_interactive_session(child)
+        summary = leave_interactive_session(child)
+        # Nothing refused: Claude Code does not fetch Anthropic's plugin marketplace in a bottle.
+        assert "refused : (nothing)" in summary, summary
     finally:
         child.close(force=True)
     assert labelled_objects(engine) == []

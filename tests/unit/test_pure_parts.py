@@ -92,6 +92,20 @@ def test_agent_run_args_hold_names_not_values(tmp_path: Path) -> None:
     assert proxy_env("http://p:1")["NO_PROXY"] == "localhost,127.0.0.1"
 
 
+def test_the_official_plugin_marketplace_is_not_installed_unless_the_manifest_says(tmp_path: Path) -> None:
+    name = "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL"
+    args = run_args(lab_plan(tmp_path), "c", "net", {}, "p")
+    assert f"{name}=1" in args
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["allowed.test"]}}},
+        "agents": {"a": {"bottle": "b", "env": {name: "0"}}},
+    }
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
+    args = run_args(plan, "c", "net", {}, "p")
+    assert f"{name}=1" not in args
+    assert args[args.index(name) - 1] == "--env"  # the manifest's value, handed over by name
+
+
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])
 def test_agent_run_args_carry_every_hardening_flag(tmp_path: Path, runtime: str) -> None:
     args = run_args(lab_plan(tmp_path, runtime=runtime), "c", "net", {}, "p")

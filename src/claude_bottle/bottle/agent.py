@@ -54,7 +54,10 @@ def agent_spec(
         labels=labels,
         limits=Limits(pids=lim.pids, memory=lim.memory, cpus=lim.cpus),
         command=("sleep", "infinity"),
-        env=proxy_env(plan.proxy.proxy_url(proxy_host)),
+        env={
+            **{k: v for k, v in agent_image.DEFAULT_ENV.items() if k not in plan.env_names},
+            **proxy_env(plan.proxy.proxy_url(proxy_host)),
+        },
         secret_env=tuple(plan.env_names),
         runtime="runsc" if plan.bottle.runtime == "runsc" else None,
         init=True,
