@@ -73,11 +73,11 @@ class Reaper(AbstractContextManager["Reaper"]):
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        # Reached only after every other resource's exit ran. If anything went
-        # wrong on the way (a failed step, an interrupt, a removal that failed),
-        # the watchdog is told nothing and sweeps the session's labels on its
-        # full schedule. Otherwise it is told "finish" (it has objects to
-        # remove, once) or "clean" (nothing is left: it ends at once).
+        # Reached only after every other resource's exit ran. If a removal
+        # failed on the way (its error reaches this exit), the watchdog is told
+        # nothing and sweeps the session's labels on its full schedule.
+        # Otherwise it is told "finish" (the sidecar and the network are left
+        # to it) or "clean" (nothing is left: it ends at once).
         assert self.proc is not None
         assert self.proc.stdin is not None
         with contextlib.suppress(OSError):
