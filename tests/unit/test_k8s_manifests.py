@@ -403,6 +403,9 @@ def test_the_reaches_policy_selects_its_pod_alone_and_goes_with_it() -> None:
 # Pod states, exec statuses, settings
 
 
+SYNC_TIMEOUT = "failed to sync secret cache: timed out waiting for the condition"
+
+
 def pod(phase: str, **state: Any) -> dict[str, Any]:
     return {"status": {"phase": phase, "containerStatuses": [{"state": state}] if state else []}}
 
@@ -423,6 +426,12 @@ def pod(phase: str, **state: Any) -> dict[str, Any]:
             "failed",
             "CreateContainerConfigError: non-numeric user",
             id="config error",
+        ),
+        pytest.param(
+            pod("Pending", waiting={"reason": "CreateContainerConfigError", "message": SYNC_TIMEOUT}),
+            "pending",
+            "",
+            id="secret cache not synced yet",
         ),
         pytest.param(
             pod("Failed", terminated={"reason": "Error", "exitCode": 3}),

@@ -15,6 +15,11 @@ FATAL_WAITING = frozenset({
     "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
     "CrashLoopBackOff", "ContainerCannotRun",
 })  # fmt: skip
+# A config error the kubelet clears by itself: its cache of the pod's Secret or
+# ConfigMap did not sync in time (a busy node; seen on the test cluster while
+# other sessions' objects were being deleted). It retries the pod, so the start
+# waits on, still bounded by its deadline. A missing Secret says "not found".
+TRANSIENT_CONFIG_ERROR = "failed to sync"
 # Warning events of a pod that stays Pending with them: its sandbox or volumes cannot be made.
 FATAL_EVENTS = frozenset({"FailedCreatePodSandBox", "FailedMount"})
 HINTS = {
@@ -38,8 +43,10 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     for c in containers:
         waiting = (c.get("state") or {}).get("waiting") or {}
         reason = str(waiting.get("reason") or "")
+        detail = str(waiting.get("message") or "").strip()
+        if reason == "CreateContainerConfigError" and detail.startswith(TRANSIENT_CONFIG_ERROR):
+            continue
         if reason in FATAL_WAITING:
-            detail = str(waiting.get("message") or "").strip()
             hint = HINTS.get(reason)
             text = f"{reason}" + (f": {detail}" if detail else "") + (f" ({hint})" if hint else "")
             return PodState("failed", text)
