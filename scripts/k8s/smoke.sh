@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 set -a
 . "$K8S_DIR/env"
 set +a
-ns=cb-smoke
+# A namespace of this run's own: nothing of an earlier run is in it.
+ns=cb-smoke-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 k() { "$BIN/kubectl" -n "$ns" "$@"; }
 say() { printf '[%5.1fs] %s\n' "$(elapsed)" "$*"; }
 failures=0
@@ -35,7 +36,8 @@ expect() { # ok|fail description pod tool-args...
 }
 
 "$here/lab.sh" status || "$here/lab.sh" start >/dev/null
-"$BIN/kubectl" delete ns "$ns" --ignore-not-found --wait=true >/dev/null
+# Removed on every way out, an interrupted run included (not after kill -9).
+trap '"$BIN/kubectl" delete ns "$ns" --wait=false >/dev/null' EXIT
 "$BIN/kubectl" create ns "$ns" >/dev/null
 pod() { # name labels args [runtimeClass]
   cat <<EOY
@@ -182,6 +184,5 @@ else
   failures=$((failures + 1))
 fi
 
-"$BIN/kubectl" delete ns "$ns" --wait=false >/dev/null
 say "done, $failures failed"
 exit "$failures"
