@@ -25,6 +25,7 @@ import posixpath
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any
 
@@ -362,10 +363,15 @@ class KubernetesEngine:
             except ValueError:
                 if not host.startswith("*."):
                     names.append(host)
-        if names:
-            got = self.exec(container, ["sh", "-c", RESOLVE, str(RESOLVE_TIMEOUT), *names])
-            addresses += [line.split()[1] for line in got.stdout.splitlines() if len(line.split()) == 2]
-        items = self._optional(lambda: self.cluster.get_cluster(SERVICES).get("items") or []) or []
+        # The cluster's Services are listed while the names are looked up in the pod.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            listed = pool.submit(
+                self._optional, lambda: self.cluster.get_cluster(SERVICES).get("items") or []
+            )
+            if names:
+                got = self.exec(container, ["sh", "-c", RESOLVE, str(RESOLVE_TIMEOUT), *names])
+                addresses += [line.split()[1] for line in got.stdout.splitlines() if len(line.split()) == 2]
+            items = listed.result() or []
         services = [s for item in items for s in manifests.Service.from_json(item)]
         rules = manifests.reach_peers(addresses, services, self.settings.ports())
         if rules:
