@@ -31,7 +31,6 @@ and writes JSON.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import re
@@ -43,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.installed import cli_argv
 
 IMAGE = "claude-bottle:latest"
 MANIFEST = {
@@ -56,7 +58,7 @@ AGENTS = {"runc": "bench", "runsc": "bench-gvisor"}
 
 
 def bottle_cmd(runtime: str = "runc") -> list[str]:
-    return [sys.executable, "-m", "claude_bottle", "run", "--timings", AGENTS[runtime], "--"]
+    return cli_argv("run", "--timings", AGENTS[runtime], "--")
 
 
 ORIGIN_JS = r"""
@@ -199,7 +201,7 @@ def floor_of_a_bottle(folder: str, runtime: str) -> float:
     must exist first: files go in and the proxy must answer before the command
     runs), and the container's removal. No network, no sidecar, no checks."""
     start = time.perf_counter()
-    timed([sys.executable, "-m", "claude_bottle", "--version"], folder)
+    timed(cli_argv("--version"), folder)
     argv = ["docker", "run", "-d", "--runtime", runtime, "--init", IMAGE, "sleep", "infinity"]
     container = run(argv).stdout.strip()
     timed(["docker", "exec", container, "true"], folder)
@@ -383,16 +385,6 @@ def machine() -> str:
     return f"{os.cpu_count()} x {cpu}; Docker {engine}"
 
 
-def compile_package() -> None:
-    """Bytecode for the package, as installing its wheel writes it. An editable
-    install on a machine with PYTHONDONTWRITEBYTECODE=1 (like CI's) has none,
-    so every CLI start would compile all its sources first (0.39 s against
-    0.25 s to import the CLI, measured here): a cost no installed user pays."""
-    import claude_bottle
-
-    compileall.compile_dir(Path(claude_bottle.__file__).parent, quiet=1)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=10)
@@ -409,7 +401,6 @@ def main() -> int:
     args = parser.parse_args()
     pairs, requests, downloads = (3, 200, 3) if args.short else (args.pairs, args.requests, args.downloads)
     os.environ["CLAUDE_BOTTLE_LABELS"] = f"dev.claude-bottle-bench.run={secrets.token_hex(4)}"
-    compile_package()
     results: dict[str, Any] = {"machine": machine()}
     rows: list[tuple[str, str]] = [("machine", results["machine"])]
     if not args.sidecar_only:
@@ -417,7 +408,7 @@ def main() -> int:
             Path(folder, "claude-bottle.json").write_text(json.dumps(MANIFEST))
             # Our own throwaway manifest, trusted in a throwaway state folder.
             os.environ["XDG_STATE_HOME"] = str(Path(folder, "state"))
-            run([sys.executable, "-m", "claude_bottle", "trust", "--yes", "claude-bottle.json"], cwd=folder)
+            run(cli_argv("trust", "--yes", "claude-bottle.json"), cwd=folder)
             results["launch"] = launch_ratio(folder, pairs)
             results["launch_runsc"] = launch_ratio(folder, pairs, "runsc")
             results["host_memory"] = host_memory(folder, 1)

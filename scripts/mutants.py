@@ -1,7 +1,9 @@
 """Hand-written mutants of the security-critical code, each of which some test
 must kill (issue 9). Every mutant is one exact text replacement, applied to a
-scratch copy of src/ (never to the working tree); the tests that should notice
-run against that copy (PYTHONPATH, which the CLI's own subprocesses inherit).
+scratch copy of the checkout (never to the working tree); the tests that should
+notice run in that copy: in-process code through PYTHONPATH, and the CLI the
+engine suites start as the wheel built from the copy (tests/installed.py builds
+and installs it, since CLAUDE_BOTTLE_TEST_CLI is not passed on).
 
     python3 scripts/mutants.py            # all (engine mutants need Docker and the images)
     python3 scripts/mutants.py --fast     # only those unit tests kill (seconds)
@@ -34,16 +36,25 @@ RUN_LABEL = "dev.claude-bottle-test.run"  # tests/engine/conftest.py's
 SIGNALS = ("tests/engine/test_workspace.py", "-k", "signals_during")
 WATCHDOG = ("tests/engine/test_teardown.py", "-k", "watchdog")
 REDTEAM = ("tests/sidecar/test_redteam.py",)
+PACKAGE_DATA = ("tests/unit/test_package_data.py",)
+INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
+# Not copied into a scratch checkout: history, caches, what builds leave.
+NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache",
+                                    ".pytest_cache", ".hypothesis", "build", "dist", ".venv")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Mutant:
     id: str
-    file: str  # under src/claude_bottle/
+    file: str  # under src/claude_bottle/, or under the checkout's root when `in_root`
     old: str
     new: str
     tests: tuple[str, ...]
     every_test_fails: bool = False  # killed only if no selected test passes
+    in_root: bool = False
+
+    def target(self, checkout: Path) -> Path:
+        return checkout / self.file if self.in_root else checkout / "src" / "claude_bottle" / self.file
 
     @property
     def engine(self) -> bool:
@@ -130,6 +141,12 @@ MUTANTS = (
     Mutant("launch-shield-removed", "session/launch.py",
            "        with shielded():\n            stack.close()",
            "        if True:\n            stack.close()", SIGNALS),
+    # What a user installs: the wheel without data/squid/ (the package-data rule of
+    # before issue 19). The unit tests read the built wheel; an installed CLI fails.
+    Mutant("package-data-without-squid", "pyproject.toml", '"data/**/*"', '"data/*"', PACKAGE_DATA,
+           in_root=True),
+    Mutant("package-data-without-squid-installed", "pyproject.toml", '"data/**/*"', '"data/*"', INSTALLED,
+           in_root=True),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",
@@ -137,7 +154,7 @@ MUTANTS = (
 )  # fmt: skip
 
 
-def pytest(src: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+def pytest(checkout: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     engine = tests[0].startswith(("tests/engine", "tests/sidecar"))
     argv = [
         sys.executable,
@@ -149,9 +166,17 @@ def pytest(src: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str
         *(("-m", "engine") if engine else ()),
     ]
     run = secrets.token_hex(4)
-    env = {**os.environ, "PYTHONPATH": str(src), "CLAUDE_BOTTLE_TEST_RUN": run}
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_BOTTLE_TEST_CLI"}
+    # The copy's own wheel (built by the tests' first CLI), cached under the copy.
+    env |= {
+        "PYTHONPATH": str(checkout / "src"),
+        "CLAUDE_BOTTLE_TEST_RUN": run,
+        "TMPDIR": str(checkout.parent),
+    }
     try:
-        return subprocess.run([*argv, *tests], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [*argv, *tests], cwd=checkout, env=env, capture_output=True, text=True, check=False
+        )
     finally:
         if engine:
             # A mutant may leave what its tests made (a watchdog told "clean" removes
@@ -184,8 +209,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown id among {args.only}; known: {', '.join(m.id for m in MUTANTS)}")
     failures = 0
     with tempfile.TemporaryDirectory(prefix="claude-bottle-mutants-") as tmp:
-        clean = Path(tmp) / "clean" / "src"
-        shutil.copytree(ROOT / "src", clean)
+        clean = Path(tmp) / "clean" / "checkout"
+        shutil.copytree(ROOT, clean, ignore=NOT_COPIED)
         for tests in dict.fromkeys(m.tests for m in chosen):
             base = pytest(clean, tests)
             ok = base.returncode == 0
@@ -193,9 +218,9 @@ def main(argv: list[str]) -> int:
             print(f"baseline {'pass' if ok else 'FAIL'}: {' '.join(tests)}: {summary_line(base)}", flush=True)
         survivors = []
         for mutant in chosen:
-            scratch = Path(tmp) / mutant.id / "src"
-            shutil.copytree(ROOT / "src", scratch)
-            target = scratch / "claude_bottle" / mutant.file
+            scratch = Path(tmp) / mutant.id / "checkout"
+            shutil.copytree(ROOT, scratch, ignore=NOT_COPIED)
+            target = mutant.target(scratch)
             text = target.read_text()
             if text.count(mutant.old) != 1:
                 print(

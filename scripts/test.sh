@@ -5,11 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-engine.sh
+# The checkout, for the unit tests (they import the source tree) and the tools.
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-# Bytecode, as a wheel's install writes it: with PYTHONDONTWRITEBYTECODE=1 (set
-# on CI's machines) an editable install has none, and each of the suite's
-# hundreds of CLI starts would compile the package again (0.14 s each).
-python3 -m compileall -q src >/dev/null
+# What users install: the wheel, built once from this checkout and installed into
+# a fresh virtual environment (with the Kubernetes extra). Every suite that runs
+# the CLI runs this entry point, with a fresh HOME (tests/installed.py), and so
+# does everything below that calls claude-bottle.
+venv=${TMPDIR:-/tmp}/claude-bottle-ci/venv
+CLAUDE_BOTTLE_TEST_CLI=$(python3 -m tests.installed --venv "$venv" --extras kubernetes)
+export CLAUDE_BOTTLE_TEST_CLI
+claude_bottle() { "$CLAUDE_BOTTLE_TEST_CLI" "$@"; }
 
 # The Kubernetes test cluster (issue 14) is compiled from Go modules: about 10
 # minutes from nothing on an idle 2-core machine, seconds once built (cached in
@@ -23,12 +28,10 @@ k8s_setup=$!
 # through a TLS-intercepting proxy, npm inside the build needs its CA.
 extra_ca=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] && extra_ca=(--extra-ca /etc/ssl/certs/ca-certificates.crt)
-claude-bottle build "${extra_ca[@]}"
+claude_bottle build "${extra_ca[@]}"
 
-ruff check src tests scripts
-ruff format --check src tests scripts
-mypy  # strict, over src and tests (pyproject)
-python3 -m pytest tests/unit -q
+# Lint, format, types and the unit tests (the fast loop of CONTRIBUTING.md).
+bash scripts/check.sh
 # Hand-written mutants of the wall's rules, the argv builders and redaction: each
 # must be killed by the unit tests (about 2 minutes; the engine ones: see README).
 python3 scripts/mutants.py --fast

@@ -11,6 +11,7 @@ import pytest
 
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import record_trust
+from tests.installed import installed_cli
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,6 +33,26 @@ def trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         del os.environ["XDG_STATE_HOME"]
     else:
         os.environ["XDG_STATE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def as_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """For the suites that run the CLI as a process (engine, sidecar, k8s): the
+    installed wheel's `claude-bottle` (built first if need be, and checked not to
+    be the checkout), run with a fresh HOME and without PYTHONPATH, as a user
+    runs it. Yields the CLI's path."""
+    cli = installed_cli()
+    dropped = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
+    saved = {k: os.environ.get(k) for k in ("HOME", *dropped)}
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
+    for name in dropped:
+        os.environ.pop(name, None)
+    yield cli
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def trust_manifest(path: Path) -> None:

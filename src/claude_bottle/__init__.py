@@ -6,8 +6,6 @@ import os
 import signal
 import sys
 
-__version__ = "0.1.0"
-
 
 def _interrupted_while_starting(signum: int, frame: object) -> None:
     # Nothing exists yet: say so in one line, as any other interrupt would.

@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, b
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.session.launch import session_labels
 from tests.conftest import trust_manifest, wait_for
+from tests.installed import cli_argv
 
 # Every session this test run makes carries this label (the CLI's children
 # inherit it), and every session a test makes also carries a label of that
@@ -41,6 +41,12 @@ CASE_LABEL = "dev.claude-bottle-test.case"
 # bench measures the time; this only bounds it, generously, under test load).
 REMOVED_WITHIN = 30.0
 os.environ["CLAUDE_BOTTLE_LABELS"] = f"{RUN_LABEL}={RUN_ID}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed(as_installed: Path) -> Path:
+    """Every CLI process these suites start is the installed wheel's (tests/installed.py)."""
+    return as_installed
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +125,7 @@ def cli(
         with contextlib.suppress(ManifestError):  # an invalid one is the CLI's to report
             trust_manifest(manifest)
     return subprocess.run(
-        [sys.executable, "-m", "claude_bottle", *args],
+        cli_argv(*args),
         cwd=cwd,
         env=full_env,
         input=stdin,

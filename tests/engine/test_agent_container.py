@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers
+from tests.installed import cli_argv
 
 CANARY = "canary-9c1e5d-never-in-argv"
 MANIFEST = {
@@ -257,8 +257,8 @@ def test_a_running_bottle_has_every_promised_flag_on_both_containers(
     trust_manifest(tmp_path / "claude-bottle.json")
     release = f"/tmp/release-{secrets.token_hex(4)}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c",
-         f"until [ -f {release} ]; do sleep 0.1; done"],
+        cli_argv("run", "worker", "--", "sh", "-c",
+         f"until [ -f {release} ]; do sleep 0.1; done"),
         cwd=tmp_path, env={**os.environ, "HOST_TOKEN": CANARY},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, ended_cleanly
 from tests.engine.test_interrupts import objects_of_agent
+from tests.installed import cli_path
 
 SECRET = f"secret-{secrets.token_hex(6)}"
 
@@ -115,7 +115,7 @@ def test_start_shows_what_an_untrusted_manifest_lets_in_and_asks(
     key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
     ssh = [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_ed25519"}]
     ship(repo, agent, ssh=ssh)
-    child = pexpect.spawn(sys.executable, ["-m", "claude_bottle", "start", agent], cwd=str(repo), env=env,
+    child = pexpect.spawn(cli_path(), ["start", agent], cwd=str(repo), env=env,
                           encoding="utf-8", timeout=60)  # fmt: skip
     try:
         child.expect_exact("it lets into its bottles:")

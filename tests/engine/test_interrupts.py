@@ -10,7 +10,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import cli
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
+from tests.installed import cli_argv
 
 __all__ = ["hanging_sidecar"]
 
@@ -96,7 +96,7 @@ def test_ctrl_c_to_the_whole_process_group_at_random_moments_leaves_nothing(
         # reach; see the README) to just past the end.
         delay = rng.uniform(STARTUP, span + 0.3)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "claude_bottle", "run", agent, "--", "sleep", "1"],
+            cli_argv("run", agent, "--", "sleep", "1"),
             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # a group of its own, as a terminal's foreground job
         )  # fmt: skip
@@ -131,7 +131,7 @@ def test_kill_9_then_cleanup_leaves_nothing_of_a_proxy_configured_by_a_file(
     env = {**env, "CLAUDE_BOTTLE_SIDECAR_IMAGE": HANGING_SIDECAR, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "60"}
     staged = f"{agent}-staged"  # a proxy whose config is a file in its container
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", staged, "--", "true"],
+        cli_argv("run", staged, "--", "true"),
         cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -172,7 +172,7 @@ def test_kill_9_the_watchdog_removes_a_proxy_configured_by_a_file_too(
     env = {**env, "CLAUDE_BOTTLE_SIDECAR_IMAGE": HANGING_SIDECAR, "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": "60"}
     staged = f"{agent}-staged"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", staged, "--", "true"],
+        cli_argv("run", staged, "--", "true"),
         cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

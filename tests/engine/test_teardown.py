@@ -11,7 +11,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import case_label, cli, ended_cleanly, labelled_objects, owned_containers
+from tests.installed import cli_argv
 
 HANGING_SIDECAR = "claude-bottle-lab/hanging-sidecar:1"
 MANIFEST = {
@@ -55,7 +55,7 @@ def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[
         "CLAUDE_BOTTLE_SIDECAR_TIMEOUT": timeout,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "true"],
+        cli_argv("run", "worker", "--", "true"),
         cwd=lab,
         env=env,
         stdout=subprocess.PIPE,
@@ -198,7 +198,7 @@ def test_ps_and_stop(engine: DockerEngine, waiting_session: subprocess.Popen[str
 
 def test_no_terminal_and_no_yes_starts_nothing(engine: DockerEngine, lab: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "claude_bottle", "start", "worker"],
+        cli_argv("start", "worker"),
         cwd=lab,
         capture_output=True,
         text=True,
@@ -302,7 +302,7 @@ def test_a_docker_context_switched_mid_session_does_not_move_its_teardown(
     assert created.returncode == 0, created.stderr
     wait = "touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.1; done"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c", wait],
+        cli_argv("run", "worker", "--", "sh", "-c", wait),
         cwd=lab, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -10,7 +10,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.engine.conftest import (
     owned_containers,
 )
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar
+from tests.installed import cli_argv
 
 __all__ = ["hanging_sidecar"]
 
@@ -269,7 +269,7 @@ def cwd_session(
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "--cwd", "worker", "--", "true"],
+        cli_argv("run", "--cwd", "worker", "--", "true"),
         cwd=user_repo,
         env=env,
         stdout=subprocess.PIPE,

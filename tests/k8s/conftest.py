@@ -40,6 +40,12 @@ def read_env(path: Path) -> dict[str, str]:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def installed(as_installed: Path) -> Path:
+    """Every CLI process this suite starts is the installed wheel's (tests/installed.py)."""
+    return as_installed
+
+
 @pytest.fixture(scope="session")
 def lab() -> dict[str, str]:
     """The test cluster's facts (KUBECONFIG, lab and cluster addresses), in os.environ too."""

@@ -13,7 +13,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.plan.subnets import SHARED_EGRESS
 from tests.conftest import trust_manifest, wait_for
+from tests.installed import cli_argv, cli_path
 
 CASE_LABEL = "dev.claude-bottle-test.case"
 KINDS = ("container", "network", "other")
@@ -77,7 +77,7 @@ class Project:
                 os.environ["XDG_STATE_HOME"] = saved
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "claude_bottle", *args]
+        return cli_argv(*args)
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
@@ -85,7 +85,7 @@ class Project:
 
     def spawn_under_terminal(self, *args: str) -> pexpect.spawn:
         """The CLI as a user runs it: in a session of its own with a pseudo-terminal."""
-        return pexpect.spawn(sys.executable, ["-m", "claude_bottle", *args], cwd=str(self.folder),
+        return pexpect.spawn(cli_path(), [*args], cwd=str(self.folder),
                              env=self.env, encoding="utf-8", timeout=60, dimensions=(40, 120))  # fmt: skip
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:

@@ -32,9 +32,9 @@ import pytest
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest, wait_for
-from tests.engine.conftest import agent_image, engine, nothing_left_behind
+from tests.engine.conftest import agent_image, engine, installed, nothing_left_behind
 
-__all__ = ["agent_image", "engine", "nothing_left_behind"]
+__all__ = ["agent_image", "engine", "installed", "nothing_left_behind"]
 
 LAB_DIR = Path(__file__).parent / "lab"
 LAB_LABEL = "dev.claude-bottle-test.lab"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import cli
+from tests.installed import cli_argv
 from tests.sidecar.conftest import Lab
 
 
@@ -133,9 +133,9 @@ def test_secret_canary_never_leaks_on_the_host(lab_project: Path, lab: Lab, tmp_
     canary = f"canary-{secrets.token_hex(8)}"
     digest = hashlib.sha256(canary.encode()).hexdigest()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c",
+        cli_argv("run", "worker", "--", "sh", "-c",
          # The value is inside (shown by its hash, never printed); the CLI is sampled meanwhile.
-         'printf %s "$CANARY" | sha256sum | cut -d" " -f1 && sleep 2'],
+         'printf %s "$CANARY" | sha256sum | cut -d" " -f1 && sleep 2'),
         cwd=lab_project, env={**__import__("os").environ, "LAB_CANARY": canary},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

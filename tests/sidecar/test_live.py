@@ -9,7 +9,6 @@ import os
 import queue
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,12 +18,13 @@ import pytest
 
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli
+from tests.installed import cli_argv
 from tests.sidecar.conftest import Lab
 
 
 def cli_proc(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", *args], cwd=cwd, env=dict(os.environ),
+        cli_argv(*args), cwd=cwd, env=dict(os.environ),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

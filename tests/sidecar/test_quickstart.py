@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects
+from tests.installed import installed_cli
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
 README = Path(__file__).parents[2] / "README.md"
@@ -54,9 +54,8 @@ def user(tmp_path: Path, lab: Lab, sidecar_image: str) -> dict[str, str]:
     lab as the bottle's way out, and no credential but the gateway's."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    shim = bin_dir / "claude-bottle"
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m claude_bottle "$@"\n')
-    shim.chmod(0o755)
+    # As pipx puts it there: a link to the installed entry point, nothing else of its environment.
+    (bin_dir / "claude-bottle").symlink_to(installed_cli())
     (tmp_path / "project").mkdir()
     (tmp_path / "home").mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_BOTTLE_OAUTH_TOKEN")}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import secrets
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import wait_for
 from tests.engine.conftest import cli
+from tests.installed import cli_argv
 from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
 
 RUNTIMES = [pytest.param("attacker", id="runc"), pytest.param("attacker-gvisor", id="runsc")]
@@ -282,7 +282,7 @@ def test_a_secret_shaped_canary_in_plain_http_is_refused(lab_project: Path, lab:
 
 def test_a_second_bottle_cannot_be_reached(engine: DockerEngine, lab_project: Path, lab: Lab) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-m", "claude_bottle", "run", "worker", "--", "sh", "-c", "echo up; sleep 60"],
+        cli_argv("run", "worker", "--", "sh", "-c", "echo up; sleep 60"),
         cwd=lab_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

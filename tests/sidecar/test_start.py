@@ -4,7 +4,6 @@ the real interactive Claude Code session, and out again with nothing left."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pexpect
@@ -12,6 +11,7 @@ import pytest
 
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects, owned_containers
+from tests.installed import cli_path
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
 
@@ -20,7 +20,7 @@ def test_start_asks_attaches_claude_and_removes_everything(
     engine: DockerEngine, lab_project: Path, lab: Lab
 ) -> None:
     child = pexpect.spawn(
-        sys.executable, ["-m", "claude_bottle", "start", "worker"], cwd=str(lab_project),
+        cli_path(), ["start", "worker"], cwd=str(lab_project),
         env=dict(os.environ), encoding="utf-8", timeout=60, dimensions=(40, 120),
     )  # fmt: skip
     try:
@@ -40,8 +40,8 @@ def test_start_asks_attaches_claude_and_removes_everything(
 
 def test_answering_no_starts_nothing(engine: DockerEngine, lab_project: Path, lab: Lab) -> None:
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "claude_bottle", "start", "worker"],
+        cli_path(),
+        ["start", "worker"],
         cwd=str(lab_project),
         env=dict(os.environ),
         encoding="utf-8",

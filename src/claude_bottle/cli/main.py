@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from claude_bottle import __version__, _interrupted_while_starting
+from claude_bottle import _interrupted_while_starting, agent_image, package_data
 from claude_bottle.cli.commands import COMMANDS
 from claude_bottle.console import PROG, info
 from claude_bottle.engine.select import ENGINES
@@ -21,12 +21,26 @@ VERBOSE_HELP = "echo every engine and git command (secrets redacted), its durati
 ENGINE_HELP = "the engine that runs bottles (default: $CLAUDE_BOTTLE_ENGINE, else docker)"
 
 
+class _Version(argparse.Action):
+    """--version, read from the installed distribution only when asked (a metadata
+    lookup on every start would cost each command its time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{PROG} {package_data.version()} (Claude Code {agent_image.CLAUDE_CODE_VERSION})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run a coding agent in a container whose only way out is an egress proxy.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--version", action=_Version, help="print the version and the pinned Claude Code version"
+    )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub, name)

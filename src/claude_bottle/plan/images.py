@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from claude_bottle import agent_image
+from claude_bottle import agent_image, package_data
 from claude_bottle.engine import labels
 from claude_bottle.errors import UsageError
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -79,16 +78,12 @@ def read_extra_ca(path: str | None, settings: Settings | None = None) -> bytes |
         raise UsageError(f"cannot read extra CA file {chosen}: {exc.strerror}") from None
 
 
-def _data(path: str) -> bytes:
-    return resources.files("claude_bottle").joinpath(f"data/{path}").read_bytes()
-
-
 def agent_image_build(
     tag: str, extra_ca_path: str | None = None, settings: Settings | None = None
 ) -> ImageBuild:
     return ImageBuild(
         tag=tag,
-        files=(("Dockerfile", _data("Dockerfile")),),
+        files=(("Dockerfile", package_data.read(package_data.AGENT_DOCKERFILE)),),
         extra_ca=read_extra_ca(extra_ca_path, settings),
         build_args=(("CLAUDE_CODE_VERSION", CLAUDE_CODE_VERSION),),
         what=f"the agent image (Claude Code {CLAUDE_CODE_VERSION})",
@@ -98,7 +93,10 @@ def agent_image_build(
 def squid_image_build(tag: str) -> ImageBuild:
     return ImageBuild(
         tag=tag,
-        files=(("Dockerfile", _data("squid/Dockerfile")), ("entrypoint.sh", _data("squid/entrypoint.sh"))),
+        files=(
+            ("Dockerfile", package_data.read(package_data.SQUID_DOCKERFILE)),
+            ("entrypoint.sh", package_data.read(package_data.SQUID_ENTRYPOINT)),
+        ),
         extra_ca=None,
         what="the Squid egress sidecar image",
         repository=SQUID_REPOSITORY,
