@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from claude_bottle.public_suffix import suffix_under
+
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 
@@ -13,7 +15,9 @@ def host_pattern_problem(entry: str) -> str | None:
     """Why `entry` is not a valid allowlist entry, or None when it is.
 
     An entry is a host name (`example.com`) or a wildcard (`*.example.com`, which
-    covers example.com itself and every subdomain). The entry is compared in
+    covers example.com itself and every subdomain), never a wildcard on a public
+    suffix or over one (`*.com`, `*.co.uk`, `*.github.io`, `*.amazonaws.com`).
+    The entry is compared in
     lower case; schemes, ports, paths and bare `*` are refused so that what the
     user reads in the manifest is exactly what the proxy enforces.
     """
@@ -34,6 +38,13 @@ def host_pattern_problem(entry: str) -> str | None:
         return "a '*' other than a leading '*.'"
     if len(name) > 253 or not _HOST_RE.match(name.lower()):
         return "characters or labels that cannot form a host name"
+    suffix = suffix_under(name) if entry.startswith("*.") else None
+    if suffix is not None:
+        at = "on" if suffix == name.lower() else "over"
+        return (
+            f"a wildcard {at} the public suffix '{suffix}' (anyone can register names under it; "
+            "list the exact hosts instead)"
+        )
     return None
 
 

@@ -18,8 +18,11 @@ DISTRIBUTION = "claude-bottle"
 AGENT_DOCKERFILE = "data/Dockerfile"
 SQUID_DOCKERFILE = "data/squid/Dockerfile"
 SQUID_ENTRYPOINT = "data/squid/entrypoint.sh"
+# Vendored, with its licence (public_suffix.py reads it).
+PUBLIC_SUFFIX_LIST = "data/publicsuffix/public_suffix_list.dat"
+PUBLIC_SUFFIX_LICENSE = "data/publicsuffix/LICENSE-MPL-2.0"
 
-FILES = (AGENT_DOCKERFILE, SQUID_DOCKERFILE, SQUID_ENTRYPOINT)
+FILES = (AGENT_DOCKERFILE, SQUID_DOCKERFILE, SQUID_ENTRYPOINT, PUBLIC_SUFFIX_LIST, PUBLIC_SUFFIX_LICENSE)
 
 
 class IncompleteInstallation(ClaudeBottleError):

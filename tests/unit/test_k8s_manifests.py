@@ -318,12 +318,18 @@ def test_the_egress_network_goes_out_but_not_to_the_cluster_and_lets_nobody_in()
     spec = policy["spec"]
     assert spec["ingress"] == []
     web, dns = spec["egress"]
-    assert web["to"] == [
-        {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.96.0.0/12", "10.244.0.0/16", "169.254.0.0/16"]}}
-    ]
+    never = ["0.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "168.63.129.16/32", "169.254.0.0/16",
+             "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/3"]  # fmt: skip
+    # On the web ports: not the cluster, never the never-list, and no private address
+    # (an internal host's is opened by a policy of its sidecar's own: reach_peers).
+    (web_to,) = web["to"]
+    assert sorted(web_to["ipBlock"]["except"]) == sorted(
+        [*never, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    )
     assert [p["port"] for p in web["ports"]] == [22, 80, 443]
     assert {p["protocol"] for p in web["ports"]} == {"TCP"}
-    assert dns["to"][0] == web["to"][0]
+    # DNS: to a resolver outside the cluster's ranges and the never-list, or the cluster's DNS pods.
+    assert sorted(dns["to"][0]["ipBlock"]["except"]) == sorted([*never, "10.244.0.0/16", "10.96.0.0/12"])
     assert dns["to"][1] == manifests.KUBE_DNS
     assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     with pytest.raises(ValueError, match="needs its rules"):
@@ -379,8 +385,12 @@ def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_p
     ]  # fmt: skip
 
 
-def test_the_metadata_address_is_never_opened() -> None:
-    assert manifests.reach_peers(["169.254.169.254", "169.254.0.1"], [], (80,)) == []
+@pytest.mark.parametrize(
+    "address",
+    ["169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "127.0.0.1", "0.0.0.0"],
+)
+def test_no_metadata_or_never_reached_address_is_ever_opened(address: str) -> None:
+    assert manifests.reach_peers([address], [], (80,)) == []
 
 
 def test_a_service_without_a_selector_or_address_names_no_pods() -> None:

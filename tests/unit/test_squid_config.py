@@ -18,12 +18,12 @@ SPECS = {
     "full": ProxySpec(
         allow=("api.anthropic.com", "*.github.com", "GitHub.com.", "www.github.com"),
         internal=("git.corp.test", "models.corp.test"),
-        ssh_ports=(22, 2222),
+        ssh_routes=(("git.corp.test", 22), ("ssh.github.com", 443), ("www.github.com", 2222)),
         credential_hosts=("models.corp.test",),
-        sni=True,
     ),
     "warn": ProxySpec(allow=("a.test",), dlp="warn"),
     "dlp-off-internal-only": ProxySpec(allow=(), internal=("git.corp.test",), dlp="off"),
+    "sni-off": ProxySpec(allow=("a.test",), sni=False),
 }
 
 
@@ -70,28 +70,53 @@ def test_the_allowlist_is_decided_before_any_rule_that_resolves_names() -> None:
     order = rules(SPECS["full"])
     host_rule = order.index("http_access deny !allowed_hosts !internal_hosts why_host")
     assert host_rule < order.index("http_access deny metadata_dst why_meta")
-    assert host_rule < order.index("http_access deny blocked_dst why_private")
+    assert host_rule < order.index("http_access deny never_dst why_private")
+    assert host_rule < order.index("http_access deny private_dst why_private")
 
 
-def test_internal_names_pass_the_private_guard_but_never_reach_metadata() -> None:
+def test_internal_names_pass_the_private_guard_but_never_reach_metadata_or_the_never_list() -> None:
     order = rules(SPECS["full"])
-    meta = order.index("http_access deny metadata_dst why_meta")
     assert (
-        meta
+        order.index("http_access deny metadata_dst why_meta")
+        < order.index("http_access deny never_dst why_private")
         < order.index("http_access allow internal_hosts")
-        < order.index("http_access deny blocked_dst why_private")
+        < order.index("http_access deny private_dst why_private")
         < order.index("http_access allow allowed_hosts")
     )
     assert order[-1] == "http_access deny all why_host"
 
 
+def test_the_address_lists_are_the_shared_ones() -> None:
+    text = render_squid_config(SPECS["default"])
+    acls = {line.split()[1]: line.split()[3:] for line in text.splitlines() if line.startswith("acl ")}
+    listed = {*acls["metadata_dst"], *acls["never_dst"], *acls["private_dst"]}
+    from claude_bottle import addresses
+
+    for net in addresses.networks((*addresses.NEVER, *addresses.PRIVATE)):
+        single = net.prefixlen == net.max_prefixlen
+        assert (str(net.network_address) if single else str(net)) in listed, net
+    for needed in ("169.254.0.0/16", "100.100.100.200", "168.63.129.16", "fd20:ce::254", "100.64.0.0/10"):
+        assert needed in acls["metadata_dst"] + acls["never_dst"], needed
+    assert set(acls["private_dst"]) == {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
+
+
 def test_ports_connect_only_to_https_and_ssh_plain_http_only_to_80() -> None:
     text = render_squid_config(SPECS["full"])
-    assert "acl connect_ports port 443 22 2222\n" not in text  # sorted, not as given
-    assert "acl connect_ports port 22 443 2222\n" in text
+    assert "acl connect_ports port 22 443 2222\n" in text  # sorted, never 80
     assert "acl web_ports port 80\n" in text
     assert "http_access deny CONNECT !connect_ports why_port" in rules(SPECS["full"])
     assert "acl connect_ports port 443\n" in render_squid_config(SPECS["default"])
+
+
+def test_an_ssh_port_tunnels_only_to_the_ssh_hosts_named_with_it() -> None:
+    text = render_squid_config(SPECS["full"])
+    order = rules(SPECS["full"])
+    assert "acl ssh_hosts_22 dstdomain -n git.corp.test\n" in text
+    assert "acl ssh_hosts_2222 dstdomain -n www.github.com\n" in text
+    assert "ssh_hosts_443" not in text  # 443 is HTTPS's, open to every allowed host
+    for port in (22, 2222):
+        rule = f"http_access deny CONNECT ssh_port_{port} !ssh_hosts_{port} why_port"
+        assert order.index(rule) < order.index("http_access deny !allowed_hosts !internal_hosts why_host")
 
 
 def test_no_v4_mapped_range_in_address_rules() -> None:
@@ -117,13 +142,19 @@ def test_dlp_warn_annotates_and_off_has_no_rules() -> None:
     assert "dlp_url" not in off
 
 
-def test_sni_check_peeks_and_splices_never_bumps() -> None:
+def test_sni_check_is_on_by_default_peeks_and_splices_never_bumps() -> None:
+    for text in (render_squid_config(SPECS["full"]), render_squid_config(SPECS["default"])):
+        assert "ssl-bump tls-cert=" in text
+        assert "generate-host-certificates=off" in text
+        assert "ssl_bump splice sni_allowed" in text
+        assert "ssl_bump bump" not in text
+    assert "ssl-bump" not in render_squid_config(SPECS["sni-off"])
+
+
+def test_ssh_over_443_is_spliced_unpeeked() -> None:
     text = render_squid_config(SPECS["full"])
-    assert "ssl-bump tls-cert=" in text
-    assert "generate-host-certificates=off" in text
-    assert "ssl_bump splice sni_allowed" in text
-    assert "ssl_bump bump" not in text
-    assert "ssl-bump" not in render_squid_config(SPECS["default"])
+    assert "acl ssh_over_443 dstdomain -n ssh.github.com\n" in text
+    assert text.index("ssl_bump splice step1 ssh_over_443") < text.index("ssl_bump peek step1")
 
 
 def test_no_cache_no_helpers_no_identifying_headers() -> None:

@@ -70,7 +70,7 @@ class Egress:
     network: str | None = None
     dlp: Literal["block", "warn", "off"] = "block"
     proxy: Literal["squid", "pipelock"] = "squid"
-    sni: bool = False
+    sni: bool = True
 
     @property
     def all_hosts(self) -> tuple[str, ...]:

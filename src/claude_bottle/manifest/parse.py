@@ -200,7 +200,7 @@ def _parse_egress(r: _Reader, path: str, raw: object) -> Egress:
     proxy = r.string(e.get("proxy", "squid"), f"{path}.proxy")
     if proxy not in PROXIES:
         raise r.fail(f"{path}.proxy", f'expected "squid" or "pipelock", got \'{proxy}\'')
-    sni = r.boolean(e.get("sni", False), f"{path}.sni")
+    sni = r.boolean(e.get("sni", True), f"{path}.sni")
     return Egress(
         allow=allow, internal=internal, network=network,
         dlp=dlp, proxy=proxy, sni=sni,  # type: ignore[arg-type]
@@ -386,6 +386,8 @@ def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
     port = e.get("Port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise r.fail(f"{path}.Port", f"expected a port number 1-65535, got {json.dumps(port)}")
+    if port == 80:  # a tunnel to 80 would carry plain HTTP past the proxy's URL and header checks
+        raise r.fail(f"{path}.Port", "80 is plain HTTP's port: the proxy opens no tunnel to it")
     entry = SshEntry(
         host=fields["Host"],
         hostname=fields.get("HostName"),

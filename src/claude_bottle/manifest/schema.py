@@ -58,8 +58,9 @@ def manifest_schema() -> dict[str, Any]:
                     },
                     "sni": {
                         "type": "boolean",
-                        "default": False,
-                        "description": "Refuse TLS whose SNI differs from the CONNECT host (never decrypts).",
+                        "default": True,
+                        "description": "Refuse TLS whose SNI is not allowed (never decrypts); false turns "
+                        "the check off (domain fronting then passes), shown in the plan and by trust.",
                     },
                 },
             },

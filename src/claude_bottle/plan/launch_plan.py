@@ -131,7 +131,7 @@ class LaunchPlan:
         return ProxySpec(
             allow=eg.allow,
             internal=eg.internal,
-            ssh_ports=tuple(sorted({entry.port or 22 for entry in self.ssh})),
+            ssh_routes=tuple(sorted({(entry.target.lower(), entry.port or 22) for entry in self.ssh})),
             dlp=eg.dlp,
             sni=eg.sni,
             credential_hosts=credential_hosts,
@@ -153,7 +153,7 @@ class LaunchPlan:
 
     def proxy_summary(self) -> str:
         eg = self.bottle.egress
-        extras = [f"dlp {eg.dlp}"] + (["sni check"] if eg.sni else [])
+        extras = [f"dlp {eg.dlp}", "sni check" if eg.sni else "SNI NOT CHECKED (egress.sni: false)"]
         return f"{eg.proxy} ({', '.join(extras)}; image {self.sidecar_image})"
 
     def claude_argv(self) -> tuple[str, ...]:

@@ -25,12 +25,21 @@ class ProxySpec:
 
     allow: tuple[str, ...]
     internal: tuple[str, ...] = ()
-    ssh_ports: tuple[int, ...] = ()
+    # (host, port) of each ssh entry: a tunnel to an ssh port goes to its own hosts only.
+    ssh_routes: tuple[tuple[str, int], ...] = ()
     dlp: Literal["block", "warn", "off"] = "block"
-    sni: bool = False
+    sni: bool = True
     # Hosts that must receive credentials in headers (the model endpoint named
     # by ANTHROPIC_BASE_URL): header DLP is not applied to requests to them.
     credential_hosts: tuple[str, ...] = ()
+
+    @property
+    def ssh_ports(self) -> tuple[int, ...]:
+        return tuple(sorted({port for _, port in self.ssh_routes}))
+
+    def ssh_hosts(self, port: int) -> tuple[str, ...]:
+        """The ssh hosts named with `port` (a tunnel to it goes to them alone)."""
+        return tuple(dict.fromkeys(host for host, p in self.ssh_routes if p == port))
 
     @property
     def connect_ports(self) -> tuple[int, ...]:

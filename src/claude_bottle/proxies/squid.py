@@ -6,10 +6,17 @@ the rule order measured in shared/reference/egress-proxies.md:
 1. the proxy's own admin interface, DLP, schemes and ports are refused first;
 2. then the host allowlist, by name, before any rule that needs an address, so
    a refused name is never resolved (no DNS exfiltration through the proxy);
-3. then the metadata address, refused even for `egress.internal` names;
+3. then the addresses no name may reach (addresses.NEVER: link-local, the
+   cloud metadata services, CGNAT, loopback, ...), refused even for
+   `egress.internal` names;
 4. then `egress.internal` names, admitted past the private-address guard;
-5. then any other name that resolves to a private, loopback or link-local
-   address is refused, and the rest of the allowlist passes.
+5. then any other name that resolves to a private address is refused, and the
+   rest of the allowlist passes.
+
+A tunnel to an ssh port goes only to the ssh hosts named with that port, and
+never to 80 (plain HTTP inside a tunnel would pass no check). The server name
+in a TLS ClientHello is checked against the allowlist by default (peek and
+splice: never decrypted).
 
 `dstdomain -n` everywhere: without it Squid matches an IP literal's reverse
 (PTR) name against the list, which whoever owns the address controls.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from claude_bottle import addresses
 from claude_bottle.proxies.base import (
     READY_HOST,
     ConfigDelivery,
@@ -49,16 +57,20 @@ PROXY_UID = 13  # Debian's `proxy` user
 TLS_CERT = "/etc/squid/bottle-tls/cert.pem"  # a throwaway pair made at image build;
 TLS_KEY = "/etc/squid/bottle-tls/key.pem"  # loaded, never used to sign anything
 
-# Private, loopback, link-local, CGNAT, multicast and reserved ranges, and the
-# IPv6 forms that embed IPv4. Never ::ffff:0:0/96: Squid stores IPv4 addresses
-# v4-mapped, so that entry would mean "every IPv4 address".
-BLOCKED_DST = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
-    "::", "::1", "64:ff9b::/96", "64:ff9b:1::/48", "2001::/32", "2002::/16", "fc00::/7", "fe80::/10",
-    "ff00::/8",
-)  # fmt: skip
-METADATA_DST = ("169.254.169.254", "fd00:ec2::254")
+
+def _dst(ranges: tuple[str, ...]) -> tuple[str, ...]:
+    """Ranges as a Squid `dst` list: a single address without its prefix length."""
+    out = []
+    for net in addresses.networks(ranges):
+        out.append(str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net))
+    return tuple(out)
+
+
+# One list for every proxy and engine (addresses.py). Never ::ffff:0:0/96 here:
+# Squid stores IPv4 addresses v4-mapped, so that entry would mean "every IPv4 address".
+METADATA_DST = _dst(addresses.METADATA)
+NEVER_DST = _dst(tuple(r for r in addresses.NEVER if r not in addresses.METADATA))
+PRIVATE_DST = _dst(addresses.PRIVATE)
 
 # Secret shapes refused in plain-HTTP URLs and credential headers (POSIX ERE).
 SECRET_PATTERNS = (
@@ -154,8 +166,10 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
         "acl web_proto proto HTTP",
         "acl web_ports port 80",  # plain HTTP only as ordinary proxied requests to port 80
         _acl("connect_ports", "port", [str(p) for p in spec.connect_ports]),
-        _acl("blocked_dst", "dst", BLOCKED_DST),
+        *_ssh_acls(spec),
         _acl("metadata_dst", "dst", METADATA_DST),
+        _acl("never_dst", "dst", NEVER_DST),
+        _acl("private_dst", "dst", PRIVATE_DST),
     ]  # fmt: skip
     if allowed:
         lines.append(_acl("allowed_hosts", "dstdomain -n", allowed))
@@ -173,6 +187,19 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
             lines.append(_acl("credential_hosts", "dstdomain -n", credential))
     # annotate_transaction always matches: it stands last on a rule to record why.
     lines += [f"acl {acl} annotate_transaction reason={reason}" for acl, reason in REASONS.items()]
+    return lines
+
+
+def _tunnel_only_ports(spec: ProxySpec) -> tuple[int, ...]:
+    """ssh ports that HTTPS does not share: a tunnel to one goes to its own hosts alone."""
+    return tuple(p for p in spec.ssh_ports if p != 443)
+
+
+def _ssh_acls(spec: ProxySpec) -> list[str]:
+    lines = []
+    for port in _tunnel_only_ports(spec):
+        lines.append(f"acl ssh_port_{port} port {port}")
+        lines.append(_acl(f"ssh_hosts_{port}", "dstdomain -n", squid_domains(spec.ssh_hosts(port))))
     return lines
 
 
@@ -194,26 +221,34 @@ def _access_rules(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str
         *_dlp_rules(spec),
         "http_access deny !CONNECT !web_proto why_scheme",  # urn:, ftp:, absolute https://
         "http_access deny CONNECT !connect_ports why_port",
+        *(f"http_access deny CONNECT ssh_port_{p} !ssh_hosts_{p} why_port" for p in _tunnel_only_ports(spec)),
         "http_access deny !CONNECT !web_ports why_port",
         # Before any rule that needs an address: a refused name is never resolved.
         f"http_access deny{not_listed} why_host" if not_listed else "http_access deny all why_host",
-        "http_access deny metadata_dst why_meta",  # even for egress.internal names
+        # Even for egress.internal names:
+        "http_access deny metadata_dst why_meta",
+        "http_access deny never_dst why_private",
     ]
     if internal:
         rules.append("http_access allow internal_hosts")
-    rules.append("http_access deny blocked_dst why_private")  # any resolved address private: refused
+    rules.append("http_access deny private_dst why_private")  # any resolved address private: refused
     if allowed:
         rules.append("http_access allow allowed_hosts")
     rules.append("http_access deny all why_host")
     return rules
 
 
-def _sni_lines(allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
+def _sni_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
     names = squid_domains(allowed + internal)
+    # ssh over 443 (ssh.github.com:443) is not TLS: a peek would break it, so its
+    # hosts' tunnels are spliced unread, as every non-443 tunnel is.
+    ssh443 = squid_domains(spec.ssh_hosts(443))
+    unpeeked = [_acl("ssh_over_443", "dstdomain -n", ssh443), "ssl_bump splice step1 ssh_over_443"]
     return [
         "acl step1 at_step SslBump1",
         "acl tls_ports port 443",
         _acl("sni_allowed", "ssl::server_name", names),
+        *(unpeeked if ssh443 else []),
         "ssl_bump splice step1 !tls_ports",  # ssh and the like: a blind tunnel, never peeked
         "ssl_bump peek step1",  # read the ClientHello only
         "ssl_bump splice sni_allowed",  # then splice: never decrypted
@@ -230,7 +265,7 @@ def render_squid_config(spec: ProxySpec) -> str:
         *_header_lines(spec),
         *_acl_lines(spec, allowed, internal),
         *_access_rules(spec, allowed, internal),
-        *(_sni_lines(allowed, internal) if spec.sni else []),
+        *(_sni_lines(spec, allowed, internal) if spec.sni else []),
         f"logformat bottlejson {LOG_FORMAT}",
         "access_log stdio:/dev/stdout bottlejson",
     ]

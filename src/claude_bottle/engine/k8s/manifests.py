@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from claude_bottle import addresses as ranges
 from claude_bottle import agent_image
 from claude_bottle.engine.api import ContainerSpec, Limits, NetworkSpec
 from claude_bottle.engine.k8s import meta
@@ -46,9 +47,13 @@ KUBE_DNS = {
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
 EVERYWHERE = "0.0.0.0/0"
-# Never reached by a sidecar, whatever the cluster: link-local holds the cloud
-# metadata address (169.254.169.254) and node-local services.
-ALWAYS_EXCLUDED = (ipaddress.IPv4Network("169.254.0.0/16"),)
+# Never reached by a sidecar, whatever the cluster (addresses.py, the list both
+# engines and both proxies share): link-local with the cloud metadata services,
+# the other metadata addresses, CGNAT, loopback and the reserved ranges.
+NEVER_OPENED = ranges.v4(ranges.NEVER)
+# Reached by a sidecar only as the address of one of its `egress.internal` hosts
+# (reach_peers); its resolver may still be asked there (DNS only).
+PRIVATE = ranges.v4(ranges.PRIVATE)
 
 
 def quantity(size: int) -> str:
@@ -262,18 +267,24 @@ def _member(network: str) -> Json:
 
 @dataclass(frozen=True)
 class EgressRules:
-    """The egress network's way out: everywhere but `excluded`, on `ports`,
-    and DNS (to the cluster's DNS pods or any resolver outside its ranges)."""
+    """The egress network's way out: on `ports`, everywhere but `excluded` (the
+    cluster's own ranges), the addresses no sidecar may reach and the private
+    ranges; and DNS, to the cluster's DNS pods or any resolver outside the
+    cluster's ranges and the never-reached ones."""
 
     excluded: tuple[ipaddress.IPv4Network, ...]
     ports: tuple[int, ...]
 
     def rules(self) -> list[Json]:
-        excluded = collapse((*self.excluded, *ALWAYS_EXCLUDED))
-        outside = {"ipBlock": {"cidr": EVERYWHERE, "except": [str(n) for n in excluded]}}
+        def everywhere_but(*excluded: ipaddress.IPv4Network) -> Json:
+            return {"ipBlock": {"cidr": EVERYWHERE, "except": [str(n) for n in collapse(excluded)]}}
+
         web = [{"protocol": "TCP", "port": p} for p in self.ports]
         dns = [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]
-        return [{"to": [outside], "ports": web}, {"to": [outside, KUBE_DNS], "ports": dns}]
+        return [
+            {"to": [everywhere_but(*self.excluded, *NEVER_OPENED, *PRIVATE)], "ports": web},
+            {"to": [everywhere_but(*self.excluded, *NEVER_OPENED), KUBE_DNS], "ports": dns},
+        ]
 
 
 def collapse(networks: Sequence[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
@@ -365,7 +376,8 @@ class Service:
 def reach_peers(addresses: Sequence[str], services: Sequence[Service], ports: Sequence[int]) -> list[Json]:
     """Egress rules that open `addresses` on `ports` (pure): a Service's address
     as the pods behind it on their target ports, any other address as itself.
-    Link-local addresses (the metadata address) are never opened, loopback needs no opening."""
+    Addresses no sidecar may reach (addresses.NEVER: the metadata services, loopback, ...) are
+    never opened."""
     by_address = {s.address: s for s in services}
     rules: list[Json] = []
     blocks: list[str] = []
@@ -374,7 +386,7 @@ def reach_peers(addresses: Sequence[str], services: Sequence[Service], ports: Se
             address = ipaddress.IPv4Address(raw)
         except ValueError:
             continue
-        if address.is_loopback or any(address in net for net in ALWAYS_EXCLUDED):
+        if ranges.never_reachable(str(address)):
             continue
         service = by_address.get(str(address))
         if service is None:
