@@ -36,6 +36,11 @@ RUN_LABEL = "dev.claude-bottle-test.run"  # tests/engine/conftest.py's
 SIGNALS = ("tests/engine/test_workspace.py", "-k", "signals_during")
 WATCHDOG = ("tests/engine/test_teardown.py", "-k", "watchdog")
 REDTEAM = ("tests/sidecar/test_redteam.py",)
+REDTEAM_REFUSALS = ("tests/sidecar/test_redteam.py", "-k", "look_alike or ports_other or metadata_address")
+NETWORK_LAYER = ("tests/sidecar/test_redteam.py", "-k", "no_docker_socket or direct_ip")
+FLOOR = ("tests/sidecar/test_floor.py",)
+UNIT_SNI = ("tests/unit/test_manifest.py", "tests/unit/test_squid_config.py")
+UNIT_SUFFIX = ("tests/unit/test_public_suffix.py",)
 PACKAGE_DATA = ("tests/unit/test_package_data.py",)
 INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
 # Not copied into a scratch checkout: history, caches, what builds leave.
@@ -77,21 +82,22 @@ MUTANTS = (
            'lines.append(_acl("internal_hosts", "dstdomain", internal))', UNIT_SQUID),
     Mutant("squid-host-rule-after-dst-rules", "proxies/squid.py",
            '        f"http_access deny{not_listed} why_host" if not_listed'
-           ' else "http_access deny all why_host",'
-           '\n        "http_access deny metadata_dst why_meta",  # even for egress.internal names\n    ]\n',
-           '        "http_access deny metadata_dst why_meta",\n    ]\n'
-           '    rules.append("http_access deny blocked_dst why_private")\n'
-           '    rules.append(f"http_access deny{not_listed} why_host" if not_listed'
-           ' else "http_access deny all")\n',
-           UNIT_SQUID),
+           ' else "http_access deny all why_host",\n',
+           "", UNIT_SQUID),
     Mutant("squid-metadata-after-internal-allow", "proxies/squid.py",
-           '        "http_access deny metadata_dst why_meta",  # even for egress.internal names\n    ]\n'
-           '    if internal:\n        rules.append("http_access allow internal_hosts")\n',
+           '        "http_access deny metadata_dst why_meta",\n'
+           '        "http_access deny never_dst why_private",\n'
+           '    ]\n    if internal:\n        rules.append("http_access allow internal_hosts")\n',
            '    ]\n    if internal:\n        rules.append("http_access allow internal_hosts")\n'
-           '    rules.append("http_access deny metadata_dst why_meta")\n', UNIT_SQUID),
-    Mutant("squid-connect-ports-include-80", "proxies/base.py",
-           "return tuple(sorted({443, *self.ssh_ports}))", "return tuple(sorted({80, 443, *self.ssh_ports}))",
+           '    rules += ["http_access deny metadata_dst why_meta",'
+           ' "http_access deny never_dst why_private"]\n',
            UNIT_SQUID),
+    Mutant("squid-connect-to-80", "proxies/squid.py",
+           '"acl https_port port 443",', '"acl https_port port 80 443",', UNIT_SQUID),
+    Mutant("squid-ssh-port-to-any-host", "proxies/squid.py",
+           '*(f"http_access deny ssh_listener ssh_port_{p} !ssh_hosts_{p} why_port"'
+           ' for p in spec.ssh_ports),',
+           "", UNIT_SQUID),
     Mutant("squid-dlp-rules-dropped", "proxies/squid.py",
            'return [f"http_access deny {acl}{cond} why_dlp" for acl, cond in matches]', "return []",
            UNIT_SQUID),
@@ -99,7 +105,16 @@ MUTANTS = (
            '"ssl_bump splice sni_allowed",', '"ssl_bump splice all",', UNIT_SQUID),
     Mutant("squid-sni-rules-never-rendered", "proxies/squid.py",
            "*(_sni_lines(allowed, internal) if spec.sni else []),", "*([]),", UNIT_SQUID),
-    Mutant("squid-private-range-dropped", "proxies/squid.py", '"10.0.0.0/8", ', "", UNIT_SQUID),
+    Mutant("sni-off-by-default", "manifest/parse.py",
+           'sni = r.boolean(e.get("sni", True), f"{path}.sni")',
+           'sni = r.boolean(e.get("sni", False), f"{path}.sni")', UNIT_SNI),
+    # The one list of never-reachable and private addresses (addresses.py).
+    Mutant("private-range-dropped", "addresses.py", '"10.0.0.0/8", ', "", UNIT_SQUID),
+    Mutant("cgnat-range-dropped", "addresses.py", '"100.64.0.0/10", ', "", UNIT_SQUID),
+    Mutant("azure-wireserver-dropped", "addresses.py", '    "168.63.129.16/32",  # Azure WireServer\n', "",
+           UNIT_SQUID),
+    Mutant("public-suffix-wildcards-allowed", "hosts.py",
+           'suffix = suffix_under(name) if entry.startswith("*.") else None', "suffix = None", UNIT_SUFFIX),
     # The containers' hardening: the Docker engine's translation of every container spec
     # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
     Mutant("engine-without-hardening-unit", "engine/docker.py", ENGINE_HARDENING,
@@ -138,15 +153,34 @@ MUTANTS = (
            'return SignalLatch(announce="still removing what this session made")',
            'return SignalLatch.__new__(SignalLatch) if False else __import__("contextlib").nullcontext()',
            SIGNALS),
-    Mutant("launch-shield-removed", "session/launch.py",
-           "        with shielded():\n            stack.close()",
-           "        if True:\n            stack.close()", SIGNALS),
     # What a user installs: the wheel without data/squid/ (the package-data rule of
     # before issue 19). The unit tests read the built wheel; an installed CLI fails.
     Mutant("package-data-without-squid", "pyproject.toml", '"data/**/*"', '"data/*"', PACKAGE_DATA,
            in_root=True),
     Mutant("package-data-without-squid-installed", "pyproject.toml", '"data/**/*"', '"data/*"', INSTALLED,
            in_root=True),
+    # The wall's layers under the proxy, each killed by the red team (engine), not only by unit tests:
+    # the bottle's network routed out, a host address on its bridge, and the floor under the proxy.
+    # `--internal` alone is not visible from inside a bottle: its network keeps no host
+    # address (inhibit_ipv4), so the default route Docker gives it leads nowhere, and the
+    # agent has no NET_RAW to address a frame past that. The engine test that reads the
+    # network back kills it; the red team cannot, and the README says so.
+    Mutant("docker-network-not-internal", "engine/docker.py", '*(("--internal",) if spec.internal else ()),',
+           "", HARDENING),
+    Mutant("docker-bridge-has-a-host-address", "engine/docker.py",
+           '*(("--opt", f"{INHIBIT_IPV4}=true") if spec.internal else ()),', "", NETWORK_LAYER),
+    Mutant("bottle-network-not-internal", "bottle/network.py",
+           "NetworkSpec(self.name, self.labels, internal=True, subnet=subnet)",
+           "NetworkSpec(self.name, self.labels, internal=False, subnet=subnet)", NETWORK_LAYER),
+    Mutant("floor-removed", "bottle/floor.py",
+           "if not engine.capabilities.shared_namespaces or internal_subnet is None:", "if True:", FLOOR),
+    # A proxy that lets everything through while the bottle runs (its readiness probe still
+    # answered as a healthy Squid answers it): the red team's refusals must fail.
+    Mutant("squid-allows-everything", "proxies/squid.py",
+           '    rules = [\n        "http_access deny manager why_admin",',
+           '    rules = [\n        "acl mutant_ready dstdomain claude-bottle-ready.invalid",\n'
+           '        "http_access deny mutant_ready",\n        "http_access allow all",\n'
+           '        "http_access deny manager why_admin",', REDTEAM_REFUSALS),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",
@@ -197,6 +231,16 @@ def killed(mutant: Mutant, result: subprocess.CompletedProcess[str]) -> bool:
     return result.returncode == 1  # 1: tests failed (not a usage or collection error)
 
 
+def stale(mutants: list[Mutant] | tuple[Mutant, ...]) -> list[str]:
+    """The mutants whose text is not in their file exactly once (the code moved on)."""
+    found = []
+    for mutant in mutants:
+        count = mutant.target(ROOT).read_text().count(mutant.old)
+        if count != 1:
+            found.append(f"STALE    {mutant.id}: the text to replace is in {mutant.file} {count} times")
+    return found
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -207,6 +251,13 @@ def main(argv: list[str]) -> int:
     chosen = [m for m in MUTANTS if (not args.fast or not m.engine) and (not args.only or m.id in args.only)]
     if args.only and len(chosen) != len(set(args.only)):
         parser.error(f"unknown id among {args.only}; known: {', '.join(m.id for m in MUTANTS)}")
+    # Every mutant, the engine ones too, must still apply: a stale one is an error
+    # even in a --fast run (it would otherwise go unnoticed until a full run).
+    problems = stale(MUTANTS)
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
     failures = 0
     with tempfile.TemporaryDirectory(prefix="claude-bottle-mutants-") as tmp:
         clean = Path(tmp) / "clean" / "checkout"
@@ -221,15 +272,7 @@ def main(argv: list[str]) -> int:
             scratch = Path(tmp) / mutant.id / "checkout"
             shutil.copytree(ROOT, scratch, ignore=NOT_COPIED)
             target = mutant.target(scratch)
-            text = target.read_text()
-            if text.count(mutant.old) != 1:
-                print(
-                    f"STALE    {mutant.id}: the text to replace is in {mutant.file} "
-                    f"{text.count(mutant.old)} times"
-                )
-                failures += 1
-                continue
-            target.write_text(text.replace(mutant.old, mutant.new))
+            target.write_text(target.read_text().replace(mutant.old, mutant.new))
             started = time.monotonic()
             result = pytest(scratch, mutant.tests)
             verdict = "killed" if killed(mutant, result) else "SURVIVED"

@@ -20,11 +20,19 @@ NODE_CIDR=10.200.0.0/24
 POD_CIDR=10.244.0.0/16
 SERVICE_CIDR=10.96.0.0/16
 API_SERVICE_IP=10.96.0.1
-# the lab sits outside the pod, service and node ranges, so "except the cluster" rules never cover it
-LAB_CIDR=10.201.0.0/24
-LAB_GW_IP=10.201.0.1    # node side of the lab link
-LAB_WEB_IP=10.201.0.2   # lab web server + lab DNS (one address, like one "internet" host)
-LAB_DNS_IP=10.201.0.2
+# The lab stands in for the internet, so it has a public address: one from
+# 203.0.113.0/24 (TEST-NET-3, RFC 5737: documentation only, never a real host),
+# outside the pod, service and node ranges and every private range, as a real
+# destination of a sidecar would be.
+LAB_CIDR=203.0.113.0/24
+LAB_GW_IP=203.0.113.1    # node side of the lab link
+LAB_WEB_IP=203.0.113.2   # lab web server + lab DNS (one address, like one "internet" host)
+LAB_DNS_IP=203.0.113.2
+# The same servers also answer at a private address outside the cluster's ranges
+# (a host of the user's own network: reached by a sidecar only as an
+# egress.internal host's address) and at the cloud metadata addresses (so that a
+# reachable "metadata server" exists for the walls to stand in front of).
+LAB_PRIVATE_IP=10.201.0.2
 API_PORT=6443
 HOST_API_PORT=${CLAUDE_BOTTLE_K8S_API_PORT:-16443}  # loopback on the host, forwarded into the cluster netns
 
@@ -57,6 +65,7 @@ NODE_POD_CIDR=10.244.0.0/24  # the controller-manager gives the one node the fir
 PAUSE_IMAGE=claude-bottle-k8s/pause:1
 TOOL_IMAGE=claude-bottle-k8s/tool:1
 METADATA_IP=169.254.169.254  # also an address of the lab, so a reachable "metadata server" exists
+METADATA_IPS="169.254.169.254 169.254.170.2 100.100.100.200 168.63.129.16"  # AWS/GCP/Azure, ECS, Alibaba, Azure WireServer
 # --network=host: runsc 2022-12 decides "root network namespace" by whether
 # /proc/sys/net/core/rmem_default exists, and kernel 6.x has it in every netns,
 # so its own network stack refuses every pod. With host networking the sandbox

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The Kubernetes lab's DNS server (pods' clusterDNS): answers every name under
-.test with the lab web server's address, everything else NXDOMAIN, and logs each
-query as one JSON line so tests can assert who asked what (and that a bottle's
-agent never asked). Usage: lab-dns.py LISTEN_IP ANSWER_IP"""
+.test with the lab web server's address (but the names given their own),
+everything else NXDOMAIN, and logs each query as one JSON line so tests can
+assert who asked what (and that a bottle's agent never asked).
+Usage: lab-dns.py LISTEN_IP ANSWER_IP [NAME=IP ...]"""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def question(packet: bytes) -> tuple[str, int, int]:
     return ".".join(labels), qtype, i + 5
 
 
-def answer(packet: bytes, answer_ip: bytes) -> tuple[bytes, str]:
+def answer(packet: bytes, answer_ip: bytes, named: dict[str, bytes] | None = None) -> tuple[bytes, str]:
     name, qtype, end = question(packet)
+    answer_ip = (named or {}).get(name.lower().rstrip("."), answer_ip)
     head = packet[:2]
     rd = packet[2] & 0x01
     ours = name.lower().rstrip(".").endswith(".test")
@@ -39,7 +41,8 @@ def answer(packet: bytes, answer_ip: bytes) -> tuple[bytes, str]:
     return head + bytes([0x84 | rd, 0x80]) + b"\0\x01\0\x01\0\0\0\0" + packet[12:end] + record, "A"
 
 
-def main(listen_ip: str, answer_ip: str) -> None:
+def main(listen_ip: str, answer_ip: str, *names: str) -> None:
+    named = {n.split("=")[0].lower(): socket.inet_aton(n.split("=")[1]) for n in names}
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((listen_ip, 53))
     ip = socket.inet_aton(answer_ip)
@@ -49,11 +52,11 @@ def main(listen_ip: str, answer_ip: str) -> None:
         if len(packet) < 17:
             continue
         name, qtype, _ = question(packet)
-        reply, result = answer(packet, ip)
+        reply, result = answer(packet, ip, named)
         event = {"query": name, "type": QTYPES.get(qtype, qtype), "from": peer[0], "answer": result}
         print(json.dumps(event), flush=True)
         sock.sendto(reply, peer)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

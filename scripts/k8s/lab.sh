@@ -10,7 +10,7 @@
 #        (certificate $K8S_DIR/lab/cert.pem, for the names in LAB_NAMES),
 #        8080/8443, raw TCP 9000, UDP 5353; one JSON line per request in web.log;
 #        POST /v1/messages is a fake Messages API (the real `claude -p` gets an answer)
-#   dns: lab-dns.py on 53/udp: *.test -> LAB_WEB_IP, the rest NXDOMAIN; one JSON
+#   dns: lab-dns.py on 53/udp: *.test -> LAB_WEB_IP (but the names below), the rest NXDOMAIN; one JSON
 #        line per query in dns.log. It is every pod's clusterDNS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +45,8 @@ start)
     >"$logs/web.log" 2>&1 </dev/null &
   echo $! >"$lab/web.pid"
   launch "$LAB_CGROUP" ip netns exec "$LAB_NETNS" python3 -u "$here/lab-dns.py" "$LAB_DNS_IP" "$LAB_WEB_IP" \
+    private.lab.test="$LAB_PRIVATE_IP" metadata.lab.test=169.254.169.254 ecs.lab.test=169.254.170.2 \
+    alibaba.lab.test=100.100.100.200 wireserver.lab.test=168.63.129.16 \
     >"$logs/dns.log" 2>&1 </dev/null &
   echo $! >"$lab/dns.pid"
   for _ in $(seq 100); do

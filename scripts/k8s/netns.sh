@@ -4,7 +4,7 @@
 #   cb-k8s:      lo; node0 (NODE_IP) on a veth whose peer is also inside (this
 #                kernel has no dummy interfaces); lab0 (LAB_GW_IP); cni0 later
 #                from the CNI plugin; default route into the lab
-#   cb-k8s-lab:  lab1 (LAB_WEB_IP and the metadata address); routes back to the
+#   cb-k8s-lab:  lab1 (LAB_WEB_IP, LAB_PRIVATE_IP and the metadata addresses); routes back to the
 #                node and pod ranges only, so the lab reaches nothing else
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -25,7 +25,7 @@ if ! in_ns ip link show lab0 >/dev/null 2>&1; then
   in_ns ip addr add "$LAB_GW_IP/24" dev lab0
   in_ns ip link set lab0 up
   in_lab ip addr add "$LAB_WEB_IP/24" dev lab1
-  in_lab ip addr add "$METADATA_IP/32" dev lab1
+  for a in $METADATA_IPS $LAB_PRIVATE_IP; do in_lab ip addr add "$a/32" dev lab1; done
   in_lab ip link set lab1 up
 fi
 in_ns ip route replace default via "$LAB_WEB_IP" dev lab0

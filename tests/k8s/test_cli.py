@@ -33,11 +33,18 @@ KINDS = ("container", "network", "other")
 LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (tests/sidecar/lab/server.js)
 
 
+# Internal names the lab's DNS answers with a cloud metadata address each (scripts/k8s/lab.sh).
+METADATA_NAMES = ("metadata.lab.test", "ecs.lab.test", "alibaba.lab.test", "wireserver.lab.test")
+
+
 def manifest(lab_ca: str) -> dict[str, Any]:
-    """The lab's web server has a private address, so its names are `internal` hosts.
+    """The lab's web server stands in for the internet (a public address), so its
+    names are ordinary allowed hosts; private.lab.test is a lab server at a private
+    address, an internal host, and so are names of the metadata addresses.
     `coder` reaches the lab's Messages API over HTTPS, trusting the lab's certificate."""
+    internal = ["private.lab.test", *METADATA_NAMES]
     return {
-        "bottles": {"lab": {"egress": {"allow": [], "internal": ["allowed.test", "api.lab.test"]}}},
+        "bottles": {"lab": {"egress": {"allow": ["allowed.test", "api.lab.test"], "internal": internal}}},
         "agents": {
             "worker": {"bottle": "lab"},
             "coder": {
@@ -150,6 +157,22 @@ def test_the_proxy_lets_the_allowed_host_through_and_refuses_the_rest(
     assert result.stdout.split("\n")[:2] == ["allowed.test 200", "blocked.test 403"], result.stdout
     assert "allowed : allowed.test" in result.stderr
     assert "refused : blocked.test" in result.stderr
+
+
+def test_an_internal_name_never_reaches_a_metadata_address(
+    engine: KubernetesEngine, project: Project
+) -> None:
+    names = ("private.lab.test", *METADATA_NAMES)
+    status = 'curl -s -m 5 -o /dev/null -w "%{http_code}" "http://$h/"'
+    probe = f'for h in {" ".join(names)}; do echo "$h $({status})"; done'
+    result = project.cli("run", "worker", "--", "sh", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    answers = result.stdout.split("\n")[: len(names)]
+    # The control: an internal host at a private address is reached (its policy opened it).
+    assert answers[0] == "private.lab.test 200", result.stdout
+    assert answers[1:] == [f"{name} 403" for name in METADATA_NAMES], result.stdout
+    for name in METADATA_NAMES:
+        assert f"{name}: metadata_address" in result.stderr
 
 
 def test_the_real_claude_answers_through_the_proxy(engine: KubernetesEngine, project: Project) -> None:

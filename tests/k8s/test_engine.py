@@ -166,6 +166,38 @@ def test_the_sidecar_reaches_the_lab_and_not_the_cluster(
     assert reached == []
 
 
+def test_private_addresses_only_for_internal_hosts_and_metadata_never(
+    engine: KubernetesEngine, bottle: Bottle, lab: dict[str, str]
+) -> None:
+    """The floor on Kubernetes: a sidecar reaches a private address outside the
+    cluster only as one of its internal hosts' (the control), and a metadata
+    address never, even when its internal hosts name one."""
+    private = lab["CLAUDE_BOTTLE_K8S_LAB_PRIVATE_IP"]
+    metadata = lab["CLAUDE_BOTTLE_K8S_METADATA_IPS"].split()
+    egress = f"{bottle.egress}-floor"
+    named, plain = (f"claude-bottle-{role}-{bottle.session}" for role in ("named", "plain"))
+    labels = {**bottle.labels, L.ROLE: L.ROLE_SIDECAR}
+    try:
+        engine.create_network(NetworkSpec(egress, {L.ROLE: L.ROLE_SHARED_EGRESS_NET}, internal=False))
+        reaches = (private, *metadata, "metadata.lab.test", "ecs.lab.test", "alibaba.lab.test")
+        for name, what in ((named, reaches), (plain, ())):
+            engine.run_container(
+                spec(name, bottle.internal, labels, command=("sleep", "infinity"), reaches=what)
+            )
+            engine.connect(egress, name)
+        wait_for(lambda: probe(engine, named, private, 80), 15, "the internal host's address to open", 0.5)
+        assert probe(engine, plain, lab["CLAUDE_BOTTLE_K8S_LAB_WEB_IP"], 80), (
+            "the way out (the lab's internet)"
+        )
+        assert not probe(engine, plain, private, 80), "a private address no internal host has"
+        reached = [address for address in metadata if probe(engine, named, address, 80)]
+        assert reached == []
+    finally:
+        engine.remove_containers(named, plain)
+        if engine.network_exists(egress):
+            engine.remove_network(egress)
+
+
 def test_internal_hosts_inside_the_cluster_are_opened_to_their_sidecar_alone(
     engine: KubernetesEngine, bottle: Bottle, lab: dict[str, str]
 ) -> None:

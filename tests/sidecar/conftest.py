@@ -29,7 +29,9 @@ from typing import Any
 import pexpect
 import pytest
 
+from claude_bottle.bottle.network import SharedEgressNetwork
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.plan.subnets import SHARED_EGRESS
 from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import agent_image, engine, installed, nothing_left_behind
@@ -157,15 +159,75 @@ def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPat
         engine.run("network", "rm", network, check=False)
 
 
-def lab_manifest(lab: Lab) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Site:
+    """Where a bottle's sidecar goes out, as a test sees it: the lab network named
+    by `egress.network` ("lab"), or the shared egress network every user's bottle
+    leaves through ("default", the lab's servers joined to it under the same
+    names). The addresses are the lab servers' on that network."""
+
+    lab: Lab
+    topology: str
+    network: str
+    web_ip: str
+    dns_ip: str
+
+    def control(self, script: str) -> str:
+        """A throwaway container on this site's network, outside any bottle: the
+        positive control that shows a target answers there."""
+        return self.lab.engine.run(
+            "run", "--rm", "--label", f"{LAB_LABEL}=1", "--network", self.network,
+            "--user", "0", ATTACKER_IMAGE, "sh", "-c", script,
+        ).stdout  # fmt: skip
+
+
+TOPOLOGIES = ("lab", "default")
+# The lab's servers and their names, as they join the shared egress network.
+SERVER_NAMES = {"web": WEB_NAMES, "dns": ("dns.lab.test",), "git": ("git.allowed.test", "ssh.blocked.test")}
+
+
+@pytest.fixture(scope="session")
+def lab_site(lab: Lab) -> Site:
+    return Site(lab, "lab", lab.network, lab.web_ip, lab.dns_ip)
+
+
+@pytest.fixture(scope="session")
+def default_site(lab: Lab) -> Iterator[Site]:
+    """The default topology: the lab's servers joined to the shared egress network
+    (made as a session of the product makes it, if no bottle has yet), so that
+    bottles without `egress.network` reach them there, as users' bottles reach
+    the internet. Two runs of these cases at once on one engine would share
+    these names on that network (a limit of the suite, not of the product)."""
+    engine = lab.engine
+    with SharedEgressNetwork(engine):
+        pass
+    servers = {"web": lab.web, "dns": lab.dns, "git": lab.git}
+    joined = []
+    try:
+        for role, container in servers.items():
+            aliases = [a for name in SERVER_NAMES[role] for a in ("--alias", name)]
+            engine.run("network", "connect", *aliases, SHARED_EGRESS, container)
+            joined.append(container)
+        yield Site(lab, "default", SHARED_EGRESS, _ip(engine, lab.web, SHARED_EGRESS),
+                   _ip(engine, lab.dns, SHARED_EGRESS))  # fmt: skip
+    finally:
+        for container in joined:
+            engine.run("network", "disconnect", "--force", SHARED_EGRESS, container, check=False)
+
+
+def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
+    """The lab's bottles and agents, leaving through the lab network (named by
+    `egress.network`), or with `default_topology` through the shared egress
+    network, as a user's bottle does."""
     # The lab's hosts have private addresses, so they are `internal` hosts;
     # private.lab.test is an ordinary allowed name that resolves to one.
-    egress = {
+    egress: dict[str, Any] = {
         "allow": ["private.lab.test"],
         "internal": ["allowed.test", "api.lab.test", "git.allowed.test"],
-        "network": lab.network,
         "proxy": PROXY,
     }
+    if not default_topology:
+        egress["network"] = lab.network
     limits = {"memory": "512m", "pids": 128}
     canary = {"CANARY": {"from_env": "LAB_CANARY", "optional": True}}
     return {
@@ -210,18 +272,23 @@ def lab_manifest(lab: Lab) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def lab_project(lab: Lab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project whose bottle's way out is the lab network, with the lab's ssh trust."""
-    home = tmp_path / "home"
+def site_project(site: Site, sidecar_image: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose bottles leave through `site`, with the lab's ssh trust."""
+    home = folder / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "known_hosts").write_text(lab.known_hosts)
-    shutil.copy(lab.key, home / ".ssh" / "id_lab")  # keys enter only from the home folder (issue 10)
-    (tmp_path / "claude-bottle.json").write_text(json.dumps(lab_manifest(lab)))
-    trust_manifest(tmp_path / "claude-bottle.json")
+    (home / ".ssh" / "known_hosts").write_text(site.lab.known_hosts)
+    shutil.copy(site.lab.key, home / ".ssh" / "id_lab")  # keys enter only from the home folder (issue 10)
+    (folder / "claude-bottle.json").write_text(json.dumps(lab_manifest(site.lab, site.topology == "default")))
+    trust_manifest(folder / "claude-bottle.json")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
-    return tmp_path
+    return folder
+
+
+@pytest.fixture
+def lab_project(lab_site: Site, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose bottle's way out is the lab network, with the lab's ssh trust."""
+    return site_project(lab_site, sidecar_image, tmp_path, monkeypatch)
 
 
 def leave_interactive_session(child: pexpect.spawn) -> str:

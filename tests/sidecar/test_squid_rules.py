@@ -7,18 +7,28 @@ hosts file; the clients are lab containers."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from claude_bottle import addresses
 from claude_bottle.bottle.sidecar import LIMITS
 from claude_bottle.engine.api import ContainerSpec
 from claude_bottle.engine.docker import DockerEngine, container_args
 from claude_bottle.proxies.base import ProxySpec
-from claude_bottle.proxies.squid import CONFIG_ENV, IMAGE, SquidBackend, render_squid_config
+from claude_bottle.proxies.squid import (
+    CONFIG_ENV,
+    CREDENTIAL_HEADERS,
+    IMAGE,
+    SECRET_PATTERNS,
+    SquidBackend,
+    render_squid_config,
+)
 from tests.conftest import wait_for
 from tests.sidecar.conftest import LAB_LABEL, Lab
 
@@ -44,7 +54,8 @@ def test_every_generated_configuration_is_accepted_whole(engine: DockerEngine, l
             env={"CONF": golden.read_text()},
         ).stdout  # fmt: skip
         assert "status=0" in out, golden.name
-        assert "Processing: http_access deny all why_host" in out, golden.name  # parsed to the end
+        last = [line for line in golden.read_text().splitlines() if line.startswith("http_access")][-1]
+        assert f"Processing: {last}" in out, golden.name  # parsed to the end
         problems = [
             line for line in out.splitlines() if any(w in line for w in ("ERROR", "FATAL", "Bungled"))
         ]
@@ -74,7 +85,7 @@ def squid(engine: DockerEngine, lab: Lab) -> Iterator[tuple[str, DockerEngine]]:
         env={CONFIG_ENV: config},
     )  # fmt: skip
     try:
-        wait_for(lambda: "Accepting HTTP" in engine.run("logs", name).stderr, 20, "the standalone squid")
+        wait_for(lambda: "Accepting" in engine.run("logs", name).stderr, 20, "the standalone squid")
         yield name, engine
     finally:
         engine.run("rm", "-f", name, check=False)
@@ -107,12 +118,116 @@ def test_a_refused_name_is_never_looked_up(lab: Lab, squid: tuple[str, DockerEng
     c = secrets.token_hex(6)
     curl = f"curl -s -o /dev/null -x http://{name}:3128"
     out = lab.control(
-        f"{curl} -w 'refused=%{{http_connect}}\\n' https://{c}.exfil.test/; "
+        f"{curl} -w 'refused=%{{http_connect}}' https://{c}.exfil.test/; echo /$?; "
         f"{curl} -w 'plain=%{{http_code}}\\n' http://{c}.exfil.test/; "
         f"{curl} -w 'control=%{{http_code}}\\n' http://ctl-{c}.resolve.test/"
     )
-    assert "refused=403" in out
+    # The SNI check is on: Squid answers a refused tunnel with its own TLS and a 403 page.
+    assert "refused=200/60" in out  # a certificate nobody trusts, not a timeout
     assert "plain=403" in out
     # The control: an allowed name is looked up, at the lab's DNS server.
     wait_for(lambda: f"ctl-{c}.resolve.test" in lab.dns_queries(), 10, "the control's lookup")
     assert not any(q.startswith(c) for q in lab.dns_queries())
+
+
+# --- Every range, secret pattern and credential header, refused by the real Squid ----------
+
+
+def representative(network: str) -> str:
+    """One address in a range: the range's own if it is one address, else its second."""
+    net = ipaddress.ip_network(network)
+    return str(net.network_address if net.num_addresses == 1 else net.network_address + 1)
+
+
+RANGES = [(f"r{i}", r) for i, r in enumerate((*addresses.NEVER, *addresses.PRIVATE))]
+# A value of each secret shape the configuration refuses (checked against its pattern below).
+SECRET_SAMPLES = {
+    "sk-ant-[A-Za-z0-9_-]{20,}": "sk-ant-api03-" + "Q" * 24,
+    "AKIA[0-9A-Z]{16}": "AKIA" + "Q" * 16,
+    "gh[pousr]_[A-Za-z0-9]{36}": "ghs_" + "q" * 36,
+    "github_pat_[A-Za-z0-9_]{22,}": "github_pat_" + "q" * 22,
+    "glpat-[A-Za-z0-9_-]{20,}": "glpat-" + "q" * 20,
+    "xox[abposr]-[A-Za-z0-9-]{10,}": "xoxb-" + "1" * 12,
+    "AIza[0-9A-Za-z_-]{35}": "AIza" + "q" * 35,
+    "sk_live_[0-9A-Za-z]{24,}": "sk_live_" + "q" * 24,
+}
+
+
+@pytest.fixture(scope="module")
+def range_squid(engine: DockerEngine, lab: Lab) -> Iterator[str]:
+    """A standalone sidecar whose allowed names (*.range.test) and internal names
+    (*.irange.test) resolve, by its hosts file, to one address of every range in
+    addresses.py; ok.irange.test is the lab web server (the control)."""
+    spec = ProxySpec(allow=("*.range.test",), internal=("*.irange.test",))
+    hosts = [a for name, r in RANGES for h in (f"{name}.range.test", f"{name}.irange.test")
+             for a in ("--add-host", f"{h}:{representative(r)}")]  # fmt: skip
+    name = f"lab-squid-ranges-{secrets.token_hex(3)}"
+    engine.run(
+        "run", "-d", "--name", name, "--label", f"{LAB_LABEL}=1", "--network", lab.network, *hosts,
+        "--add-host", f"ok.irange.test:{lab.web_ip}",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *squid_shape_args(),
+        "--env", CONFIG_ENV, IMAGE,
+        env={CONFIG_ENV: render_squid_config(spec)},
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "Accepting" in engine.run("logs", name).stderr, 20, "the standalone squid")
+        yield name
+    finally:
+        engine.run("rm", "-f", name, check=False)
+
+
+def _statuses(lab: Lab, squid: str, requests: dict[str, str]) -> dict[str, str]:
+    """HTTP status of each named request (`curl` arguments), through the squid."""
+    script = "; ".join(
+        f"echo {key}=$(curl -s -m 8 -o /dev/null -w '%{{http_code}}' -x http://{squid}:3128 {args})"
+        for key, args in requests.items()
+    )
+    return dict(line.split("=", 1) for line in lab.control(script).splitlines() if "=" in line)
+
+
+def _reasons(engine: DockerEngine, squid: str) -> dict[str, str]:
+    return {e["host"]: e["reason"] for e in squid_log(engine, squid)}
+
+
+def test_every_range_is_refused_to_allowed_names_and_the_never_list_to_internal_ones(
+    engine: DockerEngine, lab: Lab, range_squid: str
+) -> None:
+    requests = {f"{name}_allowed": f"http://{name}.range.test/" for name, _ in RANGES}
+    requests |= {
+        f"{name}_internal": f"http://{name}.irange.test/" for name, r in RANGES if r in addresses.NEVER
+    }
+    requests["control"] = "http://ok.irange.test/"
+    got = _statuses(lab, range_squid, requests)
+    assert got.pop("control") == "200"  # an internal name at a private address passes
+    assert len(got) == len(requests) - 1
+    assert got == dict.fromkeys(got, "403"), got
+    reasons = _reasons(engine, range_squid)
+    for name, r in RANGES:
+        expected = "metadata_address" if r in addresses.METADATA else "private_address"
+        assert reasons[f"{name}.range.test"] == expected, r
+        if r in addresses.NEVER:
+            assert reasons[f"{name}.irange.test"] == expected, r
+
+
+def test_every_secret_shape_in_a_url_or_a_credential_header_is_refused(
+    engine: DockerEngine, lab: Lab, range_squid: str
+) -> None:
+    for pattern, sample in SECRET_SAMPLES.items():
+        assert re.fullmatch(pattern, sample), pattern
+    assert set(SECRET_SAMPLES) == set(SECRET_PATTERNS)
+    requests = {}
+    for i, sample in enumerate(SECRET_SAMPLES.values()):
+        requests[f"url{i}"] = f"'http://ok.irange.test/?t={sample}'"
+        for j, header in enumerate(CREDENTIAL_HEADERS):
+            requests[f"h{i}_{j}"] = f"-H '{header}: {sample}' http://ok.irange.test/"
+    # The controls: the same requests with values of no secret's shape pass.
+    requests["url_control"] = "'http://ok.irange.test/?t=not-a-secret'"
+    for j, header in enumerate(CREDENTIAL_HEADERS):
+        requests[f"h_control_{j}"] = f"-H '{header}: not-a-secret' http://ok.irange.test/"
+    got = _statuses(lab, range_squid, requests)
+    controls = {k: got.pop(k) for k in list(got) if "control" in k}
+    assert len(controls) == 1 + len(CREDENTIAL_HEADERS)
+    assert controls == dict.fromkeys(controls, "200"), controls
+    assert len(got) == len(SECRET_SAMPLES) * (1 + len(CREDENTIAL_HEADERS))
+    assert got == dict.fromkeys(got, "403"), got
+    assert not any(lab.web_saw(sample) for sample in SECRET_SAMPLES.values())

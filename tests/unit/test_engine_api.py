@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import pytest
 
+from claude_bottle.bottle.floor import APPLIED
 from claude_bottle.engine import select
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Found, NetworkSpec
 from claude_bottle.engine.docker import DockerEngine
@@ -51,7 +52,10 @@ class RecordingEngine:
         self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         self.calls.append(("run_to_end", spec.name))
-        return subprocess.CompletedProcess([], 0, "", "")
+        said = (
+            f"{APPLIED} nothing\n" if spec.name.endswith("-floor") else ""
+        )  # what the floor's script prints
+        return subprocess.CompletedProcess([], 0, said, "")
 
     def connect(self, network: str, container: str) -> None:
         self.calls.append(("connect", container))
@@ -243,7 +247,7 @@ def test_the_teardown_removes_the_agent_and_leaves_the_rest_to_a_live_watchdog(
         ]
 
 
-def test_a_proxy_that_needs_the_port_guard_is_refused_where_the_guard_cannot_run(
+def test_a_proxy_that_cannot_limit_ports_is_refused_where_the_floor_cannot_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, proxy="pipelock")
@@ -251,7 +255,7 @@ def test_a_proxy_that_needs_the_port_guard_is_refused_where_the_guard_cannot_run
     with pytest.raises(UsageError) as refused, launch.bottle(plan, engine):
         pass
     assert str(refused.value) == (
-        "bottles.b: the pipelock egress proxy lets a tunnel reach any port, and the port guard that "
+        "bottles.b: the pipelock egress proxy lets a tunnel reach any port, and the floor that "
         "limits it cannot run on the isolated engine (it joins the sidecar's network namespace); "
         'use egress.proxy "squid", which enforces ports itself'
     )
@@ -260,7 +264,7 @@ def test_a_proxy_that_needs_the_port_guard_is_refused_where_the_guard_cannot_run
     launched(monkeypatch, plan_of(tmp_path), Capabilities("isolated", True, True, shared_namespaces=False))
 
 
-def test_pipelock_gets_its_configuration_as_a_file_and_its_port_guard(
+def test_pipelock_gets_its_configuration_as_a_file_and_the_floor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, proxy="pipelock")
@@ -269,7 +273,22 @@ def test_pipelock_gets_its_configuration_as_a_file_and_its_port_guard(
     (config,) = engine.containers[plan.sidecar_name].files
     assert config.path == "/etc/claude-bottle/pipelock.yaml"
     assert b'"api_allowlist"' in config.content
-    assert ("run_to_end", f"{plan.sidecar_name}-guard") in engine.calls
+    assert ("run_to_end", f"{plan.sidecar_name}-floor") in engine.calls
+
+
+@pytest.mark.parametrize("proxy", ["squid", "pipelock"])
+def test_every_proxy_gets_the_floor_where_a_container_can_join_its_namespace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, proxy: str
+) -> None:
+    plan = plan_of(tmp_path, proxy=proxy)
+    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
+    assert ("run_to_end", f"{plan.sidecar_name}-floor") in engine.calls
+    # Where no container can join it, the engine's own walls are the floor (Kubernetes' policies).
+    apart = launched(
+        monkeypatch, plan_of(tmp_path), Capabilities("apart", True, True, shared_namespaces=False)
+    )
+    assert not any(call[0] == "run_to_end" for call in apart.calls)
 
 
 @pytest.mark.parametrize(

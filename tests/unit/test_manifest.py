@@ -185,6 +185,35 @@ def test_the_issue_example_validates(project: Path, capsys: pytest.CaptureFixtur
     assert "dev: runtime runc; egress api.anthropic.com, *.github.com" in out
 
 
+def test_sni_is_checked_unless_the_manifest_says_false(project: Path) -> None:
+    bottle = parse_manifest(edited(), "m", project).bottles["dev"]
+    assert bottle.egress.sni is True
+    off = parse_manifest(edited(bottles__dev__egress__sni=False), "m", project).bottles["dev"]
+    assert off.egress.sni is False
+    assert (
+        manifest_schema()["properties"]["bottles"]["additionalProperties"]["properties"]["egress"][
+            "properties"
+        ]["sni"]["default"]
+        is True
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        pytest.param(
+            {"Host": "github.com", "Port": 80},
+            "agents.reviewer.ssh[0].Port: 80 is plain HTTP's port: the proxy opens no tunnel to it",
+            id="ssh-port-80",
+        ),
+    ],
+)
+def test_an_ssh_entry_on_port_80_is_refused(project: Path, entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(edited(agents__reviewer__ssh=[entry]), "m", project)
+    assert str(refused.value) == f"m: {message}"
+
+
 def test_env_list_and_object_forms(project: Path) -> None:
     data = edited(agents__reviewer__env=["A", "B"])
     m = parse_manifest(data, "m.json", project)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import io
+import ipaddress
 import itertools
 import json
 import shutil
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.bottle.agent import agent_spec, proxy_env
-from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules, guard_spec
+from claude_bottle.bottle.floor import egress_ports, floor_script, floor_spec, internal_names
 from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
 from claude_bottle.engine.docker import DockerEngine, container_args, files_tar
@@ -28,11 +29,15 @@ from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_conf
 from claude_bottle.workspace.ignore import is_ignored, parse_rules
 
 
-def lab_plan(tmp_path: Path, ssh: list[dict[str, object]] | None = None, runtime: str = "runc"):  # type: ignore[no-untyped-def]
+def lab_plan(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    ssh: list[dict[str, object]] | None = None,
+    runtime: str = "runc",
+    internal: list[str] | None = None,
+):
+    egress = {"allow": ["allowed.test"], "internal": internal or ["git.test"]}
     data = {
-        "bottles": {
-            "b": {"runtime": runtime, "egress": {"allow": ["allowed.test"], "internal": ["git.test"]}}
-        },
+        "bottles": {"b": {"runtime": runtime, "egress": egress}},
         "agents": {"a": {"bottle": "b", "ssh": ssh or [], "env": {"K": {"from_env": "HOSTK"}}}},
     }
     return build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {"HOSTK": "v"}, "s1", frozenset())
@@ -63,14 +68,37 @@ def test_dlp_switch(dlp: str, enabled: bool, action: str) -> None:
     assert (scanning["enabled"], scanning["action"]) == (enabled, action)
 
 
-def test_port_guard_allows_https_http_and_ssh_ports_only(tmp_path: Path) -> None:
+def test_the_floor_opens_the_egress_ports_and_the_internal_hosts_only(tmp_path: Path) -> None:
     plan = lab_plan(tmp_path, ssh=[{"Host": "git.test", "Port": 2222}])
-    assert allowed_tcp_ports(plan) == (80, 443, 2222)
-    rules = guard_rules(plan)
-    assert ":OUTPUT DROP [0:0]" in rules
-    assert "-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT" in rules
-    assert rules.index("--dports") < rules.index("-A OUTPUT -p tcp -j REJECT")
-    assert allowed_tcp_ports(lab_plan(tmp_path)) == (80, 443)
+    assert egress_ports(plan) == (80, 443, 2222)
+    assert egress_ports(lab_plan(tmp_path)) == (80, 443)
+    script = floor_script(plan, ipaddress.IPv4Network("198.18.0.16/28"))
+    lines = script.splitlines()
+    for chain in ("INPUT", "FORWARD", "OUTPUT"):
+        assert f":{chain} DROP [0:0]" in lines
+    # In: the agent's connections to the proxy's port, from the bottle's network only.
+    # (Squid's proxy port, and its port for ssh tunnels: this agent has an ssh entry.)
+    assert "-A INPUT -s 198.18.0.16/28 -p tcp -m multiport --dports 3128,3129 -j ACCEPT" in lines
+    never = lines.index("-A OUTPUT -d 169.254.0.0/16 -j REJECT")
+    internal = next(i for i, x in enumerate(lines) if "-A OUTPUT -d $a/32" in x)
+    private = lines.index("-A OUTPUT -d 10.0.0.0/8 -j REJECT")
+    ports = lines.index("-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT")
+    # The never-list before the internal hosts' addresses, the private ranges after them.
+    assert (
+        never < internal < private < ports < lines.index("-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset")
+    )
+    assert lines[ports + 2 : ports + 4] == ["-A OUTPUT -j REJECT", "COMMIT"]
+    assert "-A OUTPUT -d 100.64.0.0/10 -j REJECT" in lines
+    assert "-A OUTPUT -d 192.168.0.0/16 -j REJECT" in lines
+    assert "ip6tables-restore" in script
+
+
+def test_the_floor_resolves_only_the_internal_hosts_named_exactly(tmp_path: Path) -> None:
+    plan = lab_plan(tmp_path, internal=["git.corp.test", "*.models.corp.test", "Models.Corp.Test"])
+    assert internal_names(plan) == ("git.corp.test", "models.corp.test")
+    assert "for name in git.corp.test models.corp.test; do" in floor_script(
+        plan, ipaddress.IPv4Network("198.18.0.0/28")
+    )
 
 
 def run_args(
@@ -145,8 +173,8 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
     assert not any(a in args for a in ("--volume", "-v", "--mount"))  # nothing from the host's disk
 
 
-def test_the_port_guard_joins_the_sidecar_with_net_admin_alone(tmp_path: Path) -> None:
-    spec = guard_spec(lab_plan(tmp_path), "side", {"l": "1"})
+def test_the_floor_joins_the_sidecar_with_net_admin_alone(tmp_path: Path) -> None:
+    spec = floor_spec(lab_plan(tmp_path), "side", {"l": "1"}, "true")
     args = container_args(spec, "container:side")
     pairs = set(itertools.pairwise(args))
     assert {("--network", "container:side"), ("--cap-drop", "ALL"), ("--cap-add", "NET_ADMIN"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.proxies.base import ProxySpec
-from claude_bottle.proxies.squid import read_squid_log, render_squid_config, squid_domains
+from claude_bottle.proxies.squid import SSH_PORT, read_squid_log, render_squid_config, squid_domains
 
 GOLDEN = Path(__file__).parent / "golden"
 SPECS = {
@@ -101,22 +101,32 @@ def test_the_address_lists_are_the_shared_ones() -> None:
 
 
 def test_ports_connect_only_to_https_and_ssh_plain_http_only_to_80() -> None:
-    text = render_squid_config(SPECS["full"])
-    assert "acl connect_ports port 22 443 2222\n" in text  # sorted, never 80
+    text = render_squid_config(SPECS["default"])
+    assert "acl https_port port 443\n" in text
     assert "acl web_ports port 80\n" in text
-    assert "http_access deny CONNECT !connect_ports why_port" in rules(SPECS["full"])
-    assert "acl connect_ports port 443\n" in render_squid_config(SPECS["default"])
+    assert "http_access deny CONNECT !https_port why_port" in rules(SPECS["default"])
+    assert "http_access deny !CONNECT !web_ports why_port" in rules(SPECS["default"])
+    assert f"http_port {SSH_PORT}" not in text  # no ssh entries: no port for ssh tunnels
 
 
-def test_an_ssh_port_tunnels_only_to_the_ssh_hosts_named_with_it() -> None:
+def test_ssh_tunnels_have_a_port_of_their_own_to_the_ssh_hosts_named_with_each_port() -> None:
     text = render_squid_config(SPECS["full"])
     order = rules(SPECS["full"])
+    # The ssh listener is never peeked at (no ssl-bump flag): ssh is not TLS.
+    assert f"\nhttp_port {SSH_PORT} name=ssh_tunnels\n" in text
+    assert "acl ssh_listener myportname ssh_tunnels\n" in text
+    assert "acl ssh_ports port 22 443 2222\n" in text  # sorted; never 80
     assert "acl ssh_hosts_22 dstdomain -n git.corp.test\n" in text
+    assert "acl ssh_hosts_443 dstdomain -n ssh.github.com\n" in text
     assert "acl ssh_hosts_2222 dstdomain -n www.github.com\n" in text
-    assert "ssh_hosts_443" not in text  # 443 is HTTPS's, open to every allowed host
-    for port in (22, 2222):
-        rule = f"http_access deny CONNECT ssh_port_{port} !ssh_hosts_{port} why_port"
-        assert order.index(rule) < order.index("http_access deny !allowed_hosts !internal_hosts why_host")
+    assert "http_access deny ssh_listener !CONNECT why_scheme" in order  # tunnels only
+    assert "http_access deny ssh_listener !ssh_ports why_port" in order
+    assert "http_access deny !ssh_listener CONNECT !https_port why_port" in order  # the proxy port: 443 only
+    host_rule = order.index("http_access deny !allowed_hosts !internal_hosts why_host")
+    for port in (22, 443, 2222):
+        rule = f"http_access deny ssh_listener ssh_port_{port} !ssh_hosts_{port} why_port"
+        # After the host rule (a host not allowed at all is refused as such), before any address rule.
+        assert host_rule < order.index(rule) < order.index("http_access deny metadata_dst why_meta")
 
 
 def test_no_v4_mapped_range_in_address_rules() -> None:
@@ -149,12 +159,6 @@ def test_sni_check_is_on_by_default_peeks_and_splices_never_bumps() -> None:
         assert "ssl_bump splice sni_allowed" in text
         assert "ssl_bump bump" not in text
     assert "ssl-bump" not in render_squid_config(SPECS["sni-off"])
-
-
-def test_ssh_over_443_is_spliced_unpeeked() -> None:
-    text = render_squid_config(SPECS["full"])
-    assert "acl ssh_over_443 dstdomain -n ssh.github.com\n" in text
-    assert text.index("ssl_bump splice step1 ssh_over_443") < text.index("ssl_bump peek step1")
 
 
 def test_no_cache_no_helpers_no_identifying_headers() -> None:

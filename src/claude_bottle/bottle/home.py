@@ -41,7 +41,7 @@ class HomeFiles:
             setup=tuple(setup_entries(plan, home)),
         )
 
-    def entries(self, plan: LaunchPlan, proxy_host: str, proxy_port: int) -> list[Entry]:
+    def entries(self, plan: LaunchPlan, proxy_host: str, ssh_proxy_port: int) -> list[Entry]:
         out: list[Entry] = []
         if self.prompt:
             out.append(Entry(PROMPT_NAME, self.prompt.encode(), 0o600))
@@ -49,7 +49,7 @@ class HomeFiles:
         out += self.setup
         if plan.ssh:
             out.append(Entry(".ssh", None, 0o700))
-            out.append(Entry(".ssh/config", ssh_config(plan.ssh, proxy_host, proxy_port).encode(), 0o600))
+            out.append(Entry(".ssh/config", ssh_config(plan.ssh, proxy_host, ssh_proxy_port).encode(), 0o600))
             out += [Entry(f".ssh/{name}", data, 0o600) for name, data in self.ssh.identities]
             if self.ssh.known_hosts:
                 known = "\n".join(self.ssh.known_hosts) + "\n"

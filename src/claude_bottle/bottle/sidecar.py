@@ -16,7 +16,7 @@ from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
 
 ALIAS = "egress-proxy"
-LIMITS = Limits(pids=512, memory="1g")
+LIMITS = Limits(pids=512, memory="1g", cpus=1.0)  # Squid is one process: a core at most (CIS 5.12)
 
 
 def sidecar_address(subnet: ipaddress.IPv4Network) -> str:
@@ -46,7 +46,7 @@ def sidecar_spec(
         command=proxy.command(),
         address=address,
         aliases=(ALIAS,),
-        ports=(proxy.port,),
+        ports=proxy.ports(plan.proxy_spec()),
         env=dict(shape.env),
         secret_env=(delivery.env_var,) if delivery.env_var else (),
         files=(FileSpec(delivery.file_path, config.encode(), 0o444),) if delivery.file_path else (),

@@ -81,7 +81,7 @@ class ProxyBackend(ABC):
     name: ClassVar[str]
     port: ClassVar[int]
     # True when the proxy itself refuses every port but 80, 443 and the ssh
-    # ports; False means the port guard (bottle/port_guard.py) must enforce them.
+    # ports; False means the floor (bottle/floor.py) must enforce them.
     enforces_ports: ClassVar[bool]
     delivery: ClassVar[ConfigDelivery]
 
@@ -107,3 +107,11 @@ class ProxyBackend(ABC):
 
     def proxy_url(self, address: str) -> str:
         return f"http://{address}:{self.port}"
+
+    def ssh_port(self, spec: ProxySpec) -> int:
+        """Where the agent's ssh tunnels (its ssh config's ProxyCommand) go."""
+        return self.port
+
+    def ports(self, spec: ProxySpec) -> tuple[int, ...]:
+        """Every port the agent reaches the proxy on."""
+        return tuple(sorted({self.port, self.ssh_port(spec)}))

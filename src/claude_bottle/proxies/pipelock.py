@@ -6,7 +6,7 @@ DSN; Sentry is switched off). The document is JSON, which is YAML, so no YAML
 library is needed and what is written is exactly what is tested.
 
 Pipelock lets a CONNECT reach any port of an allowed host, so bottles using it
-keep the port guard (bottle/port_guard.py). Its image is not built here: it is pulled
+keep the floor under it (bottle/floor.py). Its image is not built here: it is pulled
 (or loaded by the user) under the pinned tag in pipelock_image.py.
 """
 

@@ -13,10 +13,14 @@ the rule order measured in shared/reference/egress-proxies.md:
 5. then any other name that resolves to a private address is refused, and the
    rest of the allowlist passes.
 
-A tunnel to an ssh port goes only to the ssh hosts named with that port, and
-never to 80 (plain HTTP inside a tunnel would pass no check). The server name
-in a TLS ClientHello is checked against the allowlist by default (peek and
-splice: never decrypted).
+The server name in a TLS ClientHello is checked against the allowlist by
+default (peek and splice: never decrypted) on the agent's proxy port (3128),
+which tunnels to 443 only. ssh tunnels have a port of their own (3129, named in
+the agent's ssh config, and only when it has ssh entries), which carries CONNECT
+alone, to an ssh port, to the ssh hosts named with that port: ssh is not TLS,
+and on a port that checks SNI Squid would answer a refused tunnel by waiting for
+a TLS handshake ssh never sends. No tunnel ever goes to 80 (plain HTTP inside a
+tunnel would pass no check).
 
 `dstdomain -n` everywhere: without it Squid matches an IP literal's reverse
 (PTR) name against the list, which whoever owns the address controls.
@@ -49,6 +53,7 @@ from claude_bottle.proxies.events import (
 )
 
 PORT = 3128
+SSH_PORT = 3129  # CONNECT to the ssh hosts' ports only; never peeked at
 IMAGE = "claude-bottle-squid:latest"
 CONFIG_ENV = "CLAUDE_BOTTLE_SQUID_CONF"
 # Written by the image's entrypoint from CONFIG_ENV into a tmpfs (the root is read-only).
@@ -130,10 +135,11 @@ def _acl(name: str, kind: str, values: tuple[str, ...] | list[str]) -> str:
 
 def _header_lines(spec: ProxySpec) -> list[str]:
     return [
-        "http_port 3128" + (
+        f"http_port {PORT}" + (
             f" ssl-bump tls-cert={TLS_CERT} tls-key={TLS_KEY} generate-host-certificates=off"
             if spec.sni else ""
         ),
+        *([f"http_port {SSH_PORT} name=ssh_tunnels"] if spec.ssh_routes else []),
         "pid_filename none",  # nothing written outside the tmpfs: the root is read-only
         "visible_hostname egress-proxy",  # no reverse-DNS self-test at start
         "cache_log stdio:/dev/stderr",
@@ -165,7 +171,7 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
         "acl CONNECT method CONNECT",
         "acl web_proto proto HTTP",
         "acl web_ports port 80",  # plain HTTP only as ordinary proxied requests to port 80
-        _acl("connect_ports", "port", [str(p) for p in spec.connect_ports]),
+        "acl https_port port 443",  # the one port the agent's proxy port tunnels to
         *_ssh_acls(spec),
         _acl("metadata_dst", "dst", METADATA_DST),
         _acl("never_dst", "dst", NEVER_DST),
@@ -190,17 +196,32 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
     return lines
 
 
-def _tunnel_only_ports(spec: ProxySpec) -> tuple[int, ...]:
-    """ssh ports that HTTPS does not share: a tunnel to one goes to its own hosts alone."""
-    return tuple(p for p in spec.ssh_ports if p != 443)
-
-
 def _ssh_acls(spec: ProxySpec) -> list[str]:
-    lines = []
-    for port in _tunnel_only_ports(spec):
+    if not spec.ssh_routes:
+        return []
+    lines = [
+        "acl ssh_listener myportname ssh_tunnels",
+        _acl("ssh_ports", "port", [str(p) for p in spec.ssh_ports]),
+    ]
+    for port in spec.ssh_ports:
         lines.append(f"acl ssh_port_{port} port {port}")
         lines.append(_acl(f"ssh_hosts_{port}", "dstdomain -n", squid_domains(spec.ssh_hosts(port))))
     return lines
+
+
+def _port_rules(spec: ProxySpec) -> list[str]:
+    """Which port a request may go to, by the listener it came in on."""
+    if not spec.ssh_routes:
+        return [
+            "http_access deny CONNECT !https_port why_port",
+            "http_access deny !CONNECT !web_ports why_port",
+        ]
+    return [
+        "http_access deny ssh_listener !CONNECT why_scheme",  # the ssh port carries tunnels only
+        "http_access deny ssh_listener !ssh_ports why_port",
+        "http_access deny !ssh_listener CONNECT !https_port why_port",
+        "http_access deny !CONNECT !web_ports why_port",
+    ]
 
 
 def _dlp_rules(spec: ProxySpec) -> list[str]:
@@ -220,11 +241,11 @@ def _access_rules(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str
         "http_access deny manager why_admin",
         *_dlp_rules(spec),
         "http_access deny !CONNECT !web_proto why_scheme",  # urn:, ftp:, absolute https://
-        "http_access deny CONNECT !connect_ports why_port",
-        *(f"http_access deny CONNECT ssh_port_{p} !ssh_hosts_{p} why_port" for p in _tunnel_only_ports(spec)),
-        "http_access deny !CONNECT !web_ports why_port",
+        *_port_rules(spec),
         # Before any rule that needs an address: a refused name is never resolved.
         f"http_access deny{not_listed} why_host" if not_listed else "http_access deny all why_host",
+        # An allowed host, but not one named with this ssh port.
+        *(f"http_access deny ssh_listener ssh_port_{p} !ssh_hosts_{p} why_port" for p in spec.ssh_ports),
         # Even for egress.internal names:
         "http_access deny metadata_dst why_meta",
         "http_access deny never_dst why_private",
@@ -238,18 +259,13 @@ def _access_rules(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str
     return rules
 
 
-def _sni_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
+def _sni_lines(allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]:
     names = squid_domains(allowed + internal)
-    # ssh over 443 (ssh.github.com:443) is not TLS: a peek would break it, so its
-    # hosts' tunnels are spliced unread, as every non-443 tunnel is.
-    ssh443 = squid_domains(spec.ssh_hosts(443))
-    unpeeked = [_acl("ssh_over_443", "dstdomain -n", ssh443), "ssl_bump splice step1 ssh_over_443"]
     return [
         "acl step1 at_step SslBump1",
         "acl tls_ports port 443",
         _acl("sni_allowed", "ssl::server_name", names),
-        *(unpeeked if ssh443 else []),
-        "ssl_bump splice step1 !tls_ports",  # ssh and the like: a blind tunnel, never peeked
+        "ssl_bump splice step1 !tls_ports",  # never peek at what is not HTTPS
         "ssl_bump peek step1",  # read the ClientHello only
         "ssl_bump splice sni_allowed",  # then splice: never decrypted
         "ssl_bump terminate all why_sni",
@@ -265,7 +281,7 @@ def render_squid_config(spec: ProxySpec) -> str:
         *_header_lines(spec),
         *_acl_lines(spec, allowed, internal),
         *_access_rules(spec, allowed, internal),
-        *(_sni_lines(spec, allowed, internal) if spec.sni else []),
+        *(_sni_lines(allowed, internal) if spec.sni else []),
         f"logformat bottlejson {LOG_FORMAT}",
         "access_log stdio:/dev/stdout bottlejson",
     ]
@@ -332,6 +348,9 @@ class SquidBackend(ProxyBackend):
 
     def command(self) -> tuple[str, ...]:
         return ()  # the image's entrypoint writes the config and starts squid
+
+    def ssh_port(self, spec: ProxySpec) -> int:
+        return SSH_PORT if spec.ssh_routes else PORT
 
     def readiness(self, address: str) -> Readiness:
         # Squid answers a refused name with 403 without resolving it.

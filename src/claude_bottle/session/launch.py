@@ -12,10 +12,10 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.floor import apply_floor
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.bottle.keeper import SessionKeeper
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
-from claude_bottle.bottle.port_guard import apply_guard
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
@@ -65,6 +65,7 @@ class Session:
     clock: PhaseClock
     home: HomeFiles
     reaper: Reaper
+    subnet: IPv4Network | None = None  # the internal network's, where the engine has one
 
     @property
     def rest_follows(self) -> bool:
@@ -136,14 +137,16 @@ def wait_until_healthy(session: Session) -> None:
 
 
 def _prepare_inside(session: Session, home: HomeFiles) -> None:
-    """Guard the sidecar's ports and copy files in (in the background) while
+    """Put the floor under the proxy and copy files in (in the background) while
     waiting for the sidecar; the session starts only when all are done."""
     plan = session.plan
-    entries = home.entries(plan, session.sidecar.address, plan.proxy.port)
+    entries = home.entries(plan, session.sidecar.address, plan.proxy.ssh_port(plan.proxy_spec()))
     sidecar = session.sidecar
-    copies: list[Callable[[], None]] = []
-    if not plan.proxy.enforces_ports:
-        copies.append(lambda: apply_guard(session.engine, plan, sidecar.name, sidecar.labels))
+
+    def floor() -> None:
+        apply_floor(session.engine, plan, sidecar.name, sidecar.labels, session.subnet)
+
+    copies: list[Callable[[], None]] = [floor]
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:
@@ -202,7 +205,7 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
-            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper)
+            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet)
             # Reached only when the session's block ended without an exception:
             # then, and only then, the sidecar and the network may be left to the
             # watchdog. After a failure or a signal the CLI removes everything.

@@ -1,5 +1,5 @@
 """Checks and preparations before a session creates anything: the engine can
-run the bottle's proxy (the port guard), the bottle's runtime is registered
+run the bottle's proxy (the floor under it), the bottle's runtime is registered
 with the engine, and, on the Docker engine, the images are there (built or
 pulled) and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claude_bottle.bottle.floor import refuse_unguardable
 from claude_bottle.bottle.image import ensure_image, image_is_current
-from claude_bottle.bottle.port_guard import refuse_unguardable
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.docker import DockerEngine

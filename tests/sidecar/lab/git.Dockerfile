@@ -9,4 +9,4 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
  && git -C "$tmp" push -q /home/git/repo.git HEAD:refs/heads/main && rm -rf "$tmp" \
  && git --git-dir=/home/git/repo.git symbolic-ref HEAD refs/heads/main \
  && chown -R git:git /home/git && ssh-keygen -A
-CMD ["sh", "-c", "printf '%s\\n' \"$AUTHORIZED_KEY\" > /home/git/.ssh/authorized_keys && chown -R git:git /home/git/.ssh && chmod 600 /home/git/.ssh/authorized_keys && exec /usr/sbin/sshd -D -e"]
+CMD ["sh", "-c", "printf '%s\\n' \"$AUTHORIZED_KEY\" > /home/git/.ssh/authorized_keys && chown -R git:git /home/git/.ssh && chmod 600 /home/git/.ssh/authorized_keys && exec /usr/sbin/sshd -D -e -o AllowTcpForwarding=no -o AllowStreamLocalForwarding=no -o PermitTunnel=no -o X11Forwarding=no"]
