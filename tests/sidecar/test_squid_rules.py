@@ -139,7 +139,17 @@ def representative(network: str) -> str:
     return str(net.network_address if net.num_addresses == 1 else net.network_address + 1)
 
 
-RANGES = [(f"r{i}", r) for i, r in enumerate((*addresses.NEVER, *addresses.PRIVATE))]
+# Every range of the shared list, and, written out here so that a range dropped from
+# that list fails this test, the addresses the wall must refuse by name.
+REQUIRED = {
+    "169.254.169.254": "metadata", "169.254.170.2": "metadata", "100.100.100.200": "metadata",
+    "168.63.129.16": "metadata", "fd00:ec2::254": "metadata", "fd20:ce::254": "metadata",
+    "fe80::1": "metadata", "100.64.0.1": "never", "127.0.0.1": "never", "::1": "never", "0.0.0.0": "never",
+    "10.1.2.3": "private", "172.16.0.1": "private", "192.168.1.1": "private", "fc00::1": "private",
+}  # fmt: skip
+RANGES = [(f"r{i}", r) for i, r in enumerate((*addresses.NEVER, *addresses.PRIVATE))] + [
+    (f"q{i}", f"{a}/{32 if '.' in a else 128}") for i, a in enumerate(REQUIRED)
+]
 # A value of each secret shape the configuration refuses (checked against its pattern below).
 SECRET_SAMPLES = {
     "sk-ant-[A-Za-z0-9_-]{20,}": "sk-ant-api03-" + "Q" * 24,
@@ -157,23 +167,43 @@ SECRET_SAMPLES = {
 def range_squid(engine: DockerEngine, lab: Lab) -> Iterator[str]:
     """A standalone sidecar whose allowed names (*.range.test) and internal names
     (*.irange.test) resolve, by its hosts file, to one address of every range in
-    addresses.py; ok.irange.test is the lab web server (the control)."""
+    addresses.py; ok.irange.test is the lab web server (the control). It is on an
+    IPv6 network of its own too: a Squid without IPv6 drops IPv6 answers before
+    any rule sees them (and then connects nowhere), which would test nothing."""
     spec = ProxySpec(allow=("*.range.test",), internal=("*.irange.test",))
     hosts = [a for name, r in RANGES for h in (f"{name}.range.test", f"{name}.irange.test")
              for a in ("--add-host", f"{h}:{representative(r)}")]  # fmt: skip
     name = f"lab-squid-ranges-{secrets.token_hex(3)}"
-    engine.run(
-        "run", "-d", "--name", name, "--label", f"{LAB_LABEL}=1", "--network", lab.network, *hosts,
-        "--add-host", f"ok.irange.test:{lab.web_ip}",
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *squid_shape_args(),
-        "--env", CONFIG_ENV, IMAGE,
-        env={CONFIG_ENV: render_squid_config(spec)},
-    )  # fmt: skip
+    v6 = f"{name}-v6"
+    engine.run("network", "create", "--internal", "--ipv6", "--subnet", f"fd42:{secrets.token_hex(2)}::/64",
+               "--label", f"{LAB_LABEL}=1", v6)  # fmt: skip
     try:
+        engine.run(
+            "create", "--name", name, "--label", f"{LAB_LABEL}=1", "--network", v6, *hosts,
+            "--add-host", f"ok.irange.test:{lab.web_ip}",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *squid_shape_args(),
+            "--env", CONFIG_ENV, IMAGE,
+            # Its resolver is the lab's (every other name NXDOMAIN at once): nothing is asked upstream.
+            env={CONFIG_ENV: render_squid_config(spec) + f"dns_nameservers {lab.dns_ip}\n"},
+        )  # fmt: skip
+        engine.run("network", "connect", lab.network, name)
+        engine.run("start", name)
         wait_for(lambda: "Accepting" in engine.run("logs", name).stderr, 20, "the standalone squid")
+        assert "non-functional IPv6" not in engine.run("logs", name).stderr
         yield name
     finally:
         engine.run("rm", "-f", name, check=False)
+        engine.run("network", "rm", v6, check=False)
+
+
+def _kind(network: str) -> str:
+    """What the wall must say of a range: metadata, never (reached), or private."""
+    address = representative(network)
+    if address in REQUIRED:
+        return REQUIRED[address]
+    return (
+        "metadata" if network in addresses.METADATA else "never" if network in addresses.NEVER else "private"
+    )
 
 
 def _statuses(lab: Lab, squid: str, requests: dict[str, str]) -> dict[str, str]:
@@ -192,20 +222,26 @@ def _reasons(engine: DockerEngine, squid: str) -> dict[str, str]:
 def test_every_range_is_refused_to_allowed_names_and_the_never_list_to_internal_ones(
     engine: DockerEngine, lab: Lab, range_squid: str
 ) -> None:
+    never = [(name, r) for name, r in RANGES if _kind(r) != "private"]
     requests = {f"{name}_allowed": f"http://{name}.range.test/" for name, _ in RANGES}
-    requests |= {
-        f"{name}_internal": f"http://{name}.irange.test/" for name, r in RANGES if r in addresses.NEVER
-    }
+    requests |= {f"{name}_internal": f"http://{name}.irange.test/" for name, _ in never}
     requests["control"] = "http://ok.irange.test/"
     got = _statuses(lab, range_squid, requests)
     assert got.pop("control") == "200"  # an internal name at a private address passes
     assert len(got) == len(requests) - 1
     assert got == dict.fromkeys(got, "403"), got
-    reasons = _reasons(engine, range_squid)
+    # Squid writes its log as it goes, in blocks: wait for every request's line.
+    wanted = {f"{name}.range.test" for name, _ in RANGES} | {f"{name}.irange.test" for name, _ in never}
+
+    def logged() -> dict[str, str] | None:
+        found = _reasons(engine, range_squid)
+        return found if wanted <= set(found) else None
+
+    reasons = wait_for(logged, 20, "every request in the log")
     for name, r in RANGES:
-        expected = "metadata_address" if r in addresses.METADATA else "private_address"
+        expected = "metadata_address" if _kind(r) == "metadata" else "private_address"
         assert reasons[f"{name}.range.test"] == expected, r
-        if r in addresses.NEVER:
+        if _kind(r) != "private":
             assert reasons[f"{name}.irange.test"] == expected, r
 
 
