@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import io
 import itertools
 import json
+import os
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from claude_bottle.bottle.agent import agent_spec, proxy_env
-from claude_bottle.bottle.port_guard import allowed_tcp_ports, guard_rules, guard_spec
+from claude_bottle.bottle.port_guard import REFUSE, allowed_tcp_ports, guard_rules, guard_spec
 from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
 from claude_bottle.engine.docker import DockerEngine, container_args, files_tar
@@ -23,8 +26,8 @@ from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
-from claude_bottle.proxies.base import ProxySpec
-from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
+from claude_bottle.proxies.base import GUARD_REFUSED, ProxySpec
+from claude_bottle.proxies.pipelock import pipelock_config, pipelock_refusal, render_pipelock_config
 from claude_bottle.workspace.ignore import is_ignored, parse_rules
 
 
@@ -61,16 +64,66 @@ def test_pipelock_config_is_strict_with_our_keys_only() -> None:
 def test_dlp_switch(dlp: str, enabled: bool, action: str) -> None:
     scanning = pipelock_config(ProxySpec(allow=("a.test",), dlp=dlp))["request_body_scanning"]  # type: ignore[arg-type]
     assert (scanning["enabled"], scanning["action"]) == (enabled, action)
+    assert scanning["max_body_bytes"] == 5 * 1024 * 1024  # the README's limit
+
+
+def test_pipelock_refuses_a_plain_http_model_endpoint_only_where_its_dlp_blocks() -> None:
+    plain = ProxySpec(
+        allow=("api.test",), credential_hosts=("api.test",), plain_credential_hosts=("api.test",)
+    )
+    problem = pipelock_refusal(plain)
+    assert problem is not None
+    assert problem.startswith("the model endpoint api.test (ANTHROPIC_BASE_URL) is plain HTTP, and the ")
+    assert 'egress.proxy "squid"' in problem
+    assert pipelock_refusal(ProxySpec(allow=("api.test",), credential_hosts=("api.test",))) is None  # https
+    for dlp in ("warn", "off"):
+        assert pipelock_refusal(replace(plain, dlp=dlp)) is None
+
+
+@pytest.mark.parametrize(
+    ("base_url", "plain"),
+    [
+        pytest.param("http://gw.test:4000", ("gw.test",), id="http"),
+        pytest.param("HTTP://GW.test/", ("gw.test",), id="upper-case"),
+        pytest.param("https://gw.test", (), id="https"),
+    ],
+)
+def test_the_plan_names_a_plain_http_model_endpoint(
+    tmp_path: Path, base_url: str, plain: tuple[str, ...]
+) -> None:
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["gw.test"], "proxy": "pipelock"}}},
+        "agents": {"a": {"bottle": "b", "env": {"ANTHROPIC_BASE_URL": base_url}}},
+    }
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
+    assert plan.proxy_spec().credential_hosts == ("gw.test",)
+    assert plan.proxy_spec().plain_credential_hosts == plain
+    assert (plan.proxy.refusal(plan.proxy_spec()) is not None) == bool(plain)
 
 
 def test_port_guard_allows_https_http_and_ssh_ports_only(tmp_path: Path) -> None:
-    plan = lab_plan(tmp_path, ssh=[{"Host": "git.test", "Port": 2222}])
-    assert allowed_tcp_ports(plan) == (80, 443, 2222)
-    rules = guard_rules(plan)
+    spec = lab_plan(tmp_path, ssh=[{"Host": "git.test", "Port": 2222}]).proxy_spec()
+    assert allowed_tcp_ports(spec) == (80, 443, 2222)
+    rules = guard_rules(spec)
     assert ":OUTPUT DROP [0:0]" in rules
     assert "-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT" in rules
-    assert rules.index("--dports") < rules.index("-A OUTPUT -p tcp -j REJECT")
-    assert allowed_tcp_ports(lab_plan(tmp_path)) == (80, 443)
+    refuse = "-A OUTPUT -p tcp -j REJECT --reject-with icmp-proto-unreachable"
+    assert rules.index("--dports") < rules.index(refuse)
+    assert allowed_tcp_ports(lab_plan(tmp_path).proxy_spec()) == (80, 443)
+
+
+def test_port_guard_refuses_the_metadata_address_before_anything_is_accepted(tmp_path: Path) -> None:
+    rules = guard_rules(lab_plan(tmp_path).proxy_spec()).splitlines()
+    metadata = "-A OUTPUT -d 169.254.169.254/32 -p tcp -j REJECT --reject-with icmp-proto-unreachable"
+    first_rule = next(i for i, line in enumerate(rules) if line.startswith("-A "))
+    assert rules[first_rule] == metadata  # before loopback, established connections and the ports
+    assert rules.count(metadata) == 1
+
+
+def test_the_guards_refusal_is_what_the_pipelock_reader_recognises() -> None:
+    # iptables' ICMP "protocol unreachable" is ENOPROTOOPT to a TCP connect.
+    assert os.strerror(errno.ENOPROTOOPT).lower() == GUARD_REFUSED
+    assert "icmp-proto-unreachable" in REFUSE
 
 
 def run_args(
@@ -146,7 +199,7 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
 
 
 def test_the_port_guard_joins_the_sidecar_with_net_admin_alone(tmp_path: Path) -> None:
-    spec = guard_spec(lab_plan(tmp_path), "side", {"l": "1"})
+    spec = guard_spec(lab_plan(tmp_path).image, "side", {"l": "1"})
     args = container_args(spec, "container:side")
     pairs = set(itertools.pairwise(args))
     assert {("--network", "container:side"), ("--cap-drop", "ALL"), ("--cap-add", "NET_ADMIN"),

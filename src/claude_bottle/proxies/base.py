@@ -18,6 +18,15 @@ from claude_bottle.proxies.events import EgressEvent
 # allowlist and never resolved (a refused name is refused before any lookup).
 READY_HOST = "claude-bottle-ready.invalid"
 
+# How a connection the port guard (bottle/port_guard.py) refused reads in a
+# proxy's dial error: the guard answers with an ICMP "protocol unreachable",
+# which a TCP connect reports as ENOPROTOOPT and gets from nothing else. So a
+# proxy's log tells the guard's refusals from a far end that is down.
+GUARD_REFUSED = "protocol not available"
+# The cloud metadata addresses: the guard refuses them even to a name in
+# `egress.internal`, whatever the proxy let through.
+METADATA_ADDRESSES = ("169.254.169.254",)
+
 
 @dataclass(frozen=True)
 class ProxySpec:
@@ -31,6 +40,9 @@ class ProxySpec:
     # Hosts that must receive credentials in headers (the model endpoint named
     # by ANTHROPIC_BASE_URL): header DLP is not applied to requests to them.
     credential_hosts: tuple[str, ...] = ()
+    # Those of credential_hosts named by an http:// URL: their requests, the
+    # credentials in them included, cross the proxy in the clear.
+    plain_credential_hosts: tuple[str, ...] = ()
 
     @property
     def connect_ports(self) -> tuple[int, ...]:
@@ -95,6 +107,10 @@ class ProxyBackend(ABC):
 
     @abstractmethod
     def read_events(self, log: str) -> list[EgressEvent]: ...
+
+    def refusal(self, spec: ProxySpec) -> str | None:
+        """Why this proxy cannot carry a bottle of this spec (pure), or None."""
+        return None
 
     def proxy_url(self, address: str) -> str:
         return f"http://{address}:{self.port}"
