@@ -24,7 +24,8 @@ from claude_bottle.proxies.events import (
 )
 from claude_bottle.proxies.pipelock import read_pipelock_log
 
-# Lines as Pipelock 2.3.0 wrote them in the lab (client addresses and some fields trimmed).
+# Lines as Pipelock 2.3.0 wrote them in the lab (client addresses and some fields
+# trimmed; the IPv6 target's line is the IPv4 one's shape with another address).
 PIPELOCK_LOG = "\n".join([
     '{"level":"info","component":"pipelock","event":"startup","listen":"0.0.0.0:8888","mode":"strict",'
     '"version":"2.3.0","time":"2026-12-05T20:51:17Z","message":"pipelock started"}',
@@ -34,8 +35,8 @@ PIPELOCK_LOG = "\n".join([
     '{"level":"warn","component":"pipelock","event":"blocked","method":"CONNECT","target":"blocked.test:443",'
     '"request_id":"req-2","scanner":"allowlist","reason":"domain not in allowlist: blocked.test",'
     '"time":"2026-12-05T20:51:18Z","message":"request blocked"}',
-    '{"level":"warn","component":"pipelock","event":"blocked","method":"CONNECT","target":"[::1]:443",'
-    '"request_id":"req-3","scanner":"ssrf","reason":"SSRF blocked: ::1 is internal",'
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"CONNECT","target":"[fd00::5]:443",'
+    '"request_id":"req-3","scanner":"ssrf","reason":"SSRF blocked: fd00::5 resolves to internal IP fd00::5",'
     '"time":"2026-12-05T20:51:19Z"}',
     '{"level":"warn","component":"pipelock","event":"blocked","method":"GET","url":"http://plain.test/latest",'
     '"request_id":"req-4","scanner":"ssrf","reason":"SSRF blocked: plain.test resolves to internal IP '
@@ -91,7 +92,7 @@ def test_pipelock_refusals_of_every_kind_are_events() -> None:
     assert refused == [
         ("blocked.test", None, "host_not_allowed"),
         ("blocked.test", 443, "host_not_allowed"),
-        ("::1", 443, "private_address"),
+        ("fd00::5", 443, "private_address"),
         ("plain.test", None, "metadata_address"),
         ("api.lab.test", None, "secret_in_request"),
         ("allowed.test", None, "secret_in_request"),
@@ -120,7 +121,7 @@ def test_a_pipelock_warning_read_alone_is_an_allowed_request_with_its_warning() 
 
 def test_summary_counts_and_gives_each_refusal_its_reason() -> None:
     report = summarize(read_pipelock_log(PIPELOCK_LOG))
-    assert report.refused[:3] == (("blocked.test", 3), ("allowed.test", 2), ("[::1]", 1))
+    assert report.refused[:3] == (("blocked.test", 3), ("allowed.test", 2), ("[fd00::5]", 1))
     lines = render_report(report)
     assert lines[0] == "allowed : allowed.test (x2), down.test, api.anthropic.com"
     assert "          blocked.test: host_not_allowed (host not in the allowlist) x2" in lines
