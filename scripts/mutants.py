@@ -100,6 +100,12 @@ MUTANTS = (
     Mutant("squid-sni-rules-never-rendered", "proxies/squid.py",
            "*(_sni_lines(allowed, internal) if spec.sni else []),", "*([]),", UNIT_SQUID),
     Mutant("squid-private-range-dropped", "proxies/squid.py", '"10.0.0.0/8", ', "", UNIT_SQUID),
+    # Pipelock's wall: its port guard, and its log read back.
+    Mutant("guard-metadata-rule-dropped", "bottle/port_guard.py", "        *metadata,\n", "", UNIT_ARGV),
+    Mutant("guard-every-tcp-port-accepted", "bottle/port_guard.py",
+           'f"-A OUTPUT -p tcp -j {REFUSE}",', '"-A OUTPUT -p tcp -j ACCEPT",', UNIT_ARGV),
+    Mutant("pipelock-guard-refusals-read-as-allowed", "proxies/pipelock.py",
+           "    if GUARD_REFUSED in error:", "    if False:", ("tests/unit/test_egress_events.py",)),
     # The containers' hardening: the Docker engine's translation of every container spec
     # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
     Mutant("engine-without-hardening-unit", "engine/docker.py", ENGINE_HARDENING,
