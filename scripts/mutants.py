@@ -115,6 +115,18 @@ MUTANTS = (
            UNIT_SQUID),
     Mutant("public-suffix-wildcards-allowed", "hosts.py",
            'suffix = suffix_under(name) if entry.startswith("*.") else None', "suffix = None", UNIT_SUFFIX),
+    # The floor under every proxy, and Pipelock's log read back.
+    Mutant("floor-metadata-rule-dropped", "bottle/floor.py",
+           '    metadata = "\\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.METADATA))',
+           '    metadata = ""', UNIT_ARGV),
+    Mutant("floor-never-list-dropped", "bottle/floor.py",
+           '    never = "\\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.NEVER))',
+           '    never = ""', UNIT_ARGV),
+    Mutant("floor-every-tcp-port-accepted", "bottle/floor.py",
+           "-A OUTPUT -p tcp -m multiport --dports {ports} -j ACCEPT",
+           "-A OUTPUT -p tcp -j ACCEPT", UNIT_ARGV),
+    Mutant("pipelock-floor-refusals-read-as-allowed", "proxies/pipelock.py",
+           "    if FLOOR_REFUSED in error:", "    if False:", ("tests/unit/test_egress_events.py",)),
     # The containers' hardening: the Docker engine's translation of every container spec
     # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
     Mutant("engine-without-hardening-unit", "engine/docker.py", ENGINE_HARDENING,

@@ -36,16 +36,28 @@ bash scripts/check.sh
 # must be killed by the unit tests (about 2 minutes; the engine ones: see README).
 python3 scripts/mutants.py --fast
 # The sidecar suite and the red team, against the default proxy (Squid, built
-# above by `claude-bottle build`), under runc and gVisor.
-python3 -m pytest tests/sidecar -q -m engine
-# The same suite for the optional Pipelock backend, wherever a Pipelock image is
-# in the engine (it cannot be built or pulled on this project's machines).
-pipelock=${CLAUDE_BOTTLE_PIPELOCK_IMAGE:-$(python3 -c 'from claude_bottle.proxies.pipelock_image import DEFAULT_PIPELOCK_IMAGE as i; print(i)')}
-if docker image inspect "$pipelock" >/dev/null 2>&1; then
-  CLAUDE_BOTTLE_TEST_PROXY=pipelock CLAUDE_BOTTLE_SIDECAR_IMAGE=$pipelock python3 -m pytest tests/sidecar -q -m engine
-else
-  echo "note: the optional Pipelock backend's suite needs a Pipelock image ($pipelock); there is none in this engine" >&2
+# above by `claude-bottle build`), under runc and gVisor. Each proxy's run
+# writes its results, from which the README's Security table is made.
+results=${TMPDIR:-/tmp}/claude-bottle-ci/results
+rm -rf "$results"
+mkdir -p "$results"
+python3 -m pytest tests/sidecar -q -m engine --junitxml "$results/sidecar-squid.xml"
+# The same suite for the optional Pipelock backend, its image built from the
+# Pipelock build beside the checkout (../shared/pipelock; its digest checked).
+# Without that folder the script says so in one line, and an image of that name
+# already in the engine (one the user loaded) is used if there is one.
+pipelock=$(bash scripts/pipelock-image.sh)
+if [ -z "$pipelock" ]; then
+  image=$(python3 -c 'from claude_bottle.proxies.pipelock_image import DEFAULT_PIPELOCK_IMAGE as i; print(i)')
+  if docker image inspect "$image" >/dev/null 2>&1; then pipelock=$image; fi
 fi
+if [ -n "$pipelock" ]; then
+  CLAUDE_BOTTLE_TEST_PROXY=pipelock CLAUDE_BOTTLE_SIDECAR_IMAGE=$pipelock \
+    python3 -m pytest tests/sidecar -q -m engine --junitxml "$results/sidecar-pipelock.xml"
+fi
+# The README's Security table is the one these runs make (the columns of each
+# proxy that ran); `--write README.md` in place of `--check` updates it.
+python3 -m tests.security_table --results "$results" --check README.md
 
 # The remote-engine selection (issue 14) against a second Docker engine whose file
 # system is not this host's: dockerd in a container, over TCP; runc only.

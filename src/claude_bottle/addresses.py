@@ -69,6 +69,18 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def classify(text: str) -> str | None:
+    """Which list an address is on: "metadata", "never", "private" or "public"
+    (None for text that is not an address)."""
+    address = _address(text)
+    if address is None:
+        return None
+    for kind, ranges in (("metadata", METADATA), ("never", NEVER), ("private", PRIVATE)):
+        if any(address in n for n in networks(ranges) if n.version == address.version):
+            return kind
+    return "public"
+
+
 def never_reachable(text: str) -> bool:
     """True for an address in NEVER (and for anything that is not an address)."""
     address = _address(text)

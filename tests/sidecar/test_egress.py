@@ -108,8 +108,15 @@ def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_pro
 
 def test_the_real_claude_code_cli_through_a_plain_http_model_endpoint(lab_project: Path, lab: Lab) -> None:
     # An internal model gateway over plain HTTP, with a key of a real key's shape:
-    # the default DLP must let Claude Code's own requests through.
+    # the default DLP must let Claude Code's own requests through. Pipelock cannot
+    # exempt the model endpoint from its DLP, so there the launch is refused before
+    # anything starts (tests/sidecar/test_pipelock.py: the same agent with dlp "warn").
     result = cli("run", "plain-coder", "--", "claude", "-p", "say hello", cwd=lab_project)
+    if PROXY == "pipelock":
+        assert result.returncode == 2, result.stderr
+        assert "api.lab.test (ANTHROPIC_BASE_URL) is plain HTTP, and the pipelock egress" in result.stderr
+        assert "allowed :" not in result.stderr  # no session: nothing was started
+        return
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello from the lab model"
     assert "allowed : api.lab.test" in result.stderr

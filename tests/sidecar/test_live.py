@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli
 from tests.installed import cli_argv
@@ -58,7 +59,8 @@ def running(lab_project: Path, lab: Lab, agent: str) -> Iterator[str]:
 def test_shell_runs_as_the_agents_user_in_the_workspace(lab_project: Path, agent: str, running: str) -> None:
     result = cli("shell", agent, cwd=lab_project, stdin="id -un; pwd; echo $HTTPS_PROXY\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "node\n/home/node/workspace\nhttp://egress-proxy:3128\n"
+    port = backend_for(PROXY).port  # Squid's 3128, Pipelock's 8888
+    assert result.stdout == f"node\n/home/node/workspace\nhttp://egress-proxy:{port}\n"
     by_container = cli("shell", running, "--", "id", "-u", cwd=lab_project)
     assert by_container.stdout == "1000\n"
 

@@ -18,11 +18,16 @@ import pytest
 from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import labelled_objects
 from tests.installed import installed_cli
-from tests.sidecar.conftest import Lab, leave_interactive_session
+from tests.sidecar.conftest import PROXY, Lab, leave_interactive_session
 
 README = Path(__file__).parents[2] / "README.md"
-# The lab's model endpoint, over plain HTTP on a private address.
-GATEWAY_URL, GATEWAY_HOST = "http://api.lab.test", "api.lab.test"
+# The lab's model endpoint, on a private address: over plain HTTP, which needs no
+# CA for Claude Code to trust. Pipelock cannot carry a plain-HTTP model endpoint
+# (its DLP reads every plain-HTTP request and cannot exempt one host), so with
+# Pipelock the gateway is HTTPS, as in the README, and the lab's CA reaches
+# Claude Code as a file in a skill folder (`lab_ca`).
+GATEWAY_HOST = "api.lab.test"
+GATEWAY_URL = f"{'https' if PROXY == 'pipelock' else 'http'}://{GATEWAY_HOST}"
 
 
 def quick_start() -> tuple[list[list[str]], list[dict[str, Any]]]:
@@ -68,6 +73,18 @@ def user(tmp_path: Path, lab: Lab, sidecar_image: str) -> dict[str, str]:
     }
 
 
+def lab_ca(project: Path, lab: Lab) -> dict[str, Any]:
+    """The lab's CA for Claude Code, as a manifest fragment: a skill folder beside
+    the manifest (the one way a manifest brings a file of its own into the bottle)
+    holding the CA, and NODE_EXTRA_CA_CERTS naming where the skill lands."""
+    skill = project / "skills" / "lab-ca"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: lab-ca\ndescription: the lab's CA\n---\nNothing to do.\n")
+    (skill / "ca.pem").write_text(lab.ca_pem)
+    env = {"NODE_EXTRA_CA_CERTS": "/home/node/.claude/skills/lab-ca/ca.pem"}
+    return {"agents": {"claude": {"skills": ["lab-ca"], "env": env}}}
+
+
 def sh(line: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-c", line], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
@@ -96,6 +113,9 @@ def test_the_readme_quick_start_reaches_a_claude_code_answer(
     egress = snippet["bottles"]["dev"]["egress"]
     egress["internal"] = egress.pop("allow")
     merge(manifest, snippet)
+    if PROXY == "pipelock":  # what a user of Pipelock adds, and the lab's CA
+        merge(manifest, {"bottles": {"dev": {"egress": {"proxy": "pipelock"}}}})
+        merge(manifest, lab_ca(project, lab))
     (project / "claude-bottle.json").write_text(json.dumps(manifest, indent=2))
 
     dry_run, trust, run, start = session
@@ -108,7 +128,7 @@ def test_the_readme_quick_start_reaches_a_claude_code_answer(
     plan = sh(dry_run, user, project)
     assert plan.returncode == 0, plan.stderr
     assert (
-        "sign-in          : model gateway http://api.lab.test with ANTHROPIC_AUTH_TOKEN from $LLM_TOKEN\n"
+        f"sign-in          : model gateway {GATEWAY_URL} with ANTHROPIC_AUTH_TOKEN from $LLM_TOKEN\n"
     ) in plan.stderr
     assert "warning:" not in plan.stderr
 

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,21 +24,64 @@ from claude_bottle.proxies.events import (
 )
 from claude_bottle.proxies.pipelock import read_pipelock_log
 
-# Lines as Pipelock 2.3 writes them (fields trimmed).
+# Lines as Pipelock 2.3.0 wrote them in the lab (client addresses and some fields
+# trimmed; the IPv6 target's line is the IPv4 one's shape with another address).
 PIPELOCK_LOG = "\n".join([
-    '{"level":"info","component":"pipelock","event":"startup","listen":"0.0.0.0:8888"}',
-    '{"level":"warn","event":"blocked","method":"GET","url":"http://blocked.test/x","scanner":"allowlist",'
-    '"reason":"domain not in allowlist: blocked.test"}',
-    '{"level":"warn","event":"blocked","method":"CONNECT","target":"blocked.test:443","scanner":"allowlist",'
-    '"reason":"domain not in allowlist: blocked.test"}',
-    '{"level":"warn","event":"blocked","method":"CONNECT","target":"[::1]:443","reason":"SSRF"}',
-    '{"level":"warn","event":"body_dlp","method":"POST","url":"http://api.lab.test/v1/messages",'
-    '"reason":"request body contains secret: BIP-39 Seed Phrase"}',
-    '{"level":"warn","event":"header_dlp","method":"GET","url":"http://allowed.test/","reason":"header"}',
-    '{"level":"info","event":"tunnel_open","target":"api.anthropic.com:443"}',
-    '{"level":"info","event":"tunnel_close","target":"api.anthropic.com:443","total_bytes":10}',
-    '{"level":"info","event":"forward_http","method":"GET","url":"http://allowed.test/y","status_code":200}',
-    "Pipelock v0.1.0-dev starting",
+    '{"level":"info","component":"pipelock","event":"startup","listen":"0.0.0.0:8888","mode":"strict",'
+    '"version":"2.3.0","time":"2026-12-05T20:51:17Z","message":"pipelock started"}',
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"GET","url":"http://blocked.test/x",'
+    '"request_id":"req-1","scanner":"allowlist","reason":"domain not in allowlist: blocked.test",'
+    '"time":"2026-12-05T20:51:18Z","message":"request blocked"}',
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"CONNECT","target":"blocked.test:443",'
+    '"request_id":"req-2","scanner":"allowlist","reason":"domain not in allowlist: blocked.test",'
+    '"time":"2026-12-05T20:51:18Z","message":"request blocked"}',
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"CONNECT","target":"[fd00::5]:443",'
+    '"request_id":"req-3","scanner":"ssrf","reason":"SSRF blocked: fd00::5 resolves to internal IP fd00::5",'
+    '"time":"2026-12-05T20:51:19Z"}',
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"GET","url":"http://plain.test/latest",'
+    '"request_id":"req-4","scanner":"ssrf","reason":"SSRF blocked: plain.test resolves to internal IP '
+    '169.254.169.254","time":"2026-12-05T20:51:42Z","message":"request blocked"}',
+    '{"level":"warn","component":"pipelock","event":"body_dlp","method":"POST",'
+    '"url":"http://api.lab.test/v1/messages?beta=true","action":"block","request_id":"req-5","match_count":1,'
+    '"patterns":["BIP-39 Seed Phrase"],"time":"2026-12-05T20:49:25Z","message":"request body DLP scan hit"}',
+    '{"level":"warn","component":"pipelock","event":"header_dlp","method":"GET","url":"http://allowed.test/h",'
+    '"header":"Authorization","action":"block","request_id":"req-6","patterns":["GitHub Token"],'
+    '"time":"2026-12-05T20:52:24Z","message":"request header DLP scan hit"}',
+    '{"level":"warn","component":"pipelock","event":"blocked","method":"POST",'
+    '"url":"http://allowed.test/[redacted]","request_id":"req-7","scanner":"body_dlp",'
+    '"reason":"request body exceeds max_body_bytes (5242880)","time":"2026-12-05T20:52:24Z"}',
+    '{"level":"warn","component":"pipelock","event":"sni_mismatch","connect_host":"allowed.test",'
+    '"sni_host":"blocked.test","request_id":"req-8","category":"mismatch","time":"2026-12-05T20:52:44Z",'
+    '"message":"SNI verification failed"}',
+    '{"level":"warn","component":"pipelock","event":"sni_mismatch","connect_host":"git.allowed.test",'
+    '"sni_host":"","request_id":"req-9","category":"timeout","time":"2026-12-05T20:52:49Z"}',
+    '{"level":"error","component":"pipelock","event":"error","method":"CONNECT","target":"allowed.test:8443",'
+    '"request_id":"req-10","error":"dial tcp 172.27.0.2:8443: connect: protocol not available",'
+    '"time":"2026-12-05T20:51:24Z","message":"request error"}',
+    '{"level":"error","component":"pipelock","event":"error","method":"GET","url":"http://allowed.test:8080/",'
+    '"request_id":"req-11","error":"Get \\"http://allowed.test:8080/\\": dial tcp 172.27.0.2:8080: connect: '
+    'protocol not available","time":"2026-12-05T20:51:24Z","message":"request error"}',
+    '{"level":"error","component":"pipelock","event":"error","method":"CONNECT","target":"meta.test:443",'
+    '"request_id":"req-12","error":"dial tcp 169.254.169.254:443: connect: protocol not available",'
+    '"time":"2026-12-05T20:52:05Z","message":"request error"}',
+    '{"level":"error","component":"pipelock","event":"error","method":"CONNECT","target":"down.test:443",'
+    '"request_id":"req-13","error":"dial tcp 172.27.0.9:443: connect: connection refused",'
+    '"time":"2026-12-05T20:51:25Z","message":"request error"}',
+    '{"level":"info","component":"pipelock","event":"tunnel_open","target":"api.anthropic.com:443",'
+    '"request_id":"req-14","time":"2026-12-05T20:52:51Z","message":"tunnel opened"}',
+    '{"level":"info","component":"pipelock","event":"tunnel_close","target":"api.anthropic.com:443",'
+    '"request_id":"req-14","total_bytes":1870,"time":"2026-12-05T20:52:52Z","message":"tunnel closed"}',
+    '{"level":"info","component":"pipelock","event":"forward_http","method":"GET",'
+    '"url":"http://allowed.test/y","request_id":"req-15","status_code":200,'
+    '"time":"2026-12-05T20:52:05Z","message":"forward proxy request"}',
+    # "warn": the finding and the request it let through, under one request id.
+    '{"level":"warn","component":"pipelock","event":"header_dlp","method":"GET","url":"http://allowed.test/w",'
+    '"header":"Authorization","action":"warn","request_id":"req-16","patterns":["GitHub Token"],'
+    '"time":"2026-12-05T20:53:00Z"}',
+    '{"level":"info","component":"pipelock","event":"forward_http","method":"GET",'
+    '"url":"http://allowed.test/w","request_id":"req-16","status_code":200,'
+    '"time":"2026-12-05T20:53:00Z","message":"forward proxy request"}',
+    "Pipelock v2.3.0 starting",
     "{not json",
 ])  # fmt: skip
 
@@ -48,24 +92,45 @@ def test_pipelock_refusals_of_every_kind_are_events() -> None:
     assert refused == [
         ("blocked.test", None, "host_not_allowed"),
         ("blocked.test", 443, "host_not_allowed"),
-        ("::1", 443, "private_address"),
+        ("fd00::5", 443, "private_address"),
+        ("plain.test", None, "metadata_address"),
         ("api.lab.test", None, "secret_in_request"),
         ("allowed.test", None, "secret_in_request"),
+        ("allowed.test", None, "body_not_scanned"),
+        ("blocked.test", None, "sni_not_allowed"),  # the name the client asked for in its TLS
+        ("git.allowed.test", None, "sni_unverified"),
+        ("allowed.test", 8443, "port_not_allowed"),  # refused by the floor
+        ("allowed.test", 8080, "port_not_allowed"),
+        ("meta.test", 443, "metadata_address"),
     ]
-    assert [(e.host, e.port) for e in events if e.allowed] == [
-        ("api.anthropic.com", 443),
-        ("allowed.test", None),
+    assert [(e.host, e.port, e.warning) for e in events if e.allowed] == [
+        ("down.test", 443, ""),  # let through; the far end refused it
+        ("api.anthropic.com", 443, ""),
+        ("allowed.test", None, ""),
+        ("allowed.test", None, "secret_in_request"),
     ]
+    assert events[0].ts == datetime(2026, 12, 5, 20, 51, 18, tzinfo=UTC).timestamp()
+
+
+def test_a_pipelock_warning_read_alone_is_an_allowed_request_with_its_warning() -> None:
+    # `egress --follow` reads line by line: the finding comes before its request.
+    (finding, passed) = [line for line in PIPELOCK_LOG.splitlines() if '"req-16"' in line]
+    assert [(e.allowed, e.warning) for e in read_pipelock_log(finding)] == [(True, "secret_in_request")]
+    assert [(e.allowed, e.warning) for e in read_pipelock_log(passed)] == [(True, "")]
 
 
 def test_summary_counts_and_gives_each_refusal_its_reason() -> None:
     report = summarize(read_pipelock_log(PIPELOCK_LOG))
-    assert report.refused == (("blocked.test", 2), ("[::1]", 1), ("api.lab.test", 1), ("allowed.test", 1))
+    assert report.refused[:3] == (("blocked.test", 3), ("allowed.test", 2), ("[fd00::5]", 1))
     lines = render_report(report)
-    assert lines[0] == "allowed : api.anthropic.com, allowed.test"
-    assert lines[1] == "refused : blocked.test (x2), [::1], api.lab.test, allowed.test"
+    assert lines[0] == "allowed : allowed.test (x2), down.test, api.anthropic.com"
     assert "          blocked.test: host_not_allowed (host not in the allowlist) x2" in lines
+    assert "          allowed.test:8443: port_not_allowed (port not allowed)" in lines
+    assert "          meta.test: metadata_address (the cloud metadata address)" in lines
     assert any(line.startswith("          api.lab.test: secret_in_request") for line in lines)
+    assert lines[-1] == (
+        "warned  : allowed.test: secret_in_request (a secret-shaped token in a plain-HTTP request)"
+    )
 
 
 def test_odd_ports_are_shown_and_nothing_is_nothing() -> None:
@@ -107,7 +172,7 @@ def test_durations() -> None:
         pytest.param(
             EgressEvent("allowed.test", 80, True, "", "GET", None, "secret_in_request"),
             "--:--:--  allowed  GET allowed.test  warned: secret_in_request "
-            "(a secret-shaped token in a plain-HTTP URL or header)",
+            "(a secret-shaped token in a plain-HTTP request)",
             id="warned",
         ),
     ],

@@ -264,6 +264,24 @@ def test_a_proxy_that_cannot_limit_ports_is_refused_where_the_floor_cannot_run(
     launched(monkeypatch, plan_of(tmp_path), Capabilities("isolated", True, True, shared_namespaces=False))
 
 
+def test_pipelock_with_a_plain_http_model_endpoint_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["gw.test"], "proxy": "pipelock"}}},
+        "agents": {"a": {"bottle": "b", "env": {"ANTHROPIC_BASE_URL": "http://gw.test"}}},
+    }
+    plan = build_plan(
+        parse_manifest(data, "m", tmp_path), Options("a", interactive=False), {}, "s1", frozenset()
+    )
+    engine = RecordingEngine(Capabilities("pins", True, True, True))
+    with pytest.raises(UsageError) as refused, launch.bottle(plan, engine):
+        pass
+    assert str(refused.value).startswith(
+        "bottles.b: the model endpoint gw.test (ANTHROPIC_BASE_URL) is plain HTTP, and the pipelock egress "
+        "proxy scans the headers and body of every plain-HTTP request, whatever its host"
+    )
+    assert engine.calls == []
+
+
 def test_pipelock_gets_its_configuration_as_a_file_and_the_floor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import io
 import ipaddress
 import itertools
 import json
+import os
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from claude_bottle.bottle.agent import agent_spec, proxy_env
-from claude_bottle.bottle.floor import egress_ports, floor_script, floor_spec, internal_names
+from claude_bottle.bottle.floor import REFUSE, egress_ports, floor_script, floor_spec, internal_names
 from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
 from claude_bottle.engine.docker import DockerEngine, container_args, files_tar
@@ -24,8 +27,8 @@ from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
-from claude_bottle.proxies.base import ProxySpec
-from claude_bottle.proxies.pipelock import pipelock_config, render_pipelock_config
+from claude_bottle.proxies.base import FLOOR_REFUSED, ProxySpec
+from claude_bottle.proxies.pipelock import pipelock_config, pipelock_refusal, render_pipelock_config
 from claude_bottle.workspace.ignore import is_ignored, parse_rules
 
 
@@ -66,39 +69,79 @@ def test_pipelock_config_is_strict_with_our_keys_only() -> None:
 def test_dlp_switch(dlp: str, enabled: bool, action: str) -> None:
     scanning = pipelock_config(ProxySpec(allow=("a.test",), dlp=dlp))["request_body_scanning"]  # type: ignore[arg-type]
     assert (scanning["enabled"], scanning["action"]) == (enabled, action)
+    assert scanning["max_body_bytes"] == 5 * 1024 * 1024  # the README's limit
+
+
+def test_pipelock_refuses_a_plain_http_model_endpoint_only_where_its_dlp_blocks() -> None:
+    plain = ProxySpec(
+        allow=("api.test",), credential_hosts=("api.test",), plain_credential_hosts=("api.test",)
+    )
+    problem = pipelock_refusal(plain)
+    assert problem is not None
+    assert problem.startswith("the model endpoint api.test (ANTHROPIC_BASE_URL) is plain HTTP, and the ")
+    assert 'egress.proxy "squid"' in problem
+    assert pipelock_refusal(ProxySpec(allow=("api.test",), credential_hosts=("api.test",))) is None  # https
+    for dlp in ("warn", "off"):
+        assert pipelock_refusal(replace(plain, dlp=dlp)) is None
+
+
+@pytest.mark.parametrize(
+    ("base_url", "plain"),
+    [
+        pytest.param("http://gw.test:4000", ("gw.test",), id="http"),
+        pytest.param("HTTP://GW.test/", ("gw.test",), id="upper-case"),
+        pytest.param("https://gw.test", (), id="https"),
+    ],
+)
+def test_the_plan_names_a_plain_http_model_endpoint(
+    tmp_path: Path, base_url: str, plain: tuple[str, ...]
+) -> None:
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["gw.test"], "proxy": "pipelock"}}},
+        "agents": {"a": {"bottle": "b", "env": {"ANTHROPIC_BASE_URL": base_url}}},
+    }
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
+    assert plan.proxy_spec().credential_hosts == ("gw.test",)
+    assert plan.proxy_spec().plain_credential_hosts == plain
+    assert (plan.proxy.refusal(plan.proxy_spec()) is not None) == bool(plain)
 
 
 def test_the_floor_opens_the_egress_ports_and_the_internal_hosts_only(tmp_path: Path) -> None:
     plan = lab_plan(tmp_path, ssh=[{"Host": "git.test", "Port": 2222}])
-    assert egress_ports(plan) == (80, 443, 2222)
-    assert egress_ports(lab_plan(tmp_path)) == (80, 443)
-    script = floor_script(plan, ipaddress.IPv4Network("198.18.0.16/28"))
+    assert egress_ports(plan.proxy_spec()) == (80, 443, 2222)
+    assert egress_ports(lab_plan(tmp_path).proxy_spec()) == (80, 443)
+    script = floor_script(plan.proxy_spec(), plan.proxy, ipaddress.IPv4Network("198.18.0.16/28"))
     lines = script.splitlines()
     for chain in ("INPUT", "FORWARD", "OUTPUT"):
         assert f":{chain} DROP [0:0]" in lines
     # In: the agent's connections to the proxy's port, from the bottle's network only.
     # (Squid's proxy port, and its port for ssh tunnels: this agent has an ssh entry.)
     assert "-A INPUT -s 198.18.0.16/28 -p tcp -m multiport --dports 3128,3129 -j ACCEPT" in lines
-    never = lines.index("-A OUTPUT -d 169.254.0.0/16 -j REJECT")
+    # The metadata services before anything is accepted, loopback included.
+    assert lines.index(f"-A OUTPUT -d 169.254.0.0/16 -j {REFUSE}") < lines.index("-A OUTPUT -o lo -j ACCEPT")
+    never = lines.index(f"-A OUTPUT -d 100.64.0.0/10 -j {REFUSE}")
     internal = next(i for i, x in enumerate(lines) if "-A OUTPUT -d $a/32" in x)
-    private = lines.index("-A OUTPUT -d 10.0.0.0/8 -j REJECT")
+    private = lines.index(f"-A OUTPUT -d 10.0.0.0/8 -j {REFUSE}")
     ports = lines.index("-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT")
-    # The never-list before the internal hosts' addresses, the private ranges after them.
-    assert (
-        never < internal < private < ports < lines.index("-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset")
-    )
-    assert lines[ports + 2 : ports + 4] == ["-A OUTPUT -j REJECT", "COMMIT"]
-    assert "-A OUTPUT -d 100.64.0.0/10 -j REJECT" in lines
-    assert "-A OUTPUT -d 192.168.0.0/16 -j REJECT" in lines
+    # The never-list before the internal hosts' addresses, the private ranges after them,
+    # then the egress ports, then nothing.
+    assert never < internal < private < ports
+    assert lines[ports + 1 : ports + 3] == [f"-A OUTPUT -j {REFUSE}", "COMMIT"]
+    assert f"-A OUTPUT -d 192.168.0.0/16 -j {REFUSE}" in lines
     assert "ip6tables-restore" in script
 
 
 def test_the_floor_resolves_only_the_internal_hosts_named_exactly(tmp_path: Path) -> None:
     plan = lab_plan(tmp_path, internal=["git.corp.test", "*.models.corp.test", "Models.Corp.Test"])
-    assert internal_names(plan) == ("git.corp.test", "models.corp.test")
-    assert "for name in git.corp.test models.corp.test; do" in floor_script(
-        plan, ipaddress.IPv4Network("198.18.0.0/28")
-    )
+    assert internal_names(plan.proxy_spec()) == ("git.corp.test", "models.corp.test")
+    script = floor_script(plan.proxy_spec(), plan.proxy, ipaddress.IPv4Network("198.18.0.0/28"))
+    assert "for name in git.corp.test models.corp.test; do" in script
+
+
+def test_the_floors_refusal_is_what_the_pipelock_reader_recognises() -> None:
+    # iptables' ICMP "protocol unreachable" is ENOPROTOOPT to a TCP connect.
+    assert os.strerror(errno.ENOPROTOOPT).lower() == FLOOR_REFUSED
+    assert "icmp-proto-unreachable" in REFUSE
 
 
 def run_args(
@@ -174,7 +217,7 @@ def test_sidecar_run_args_carry_every_hardening_flag(tmp_path: Path, proxy: str)
 
 
 def test_the_floor_joins_the_sidecar_with_net_admin_alone(tmp_path: Path) -> None:
-    spec = floor_spec(lab_plan(tmp_path), "side", {"l": "1"}, "true")
+    spec = floor_spec(lab_plan(tmp_path).image, "side", {"l": "1"}, "true")
     args = container_args(spec, "container:side")
     pairs = set(itertools.pairwise(args))
     assert {("--network", "container:side"), ("--cap-drop", "ALL"), ("--cap-add", "NET_ADMIN"),

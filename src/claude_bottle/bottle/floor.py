@@ -38,35 +38,43 @@ from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.proxies.base import ProxyBackend, ProxySpec
 
 LIMITS = Limits(pids=64, memory="128m", cpus=0.5)
+# A refused connection out is answered with an ICMP "protocol unreachable": the
+# proxy's connect fails at once with an error nothing else gives it (ENOPROTOOPT,
+# proxies/base.py FLOOR_REFUSED), so its log tells the floor's refusals apart.
+REFUSE = "REJECT --reject-with icmp-proto-unreachable"
 # Printed by the floor's script once both tables are in place: what it opened.
 APPLIED = "claude-bottle-floor: applied; opened:"
 
 
-def egress_ports(plan: LaunchPlan) -> tuple[int, ...]:
+def egress_ports(spec: ProxySpec) -> tuple[int, ...]:
     """The sidecar's TCP ports out: HTTP, HTTPS and the ssh ports."""
-    return tuple(sorted({80, *plan.proxy_spec().connect_ports}))
+    return tuple(sorted({80, *spec.connect_ports}))
 
 
-def internal_names(plan: LaunchPlan) -> tuple[str, ...]:
+def internal_names(spec: ProxySpec) -> tuple[str, ...]:
     """The `egress.internal` hosts the floor can open: those named exactly."""
-    return tuple(h.lower().rstrip(".") for h in plan.bottle.egress.internal if not h.startswith("*."))
+    return tuple(h.lower().rstrip(".") for h in spec.internal if not h.startswith("*."))
 
 
 def _ranges(which: tuple[str, ...]) -> list[str]:
     return [str(n) for n in addresses.v4(which)]
 
 
-def floor_script(plan: LaunchPlan, internal_subnet: ipaddress.IPv4Network) -> str:
-    """The floor's shell script (pure): resolve the internal hosts in the
-    sidecar's namespace, then install both tables at once (iptables-restore is
-    atomic: no moment with half the rules)."""
-    ports = ",".join(str(p) for p in egress_ports(plan))
-    names = " ".join(internal_names(plan))  # checked host names: [a-z0-9.-] only
-    listening = ",".join(str(p) for p in plan.proxy.ports(plan.proxy_spec()))
-    never = "\n".join(f"-A OUTPUT -d {r} -j REJECT" for r in _ranges(addresses.NEVER))
-    private = "\n".join(f"-A OUTPUT -d {r} -j REJECT" for r in _ranges(addresses.PRIVATE))
+def floor_script(spec: ProxySpec, proxy: ProxyBackend, internal_subnet: ipaddress.IPv4Network) -> str:
+    """The floor's shell script (pure) for a sidecar running `proxy` with `spec`:
+    resolve the internal hosts in the sidecar's namespace, then install both
+    tables at once (iptables-restore is atomic: no moment with half the rules).
+    The metadata services are refused first, before loopback: a host whose
+    metadata address is local (some clouds' agents answer there) is no way out."""
+    ports = ",".join(str(p) for p in egress_ports(spec))
+    names = " ".join(internal_names(spec))  # checked host names: [a-z0-9.-] only
+    listening = ",".join(str(p) for p in proxy.ports(spec))
+    metadata = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.METADATA))
+    never = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.NEVER))
+    private = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.PRIVATE))
     return f"""set -eu
 opened=""
 for name in {names}; do
@@ -83,6 +91,7 @@ cat <<'EOF'
 -A INPUT -s {internal_subnet} -p tcp -m multiport --dports {listening} -j ACCEPT
 -A INPUT -p tcp -j REJECT --reject-with tcp-reset
 -A INPUT -j REJECT
+{metadata}
 -A OUTPUT -o lo -j ACCEPT
 -A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 {never}
@@ -91,8 +100,7 @@ for a in $opened; do echo "-A OUTPUT -d $a/32 -p tcp -m multiport --dports {port
 cat <<'EOF'
 {private}
 -A OUTPUT -p tcp -m multiport --dports {ports} -j ACCEPT
--A OUTPUT -p tcp -j REJECT --reject-with tcp-reset
--A OUTPUT -j REJECT
+-A OUTPUT -j {REFUSE}
 COMMIT
 EOF
 }} | iptables-restore
@@ -111,11 +119,12 @@ echo "{APPLIED}${{opened:- nothing}}"
 """
 
 
-def floor_spec(plan: LaunchPlan, sidecar: str, labels: dict[str, str], script: str) -> ContainerSpec:
-    """The floor's container (pure): root with NET_ADMIN alone, no other capability."""
+def floor_spec(image: str, sidecar: str, labels: dict[str, str], script: str) -> ContainerSpec:
+    """The floor's container (pure), from `image` (the agent image: it carries
+    iptables): root with NET_ADMIN alone, no other capability."""
     return ContainerSpec(
         name=f"{sidecar}-floor",
-        image=plan.image,
+        image=image,
         network="",  # it joins the sidecar's namespace instead
         labels=labels,
         limits=LIMITS,
@@ -149,7 +158,9 @@ def apply_floor(
         return None
     # A container that removes itself: the session's labels, but not MANAGED.
     labels = L.for_role(L.unmanaged(sidecar_labels), L.ROLE_PORT_GUARD)
-    spec = floor_spec(plan, sidecar, labels, floor_script(plan, internal_subnet))
+    spec = floor_spec(
+        plan.image, sidecar, labels, floor_script(plan.proxy_spec(), plan.proxy, internal_subnet)
+    )
     result = engine.run_to_end(spec, join=sidecar)
     applied = [line for line in result.stdout.splitlines() if line.startswith(APPLIED)]
     if result.returncode != 0 or not applied:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from claude_bottle import agent_image
 from claude_bottle.engine.labels import user_labels
@@ -128,6 +129,7 @@ class LaunchPlan:
         # The model endpoint must receive the agent's credentials in its headers.
         base_urls = [b.literal for b in self.env if b.name == "ANTHROPIC_BASE_URL" and b.literal]
         credential_hosts = tuple(h for url in base_urls if (h := host_of_url(url)))
+        plain = tuple(h for url in base_urls if _scheme(url) == "http" and (h := host_of_url(url)))
         return ProxySpec(
             allow=eg.allow,
             internal=eg.internal,
@@ -135,6 +137,7 @@ class LaunchPlan:
             dlp=eg.dlp,
             sni=eg.sni,
             credential_hosts=credential_hosts,
+            plain_credential_hosts=plain,
         )
 
     def network_name(self, role: str) -> str:
@@ -172,6 +175,13 @@ class LaunchPlan:
         if not self.interactive:
             return (*self.claude_argv(), "-p")
         return self.claude_argv()
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def _resolved_env(

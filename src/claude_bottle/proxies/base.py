@@ -18,6 +18,12 @@ from claude_bottle.proxies.events import EgressEvent
 # allowlist and never resolved (a refused name is refused before any lookup).
 READY_HOST = "claude-bottle-ready.invalid"
 
+# How a connection the floor under the proxy (bottle/floor.py) refused reads in a
+# proxy's dial error: the floor answers with an ICMP "protocol unreachable",
+# which a TCP connect reports as ENOPROTOOPT and gets from nothing else. So a
+# proxy's log tells the floor's refusals from a far end that is down.
+FLOOR_REFUSED = "protocol not available"
+
 
 @dataclass(frozen=True)
 class ProxySpec:
@@ -32,6 +38,9 @@ class ProxySpec:
     # Hosts that must receive credentials in headers (the model endpoint named
     # by ANTHROPIC_BASE_URL): header DLP is not applied to requests to them.
     credential_hosts: tuple[str, ...] = ()
+    # Those of credential_hosts named by an http:// URL: their requests, the
+    # credentials in them included, cross the proxy in the clear.
+    plain_credential_hosts: tuple[str, ...] = ()
 
     @property
     def ssh_ports(self) -> tuple[int, ...]:
@@ -104,6 +113,10 @@ class ProxyBackend(ABC):
 
     @abstractmethod
     def read_events(self, log: str) -> list[EgressEvent]: ...
+
+    def refusal(self, spec: ProxySpec) -> str | None:
+        """Why this proxy cannot carry a bottle of this spec (pure), or None."""
+        return None
 
     def proxy_url(self, address: str) -> str:
         return f"http://{address}:{self.port}"

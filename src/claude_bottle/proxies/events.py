@@ -20,6 +20,8 @@ METADATA_ADDRESS = "metadata_address"
 SECRET_IN_REQUEST = "secret_in_request"  # noqa: S105 (a reason, not a secret)
 SCHEME_NOT_ALLOWED = "scheme_not_allowed"
 SNI_NOT_ALLOWED = "sni_not_allowed"
+SNI_UNVERIFIED = "sni_unverified"
+BODY_NOT_SCANNED = "body_not_scanned"
 PROXY_ADMIN = "proxy_admin"
 
 REASON_TEXT = {
@@ -27,9 +29,11 @@ REASON_TEXT = {
     PORT_NOT_ALLOWED: "port not allowed",
     PRIVATE_ADDRESS: "resolves to a private, loopback or link-local address",
     METADATA_ADDRESS: "the cloud metadata address",
-    SECRET_IN_REQUEST: "a secret-shaped token in a plain-HTTP URL or header",
+    SECRET_IN_REQUEST: "a secret-shaped token in a plain-HTTP request",
     SCHEME_NOT_ALLOWED: "a scheme other than http or a CONNECT tunnel",
     SNI_NOT_ALLOWED: "TLS server name not in the allowlist",
+    SNI_UNVERIFIED: "no TLS server name to check (the client sent none in time, or a malformed one)",
+    BODY_NOT_SCANNED: "a plain-HTTP request body the proxy cannot scan (over its size limit, or compressed)",
     PROXY_ADMIN: "the proxy's own admin interface",
 }
 

@@ -1,5 +1,6 @@
-"""Checks and preparations before a session creates anything: the engine can
-run the bottle's proxy (the floor under it), the bottle's runtime is registered
+"""Checks and preparations before a session creates anything: the bottle's
+proxy can carry it, the engine can run that proxy (the floor under it), the
+bottle's runtime is registered
 with the engine, and, on the Docker engine, the images are there (built or
 pulled) and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
@@ -12,7 +13,7 @@ from claude_bottle.bottle.image import ensure_image, image_is_current
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.images import agent_image_build, squid_image_build
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -66,7 +67,15 @@ def _check_dns_leak(engine: DockerEngine) -> None:
     info(message)
 
 
+def refuse_unworkable_proxy(plan: LaunchPlan) -> None:
+    """A proxy that would refuse the session's own traffic is refused first."""
+    problem = plan.proxy.refusal(plan.proxy_spec())
+    if problem:
+        raise UsageError(f"bottles.{plan.bottle.name}: {problem}")
+
+
 def preflight(engine: Engine, plan: LaunchPlan) -> None:
+    refuse_unworkable_proxy(plan)
     refuse_unguardable(plan, engine.capabilities)
     if not isinstance(engine, DockerEngine):  # other engines take their images from a registry
         _check_runtime(engine, plan.bottle.runtime)
