@@ -85,24 +85,55 @@ ORIGIN_SH = (
     '-subj /CN=origin.bench -keyout /tmp/k.pem -out /tmp/c.pem 2>/dev/null && exec node -e "$ORIGIN_JS"'
 )
 CLIENT_JS = r"""
-const http = require('http');
-const [origin, proxy, n] = [process.argv[1], process.argv[2], +process.argv[3]];
+const http = require('http'), net = require('net'), tls = require('tls');
+const [origin, proxy, plain, n] = [process.argv[1], process.argv[2], process.argv[3], +process.argv[4]];
+const timed = (t) => Number(process.hrtime.bigint() - t) / 1e6;
+// A new plain-HTTP connection, direct or as a proxied request; the status must be 200.
 function once(viaProxy) {
   return new Promise((ok, fail) => {
     const t = process.hrtime.bigint();
     const opts = viaProxy
       ? {host: proxy, port: 3128, path: `http://${origin}/small`, agent: false, headers: {host: origin}}
       : {host: origin, port: 80, path: '/small', agent: false};
-    const done = () => ok(Number(process.hrtime.bigint() - t) / 1e6);
-    http.get(opts, (res) => { res.resume(); res.on('end', done); }).on('error', fail);
+    http.get(opts, (res) => {
+      if (res.statusCode !== 200) return fail(new Error(`status ${res.statusCode}`));
+      res.resume(); res.on('end', () => ok(timed(t)));
+    }).on('error', fail);
+  });
+}
+// A new HTTPS connection: TLS to the origin, directly or inside a CONNECT tunnel
+// through `via` (whose TLS server name Squid checks, or not); one GET, status 200.
+function tlsOnce(via) {
+  return new Promise((ok, fail) => {
+    const t = process.hrtime.bigint();
+    const request = (socket) => {
+      const s = tls.connect({socket, servername: origin, rejectUnauthorized: false}, () => {
+        s.write(`GET /small HTTP/1.1\r\nHost: ${origin}\r\nConnection: close\r\n\r\n`);
+      });
+      let got = '';
+      s.on('data', (d) => { got += d; });
+      s.on('end', () => got.startsWith('HTTP/1.1 200') ? ok(timed(t)) : fail(new Error(got.slice(0, 40))));
+      s.on('error', fail);
+    };
+    if (!via) return request(net.connect(443, origin));
+    const hello = `CONNECT ${origin}:443 HTTP/1.1\r\nHost: ${origin}:443\r\n\r\n`;
+    const c = net.connect(3128, via, () => c.write(hello));
+    c.once('data', (d) => String(d).startsWith('HTTP/1.1 200') ? request(c) : fail(new Error(String(d))));
+    c.on('error', fail);
   });
 }
 (async () => {
-  const out = {direct: [], proxy: []};
-  for (let i = 0; i < 20; i++) { await once(false); await once(true); }
-  for (let i = 0; i < n; i++) { out.direct.push(await once(false)); out.proxy.push(await once(true)); }
+  const out = {direct: [], proxy: [], tls_direct: [], tls_sni: [], tls_no_sni: []};
+  for (let i = 0; i < 20; i++) {  // warm-up
+    await once(false); await once(true); await tlsOnce(proxy); await tlsOnce(plain);
+  }
+  for (let i = 0; i < n; i++) {
+    out.direct.push(await once(false)); out.proxy.push(await once(true));
+    out.tls_direct.push(await tlsOnce(null)); out.tls_sni.push(await tlsOnce(proxy));
+    out.tls_no_sni.push(await tlsOnce(plain));
+  }
   console.log(JSON.stringify(out));
-})();
+})().catch((e) => { console.error(String(e)); process.exit(1); });
 """
 # A bare CONNECT relay that moves bytes with splice(2), never through user
 # space: put in the sidecar's place, it shows what the extra hop alone costs
@@ -304,19 +335,21 @@ def proxy_on_the_wire(requests: int, downloads: int, runtime: str) -> dict[str, 
 
     tag = secrets.token_hex(3)
     net, origin, squid = f"bench-{tag}", f"bench-origin-{tag}", f"bench-squid-{tag}"
-    relay, client = f"bench-relay-{tag}", f"bench-client-{tag}"
+    relay, client, nosni = f"bench-relay-{tag}", f"bench-client-{tag}", f"bench-squid-nosni-{tag}"
     label = ["--label", "dev.claude-bottle-bench=1"]
     run(["docker", "network", "create", "--internal", *label, net])
     try:
         run(["docker", "run", "-d", "--name", origin, "--network", net, "--network-alias", "origin.bench",
              *label, "--user", "0", "--env", "ORIGIN_JS", IMAGE, "sh", "-c", ORIGIN_SH],
             env={**os.environ, "ORIGIN_JS": ORIGIN_JS})  # fmt: skip
-        config = render_squid_config(ProxySpec(allow=(), internal=("origin.bench",)))
-        # The sidecar as a bottle runs it: the default runtime, whatever the agent's.
-        run(["docker", "run", "-d", "--name", squid, "--network", net, *label, "--cap-drop", "ALL",
-             "--read-only", *(a for p, o in SquidBackend().shape().tmpfs for a in ("--tmpfs", f"{p}:{o}")),
-             "--env", CONFIG_ENV, SQUID],
-            env={**os.environ, CONFIG_ENV: config})  # fmt: skip
+        # The sidecar as a bottle runs it (the SNI check on, the default), on the default
+        # runtime whatever the agent's; and one with the check off, for its cost.
+        for name, sni in ((squid, True), (nosni, False)):
+            config = render_squid_config(ProxySpec(allow=(), internal=("origin.bench",), sni=sni))
+            tmpfs = (a for p, o in SquidBackend().shape().tmpfs for a in ("--tmpfs", f"{p}:{o}"))
+            run(["docker", "run", "-d", "--name", name, "--network", net, *label, "--cap-drop", "ALL",
+                 "--read-only", *tmpfs, "--env", CONFIG_ENV, SQUID],
+                env={**os.environ, CONFIG_ENV: config})  # fmt: skip
         run(["docker", "run", "-d", "--name", relay, "--network", net, *label, "--env", "RELAY_PY", IMAGE,
              "python3", "-c", RELAY_PY], env={**os.environ, "RELAY_PY": RELAY_PY})  # fmt: skip
         # The agent's side: one client for every measurement, on the agent's runtime.
@@ -324,11 +357,11 @@ def proxy_on_the_wire(requests: int, downloads: int, runtime: str) -> dict[str, 
              "sleep", "infinity"])  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
-            "Accepting HTTP" in run(["docker", "logs", squid]).stderr
+            all("Accepting" in run(["docker", "logs", name]).stderr for name in (squid, nosni))
             and "ready" in run(["docker", "logs", relay]).stdout
         ):
             time.sleep(0.1)
-        lat = json.loads(run(["docker", "exec", client, "node", "-e", CLIENT_JS, "origin.bench", squid,
+        lat = json.loads(run(["docker", "exec", client, "node", "-e", CLIENT_JS, "origin.bench", squid, nosni,
                               str(requests)]).stdout)  # fmt: skip
         # HTTPS (a CONNECT tunnel, what an agent's downloads are), then plain HTTP
         # (no bare relay: it only tunnels). The sidecar's CPU is read around each.
@@ -339,7 +372,7 @@ def proxy_on_the_wire(requests: int, downloads: int, runtime: str) -> dict[str, 
             speeds[scheme] = download_rounds(client, scheme, paths, downloads)
             sidecar_cpu[scheme] = (cpu_seconds(squid) - before) / (downloads + 1)
     finally:
-        run(["docker", "rm", "-f", origin, squid, relay, client])
+        run(["docker", "rm", "-f", origin, squid, nosni, relay, client])
         run(["docker", "network", "rm", net])
 
     def pct(values: list[float], q: float) -> float:
@@ -354,7 +387,14 @@ def proxy_on_the_wire(requests: int, downloads: int, runtime: str) -> dict[str, 
         return round(statistics.median(speeds[scheme][via]), 1)
 
     d50, p50 = statistics.median(lat["direct"]), statistics.median(lat["proxy"])
+    t50 = statistics.median(lat["tls_direct"])
+    sni50, nosni50 = statistics.median(lat["tls_sni"]), statistics.median(lat["tls_no_sni"])
     return {
+        "tls_direct_p50_ms": round(t50, 3),
+        "tls_added_p50_ms": round(sni50 - t50, 3),
+        "tls_added_p50_ms_without_sni_check": round(nosni50 - t50, 3),
+        "sni_check_cost_p50_ms": round(sni50 - nosni50, 3),
+        "tls_p99_ms": {k: round(pct(lat[k], 0.99), 3) for k in ("tls_direct", "tls_sni", "tls_no_sni")},
         "runtime": runtime,
         "requests": requests,
         "direct_p50_ms": round(d50, 3),
@@ -422,6 +462,9 @@ def main() -> int:
         ("added latency per new connection, p50", f"{side['added_p50_ms']:.3f} ms "
          f"(direct {side['direct_p50_ms']:.3f}, proxy {side['proxy_p50_ms']:.3f}; p99 "
          f"{side['direct_p99_ms']:.3f} / {side['proxy_p99_ms']:.3f})"),
+        ("added latency per new HTTPS connection (CONNECT), p50", f"{side['tls_added_p50_ms']:.3f} ms with "
+         f"the SNI check (default), {side['tls_added_p50_ms_without_sni_check']:.3f} ms without "
+         f"(direct {side['tls_direct_p50_ms']:.3f}; the check costs {side['sni_check_cost_p50_ms']:.3f} ms)"),
         ("100 MB HTTPS download through the sidecar", f"{side['download_ratio'] * 100:.1f}% of direct "
          f"({side['download_100mb_proxy_mb_s']} / {side['download_100mb_direct_mb_s']} MB/s; "
          f"median of {side['downloads']} interleaved rounds)"),

@@ -117,10 +117,11 @@ MUTANTS = (
            'suffix = suffix_under(name) if entry.startswith("*.") else None', "suffix = None", UNIT_SUFFIX),
     # The floor under every proxy, and Pipelock's log read back.
     Mutant("floor-metadata-rule-dropped", "bottle/floor.py",
-           '    metadata = "\\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.METADATA))',
+           '    metadata = "\\n".join(f"-A OUTPUT -d {r} -p tcp -j {REFUSE}"'
+           ' for r in _ranges(addresses.METADATA))',
            '    metadata = ""', UNIT_ARGV),
     Mutant("floor-never-list-dropped", "bottle/floor.py",
-           '    never = "\\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.NEVER))',
+           '    never = "\\n".join(f"-A OUTPUT -d {r} -p tcp -j {REFUSE}" for r in _ranges(addresses.NEVER))',
            '    never = ""', UNIT_ARGV),
     Mutant("floor-every-tcp-port-accepted", "bottle/floor.py",
            "-A OUTPUT -p tcp -m multiport --dports {ports} -j ACCEPT",

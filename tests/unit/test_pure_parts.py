@@ -118,16 +118,17 @@ def test_the_floor_opens_the_egress_ports_and_the_internal_hosts_only(tmp_path: 
     # (Squid's proxy port, and its port for ssh tunnels: this agent has an ssh entry.)
     assert "-A INPUT -s 198.18.0.16/28 -p tcp -m multiport --dports 3128,3129 -j ACCEPT" in lines
     # The metadata services before anything is accepted, loopback included.
-    assert lines.index(f"-A OUTPUT -d 169.254.0.0/16 -j {REFUSE}") < lines.index("-A OUTPUT -o lo -j ACCEPT")
-    never = lines.index(f"-A OUTPUT -d 100.64.0.0/10 -j {REFUSE}")
+    metadata = lines.index(f"-A OUTPUT -d 169.254.0.0/16 -p tcp -j {REFUSE}")
+    assert metadata < lines.index("-A OUTPUT -o lo -j ACCEPT")
+    never = lines.index(f"-A OUTPUT -d 100.64.0.0/10 -p tcp -j {REFUSE}")
     internal = next(i for i, x in enumerate(lines) if "-A OUTPUT -d $a/32" in x)
-    private = lines.index(f"-A OUTPUT -d 10.0.0.0/8 -j {REFUSE}")
+    private = lines.index(f"-A OUTPUT -d 10.0.0.0/8 -p tcp -j {REFUSE}")
     ports = lines.index("-A OUTPUT -p tcp -m multiport --dports 80,443,2222 -j ACCEPT")
     # The never-list before the internal hosts' addresses, the private ranges after them,
     # then the egress ports, then nothing.
     assert never < internal < private < ports
-    assert lines[ports + 1 : ports + 3] == [f"-A OUTPUT -j {REFUSE}", "COMMIT"]
-    assert f"-A OUTPUT -d 192.168.0.0/16 -j {REFUSE}" in lines
+    assert lines[ports + 1 : ports + 4] == [f"-A OUTPUT -p tcp -j {REFUSE}", "-A OUTPUT -j REJECT", "COMMIT"]
+    assert f"-A OUTPUT -d 192.168.0.0/16 -p tcp -j {REFUSE}" in lines
     assert "ip6tables-restore" in script
 
 

@@ -41,9 +41,12 @@ from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.base import ProxyBackend, ProxySpec
 
 LIMITS = Limits(pids=64, memory="128m", cpus=0.5)
-# A refused connection out is answered with an ICMP "protocol unreachable": the
-# proxy's connect fails at once with an error nothing else gives it (ENOPROTOOPT,
-# proxies/base.py FLOOR_REFUSED), so its log tells the floor's refusals apart.
+# A refused TCP connection out is answered with an ICMP "protocol unreachable":
+# the proxy's connect fails at once with an error nothing else gives it
+# (ENOPROTOOPT, proxies/base.py FLOOR_REFUSED), so its log tells the floor's
+# refusals apart. (Only on a TCP rule: without `-p tcp` a connect to an address
+# of the namespace's own waits out its timeout instead.) Anything else out is
+# refused with the kernel's usual "port unreachable".
 REFUSE = "REJECT --reject-with icmp-proto-unreachable"
 # Printed by the floor's script once both tables are in place: what it opened.
 APPLIED = "claude-bottle-floor: applied; opened:"
@@ -72,9 +75,9 @@ def floor_script(spec: ProxySpec, proxy: ProxyBackend, internal_subnet: ipaddres
     ports = ",".join(str(p) for p in egress_ports(spec))
     names = " ".join(internal_names(spec))  # checked host names: [a-z0-9.-] only
     listening = ",".join(str(p) for p in proxy.ports(spec))
-    metadata = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.METADATA))
-    never = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.NEVER))
-    private = "\n".join(f"-A OUTPUT -d {r} -j {REFUSE}" for r in _ranges(addresses.PRIVATE))
+    metadata = "\n".join(f"-A OUTPUT -d {r} -p tcp -j {REFUSE}" for r in _ranges(addresses.METADATA))
+    never = "\n".join(f"-A OUTPUT -d {r} -p tcp -j {REFUSE}" for r in _ranges(addresses.NEVER))
+    private = "\n".join(f"-A OUTPUT -d {r} -p tcp -j {REFUSE}" for r in _ranges(addresses.PRIVATE))
     return f"""set -eu
 opened=""
 for name in {names}; do
@@ -100,7 +103,8 @@ for a in $opened; do echo "-A OUTPUT -d $a/32 -p tcp -m multiport --dports {port
 cat <<'EOF'
 {private}
 -A OUTPUT -p tcp -m multiport --dports {ports} -j ACCEPT
--A OUTPUT -j {REFUSE}
+-A OUTPUT -p tcp -j {REFUSE}
+-A OUTPUT -j REJECT
 COMMIT
 EOF
 }} | iptables-restore
