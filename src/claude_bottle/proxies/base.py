@@ -9,9 +9,11 @@ the summary know nothing else of which proxy runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from claude_bottle.proxies.credentials import Injection
 from claude_bottle.proxies.events import EgressEvent
 
 # What a readiness probe asks for through the proxy: a name that is never in an
@@ -41,6 +43,9 @@ class ProxySpec:
     # Those of credential_hosts named by an http:// URL: their requests, the
     # credentials in them included, cross the proxy in the clear.
     plain_credential_hosts: tuple[str, ...] = ()
+    # Hosts the sidecar adds a credential for (proxies/credentials.py), each on a
+    # port of its own; their values are never here (they arrive at launch).
+    injections: tuple[Injection, ...] = ()
 
     @property
     def ssh_ports(self) -> tuple[int, ...]:
@@ -97,8 +102,13 @@ class ProxyBackend(ABC):
     @abstractmethod
     def default_image(self) -> str: ...
 
+    # Whether the proxy can add a credential at the sidecar (Injection).
+    injects: ClassVar[bool] = False
+
     @abstractmethod
-    def render_config(self, spec: ProxySpec) -> str: ...
+    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
+        """The configuration; `credentials` maps an injection's port to the header
+        value the sidecar sends (only at launch: a plan renders without them)."""
 
     @abstractmethod
     def shape(self) -> SidecarShape:
@@ -127,4 +137,4 @@ class ProxyBackend(ABC):
 
     def ports(self, spec: ProxySpec) -> tuple[int, ...]:
         """Every port the agent reaches the proxy on."""
-        return tuple(sorted({self.port, self.ssh_port(spec)}))
+        return tuple(sorted({self.port, self.ssh_port(spec), *(i.port for i in spec.injections)}))

@@ -23,6 +23,7 @@ SNI_NOT_ALLOWED = "sni_not_allowed"
 SNI_UNVERIFIED = "sni_unverified"
 BODY_NOT_SCANNED = "body_not_scanned"
 PROXY_ADMIN = "proxy_admin"
+CREDENTIAL_HOST = "credential_host"
 
 REASON_TEXT = {
     HOST_NOT_ALLOWED: "host not in the allowlist",
@@ -35,6 +36,7 @@ REASON_TEXT = {
     SNI_UNVERIFIED: "no TLS server name to check (the client sent none in time, or a malformed one)",
     BODY_NOT_SCANNED: "a plain-HTTP request body the proxy cannot scan (over its size limit, or compressed)",
     PROXY_ADMIN: "the proxy's own admin interface",
+    CREDENTIAL_HOST: "the sidecar holds its credential: reached only through the sidecar's port for it",
 }
 
 

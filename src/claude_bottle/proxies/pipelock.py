@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -282,7 +283,7 @@ class PipelockBackend(ProxyBackend):
     def default_image(self) -> str:
         return DEFAULT_PIPELOCK_IMAGE
 
-    def render_config(self, spec: ProxySpec) -> str:
+    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
         return render_pipelock_config(spec)
 
     def shape(self) -> SidecarShape:

@@ -29,6 +29,7 @@ tunnel would pass no check).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import ClassVar
 
 from claude_bottle import addresses
@@ -40,7 +41,9 @@ from claude_bottle.proxies.base import (
     Readiness,
     SidecarShape,
 )
+from claude_bottle.proxies.credentials import REPLACED, Injection
 from claude_bottle.proxies.events import (
+    CREDENTIAL_HOST,
     HOST_NOT_ALLOWED,
     METADATA_ADDRESS,
     PORT_NOT_ALLOWED,
@@ -99,6 +102,7 @@ REASONS = {
     "why_meta": METADATA_ADDRESS,
     "why_private": PRIVATE_ADDRESS,
     "why_sni": SNI_NOT_ALLOWED,
+    "why_credential": CREDENTIAL_HOST,
 }
 
 LOG_FORMAT = (
@@ -140,6 +144,10 @@ def _header_lines(spec: ProxySpec) -> list[str]:
             if spec.sni else ""
         ),
         *([f"http_port {SSH_PORT} name=ssh_tunnels"] if spec.ssh_routes else []),
+        # An injected host's port: whatever host or URL the agent sends, the request
+        # goes to that host alone (no-vhost: its Host header is not read).
+        *(f"http_port {i.port} accel defaultsite={i.host} no-vhost name={_port_name(i)}"
+          for i in spec.injections),
         "pid_filename none",  # nothing written outside the tmpfs: the root is read-only
         "visible_hostname egress-proxy",  # no reverse-DNS self-test at start
         "cache_log stdio:/dev/stderr",
@@ -181,6 +189,7 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
         lines.append(_acl("allowed_hosts", "dstdomain -n", allowed))
     if internal:
         lines.append(_acl("internal_hosts", "dstdomain -n", internal))
+    lines += _injection_acls(spec)
     if spec.dlp != "off":
         lines.append(_acl("dlp_url", "url_regex", SECRET_PATTERNS))
         # One header per ACL (Squid refuses more), joined with any-of.
@@ -224,10 +233,53 @@ def _port_rules(spec: ProxySpec) -> list[str]:
     ]
 
 
+def _port_name(injection: Injection) -> str:
+    return f"inject_{injection.port}"
+
+
+def _injection_acls(spec: ProxySpec) -> list[str]:
+    if not spec.injections:
+        return []
+    names = [_port_name(i) for i in spec.injections]
+    return [
+        *(f"acl {name} myportname {name}" for name in names),
+        _acl("inject_ports", "myportname", names),
+        _acl("injected_hosts", "dstdomain -n", squid_domains(tuple(i.host for i in spec.injections))),
+    ]
+
+
+def _injection_lines(spec: ProxySpec, credentials: Mapping[int, str]) -> list[str]:
+    """Each injected host as the one parent of its port, over TLS (the system's
+    CAs verify it), with the agent's credential headers dropped and the real one
+    added. Persistent connections to origins are off: Squid 5.7 keeps its pool of
+    server connections by address, and would send a request meant for one host
+    down a connection opened for another at the same address (two hosts behind
+    one CDN address), with that other host's name (measured)."""
+    if not spec.injections:
+        return []
+    lines = ["server_persistent_connections off", "never_direct allow inject_ports"]
+    for i in spec.injections:
+        peer, port = f"peer_{i.port}", _port_name(i)
+        tls = " tls" if i.scheme == "https" else ""
+        lines += [
+            f"cache_peer {i.host} parent {i.upstream_port} 0 no-query originserver no-digest"
+            f" no-netdb-exchange{tls} forceddomain={i.host} name={peer}",
+            f"cache_peer_access {peer} allow {port}",
+            f"cache_peer_access {peer} deny all",
+        ]
+    lines += [f"request_header_access {header} deny inject_ports" for header in REPLACED]
+    for i in spec.injections:
+        if i.port in credentials:  # never in a plan's rendering: only the sidecar's, at launch
+            lines.append(f'request_header_add {i.header} "{credentials[i.port]}" {_port_name(i)}')
+    return lines
+
+
 def _dlp_rules(spec: ProxySpec) -> list[str]:
     if spec.dlp == "off":
         return []
     exempt = " !credential_hosts" if spec.credential_hosts else ""
+    # The agent's placeholder credential is secret-shaped, and is dropped there.
+    exempt += " !inject_ports" if spec.injections else ""
     matches = [("dlp_url", ""), ("dlp_header", exempt)]
     if spec.dlp == "warn":
         return [f"note dlp_warning {SECRET_IN_REQUEST} {acl}{cond}" for acl, cond in matches]
@@ -240,6 +292,12 @@ def _access_rules(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str
     rules = [
         "http_access deny manager why_admin",
         *_dlp_rules(spec),
+        # An injected host's port goes to that host alone; the host itself is reached no other way.
+        *(
+            ["http_access allow inject_ports", "http_access deny injected_hosts why_credential"]
+            if spec.injections
+            else []
+        ),
         "http_access deny !CONNECT !web_proto why_scheme",  # urn:, ftp:, absolute https://
         *_port_rules(spec),
         # Before any rule that needs an address: a refused name is never resolved.
@@ -273,7 +331,7 @@ def _sni_lines(allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]
     ]
 
 
-def render_squid_config(spec: ProxySpec) -> str:
+def render_squid_config(spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
     allowed = squid_domains(spec.allow)
     internal = squid_domains(spec.internal)
     lines = [
@@ -281,6 +339,7 @@ def render_squid_config(spec: ProxySpec) -> str:
         *_header_lines(spec),
         *_acl_lines(spec, allowed, internal),
         *_access_rules(spec, allowed, internal),
+        *_injection_lines(spec, credentials or {}),
         *(_sni_lines(allowed, internal) if spec.sni else []),
         f"logformat bottlejson {LOG_FORMAT}",
         "access_log stdio:/dev/stdout bottlejson",
@@ -337,8 +396,10 @@ class SquidBackend(ProxyBackend):
     def default_image(self) -> str:
         return IMAGE
 
-    def render_config(self, spec: ProxySpec) -> str:
-        return render_squid_config(spec)
+    injects: ClassVar[bool] = True
+
+    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
+        return render_squid_config(spec, credentials)
 
     def shape(self) -> SidecarShape:
         return SidecarShape(
