@@ -117,9 +117,8 @@ MUTANTS = (
            '("-c", "transfer.fsckObjects=true", "fetch",', '("fetch",',
            HARVEST),
     Mutant("harvest-fetch-straight-from-the-bundle", "workspace/git.py",
-           "((unpacked, bundle, bundle_ref), (checked, unpacked, bundle_ref),\n"
-           "                                   (repo, checked, ref)):",
-           "((repo, bundle, ref),):", HARVEST),
+           'return git(*fetch, str(checked), f"{bundle_ref}:{ref}", repo=repo, check=False)',
+           'return git(*fetch, str(bundle), f"{bundle_ref}:{ref}", repo=repo, check=False)', HARVEST),
     Mutant("harvest-writes-fetch-head", "workspace/git.py",
            '"--quiet", "--no-tags", "--no-write-fetch-head")',
            '"--quiet", "--no-tags")', HARVEST),

@@ -311,7 +311,7 @@ def test_work_comes_back_on_every_ending(
     branches = git(user_repo, "branch", "--list", "bottle/*").split()
     assert len(branches) == 1
     assert f"work    : branch {branches[0]} in {user_repo}: 3 commit(s)" in err
-    assert f"look: git -C {user_repo} log -p HEAD..{branches[0]}" in err
+    assert f"look: git -C {user_repo} log --stat -n 20 HEAD..{branches[0]}" in err
     assert_only_new_ref_and_objects(before, fingerprint(user_repo), branches)
     assert not (user_repo / ".git" / "hooks" / "post-checkout").exists()
     assert labelled_objects(engine) == []

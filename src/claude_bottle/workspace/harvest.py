@@ -83,7 +83,7 @@ class HarvestResult:
             extra = " (the last one holds changes left uncommitted)" if self.uncommitted else ""
             return [
                 f"work    : branch {self.branch} in {repo}: {self.commits} commit(s){extra}",
-                f"          look: git -C {shlex.quote(str(repo))} log -p HEAD..{self.branch}",
+                f"          look: git -C {shlex.quote(str(repo))} log --stat -n 20 HEAD..{self.branch}",
                 f"          take: git -C {shlex.quote(str(repo))} merge {self.branch}",
             ]
         return [
@@ -192,7 +192,7 @@ def harvest_git(
         if member.isfile():
             save_stream(stream, bundle)
     name = _free_branch(source.folder, branch)
-    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF)
+    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF, source.base)
     if fetch.returncode != 0:
         raise ClaudeBottleError(
             f"could not bring the bottle's commits into {source.folder} ({fetch.stderr.strip()}); "
