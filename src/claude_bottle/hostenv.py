@@ -121,6 +121,16 @@ GIT_ALLOWED = frozenset({
 })  # fmt: skip
 
 
+def refused_names_pattern() -> str:
+    """One regular expression matching every refused name, for the manifest's JSON
+    Schema (ECMAScript syntax, as JSON Schema's patterns are; pure)."""
+    names = sorted(n for names, _, _ in _REFUSED for n in names)
+    prefixes = sorted(p for _, prefixes, _ in _REFUSED for p in prefixes)
+    allowed_git = "|".join(sorted(n.removeprefix("GIT_") for n in GIT_ALLOWED))
+    choices = [*names, *(f"{p}.*" for p in prefixes), f"GIT_(?!(?:{allowed_git})$).*"]
+    return f"^(?:{'|'.join(choices)})$"
+
+
 def refused_env_name(name: str) -> str | None:
     """Why a manifest may not set `name` for its agent, or None when it may (pure)."""
     for names, prefixes, why in _REFUSED:

@@ -96,7 +96,9 @@ def test_a_repository_s_alternate_refs_command_never_runs_on_a_fetch(tmp_path: P
     assert marker.exists()
 
 
-def test_the_user_s_git_variables_do_not_move_our_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_user_s_git_variables_do_not_move_our_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = _repo(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     subprocess.run(["git", "init", "-q", str(elsewhere)], check=True)
@@ -139,11 +141,13 @@ def test_a_tree_bomb_is_not_fetched_into_the_user_s_repository(tmp_path: Path) -
     work = tmp_path / "work"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
     bomb = _tree_bomb(work, 8)
-    subprocess.run(["git", "-C", str(work), "update-ref", "refs/claude-bottle/harvest", bomb], check=True)
+    harvest = "refs/claude-bottle/harvest"
+    subprocess.run(["git", "-C", str(work), "update-ref", harvest, bomb], check=True)
     bundle = tmp_path / "work.bundle"
-    subprocess.run(["git", "-C", str(work), "bundle", "create", "-q", str(bundle), "refs/claude-bottle/harvest",
-                    f"^{head_commit(repo)}"], check=True)  # fmt: skip
-    fetched = fetch_checked(repo, bundle, "refs/heads/bomb", "refs/claude-bottle/harvest", head_commit(repo))
+    base = head_commit(repo)
+    subprocess.run(["git", "-C", str(work), "bundle", "create", "-q", str(bundle), harvest, f"^{base}"],
+                   check=True)  # fmt: skip
+    fetched = fetch_checked(repo, bundle, "refs/heads/bomb", harvest, base)
     assert fetched.returncode == 1
     assert "change more than 1,000,000 paths" in fetched.stderr
     assert not branch_exists(repo, "bomb")

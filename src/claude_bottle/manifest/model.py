@@ -82,6 +82,7 @@ class Limits:
     memory: str = "8g"
     cpus: float = 2.0
     pids: int = 1024
+    disk: str = "32g"  # where the engine's storage driver can limit it
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,10 @@ def commits_between(repo: Path, tip: str, base: str | None) -> list[tuple[str, s
     rev = git("log", "--format=%T %P", tip, *((f"^{base}",) if base else ()), repo=repo, check=False)
     if rev.returncode != 0 and base is not None:
         return commits_between(repo, tip, None)  # `base` is not there: every commit counts
-    return [(fields[0], fields[1] if len(fields) > 1 else "") for fields in map(str.split, rev.stdout.splitlines())]
+    return [
+        (fields[0], fields[1] if len(fields) > 1 else "")
+        for fields in map(str.split, rev.stdout.splitlines())
+    ]
 
 
 def changes_more_paths(repo: Path, tip: str, base: str | None, limit: int = PATHS_MAX) -> bool:

@@ -22,6 +22,7 @@ from typing import IO
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
 from claude_bottle.errors import ClaudeBottleError, EngineError
+from claude_bottle.hostenv import plain_env
 from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
@@ -114,7 +115,9 @@ def scan_workspace(folder: Path) -> WorkspaceSource:
 
 @functools.cache
 def _tar_flavour() -> str:
-    out = subprocess.run(["tar", "--version"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["tar", "--version"], capture_output=True, text=True, check=False, env=plain_env(os.environ)
+    ).stdout
     return "gnu" if "GNU tar" in out else "bsd"
 
 
@@ -133,6 +136,7 @@ def tar_argv(folder: Path) -> list[str]:
         "-f",
         "-",
         "--no-recursion",
+        *(["--sparse"] if _tar_flavour() == "gnu" else []),  # a hole travels as a hole, not as zeros
         *owner,
         "--null",
         "-T",
@@ -143,8 +147,9 @@ def tar_argv(folder: Path) -> list[str]:
 def copy_folder_in(engine: Engine, container: str, source: WorkspaceSource, dest: str) -> None:
     """tar | the engine's copy in: the fastest way in, and no build context or host mount."""
     tar = subprocess.Popen(
-        tar_argv(source.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        tar_argv(source.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=plain_env(os.environ),
+    )  # fmt: skip
     assert tar.stdin is not None
     assert tar.stdout is not None
     assert tar.stderr is not None
