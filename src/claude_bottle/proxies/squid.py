@@ -39,6 +39,7 @@ from claude_bottle.proxies.events import (
     SNI_NOT_ALLOWED,
     EgressEvent,
 )
+from claude_bottle.secret_shapes import SECRET_PATTERNS  # also what the CLI never prints
 
 PORT = 3128
 IMAGE = "claude-bottle-squid:latest"
@@ -60,17 +61,6 @@ BLOCKED_DST = (
 )  # fmt: skip
 METADATA_DST = ("169.254.169.254", "fd00:ec2::254")
 
-# Secret shapes refused in plain-HTTP URLs and credential headers (POSIX ERE).
-SECRET_PATTERNS = (
-    "sk-ant-[A-Za-z0-9_-]{20,}",  # Anthropic
-    "AKIA[0-9A-Z]{16}",  # AWS access key id
-    "gh[pousr]_[A-Za-z0-9]{36}",  # GitHub tokens
-    "github_pat_[A-Za-z0-9_]{22,}",
-    "glpat-[A-Za-z0-9_-]{20,}",  # GitLab
-    "xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
-    "AIza[0-9A-Za-z_-]{35}",  # Google API key
-    "sk_live_[0-9A-Za-z]{24,}",  # Stripe
-)
 CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie")
 
 REASONS = {
