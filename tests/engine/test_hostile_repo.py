@@ -16,6 +16,7 @@ import pexpect
 import pytest
 
 from claude_bottle.engine.docker import DockerEngine
+from tests.conftest import openssh_key
 from tests.engine.conftest import cli, ended_cleanly
 from tests.engine.test_interrupts import objects_of_agent
 from tests.installed import cli_path
@@ -30,7 +31,7 @@ def clone(tmp_path: Path) -> tuple[Path, dict[str, str], str]:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     key = home / ".ssh" / "id_ed25519"
-    key.write_text(f"-----BEGIN FAKE KEY-----\n{SECRET}\n")
+    key.write_text(openssh_key(SECRET))
     key.chmod(0o600)
     (home / "notes.txt").write_text(f"{SECRET}\n")
     repo = tmp_path / "clone"
@@ -96,7 +97,7 @@ def test_an_ssh_key_is_shown_and_asked_about_and_a_change_needs_trust_again(
     ran = cli("run", agent, "--", "sh", "-c", "cat ~/.ssh/id_bottle_0_id_ed25519", cwd=repo, env=env,
               trust=False)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert SECRET in ran.stdout
+    assert openssh_key(SECRET) in ran.stdout
     ended_cleanly(engine)  # so that what is found below was made by the next run
     ship(repo, agent, ssh=ssh, prompt="a new line in the file")
     again = cli("run", agent, "--", "true", cwd=repo, env=env, trust=False)

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from claude_bottle.hostfiles import (
     PROMPT_MAX,
     HostFileProblem,
     inside,
+    reached,
     read_capped,
     size_text,
 )
@@ -493,9 +495,14 @@ def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
 
 
 def load_manifest_file(file: Path) -> Manifest:
-    source = str(file)
+    """The manifest in `file`, known by the path it was reached by (a link keeps
+    its own place, for trust), its relative paths looked up from the folder of the
+    file it leads to (a link to another folder's manifest reads that folder's files)."""
+    source = str(reached(file))
     try:
         raw = read_capped(file, MANIFEST_MAX)
-    except HostFileProblem as exc:
+        real = file.resolve()
+    except (HostFileProblem, OSError, RuntimeError) as exc:
         raise ManifestError(source, "", str(exc)) from None
-    return parse_manifest_bytes(raw, source, file.parent.resolve())
+    manifest = parse_manifest_bytes(raw, source, real.parent)
+    return replace(manifest, real_source=str(real))
