@@ -14,6 +14,7 @@ from pathlib import Path
 
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 # Caps on what is read from the host (README: "Limits on what is read").
 MANIFEST_MAX = 16 * MIB
@@ -36,8 +37,14 @@ class HostFileProblem(Exception):
 
 
 def size_text(n: int) -> str:
+    if n >= GIB and n % GIB == 0:
+        return f"{n // GIB} GiB"
+    if n >= GIB:
+        return f"{n / GIB:.1f} GiB"
     if n >= MIB and n % MIB == 0:
         return f"{n // MIB} MiB"
+    if n >= MIB:
+        return f"{n / MIB:.1f} MiB"
     if n >= KIB and n % KIB == 0:
         return f"{n // KIB} KiB"
     return f"{n} bytes"
@@ -72,14 +79,19 @@ def regular_file_problem(path: Path) -> str | None:
     return _stat_regular(path)[1]
 
 
-def read_capped(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes, or HostFileProblem."""
+def read_capped(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or HostFileProblem.
+    With `follow_links` False, a symbolic link is refused as one, also when it
+    replaced the file between the check and the open (O_NOFOLLOW)."""
+    if not follow_links and path.is_symlink():
+        raise HostFileProblem(f"{path} is a symbolic link (to {os.readlink(path)}), not a file of its own")
     problem = regular_file_problem(path)
     if problem:
         raise HostFileProblem(f"cannot read {path}: {problem}")
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
         # O_NONBLOCK: a file swapped for a FIFO since the check cannot hang the open.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags | (0 if follow_links else os.O_NOFOLLOW))
     except OSError as exc:
         raise HostFileProblem(f"cannot read {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as f:
@@ -100,9 +112,7 @@ def read_capped(path: Path, limit: int) -> bytes:
 def read_capped_text(path: Path, limit: int, *, follow_links: bool = True) -> str:
     """The UTF-8 text of a regular file of at most `limit` bytes (HostFileProblem
     otherwise; with `follow_links` False, a symbolic link is refused as one)."""
-    if not follow_links and path.is_symlink():
-        raise HostFileProblem(f"{path} is a symbolic link (to {os.readlink(path)}), not a file of the folder")
-    data = read_capped(path, limit)
+    data = read_capped(path, limit, follow_links=follow_links)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

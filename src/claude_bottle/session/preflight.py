@@ -15,6 +15,7 @@ from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.docker import DockerEngine, env_file_text
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.hostfiles import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.plan.images import agent_image_build, squid_image_build
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -50,8 +51,8 @@ def _engine_host_resolv_conf(engine: DockerEngine) -> str | None:
     if not engine.on_this_host():
         return None
     try:
-        return Path("/etc/resolv.conf").read_text()
-    except OSError:
+        return read_capped_text(Path("/etc/resolv.conf"), SYSTEM_FILE_MAX)
+    except HostFileProblem:
         return None
 
 

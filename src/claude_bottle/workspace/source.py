@@ -21,8 +21,9 @@ from typing import IO
 
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
-from claude_bottle.errors import ClaudeBottleError, EngineError
+from claude_bottle.errors import ClaudeBottleError, EngineError, UsageError
 from claude_bottle.hostenv import plain_env
+from claude_bottle.hostfiles import IGNORE_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
@@ -95,10 +96,7 @@ def _require_tools(*tools: str) -> None:
 def scan_workspace(folder: Path) -> WorkspaceSource:
     """Decide what to copy and record the state to compare against later."""
     _require_tools("tar", *(("git",) if (folder / ".git").is_dir() else ()))
-    try:
-        rules = parse_rules((folder / IGNORE_FILE).read_text())
-    except OSError:
-        rules = ()
+    rules = parse_rules(_ignore_text(folder))
     if (folder / ".git").is_dir():
         listed = git("ls-files", "-z", "-co", "--exclude-standard", repo=folder).stdout.split("\0")
         files = [p for p in listed if p and not is_ignored(rules, p)]
@@ -111,6 +109,18 @@ def scan_workspace(folder: Path) -> WorkspaceSource:
         if not os.path.islink(folder / rel) and os.path.isfile(folder / rel):
             snapshot[rel] = (st.st_size, int(st.st_mtime))
     return WorkspaceSource(folder, False, tuple(entries), snapshot=snapshot)
+
+
+def _ignore_text(folder: Path) -> str:
+    """The folder's .claude-bottle-ignore: a regular file of the folder (not a link,
+    which could name /dev/zero or a file elsewhere), at most IGNORE_FILE_MAX."""
+    file = folder / IGNORE_FILE
+    if not file.exists() and not file.is_symlink():
+        return ""
+    try:
+        return read_capped_text(file, IGNORE_FILE_MAX, follow_links=False)
+    except HostFileProblem as exc:
+        raise UsageError(f"cannot use {IGNORE_FILE}: {exc}") from None
 
 
 @functools.cache
