@@ -79,7 +79,7 @@ def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_pro
         "--",
         "sh",
         "-c",
-        'printf "%s" "$LAB_CA" > ~/lab-ca.pem && claude --version && claude -p "say hello"',
+        'printf "%s" "$LAB_CA" | base64 -d > ~/lab-ca.pem && claude --version && claude -p "say hello"',
         cwd=lab_project,
     )
     assert result.returncode == 0, result.stderr
