@@ -326,13 +326,15 @@ def take_files(
     engine: Engine, container: str, root: str, wanted: Mapping[str, int], target: Path, budget: Budget
 ) -> list[str]:
     """The named files under `root` (relative path -> the size they were listed
-    with), streamed out by the bottle's own tar as the agent user, landed under
-    `target` (sparse, mode 644); the names of those that had an exec bit. The
-    stream is read through a counter: a file grown past the cap, or a stream
-    longer than the files, stops the take, keeping what already landed."""
+    with, already taken from the budget), streamed out by the bottle's own tar as
+    the agent user, landed under `target` (sparse, mode 644); the names of those
+    that had an exec bit. A file may have grown since it was listed: the growth
+    is taken from what the session may still bring out, and no file lands past
+    the per-file cap. The stream is read through a counter, so one longer than
+    that stops the take, keeping what already landed."""
     executables: list[str] = []
     names = b"".join(os.fsencode(rel) + b"\0" for rel in wanted)
-    limit = sum(wanted.values()) + TAR_OVERHEAD + _PER_FILE * len(wanted)
+    limit = sum(wanted.values()) + budget.left + TAR_OVERHEAD + _PER_FILE * len(wanted)
     with engine.exec_stream(container, ("tar", "-C", root, *_TAKE), user=agent_image.USER) as proc:
         # tar reads the names while its output is taken: neither waits on the other.
         writer = threading.Thread(target=_write_and_close, args=(proc.stdin, names), daemon=True)
@@ -344,18 +346,20 @@ def take_files(
                     continue
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                land(stream, dest, wanted[rel])
+                grown = land(stream, dest, min(budget.file_max, wanted[rel] + budget.left)) - wanted[rel]
+                budget.left -= max(0, grown)
                 if member.mode & 0o111:
                     executables.append(rel)
         except OverCap:
             budget.notes.append(
-                "a file grew past the size it was listed with while it was taken: the rest was left in "
-                "the bottle"
+                "a file grew past what this session may bring out while it was taken: it and the files "
+                "after it were left in the bottle"
             )
             return executables
         writer.join()
         status = proc.wait()
-        if status != 0:
+        # GNU tar says 1 when a file changed while it was read: what it read has landed.
+        if status not in (0, 1):
             raise ClaudeBottleError(
                 f"cannot take the work out of the bottle (exit {status}): {proc.stderr_text().strip()}"
             )
