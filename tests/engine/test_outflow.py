@@ -180,3 +180,28 @@ def test_an_ignore_file_that_is_a_link_is_refused_before_anything_is_made(
         f"(to {pointed}), not a file of its own\n"
     )
     assert objects_of_agent(engine, setup[1]) == []
+
+
+def test_commits_over_the_cap_are_left_in_the_bottle_with_one_line(
+    engine: DockerEngine, agent_image: str, setup: Setup, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "README.md").write_text("hello\n")
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    who = ["-c", "user.name=u", "-c", "user.email=u@u.test"]
+    subprocess.run(["git", "-C", str(repo), *who, "commit", "-qm", "u"], check=True)
+    manifest, agent, env = setup
+    script = ("cd ~/workspace && head -c 3145728 /dev/urandom > noise.bin && git add noise.bin "
+              "&& git -c user.name=a -c user.email=a@a.test commit -qm noise")  # fmt: skip
+    capped = (manifest, agent, {**env, "CLAUDE_BOTTLE_HARVEST_FILE_MAX": "1m"})
+    result = run_cwd(repo, capped, script)
+    assert result.returncode == 0, result.stderr  # a cap is a line, never a failure
+    assert "work    : not brought back\n" in result.stderr
+    assert (
+        "limit   : the bottle's commits (a bundle of 1 commit(s)) (3.0 MiB) is over the 1 MiB one file "
+        in (result.stderr)
+    )
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", "bottle/*"], capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+    assert branches == ""

@@ -706,9 +706,8 @@ class DockerEngine:
     def _env(self, extra: Mapping[str, str] | None = None, *, registry: bool = False) -> dict[str, str]:
         """The environment of a docker call: the user's own variables the docker
         client needs (hostenv.docker_env, never this process's whole environment),
-        the engine's pins, and `extra`, which may hold the tool's own variables only."""
-        stray = [name for name in extra or {} if not name.startswith(OWN_PREFIX)]
-        assert not stray, f"only claude-bottle's own variables go in the docker client's environment: {stray}"
+        the engine's pins, and `extra` (a bottle's container: the tool's own
+        variables alone, OWN_PREFIX; never a value of the agent's)."""
         return {**docker_env(os.environ, registry=registry), **self.pins, **(extra or {})}
 
     def run(
