@@ -250,7 +250,6 @@ def test_the_agent_s_disk_limit_is_in_its_arguments_only_where_the_engine_can(tm
     problem = "the engine's storage driver (overlay2 on extfs) cannot limit a container's disk"
     plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset(),
                       disk_limit_problem=problem)  # fmt: skip
-    assert (
-        f"note: no disk limit in the bottle ({problem}); the harvest's caps still bound what comes out"
-        in (render_plan(plan).splitlines())
+    assert f"note: no disk limit in the bottle: {problem}; the harvest's caps still bound what comes out" in (
+        render_plan(plan).splitlines()
     )

@@ -215,7 +215,7 @@ def build_plan(
     bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
     if disk_limit_problem:
         notes += (
-            f"no disk limit in the bottle ({disk_limit_problem}); the harvest's caps still bound what "
+            f"no disk limit in the bottle: {disk_limit_problem}; the harvest's caps still bound what "
             "comes out",
         )
     settings = Settings.from_environ(environ)
