@@ -30,6 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_SQUID = ("tests/unit/test_squid_config.py",)
 UNIT_ARGV = ("tests/unit/test_pure_parts.py",)
+UNIT_HOST_ENV = ("tests/unit/test_host_env.py",)
+UNIT_GIT = ("tests/unit/test_git_seam.py",)
+UNIT_TRUST = ("tests/unit/test_trust.py",)
+UNIT_OUTFLOW = ("tests/unit/test_outflow.py",)
+UNIT_SECRETS = ("tests/unit/test_secret_shapes.py",)
 HARDENING = ("tests/engine/test_agent_container.py", "-k", "promised")
 HARVEST = ("tests/engine/test_workspace.py", "-k", "malicious or commits_and_uncommitted")
 RUN_LABEL = "dev.claude-bottle-test.run"  # tests/engine/conftest.py's
@@ -145,15 +150,44 @@ MUTANTS = (
            '("-c", "transfer.fsckObjects=true", "fetch",', '("fetch",',
            HARVEST),
     Mutant("harvest-fetch-straight-from-the-bundle", "workspace/git.py",
-           "((unpacked, bundle, bundle_ref), (checked, unpacked, bundle_ref),\n"
-           "                                   (repo, checked, ref)):",
-           "((repo, bundle, ref),):", HARVEST),
+           'return git(*fetch, str(checked), f"{bundle_ref}:{ref}", repo=repo, check=False)',
+           'return git(*fetch, str(bundle), f"{bundle_ref}:{ref}", repo=repo, check=False)', HARVEST),
     Mutant("harvest-writes-fetch-head", "workspace/git.py",
            '"--quiet", "--no-tags", "--no-write-fetch-head")',
            '"--quiet", "--no-tags")', HARVEST),
     Mutant("harvest-bundle-inside-dot-git", "workspace/harvest.py",
            "bundle = store.path / f\"{branch.replace('/', '_')}.bundle\"",
            "bundle = source.folder / \".git\" / f\"{branch.replace('/', '_')}.bundle\"", HARVEST),
+    # Issue 20: nothing a repository ships steers the host.
+    Mutant("docker-client-inherits-the-environment", "engine/docker.py",
+           "return {**docker_env(os.environ, registry=registry), **self.pins, **(extra or {})}",
+           "return {**os.environ, **self.pins, **(extra or {})}", UNIT_HOST_ENV),
+    Mutant("docker-client-given-values-in-its-environment", "engine/docker.py",
+           "own = {k: values[k] for k in spec.secret_env if k.startswith(OWN_PREFIX)}",
+           "own = {k: values[k] for k in spec.secret_env}", UNIT_HOST_ENV),
+    Mutant("manifest-names-not-refused", "manifest/parse.py",
+           "steers = refused_env_name(name)", "steers = None", UNIT_HOST_ENV),
+    Mutant("git-runs-the-folder-s-fsmonitor", "workspace/git.py",
+           '    "core.fsmonitor=false",\n', "", UNIT_GIT),
+    Mutant("tree-bomb-not-counted", "workspace/git.py",
+           "if changes_more_paths(checked, bundle_ref, base):", "if False:", UNIT_GIT),
+    Mutant("trust-pins-the-manifest-alone", "manifest/trust.py",
+           "    for agent in manifest.agents.values():\n        if agent.prompt_file is not None:",
+           "    for agent in ():\n        if agent.prompt_file is not None:", UNIT_TRUST),
+    Mutant("trust-follows-the-link", "manifest/trust.py",
+           "return not inside(Path(manifest.source), own)",
+           "return not inside(Path(manifest.real_source or manifest.source), own)", UNIT_TRUST),
+    Mutant("identity-need-not-be-a-key", "hostfiles.py",
+           "return private_key_problem(read_capped(path, IDENTITY_MAX))", "return None", UNIT_TRUST),
+    Mutant("harvest-keeps-version-control", "workspace/outflow.py",
+           "            return part\n", "            return None\n", UNIT_OUTFLOW),
+    Mutant("harvest-lands-dense", "workspace/outflow.py",
+           "out.seek(len(chunk), 1)", "out.write(chunk)", UNIT_OUTFLOW),
+    Mutant("ignore-file-read-through-links", "workspace/source.py",
+           "read_capped_text(file, IGNORE_FILE_MAX, follow_links=False)",
+           "read_capped_text(file, IGNORE_FILE_MAX)", UNIT_OUTFLOW),
+    Mutant("secret-shaped-host-shown", "proxies/events.py",
+           'object.__setattr__(self, "host", redact_secrets(self.host))', "pass", UNIT_SECRETS),
     # Teardown: the watchdog and the signal shield.
     Mutant("watchdog-told-clean-after-a-failed-teardown", "bottle/reaper.py",
            "            if exc_type is None:\n"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -53,6 +54,13 @@ def as_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def openssh_key(payload: str = "test") -> str:
+    """Text shaped as an OpenSSH private key (what an IdentityFile must parse as),
+    carrying `payload`; not a key ssh could use."""
+    body = base64.b64encode(b"openssh-key-v1\0" + payload.encode()).decode()
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
 def trust_manifest(path: Path) -> None:

@@ -46,6 +46,9 @@ class Settings:
     k8s_egress_ports: str | None = _env("CLAUDE_BOTTLE_K8S_EGRESS_PORTS")
     k8s_pull_policy: str | None = _env("CLAUDE_BOTTLE_K8S_PULL_POLICY")
     k8s_start_timeout: str | None = _env("CLAUDE_BOTTLE_K8S_START_TIMEOUT")
+    # Caps on what a session brings out of its bottle (workspace/outflow.py checks them).
+    harvest_file_max: str | None = _env("CLAUDE_BOTTLE_HARVEST_FILE_MAX")
+    harvest_max: str | None = _env("CLAUDE_BOTTLE_HARVEST_MAX")
     verbose: bool = _env("CLAUDE_BOTTLE_VERBOSE", False)
     debug: bool = _env("CLAUDE_BOTTLE_DEBUG", False)
 

@@ -21,7 +21,7 @@ from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
-from tests.conftest import trust_manifest, wait_for
+from tests.conftest import openssh_key, trust_manifest, wait_for
 from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers
 from tests.installed import cli_argv
 
@@ -51,7 +51,7 @@ MANIFEST = {
 def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_lab").write_text("-----BEGIN FAKE KEY-----\nlab\n-----END FAKE KEY-----\n")
+    (home / ".ssh" / "id_lab").write_text(openssh_key("lab"))
     (home / ".ssh" / "id_lab").chmod(0o600)  # as ssh-keygen leaves it; others' readable keys are refused
     (home / ".ssh" / "known_hosts").write_text(
         "git.allowed.test ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlabkey\n"

@@ -11,6 +11,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -311,7 +312,7 @@ def test_work_comes_back_on_every_ending(
     branches = git(user_repo, "branch", "--list", "bottle/*").split()
     assert len(branches) == 1
     assert f"work    : branch {branches[0]} in {user_repo}: 3 commit(s)" in err
-    assert f"look: git -C {user_repo} log -p HEAD..{branches[0]}" in err
+    assert f"look: git -C {user_repo} log --stat -n 20 HEAD..{branches[0]}" in err
     assert_only_new_ref_and_objects(before, fingerprint(user_repo), branches)
     assert not (user_repo / ".git" / "hooks" / "post-checkout").exists()
     assert labelled_objects(engine) == []
@@ -378,6 +379,39 @@ def test_a_malicious_tree_is_refused_by_fsck_and_nothing_lands(
     assert fingerprint(user_repo) == before
     assert git(user_repo, "branch", "--list", "bottle/*") == ""
     assert list(folder.path.glob("*.bundle"))  # the work is kept aside, not lost
+
+
+# Issue 20: ten small objects naming 10^9 paths. It passes fsck, yet every
+# `git log --stat`, `log -p`, `checkout` or `merge` of it runs for hours.
+TREE_BOMB = """
+set -e
+cd ~/workspace
+t=$(printf '100644 blob %s\\tf\\n' "$(echo x | git hash-object -w --stdin)" | git mktree)
+for level in 1 2 3 4 5 6 7 8 9; do
+  t=$(for i in 0 1 2 3 4 5 6 7 8 9; do printf '040000 tree %s\\td%s\\n' "$t" "$i"; done | git mktree)
+done
+commit=$(git -c user.name=a -c user.email=a@a.test commit-tree "$t" -p HEAD -m bomb)
+git update-ref refs/heads/main "$commit"
+git fsck --strict --no-dangling
+"""
+
+
+def test_a_tree_bomb_is_refused_quickly_and_nothing_lands(
+    engine: DockerEngine, bottle: tuple[LaunchPlan, AgentContainer], user_repo: Path, tmp_path: Path
+) -> None:
+    plan, agent = bottle
+    source = copied_in(engine, agent, plan, user_repo)
+    engine.run("exec", "--user", "node", agent.name, "sh", "-c", TREE_BOMB)  # fsck passes it
+    before = fingerprint(user_repo)
+    folder = SessionFolder(tmp_path / "s").create()
+    started = time.monotonic()
+    with pytest.raises(ClaudeBottleError) as refused:
+        harvest(engine, agent.name, WorkTarget.of(plan, source), folder, "final")
+    assert time.monotonic() - started < 60
+    assert "its commits change more than 1,000,000 paths (a tree bomb?)" in str(refused.value)
+    assert fingerprint(user_repo) == before
+    assert git(user_repo, "branch", "--list", "bottle/*") == ""
+    assert list(folder.path.glob("*.bundle"))  # kept aside, never in the repository
 
 
 def test_signals_during_teardown_do_not_abort_it(

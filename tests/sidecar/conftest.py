@@ -16,6 +16,7 @@ that the target answers when the wall is not in the way."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -234,6 +235,9 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
         egress["network"] = lab.network
     limits = {"memory": "512m", "pids": 128}
     canary = {"CANARY": {"from_env": "LAB_CANARY", "optional": True}}
+    # The lab's CA, one line: the Docker engine's env file carries no line break
+    # (a PEM in a variable is refused there); the agent decodes it into a file.
+    ca = base64.b64encode(lab.ca_pem.encode()).decode()
     return {
         "bottles": {
             "lab": {"egress": egress},
@@ -245,14 +249,14 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
             "worker": {
                 "bottle": "lab",
                 "prompt": "You work in the lab.",
-                "env": {**canary, "LAB_CA": lab.ca_pem},
+                "env": {**canary, "LAB_CA": ca},
             },
             "coder": {
                 "bottle": "lab",
                 "env": {
                     "ANTHROPIC_BASE_URL": "https://api.lab.test",
                     "ANTHROPIC_AUTH_TOKEN": "lab-token",
-                    "LAB_CA": lab.ca_pem,
+                    "LAB_CA": ca,
                     "NODE_EXTRA_CA_CERTS": "/home/node/lab-ca.pem",
                 },
             },

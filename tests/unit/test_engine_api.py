@@ -121,6 +121,9 @@ class RecordingEngine:
     def runtimes(self) -> frozenset[str]:
         return frozenset({"runc"})
 
+    def storage_limit_problem(self) -> str | None:
+        return "a recording engine makes no disk"
+
     def describe(self) -> tuple[str, ...]:
         return ("recording",)
 

@@ -18,7 +18,7 @@ from claude_bottle.manifest.model import Limits
 from claude_bottle.manifest.parse import nested_deeper_than, parse_manifest, parse_manifest_bytes
 from claude_bottle.plan.launch_plan import Options, build_plan
 from claude_bottle.plan.render import render_plan, render_plan_json
-from tests.conftest import trust_manifest
+from tests.conftest import openssh_key, trust_manifest
 from tests.unit.test_manifest import edited
 
 
@@ -176,7 +176,7 @@ def test_a_docker_that_answers_nothing_is_not_an_engine(
     trust_manifest(project / "claude-bottle.json")
     key = project / "home" / ".ssh" / "id_ed25519"  # the reviewer's key: the plan checks it first
     key.parent.mkdir(parents=True)
-    key.write_text("k\n")
+    key.write_text(openssh_key())
     key.chmod(0o600)
     monkeypatch.setenv("GH_TOKEN", "x")
     monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", "/bin/true")

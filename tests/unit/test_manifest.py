@@ -143,6 +143,17 @@ BAD_MANIFESTS = [
         id="limits-pids",
     ),
     pytest.param(
+        edited(bottles__dev__limits={"disk": "100m"}),
+        'bottles.dev.limits.disk: expected a size from "1g" to "1048576g", got \'100m\'',
+        id="limits-disk",
+    ),
+    pytest.param(
+        edited(agents__reviewer__env={"DOCKER_HOST": "tcp://127.0.0.1:2375"}),
+        "agents.reviewer.env.DOCKER_HOST: 'DOCKER_HOST' is refused: the docker client reads DOCKER_*, "
+        "BUILDKIT_* and BUILDX_*",
+        id="env-steers-the-docker-client",
+    ),
+    pytest.param(
         edited(bottles__dev__egress={"allow": ["a.test"], "dlp": "maybe"}),
         'bottles.dev.egress.dlp: expected "block", "warn" or "off", got \'maybe\'',
         id="dlp-mode",
@@ -303,6 +314,7 @@ def test_schema_accepts_good_manifests(data: dict[str, Any]) -> None:
             "prompt-file-missing",
             "empty-allowlist",
             "allow-everything",
+            "limits-disk",  # a size's bounds, as memory's
         )
     ],
 )

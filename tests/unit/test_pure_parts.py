@@ -22,11 +22,12 @@ from claude_bottle.bottle.agent import agent_spec, proxy_env
 from claude_bottle.bottle.floor import REFUSE, egress_ports, floor_script, floor_spec, internal_names
 from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
-from claude_bottle.engine.docker import DockerEngine, container_args, files_tar
+from claude_bottle.engine.docker import DockerEngine, container_args, files_tar, storage_limit_problem
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.render import render_plan
 from claude_bottle.proxies.base import FLOOR_REFUSED, ProxySpec
 from claude_bottle.proxies.pipelock import pipelock_config, pipelock_refusal, render_pipelock_config
 from claude_bottle.workspace.ignore import is_ignored, parse_rules
@@ -149,14 +150,15 @@ def run_args(
     plan: LaunchPlan, name: str, network: str, labels: dict[str, str], proxy_host: str
 ) -> tuple[str, ...]:
     """The agent's `docker run` arguments, as the Docker engine translates its spec."""
-    return ("run", "--detach", *container_args(agent_spec(plan, name, network, labels, proxy_host)))
+    spec = agent_spec(plan, name, network, labels, proxy_host)
+    return ("run", "--detach", *container_args(spec, env_file="/dev/fd/7"))
 
 
-def test_agent_run_args_hold_names_not_values(tmp_path: Path) -> None:
+def test_agent_run_args_hold_no_value_and_no_manifest_name(tmp_path: Path) -> None:
     plan = lab_plan(tmp_path, runtime="runsc")
     args = run_args(plan, "c", "net", {"l": "1"}, "10.1.2.3")
-    assert "--env" in args
-    assert "K" in args
+    assert ("--env-file", "/dev/fd/7") in set(itertools.pairwise(args))  # the manifest's K is in there
+    assert "K" not in args
     assert "v" not in args
     assert not any(a.startswith("K=") for a in args)
     assert args[args.index("--runtime") + 1] == "runsc"
@@ -175,7 +177,7 @@ def test_the_official_plugin_marketplace_is_not_installed_unless_the_manifest_sa
     plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
     args = run_args(plan, "c", "net", {}, "p")
     assert f"{name}=1" not in args
-    assert args[args.index(name) - 1] == "--env"  # the manifest's value, handed over by name
+    assert name not in args  # the manifest's value, in the env file
 
 
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])
@@ -290,3 +292,36 @@ def test_a_failed_engine_call_never_shows_an_env_value(flag: str) -> None:
         engine.run("run", flag, f"TOKEN={secret}", "--env", "PLAIN", "img")
     assert str(failed.value) == f"'docker run {flag} TOKEN=<redacted> --env PLAIN img' failed (exit 1)"
     assert secret not in repr(failed.value.args)
+
+
+@pytest.mark.parametrize(
+    ("info", "problem"),
+    [
+        ('overlay2\t[["Backing Filesystem","extfs"],["Supports d_type","true"]]',
+         "the engine's storage driver (overlay2 on extfs) cannot limit a container's disk"),
+        ('overlay2\t[["Backing Filesystem","xfs"]]',
+         "the engine's storage driver (overlay2 on xfs) cannot limit a container's disk (overlay2 can only "
+         "on xfs mounted with pquota, which the engine does not report)"),
+        ("btrfs\tnull", None),
+        ("zfs\t[]", None),
+        ("", "the engine's storage driver (unknown) cannot limit a container's disk"),
+    ],
+)  # fmt: skip
+def test_a_disk_limit_is_set_only_where_the_storage_driver_can(info: str, problem: str | None) -> None:
+    assert storage_limit_problem(info) == problem
+
+
+def test_the_agent_s_disk_limit_is_in_its_arguments_only_where_the_engine_can(tmp_path: Path) -> None:
+    spec = agent_spec(lab_plan(tmp_path), "c", "net", {}, "p")
+    assert spec.limits.disk == "32g"
+    assert ("--storage-opt", "size=32g") in set(
+        itertools.pairwise(container_args(spec, env_file="/f", storage=True))
+    )
+    assert "--storage-opt" not in container_args(spec, env_file="/f", storage=False)
+    data = {"bottles": {"b": {"egress": {"allow": ["a.test"]}}}, "agents": {"a": {"bottle": "b"}}}
+    problem = "the engine's storage driver (overlay2 on extfs) cannot limit a container's disk"
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset(),
+                      disk_limit_problem=problem)  # fmt: skip
+    assert f"note: no disk limit in the bottle: {problem}; the harvest's caps still bound what comes out" in (
+        render_plan(plan).splitlines()
+    )

@@ -52,7 +52,7 @@ def agent_spec(
         image=plan.image,
         network=network,
         labels=labels,
-        limits=Limits(pids=lim.pids, memory=lim.memory, cpus=lim.cpus),
+        limits=Limits(pids=lim.pids, memory=lim.memory, cpus=lim.cpus, disk=lim.disk),
         command=("sleep", "infinity"),
         env={
             **{k: v for k, v in agent_image.DEFAULT_ENV.items() if k not in plan.env_names},

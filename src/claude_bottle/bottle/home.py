@@ -3,14 +3,13 @@ and the parts of the user's own Claude Code setup the agent asked for."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.bottle.ssh import SshFiles, read_ssh_files, ssh_config
 from claude_bottle.engine.tarball import Entry
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import SKILL_FILES_MAX, SKILL_MAX, HostFileProblem, read_capped, size_text
+from claude_bottle.hostfiles import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 from claude_bottle.manifest.claude_setup import claude_json_with_servers
 from claude_bottle.plan.launch_plan import LaunchPlan
 
@@ -72,7 +71,10 @@ def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
             # The user's own files: a file linked from a dotfiles repository is followed.
             out += _folder_entries(item.source, item.dest, follow_file_links=True)
         else:
-            out.append(Entry(item.dest, item.source.read_bytes(), 0o644))
+            try:
+                out.append(Entry(item.dest, read_capped(item.source, SETUP_FILE_MAX), 0o644))
+            except HostFileProblem as exc:
+                raise UsageError(f"claude_setup {item.part}: {exc}") from None
     if servers:
         out.append(
             Entry(".claude.json", claude_json_with_servers(home, tuple(servers), plan.workspace), 0o600)
@@ -81,31 +83,10 @@ def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
 
 
 def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> list[Entry]:
-    """A folder, files and subfolders, without following links out of it (except,
-    when asked, links to single files) and skipping special files; at most
-    SKILL_MAX bytes in SKILL_FILES_MAX files, checked before a file is read."""
-    out = [Entry(dest, None, 0o755)]
-    budget, files_left = SKILL_MAX, SKILL_FILES_MAX
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        rel = Path(folder).relative_to(root)
-        for d in dirs:
-            out.append(Entry(f"{dest}/{(rel / d).as_posix()}", None, 0o755))
-        for f in sorted(files):
-            path = Path(folder) / f
-            if (path.is_symlink() and not follow_file_links) or not path.is_file():
-                continue
-            files_left -= 1
-            if files_left < 0:
-                raise UsageError(f"folder {root} holds more than {SKILL_FILES_MAX} files")
-            if path.stat().st_size > budget:
-                where = (rel / f).as_posix()
-                raise UsageError(f"folder {root} holds more than {size_text(SKILL_MAX)} (reached at {where})")
-            try:
-                data = read_capped(path, budget)
-            except HostFileProblem as exc:
-                raise UsageError(f"folder {root}: {exc}") from None
-            budget -= len(data)
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            out.append(Entry(f"{dest}/{(rel / f).as_posix()}", data, mode))
-    return out
+    """A folder as read by hostfiles.read_folder (no link out of it, special
+    files skipped, capped), its entries under `dest`."""
+    try:
+        items = read_folder(root, follow_file_links)
+    except HostFileProblem as exc:
+        raise UsageError(str(exc)) from None
+    return [Entry(dest, None, 0o755), *(Entry(f"{dest}/{i.rel}", i.data, i.mode) for i in items)]

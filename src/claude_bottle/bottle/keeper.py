@@ -12,7 +12,14 @@ from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.engine.api import Engine
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import slugify
-from claude_bottle.workspace.harvest import HarvestResult, harvest_folder, harvest_git, save_transcripts
+from claude_bottle.workspace.harvest import (
+    HarvestResult,
+    Transcripts,
+    harvest_folder,
+    harvest_git,
+    save_transcripts,
+)
+from claude_bottle.workspace.outflow import Budget
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, copy_folder_in
 
@@ -44,14 +51,28 @@ class WorkTarget:
 
 
 def harvest(
-    engine: Engine, container: str, target: WorkTarget, folder: SessionFolder, label: str
+    engine: Engine,
+    container: str,
+    target: WorkTarget,
+    folder: SessionFolder,
+    label: str,
+    budget: Budget | None = None,
 ) -> HarvestResult:
     src, ws = target.source, target.workspace
+    budget = budget if budget is not None else Budget.from_settings()
     if src.is_git:
         return harvest_git(
-            engine, container, src, ws, folder, target.branch, target.uncommitted_message(), target.home
+            engine,
+            container,
+            src,
+            ws,
+            folder,
+            target.branch,
+            target.uncommitted_message(),
+            target.home,
+            budget,
         )
-    return harvest_folder(engine, container, src, ws, folder, label)
+    return harvest_folder(engine, container, src, ws, folder, label, budget)
 
 
 class SessionKeeper(AbstractContextManager["SessionKeeper"]):
@@ -70,6 +91,7 @@ class SessionKeeper(AbstractContextManager["SessionKeeper"]):
         self.folder = folder
         self.copied = False
         self.result: HarvestResult | None = None
+        self.transcripts: Transcripts | None = None
 
     def __enter__(self) -> SessionKeeper:
         return self
@@ -83,8 +105,14 @@ class SessionKeeper(AbstractContextManager["SessionKeeper"]):
     def __exit__(self, *exc: Any) -> None:
         if self.folder is None:
             return
-        if self.source is not None and self.copied:
-            target = WorkTarget.of(self.plan, self.source)
-            self.result = harvest(self.engine, self.agent.name, target, self.folder, "final")
-            self.folder.update(work=self.result.to_json())
-        save_transcripts(self.engine, self.agent.name, self.plan.container_home, self.folder)
+        # One budget for all the session takes out; the transcripts are taken even
+        # when the work could not be (what was taken stays).
+        budget = Budget.from_settings()
+        try:
+            if self.source is not None and self.copied:
+                target = WorkTarget.of(self.plan, self.source)
+                self.result = harvest(self.engine, self.agent.name, target, self.folder, "final", budget)
+                self.folder.update(work=self.result.to_json())
+        finally:
+            home = self.plan.container_home
+            self.transcripts = save_transcripts(self.engine, self.agent.name, home, self.folder, budget)

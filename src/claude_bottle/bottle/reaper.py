@@ -21,6 +21,7 @@ resource removes itself instead when the watchdog is no longer there to do it.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from typing import Any
 
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.hostenv import watchdog_env
 
 CLEAN = b"clean\n"
 FINISH = b"finish\n"
@@ -68,7 +70,7 @@ class Reaper(AbstractContextManager["Reaper"]):
             # The same engine again, in a process of its own (engine.select.from_description).
             ["/bin/sh", "-c", WAIT, "claude-bottle-watchdog", *sweeper],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, env=watchdog_env(os.environ),
         )  # fmt: skip
         return self
 

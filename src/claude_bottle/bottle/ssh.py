@@ -3,6 +3,7 @@ with HTTP CONNECT, the named identity files, and the matching known_hosts lines.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.errors import UsageError
+from claude_bottle.hostenv import plain_env
 from claude_bottle.hostfiles import (
     IDENTITY_MAX,
     KNOWN_HOSTS_MAX,
@@ -89,8 +91,9 @@ def matching_known_hosts(lines: list[str], entries: tuple[SshEntry, ...]) -> tup
 def _lines_found(host: str, known_file: str) -> set[int]:
     try:
         out = subprocess.run(
-            ["ssh-keygen", "-F", host, "-f", known_file], capture_output=True, text=True, check=False
-        ).stdout
+            ["ssh-keygen", "-F", host, "-f", known_file],
+            capture_output=True, text=True, check=False, env=plain_env(os.environ),
+        ).stdout  # fmt: skip
     except FileNotFoundError:
         raise UsageError(
             "ssh-keygen not found: it decides which known_hosts lines an ssh entry needs"

@@ -28,6 +28,8 @@ def print_summary(session: Session, timings: bool = False) -> None:
     lines += [f"  {line}" for line in render_report(report)]
     if session.keeper.result is not None and session.plan.cwd is not None:
         lines += [f"  {line}" for line in session.keeper.result.summary_lines(session.plan.cwd)]
+    if session.keeper.transcripts is not None:
+        lines += [f"  limit   : {note}" for note in session.keeper.transcripts.notes]
     if session.keeper.folder is not None:
         lines.append(f"  saved   : {session.keeper.folder.path} (transcript, egress log)")
     if timings:

@@ -53,4 +53,17 @@ def make_plan(
         command=command,
         interactive=interactive,
     )
-    return build_plan(manifest, options, os.environ, new_session_id(), taken_container_names(engine))
+    return build_plan(
+        manifest, options, os.environ, new_session_id(), taken_container_names(engine),
+        disk_limit_problem=disk_limit_problem(engine),
+    )  # fmt: skip
+
+
+def disk_limit_problem(engine: Engine | None) -> str | None:
+    """Why the engine cannot limit a bottle's disk, for the plan (None without an engine)."""
+    if engine is None:
+        return None
+    try:
+        return engine.storage_limit_problem()
+    except ClaudeBottleError:
+        return None

@@ -42,6 +42,7 @@ class Limits:
     pids: int
     memory: str  # as the manifest writes it ("4g")
     cpus: float | None = None
+    disk: str | None = None  # the container's writable layer, where the engine can limit it
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ class Engine(Protocol):
 
     # The engine itself
     def runtimes(self) -> frozenset[str]: ...
+    def storage_limit_problem(self) -> str | None:
+        """Why `Limits.disk` cannot be applied on this engine (it is then left out), or None."""
+
     def describe(self) -> tuple[str, ...]:
         """Arguments from which `engine.select.from_description` makes this engine
         again (the watchdog runs in another process)."""

@@ -5,8 +5,13 @@ for them elsewhere).
 The specs of `engine/api.py` are translated here once, by pure functions
 (`network_create_args`, `container_args`) that the unit tests read without an
 engine. Commands are argv tuples, never shell strings. Values that must not be
-seen (secrets, a proxy's configuration) never enter argv: they travel in the
-docker CLI's own environment and are named with `--env NAME`. A failed call
+seen never enter argv: the agent's variables travel in an env file the docker
+client reads from a pipe it inherits (`--env-file /dev/fd/N`), read once and
+never on a disk or in any process's environment; the sidecar's configuration
+(the tool's own variable, not a secret, many lines long) in the client's own
+environment, named with `--env NAME`. The client's environment is otherwise
+built from an allowlist of the user's own variables (hostenv.docker_env), so no
+manifest's name or value ever steers it. A failed call
 raises EngineError carrying the command (for display), its exit status and
 stderr, classified once into a typed kind (NotFound, NameConflict, NotRunning,
 PathNotFound, AddressConflict; EngineUnavailable when the daemon cannot be
@@ -46,8 +51,10 @@ from claude_bottle.errors import (
     NotFound,
     NotRunning,
     PathNotFound,
+    UsageError,
     display_command,
 )
+from claude_bottle.hostenv import docker_env
 from claude_bottle.settings import Settings
 
 # Docker pins addresses and aliases on user-defined networks, and a helper
@@ -109,13 +116,100 @@ def network_create_args(spec: NetworkSpec) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def container_args(spec: ContainerSpec, network: str | None = None) -> tuple[str, ...]:
+# The tool's own variables (no manifest may name one: hostenv.refused_env_name)
+# are the only ones handed over in the docker client's environment: the sidecar's
+# configuration, which is not secret and runs to many lines. Every other value a
+# container is given goes through the env file.
+OWN_PREFIX = "CLAUDE_BOTTLE_"
+# The docker client reads its env file with Go's bufio.Scanner: a line of 64 KiB
+# or more fails ("token too long"), a final carriage return is dropped, and text
+# that is not UTF-8 is refused. One variable a line: a value cannot hold a line break.
+ENV_FILE_LINE_MAX = 64 * 1024 - 1
+
+
+def env_file_problem(name: str, value: str) -> str | None:
+    """Why the docker client's env file cannot carry `value`, or None (pure)."""
+    if "\n" in value or "\r" in value:
+        return "its value holds a line break, and the docker client reads its env file one variable a line"
+    try:
+        line = f"{name}={value}".encode()
+    except UnicodeEncodeError:
+        return "its value is not UTF-8 text, which the docker client's env file refuses"
+    if len(line) > ENV_FILE_LINE_MAX:
+        return f"its value is longer than a line of the docker client's env file ({ENV_FILE_LINE_MAX} bytes)"
+    return None
+
+
+def env_file_text(values: Mapping[str, str]) -> bytes:
+    """The env file for `values`, one `NAME=value` a line (pure); a value the
+    format cannot carry is refused, naming the variable, never showing the value."""
+    for name, value in values.items():
+        problem = env_file_problem(name, value)
+        if problem:
+            raise UsageError(
+                f"the agent's variable {name} cannot be handed to the Docker engine: {problem} "
+                "(the Kubernetes engine takes any value)"
+            )
+    return "".join(f"{name}={value}\n" for name, value in values.items()).encode()
+
+
+@contextlib.contextmanager
+def env_file(values: Mapping[str, str]) -> Iterator[tuple[str | None, tuple[int, ...]]]:
+    """An env file the docker client reads from a pipe it inherits (its path
+    `/dev/fd/N`, and the descriptors to pass): the values are on no disk and in
+    no process's environment, and the pipe can be read once. (None, ()) without values."""
+    if not values:
+        yield None, ()
+        return
+    data = env_file_text(values)
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        # A client that failed before reading ends the wait: its end closed, the write fails.
+        with contextlib.suppress(OSError), os.fdopen(write_end, "wb") as out:
+            out.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        yield f"/dev/fd/{read_end}", (read_end,)
+    finally:
+        os.close(read_end)
+        writer.join()
+
+
+def storage_limit_problem(driver_info: str) -> str | None:
+    """Why containers of an engine whose `docker info` says `driver_info` (the
+    driver, a tab, its status as JSON) cannot have a disk limit, or None (pure).
+    overlay2 can limit only on xfs mounted with `pquota`, which the engine does
+    not report: taken as cannot, rather than failing at the first container."""
+    driver, _, status = driver_info.strip().partition("\t")
+    try:
+        pairs = {str(k): str(v) for k, v in json.loads(status or "[]")}
+    except (ValueError, TypeError):
+        pairs = {}
+    if driver in ("btrfs", "zfs", "devicemapper", "windowsfilter"):
+        return None
+    backing = pairs.get("Backing Filesystem", "")
+    on = f" on {backing}" if backing else ""
+    hint = " (overlay2 can only on xfs mounted with pquota, which the engine does not report)" if (
+        driver == "overlay2" and backing == "xfs") else ""  # fmt: skip
+    return f"the engine's storage driver ({driver or 'unknown'}{on}) cannot limit a container's disk{hint}"
+
+
+def container_args(
+    spec: ContainerSpec, network: str | None = None, *, env_file: str | None = None, storage: bool = False
+) -> tuple[str, ...]:
     """`docker create`/`docker run` arguments for a spec, from the name to the
     command (pure). Every container is hardened: no capabilities but those named,
-    no privilege escalation, limits. Secret values are not in them: `--env NAME`
-    takes each from the docker CLI's environment. `network` overrides the spec's
-    (`container:NAME`, to join another container's network namespace)."""
+    no privilege escalation, limits (the disk too, where `storage` says the
+    engine can). Secret values are not in them: `env_file` (see `env_file`)
+    holds them, but the tool's own, which `--env NAME` takes from the docker
+    client's environment. `network` overrides the spec's (`container:NAME`, to
+    join another container's network namespace)."""
     lim = spec.limits
+    carried = [key for key in spec.secret_env if not key.startswith(OWN_PREFIX)]
+    assert env_file or not carried, f"the values of {', '.join(carried)} need an env file"
     return (
         "--name", spec.name,
         "--network", network or spec.network,
@@ -134,8 +228,10 @@ def container_args(spec: ContainerSpec, network: str | None = None) -> tuple[str
         *(arg for path, options in spec.tmpfs for arg in ("--tmpfs", f"{path}:{options}")),
         *(("--user", spec.user) if spec.user else ()),
         *(("--workdir", spec.workdir) if spec.workdir else ()),
+        *(("--storage-opt", f"size={lim.disk}") if storage and lim.disk else ()),
+        *(("--env-file", env_file) if env_file else ()),
         *(arg for key, value in spec.env.items() for arg in ("--env", f"{key}={value}")),
-        *(arg for key in spec.secret_env for arg in ("--env", key)),
+        *(arg for key in spec.secret_env if key.startswith(OWN_PREFIX) for arg in ("--env", key)),
         spec.image,
         *spec.command,
     )  # fmt: skip
@@ -246,6 +342,7 @@ class DockerEngine:
     pins: Mapping[str, str] = field(default_factory=dict)
     version: str = ""  # the server's version, once asked
     capabilities: Capabilities = CAPABILITIES
+    _storage: tuple[str | None] | None = field(default=None, repr=False)  # storage_limit_problem, once asked
 
     @classmethod
     def locate(cls, settings: Settings | None = None) -> DockerEngine:
@@ -308,19 +405,28 @@ class DockerEngine:
         """`docker run --detach`; with files, `docker create`, `docker cp` of a tar
         stream and `docker start` (no bind mount: remote engines work). What was
         made is removed again when a later step fails; a name another container
-        holds (NameConflict) is left to its owner."""
-        env = dict(secrets or {})
+        holds (NameConflict) is left to its owner. The secrets' values go through
+        an env file on a pipe, but the tool's own (OWN_PREFIX), in the client's environment."""
+        values = dict(secrets or {})
+        missing = [name for name in spec.secret_env if name not in values]
+        if missing:
+            raise UsageError(f"container {spec.name}: no value for {', '.join(missing)}")
+        own = {k: values[k] for k in spec.secret_env if k.startswith(OWN_PREFIX)}
+        carried = {k: values[k] for k in spec.secret_env if not k.startswith(OWN_PREFIX)}
         what = f"cannot start the container {spec.name}"
-        if not spec.files:
-            try:
-                self.run("run", "--detach", *container_args(spec), env=env, what=what)
-            except NameConflict:
-                raise
-            except BaseException:
-                self._remove_quietly(spec.name)  # `docker run` can fail after creating it
-                raise
-            return
-        self.run("create", *container_args(spec), env=env, what=what)
+        storage = spec.limits.disk is not None and self.storage_limit_problem() is None
+        with env_file(carried) as (path, fds):
+            args = container_args(spec, env_file=path, storage=storage)
+            if not spec.files:
+                try:
+                    self.run("run", "--detach", *args, env=own, pass_fds=fds, what=what)
+                except NameConflict:
+                    raise
+                except BaseException:
+                    self._remove_quietly(spec.name)  # `docker run` can fail after creating it
+                    raise
+                return
+            self.run("create", *args, env=own, pass_fds=fds, what=what)
         try:
             self.run("cp", "-", f"{spec.name}:/", stdin=files_tar(spec.files),
                      what=f"cannot copy files into {spec.name}")  # fmt: skip
@@ -333,6 +439,7 @@ class DockerEngine:
         self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """`docker run --rm -i`; `join` shares that container's network namespace."""
+        assert not spec.secret_env, "a container run to its end is given no secrets"
         args = ("run", "--rm", "-i", *container_args(spec, f"container:{join}" if join else None))
         result = self.run(*args, stdin=stdin if stdin is not None else b"", check=False)
         if result.returncode == 125:  # docker's own failure, not the command's
@@ -506,6 +613,15 @@ class DockerEngine:
 
     # --- The engine itself --------------------------------------------------------
 
+    def storage_limit_problem(self) -> str | None:
+        """Why this engine's containers cannot have a disk limit, or None (asked once)."""
+        if self._storage is None:
+            fmt = "{{.Driver}}\t{{json .DriverStatus}}"
+            result = self.run("info", "--format", fmt, check=False)
+            self._storage = (storage_limit_problem(result.stdout) if result.returncode == 0
+                             else "the engine did not say which storage driver it uses",)  # fmt: skip
+        return self._storage[0]
+
     def runtimes(self) -> frozenset[str]:
         registered = json.loads(self.run("info", "--format", "{{json .Runtimes}}").stdout.strip() or "{}")
         return frozenset(registered or {})
@@ -552,12 +668,12 @@ class DockerEngine:
         """`docker build`: its status, and its output when not shown on a terminal."""
         args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal)
         if on_terminal:
-            return self.foreground(*args), ""  # docker's own progress: the step and its output
-        result = self.run(*args, check=False)
+            return self.foreground(*args, registry=True), ""  # docker's own progress: the step and its output
+        result = self.run(*args, check=False, registry=True)
         return result.returncode, result.stdout + result.stderr
 
     def pull(self, ref: str) -> bool:
-        return self.foreground("pull", ref) == 0
+        return self.foreground("pull", ref, registry=True) == 0
 
     def tag_image(self, source: str, target: str) -> None:
         self.run("image", "tag", source, target, what=f"tagging {source} as {target}")
@@ -574,10 +690,12 @@ class DockerEngine:
         if on_terminal:
             # Docker's progress on the terminal, through stderr: stdout is for the names pushed.
             argv, started = self.argv(("image", "push", ref)), time.monotonic()
-            status = subprocess.run(argv, stdout=sys.stderr, env=self._env(), check=False).returncode
+            status = subprocess.run(
+                argv, stdout=sys.stderr, env=self._env(registry=True), check=False
+            ).returncode
             _trace(argv, started, status)
             return status, ""
-        result = self.run("image", "push", "--quiet", ref, check=False)
+        result = self.run("image", "push", "--quiet", ref, check=False, registry=True)
         return result.returncode, result.stdout + result.stderr
 
     # --- Running the docker CLI ---------------------------------------------------
@@ -585,12 +703,12 @@ class DockerEngine:
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self.binary, *args]
 
-    def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str] | None:
-        """The environment of a docker call: this process's (None), with the
-        engine's pins and `extra` over it when there are any."""
-        if not extra and not self.pins:
-            return None
-        return {**os.environ, **self.pins, **(extra or {})}
+    def _env(self, extra: Mapping[str, str] | None = None, *, registry: bool = False) -> dict[str, str]:
+        """The environment of a docker call: the user's own variables the docker
+        client needs (hostenv.docker_env, never this process's whole environment),
+        the engine's pins, and `extra` (a bottle's container: the tool's own
+        variables alone, OWN_PREFIX; never a value of the agent's)."""
+        return {**docker_env(os.environ, registry=registry), **self.pins, **(extra or {})}
 
     def run(
         self,
@@ -599,20 +717,24 @@ class DockerEngine:
         stdin: bytes | IO[Any] | None = None,
         check: bool = True,
         what: str = "",
+        pass_fds: Sequence[int] = (),
+        registry: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """Run one docker command to completion, capturing its output as text."""
+        """Run one docker command to completion, capturing its output as text.
+        `pass_fds`: descriptors it inherits (an env file's pipe)."""
         argv = self.argv(args)
         started = time.monotonic()
+        environment = self._env(env, registry=registry)
         # Its own process group: a terminal's Ctrl-C goes to the whole foreground
         # group, and a docker client killed halfway through `run` or `network
         # create` leaves the daemon to finish making an object nobody recorded.
         # The CLI alone decides when an engine call is abandoned.
         if isinstance(stdin, bytes):
-            proc = subprocess.run(argv, input=stdin, capture_output=True, env=self._env(env), check=False,
-                                  process_group=0)  # fmt: skip
+            proc = subprocess.run(argv, input=stdin, capture_output=True, env=environment, check=False,
+                                  process_group=0, pass_fds=tuple(pass_fds))  # fmt: skip
         else:
-            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=self._env(env), check=False,
-                                  process_group=0)  # fmt: skip
+            proc = subprocess.run(argv, stdin=stdin, capture_output=True, env=environment, check=False,
+                                  process_group=0, pass_fds=tuple(pass_fds))  # fmt: skip
         _trace(argv, started, proc.returncode)
         result = subprocess.CompletedProcess(
             argv,
@@ -652,14 +774,16 @@ class DockerEngine:
     def lines(self, *args: str) -> list[str]:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
 
-    def foreground(self, *args: str, env: Mapping[str, str] | None = None) -> int:
+    def foreground(self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False) -> int:
         """Run a docker command wired to this process's terminal/stdio; its exit status.
 
         It stays in the terminal's foreground process group: `docker exec -it`
         needs the terminal (and puts it in raw mode, so Ctrl-C reaches the agent
         as a key). It makes no engine object, so a signal cannot orphan one."""
         started = time.monotonic()
-        status = subprocess.run(self.argv(args), env=self._env(env), check=False).returncode
+        status = subprocess.run(
+            self.argv(args), env=self._env(env, registry=registry), check=False
+        ).returncode
         _trace(self.argv(args), started, status)
         return status
 

@@ -606,3 +606,8 @@ class KubernetesEngine:
 
     def runtimes(self) -> frozenset[str]:
         return frozenset({"runc", *self._runtime_handlers()})
+
+    def storage_limit_problem(self) -> str | None:
+        # An ephemeral-storage limit exists, but the kubelet evicts a pod that passes
+        # it: the agent's work would be lost with the pod, not refused a write.
+        return "the kubelet evicts a pod over its ephemeral-storage limit, which would lose its work"

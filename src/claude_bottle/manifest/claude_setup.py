@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle import agent_image
+from claude_bottle.hostfiles import CLAUDE_JSON_MAX, HostFileProblem, read_capped_text
 from claude_bottle.hosts import any_host_matches, host_of_url
 
 FOLDERS = ("commands", "agents", "output-styles")
@@ -63,11 +64,11 @@ def mcp_config_file(home: Path) -> Path:
 def read_mcp_servers(home: Path) -> dict[str, dict[str, Any]]:
     """The user scope MCP servers (`mcpServers` in ~/.claude.json)."""
     file = mcp_config_file(home)
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not file.exists():
         return {}
-    except (OSError, ValueError) as exc:
+    try:
+        data = json.loads(read_capped_text(file, CLAUDE_JSON_MAX))
+    except (HostFileProblem, ValueError) as exc:
         raise SetupProblem(f"cannot read MCP servers from {file}: {exc}") from None
     servers = data.get("mcpServers") if isinstance(data, dict) else None
     if not isinstance(servers, dict):

@@ -1,6 +1,6 @@
-"""What a manifest lets into a bottle from the host: every file (with the path it
-resolves to, and why it is refused if it is) and every host variable. The plan,
-`trust` and `start`'s trust question show this, so nothing is read unshown."""
+"""What a manifest lets into a bottle from the host: every file, with the path it
+resolves to and why it is refused if it is. The plan, `trust` and `start`'s trust
+question show them (manifest/inventory.py), so nothing is read unshown."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from claude_bottle.hostfiles import (
     size_text,
 )
 from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
-from claude_bottle.manifest.model import Agent, Bottle, Manifest
+from claude_bottle.manifest.model import Agent, Manifest
 from claude_bottle.manifest.skills import find_skill
 
 
@@ -72,37 +72,3 @@ def agent_host_files(manifest: Manifest, agent: Agent, home: Path) -> tuple[Host
             problem = f"larger than {size_text(KNOWN_HOSTS_MAX)}"
         out.append(HostFile("known_hosts", str(known), known.resolve(), f"{base}.ssh", problem))
     return tuple(out)
-
-
-def host_variables(agent: Agent) -> list[str]:
-    """Host variables the agent gets (names only; values are never shown)."""
-    return [
-        v.host_var if v.host_var == v.name else f"{v.host_var} (as {v.name})"
-        for v in agent.env
-        if v.host_var is not None
-    ]
-
-
-def egress_line(bottle: Bottle) -> str:
-    eg = bottle.egress
-    text = f"bottle {bottle.name}: egress allow {', '.join(eg.allow) or '(none)'}"
-    if eg.internal:
-        text += f"; internal (private addresses allowed) {', '.join(eg.internal)}"
-    if eg.network:
-        text += f"; way out through network {eg.network}"
-    return text
-
-
-def inventory_lines(manifest: Manifest, home: Path) -> list[str]:
-    """Everything the manifest would let in, for a person deciding to trust it."""
-    lines = [egress_line(b) for b in manifest.bottles.values()]
-    for agent in manifest.agents.values():
-        lines.append(f"agent {agent.name} (bottle {agent.bottle}):")
-        files = agent_host_files(manifest, agent, home)
-        lines += [f"  {f.describe()}" for f in files]
-        variables = host_variables(agent)
-        if variables:
-            lines.append(f"  host variables {', '.join(variables)}")
-        if not files and not variables:
-            lines.append("  no host files or variables")
-    return lines

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from claude_bottle.errors import ManifestError
+from claude_bottle.hostfiles import reached
 from claude_bottle.manifest.defaults import DEFAULT_MANIFEST
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.parse import load_manifest_file, parse_manifest
@@ -24,10 +25,11 @@ def user_config_manifest(environ: Mapping[str, str]) -> Path:
 
 def named_file(cwd: Path, name: str, origin: str) -> Path:
     """A manifest named by the user: it must exist (a FIFO or a device does, and
-    reading refuses it, saying what it is); any name is an error, never a crash."""
+    reading refuses it, saying what it is); any name is an error, never a crash.
+    The path as reached (hostfiles.reached): a link is not replaced by its target."""
     shown = name if len(name) <= 200 else name[:200] + "..."
     try:
-        path = (cwd / Path(name).expanduser()).resolve()
+        path = reached(cwd / Path(name).expanduser())
         os.stat(path)
     except FileNotFoundError:
         raise ManifestError(str(path), "", f"no such file (named by {origin})") from None

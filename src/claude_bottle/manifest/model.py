@@ -82,6 +82,7 @@ class Limits:
     memory: str = "8g"
     cpus: float = 2.0
     pids: int = 1024
+    disk: str = "32g"  # where the engine's storage driver can limit it
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ class Manifest:
     bottles: Mapping[str, Bottle]
     agents: Mapping[str, Agent]
     digest: str = ""  # sha256 of the file's bytes ("" for the built-in default)
+    # The file `source` leads to, links resolved ("" for the built-in default).
+    # `source` is the path the user reached it by; relative paths in it are
+    # looked up from this file's folder (`base_dir`).
+    real_source: str = ""
 
     def agent(self, name: str) -> Agent:
         try:

@@ -10,16 +10,19 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from claude_bottle.errors import ManifestError
+from claude_bottle.hostenv import refused_env_name
 from claude_bottle.hostfiles import (
     ENV_LITERAL_MAX,
     MANIFEST_MAX,
     PROMPT_MAX,
     HostFileProblem,
     inside,
+    reached,
     read_capped,
     size_text,
 )
@@ -46,6 +49,7 @@ _MEMORY_RE = re.compile(r"^([0-9]{1,16})([bkmgBKMG]?)$")
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MEMORY_MIN = 6 << 20  # the engine refuses less than 6 MB; 0 would mean "no limit"
 MEMORY_MAX = 1 << 50  # 1 PiB: far above any machine, far below the engine's int64
+DISK_MIN = 1 << 30  # the image and a workspace need more; less is a typo
 CPUS_MIN = 0.01  # the engine's --cpus resolution
 PIDS_MIN = 64
 PIDS_MAX = 4_194_304  # the kernel's own ceiling for pid_max
@@ -216,7 +220,7 @@ def memory_bytes(text: str) -> int | None:
 
 
 def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:
-    lim = r.obj(raw, path, ("memory", "cpus", "pids"))
+    lim = r.obj(raw, path, ("memory", "cpus", "pids", "disk"))
     default = Limits()
     memory = r.string(lim.get("memory", default.memory), f"{path}.memory")
     size = memory_bytes(memory)
@@ -243,7 +247,11 @@ def _parse_limits(r: _Reader, path: str, raw: object) -> Limits:
             f"{path}.pids",
             f"expected a whole number from {PIDS_MIN} to {PIDS_MAX}, got {_json_text(pids)}",
         )
-    return Limits(memory=memory.lower(), cpus=float(cpus), pids=pids)
+    disk = r.string(lim.get("disk", default.disk), f"{path}.disk")
+    disk_size = memory_bytes(disk)
+    if disk_size is None or not DISK_MIN <= disk_size <= MEMORY_MAX:
+        raise r.fail(f"{path}.disk", f'expected a size from "1g" to "1048576g", got \'{disk}\'')
+    return Limits(memory=memory.lower(), cpus=float(cpus), pids=pids, disk=disk.lower())
 
 
 def _json_text(value: object) -> str:
@@ -357,6 +365,9 @@ def _env_var(r: _Reader, vpath: str, name: str, value: object) -> EnvVar:
         raise r.fail(vpath, f"'{name}' is not a valid environment variable name")
     if name in RESERVED_ENV:
         raise r.fail(vpath, f"'{name}' is set by claude-bottle itself and cannot be overridden")
+    steers = refused_env_name(name)
+    if steers:
+        raise r.fail(vpath, f"'{name}' is refused: {steers}")
     if value is None:
         return EnvVar(name=name, host_var=name)
     if isinstance(value, str):
@@ -486,9 +497,14 @@ def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
 
 
 def load_manifest_file(file: Path) -> Manifest:
-    source = str(file)
+    """The manifest in `file`, known by the path it was reached by (a link keeps
+    its own place, for trust), its relative paths looked up from the folder of the
+    file it leads to (a link to another folder's manifest reads that folder's files)."""
+    source = str(reached(file))
     try:
         raw = read_capped(file, MANIFEST_MAX)
-    except HostFileProblem as exc:
+        real = file.resolve()
+    except (HostFileProblem, OSError, RuntimeError) as exc:
         raise ManifestError(source, "", str(exc)) from None
-    return parse_manifest_bytes(raw, source, file.parent.resolve())
+    manifest = parse_manifest_bytes(raw, source, real.parent)
+    return replace(manifest, real_source=str(real))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from claude_bottle.hostenv import refused_names_pattern
+
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = {
     "type": "string",
@@ -76,10 +78,19 @@ def manifest_schema() -> dict[str, Any]:
                     },
                     "cpus": {"type": "number", "minimum": 0.01, "default": 2},
                     "pids": {"type": "integer", "minimum": 64, "maximum": 4194304, "default": 1024},
+                    "disk": {
+                        "type": "string",
+                        "pattern": "^[0-9]{1,16}[bkmgBKMG]?$",
+                        "default": "32g",
+                        "description": "the agent's writable disk, where the engine's storage driver can "
+                        "limit it (at least 1g); the plan says when it cannot",
+                    },
                 },
             },
         },
     }
+    # A variable's name, but none that steers a program on the host or the agent's start.
+    agent_env_name = {"pattern": _ENV_NAME, "not": {"pattern": refused_names_pattern()}}
     env_value = {
         "oneOf": [
             {"type": "string", "description": "A literal value."},
@@ -106,10 +117,10 @@ def manifest_schema() -> dict[str, Any]:
             "prompt_file": {"type": "string", "description": "Relative to the manifest."},
             "env": {
                 "oneOf": [
-                    {"type": "array", "items": {"type": "string", "pattern": _ENV_NAME}},
+                    {"type": "array", "items": {"type": "string", **agent_env_name}},
                     {
                         "type": "object",
-                        "propertyNames": {"pattern": _ENV_NAME},
+                        "propertyNames": agent_env_name,
                         "additionalProperties": env_value,
                     },
                 ]

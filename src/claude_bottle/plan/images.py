@@ -19,6 +19,7 @@ from pathlib import Path
 from claude_bottle import agent_image, package_data
 from claude_bottle.engine import labels
 from claude_bottle.errors import UsageError
+from claude_bottle.hostfiles import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import ENVIRONMENT, Settings
 
@@ -73,9 +74,9 @@ def read_extra_ca(path: str | None, settings: Settings | None = None) -> bytes |
     if not chosen:
         return None
     try:
-        return Path(chosen).expanduser().read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read extra CA file {chosen}: {exc.strerror}") from None
+        return read_capped(Path(chosen).expanduser(), EXTRA_CA_MAX)
+    except HostFileProblem as exc:
+        raise UsageError(f"cannot read extra CA file {chosen}: {exc}") from None
 
 
 def agent_image_build(

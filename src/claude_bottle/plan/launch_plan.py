@@ -217,9 +217,17 @@ def build_plan(
     session_id: str,
     taken_names: frozenset[str],
     host_cpus: int | None = None,
+    disk_limit_problem: str | None = None,
 ) -> LaunchPlan:
+    """`disk_limit_problem`: why the engine cannot limit the agent's disk (the
+    plan says so), as `Engine.storage_limit_problem` answered, when it was asked."""
     agent = manifest.agent(options.agent)
     bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
+    if disk_limit_problem:
+        notes += (
+            f"no disk limit in the bottle: {disk_limit_problem}; the harvest's caps still bound what "
+            "comes out",
+        )
     settings = Settings.from_environ(environ)
     pinned = settings.container
     container = choose_container_name(slugify(agent.name), taken_names, pinned)

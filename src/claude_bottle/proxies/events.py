@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from claude_bottle.secret_shapes import redact_secrets
+
 # The reasons a request is refused, the same words for every backend.
 HOST_NOT_ALLOWED = "host_not_allowed"
 PORT_NOT_ALLOWED = "port_not_allowed"
@@ -42,7 +44,10 @@ REASON_TEXT = {
 
 @dataclass(frozen=True)
 class EgressEvent:
-    """One request the sidecar let through (`reason` empty) or refused."""
+    """One request the sidecar let through (`reason` empty) or refused. A
+    secret-shaped token in the host name (`ghp_<36 characters>.github.com`: data
+    sent out in a DNS name) is redacted as the event is made, so the summary,
+    egress.jsonl, `sessions` and `egress` never show or store it."""
 
     host: str
     port: int | None
@@ -51,6 +56,9 @@ class EgressEvent:
     method: str = ""
     ts: float | None = None
     warning: str = ""  # allowed, but a DLP rule in "warn" mode matched
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "host", redact_secrets(self.host))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -54,6 +54,7 @@ from claude_bottle.proxies.events import (
     SNI_NOT_ALLOWED,
     EgressEvent,
 )
+from claude_bottle.secret_shapes import SECRET_PATTERNS  # also what the CLI never prints
 
 PORT = 3128
 SSH_PORT = 3129  # CONNECT to the ssh hosts' ports only; never peeked at
@@ -80,17 +81,6 @@ METADATA_DST = _dst(addresses.METADATA)
 NEVER_DST = _dst(tuple(r for r in addresses.NEVER if r not in addresses.METADATA))
 PRIVATE_DST = _dst(addresses.PRIVATE)
 
-# Secret shapes refused in plain-HTTP URLs and credential headers (POSIX ERE).
-SECRET_PATTERNS = (
-    "sk-ant-[A-Za-z0-9_-]{20,}",  # Anthropic
-    "AKIA[0-9A-Z]{16}",  # AWS access key id
-    "gh[pousr]_[A-Za-z0-9]{36}",  # GitHub tokens
-    "github_pat_[A-Za-z0-9_]{22,}",
-    "glpat-[A-Za-z0-9_-]{20,}",  # GitLab
-    "xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
-    "AIza[0-9A-Za-z_-]{35}",  # Google API key
-    "sk_live_[0-9A-Za-z]{24,}",  # Stripe
-)
 CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie")
 
 REASONS = {

@@ -6,14 +6,17 @@ pulled) and the engine does not leak DNS from internal networks (dnsleak.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from claude_bottle.bottle.agent import env_values
 from claude_bottle.bottle.floor import refuse_unguardable
 from claude_bottle.bottle.image import ensure_image, image_is_current
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
-from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker import DockerEngine, env_file_text
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.hostfiles import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.plan.images import agent_image_build, squid_image_build
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -49,8 +52,8 @@ def _engine_host_resolv_conf(engine: DockerEngine) -> str | None:
     if not engine.on_this_host():
         return None
     try:
-        return Path("/etc/resolv.conf").read_text()
-    except OSError:
+        return read_capped_text(Path("/etc/resolv.conf"), SYSTEM_FILE_MAX)
+    except HostFileProblem:
         return None
 
 
@@ -80,15 +83,18 @@ def preflight(engine: Engine, plan: LaunchPlan) -> None:
     if not isinstance(engine, DockerEngine):  # other engines take their images from a registry
         _check_runtime(engine, plan.bottle.runtime)
         return
+    # A value the docker client's env file cannot carry is refused before anything is made.
+    env_file_text(env_values(plan, os.environ))
     build = agent_image_build(plan.image)
     # The Squid image is ours: built here like the agent's. Any other sidecar
     # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
     squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
-    agent_ok, sidecar_ok, _, _ = run_together(
+    agent_ok, sidecar_ok, _, _, _ = run_together(
         lambda: image_is_current(engine, build),
         lambda: image_is_current(engine, squid) if squid else engine.image_exists(plan.sidecar_image),
         lambda: _check_runtime(engine, plan.bottle.runtime),
         lambda: _check_dns_leak(engine),
+        engine.storage_limit_problem,  # asked now, so the agent's start does not wait for it
     )
     if not agent_ok:
         ensure_image(engine, build)

@@ -9,7 +9,10 @@ written into the user's working tree, index, HEAD, hooks or config, and no
 file from the bottle is ever checked out on the host.
 
 A folder without git comes back as files under the session folder, with the
-list of files the agent deleted.
+list of files the agent deleted: never a version-control folder (`.git`, ...),
+never an exec bit (outflow.py). Everything taken out is bounded (outflow.Budget)
+and lands sparse; a cap reached is a line in the summary, and what was taken
+before it stays.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import tarfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -29,7 +31,9 @@ from typing import IO
 from claude_bottle import agent_image
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, EngineError, NotRunning, PathNotFound
+from claude_bottle.hostfiles import size_text
 from claude_bottle.workspace.git import branch_exists, fetch_checked
+from claude_bottle.workspace.outflow import Budget, Counted, OverCap, land, tool_config_part
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
@@ -61,13 +65,13 @@ if [ -z "$tip" ] || [ "$tip" = "$base" ]; then echo "claude-bottle-harvest none"
 git update-ref {HARVEST_REF} "$tip"
 count=$(git rev-list --count "$tip" ${{base:+"^$base"}})
 git bundle create -q "$4" {HARVEST_REF} ${{base:+"^$base"}} >/dev/null 2>&1
-echo "claude-bottle-harvest $tip $count $extra"
+echo "claude-bottle-harvest $tip $count $extra $(stat -c %s "$4")"
 """
 
 
 @dataclass(frozen=True)
 class HarvestResult:
-    kind: str  # "branch", "files" or "none"
+    kind: str  # "branch", "files", "none" or "capped" (the bundle was over a cap)
     branch: str | None = None
     commits: int = 0
     uncommitted: bool = False
@@ -75,22 +79,36 @@ class HarvestResult:
     changed: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()  # version-control files left in the bottle
+    executables: tuple[str, ...] = ()  # saved without the exec bits they had
+    notes: tuple[str, ...] = ()  # caps reached: what was left in the bottle
 
     def summary_lines(self, repo: Path) -> list[str]:
+        limits = [f"limit   : {note}" for note in self.notes]
         if self.kind == "none":
-            return ["work    : no changes"]
+            return ["work    : no changes", *limits]
+        if self.kind == "capped":
+            return ["work    : not brought back", *limits]
         if self.kind == "branch":
             extra = " (the last one holds changes left uncommitted)" if self.uncommitted else ""
             return [
                 f"work    : branch {self.branch} in {repo}: {self.commits} commit(s){extra}",
-                f"          look: git -C {shlex.quote(str(repo))} log -p HEAD..{self.branch}",
+                f"          look: git -C {shlex.quote(str(repo))} log --stat -n 20 HEAD..{self.branch}",
                 f"          take: git -C {shlex.quote(str(repo))} merge {self.branch}",
+                *limits,
             ]
-        return [
+        lines = [
             f"work    : {len(self.changed)} changed, {len(self.added)} new, {len(self.deleted)} deleted "
             f"file(s) saved in {self.folder}",
             f"          look: ls -R {shlex.quote(str(self.folder))}",
         ]
+        if self.refused:
+            lines.append(
+                f"          left in the bottle (version control a shell would read): {_few(self.refused)}"
+            )
+        if self.executables:
+            lines.append(f"          saved without their exec bits: {_few(self.executables)}")
+        return lines + limits
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -102,7 +120,15 @@ class HarvestResult:
             "changed": list(self.changed),
             "added": list(self.added),
             "deleted": list(self.deleted),
+            "refused": list(self.refused),
+            "executables": list(self.executables),
+            "notes": list(self.notes),
         }
+
+
+def _few(paths: tuple[str, ...], shown: int = 5) -> str:
+    names = ", ".join(shlex.quote(p) for p in paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def _exec(engine: Engine, container: str, *argv: str) -> str:
@@ -122,13 +148,16 @@ def _exec(engine: Engine, container: str, *argv: str) -> str:
     return result.stdout
 
 
-def copy_out(engine: Engine, container: str, path: str) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+def copy_out(
+    engine: Engine, container: str, path: str, limit: int
+) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
     """The engine's tar stream of `path`, member by member. A regular file comes
     with a stream of its content, to be read before the next member (never held
-    whole in memory); other members with None. A missing path yields nothing."""
+    whole in memory); other members with None. A missing path yields nothing.
+    More than `limit` bytes of content (and the tar's own) raise OverCap."""
     try:
         with engine.copy_out(container, path) as stream:
-            yield from _tar_members(stream)
+            yield from _tar_members(Counted(stream, limit + TAR_OVERHEAD))  # type: ignore[arg-type]
     except PathNotFound:
         return
 
@@ -140,13 +169,6 @@ def _tar_members(stream: IO[bytes]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]
                 yield member, tar.extractfile(member) if member.isfile() else None
     except tarfile.ReadError:
         pass  # an empty stream: the command found nothing; its status says why
-
-
-def save_stream(stream: IO[bytes] | None, dest: Path) -> None:
-    """Copy a member's content to a file in chunks."""
-    with dest.open("wb") as out:
-        if stream is not None:
-            shutil.copyfileobj(stream, out, CHUNK)
 
 
 def _free_branch(repo: Path, wanted: str) -> str:
@@ -165,7 +187,10 @@ def harvest_git(
     branch: str,
     message: str,
     home: str,
+    budget: Budget | None = None,
 ) -> HarvestResult:
+    budget = budget if budget is not None else Budget.from_settings()
+    noted = len(budget.notes)
     in_bottle = f"{home.rstrip('/')}/{BUNDLE_NAME}"
     out = _exec(
         engine,
@@ -181,24 +206,35 @@ def harvest_git(
     )
     # The agent controls its repository's config (hooks, fsmonitor) and may print
     # anything; only our own marked last line counts.
-    found = re.findall(r"^claude-bottle-harvest (none|[0-9a-f]{40,64} (\d+) ([01]))$", out, re.MULTILINE)
+    found = re.findall(
+        r"^claude-bottle-harvest (none|[0-9a-f]{40,64} (\d+) ([01]) (\d+))$", out, re.MULTILINE
+    )
     if not found:
         raise ClaudeBottleError(f"could not read the bottle's work (harvest said: {out.strip()[-200:]!r})")
-    verdict, count, extra = found[-1]
+    verdict, count, extra, size = found[-1]
     if verdict == "none":
         return HarvestResult("none")
+    if not budget.admit(f"the bottle's commits (a bundle of {count} commit(s))", int(size)):
+        return HarvestResult("capped", notes=tuple(budget.notes[noted:]))
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
-    for member, stream in copy_out(engine, container, in_bottle):
-        if member.isfile():
-            save_stream(stream, bundle)
+    try:
+        for member, stream in copy_out(engine, container, in_bottle, limit=int(size)):
+            if member.isfile():
+                land(stream, bundle, int(size))
+    except OverCap:
+        budget.notes.append(
+            f"the bottle's bundle grew past the {size_text(int(size))} it had: not brought back"
+        )
+        return HarvestResult("capped", notes=tuple(budget.notes[noted:]))
     name = _free_branch(source.folder, branch)
-    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF)
+    fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF, source.base)
     if fetch.returncode != 0:
         raise ClaudeBottleError(
             f"could not bring the bottle's commits into {source.folder} ({fetch.stderr.strip()}); "
             f"they are kept in {bundle}"
         )
-    return HarvestResult("branch", branch=name, commits=int(count), uncommitted=extra == "1")
+    return HarvestResult("branch", branch=name, commits=int(count), uncommitted=extra == "1",
+                         notes=tuple(budget.notes[noted:]))  # fmt: skip
 
 
 def _safe_relative(name: str) -> str | None:
@@ -244,50 +280,90 @@ def changed_files(
 
 
 def harvest_folder(
-    engine: Engine, container: str, source: WorkspaceSource, workspace: str, store: SessionFolder, label: str
+    engine: Engine,
+    container: str,
+    source: WorkspaceSource,
+    workspace: str,
+    store: SessionFolder,
+    label: str,
+    budget: Budget | None = None,
 ) -> HarvestResult:
     """Changed and new files come out (streamed, file by file); a file whose size
-    and mtime did not change costs only its line in the listing, however large."""
-    changed, added, deleted = changed_files(list_workspace(engine, container, workspace), source.snapshot)
-    if not (changed or added or deleted):
+    and mtime did not change costs only its line in the listing, however large.
+    Version-control files stay in the bottle; the rest within the budget."""
+    budget = budget if budget is not None else Budget.from_settings()
+    noted = len(budget.notes)
+    now = list_workspace(engine, container, workspace)
+    refused = tuple(sorted(rel for rel, (kind, _, _) in now.items() if kind == "f" and tool_config_part(rel)))
+    now = {rel: facts for rel, facts in now.items() if not tool_config_part(rel)}
+    changed, added, deleted = changed_files(now, source.snapshot)
+    if not (changed or added or deleted or refused):
         return HarvestResult("none")
     target = store.path / label / "files"
     target.mkdir(parents=True, exist_ok=True)
-    wanted = set(changed) | set(added)
-    if wanted:
-        _take_files(engine, container, workspace, wanted, target)
+    wanted = {rel: now[rel][1] for rel in sorted({*changed, *added}) if budget.admit(rel, now[rel][1])}
+    executables = take_files(engine, container, workspace, wanted, target, budget) if wanted else []
     (store.path / label / "deleted.txt").write_text("".join(f"{d}\n" for d in deleted))
     return HarvestResult(
         "files",
         folder=store.path / label,
-        changed=tuple(changed),
-        added=tuple(added),
+        changed=tuple(c for c in changed if c in wanted),
+        added=tuple(a for a in added if a in wanted),
         deleted=tuple(deleted),
+        refused=refused,
+        executables=tuple(executables),
+        notes=tuple(budget.notes[noted:]),
     )
 
 
-def _take_files(engine: Engine, container: str, workspace: str, wanted: set[str], target: Path) -> None:
-    """The named files, streamed out of the bottle by its own tar (as the agent user)."""
-    argv = ("tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read", "--null", "-T", "-")
-    names = b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted))
-    with engine.exec_stream(container, argv, user=agent_image.USER) as proc:
+# The bottle's own tar: holes travel as holes (--sparse), names come NUL-ended on stdin.
+_TAKE = ("-cf", "-", "--no-recursion", "--ignore-failed-read", "--sparse", "--null", "-T", "-")
+TAR_OVERHEAD = 1 << 20  # headers and padding a tar stream adds, at most, beyond its files' bytes
+_PER_FILE = 3 * 512  # a member's headers (a long name and a sparse map take one more each)
+
+
+def take_files(
+    engine: Engine, container: str, root: str, wanted: Mapping[str, int], target: Path, budget: Budget
+) -> list[str]:
+    """The named files under `root` (relative path -> the size they were listed
+    with, already taken from the budget), streamed out by the bottle's own tar as
+    the agent user, landed under `target` (sparse, mode 644); the names of those
+    that had an exec bit. A file may have grown since it was listed: the growth
+    is taken from what the session may still bring out, and no file lands past
+    the per-file cap. The stream is read through a counter, so one longer than
+    that stops the take, keeping what already landed."""
+    executables: list[str] = []
+    names = b"".join(os.fsencode(rel) + b"\0" for rel in wanted)
+    limit = sum(wanted.values()) + budget.left + TAR_OVERHEAD + _PER_FILE * len(wanted)
+    with engine.exec_stream(container, ("tar", "-C", root, *_TAKE), user=agent_image.USER) as proc:
         # tar reads the names while its output is taken: neither waits on the other.
         writer = threading.Thread(target=_write_and_close, args=(proc.stdin, names), daemon=True)
         writer.start()
-        for member, stream in _tar_members(proc.stdout):
-            rel = member.name
-            if rel not in wanted or not member.isfile():
-                continue
-            dest = target / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            save_stream(stream, dest)
-            dest.chmod(0o644 | (member.mode & 0o111))
+        try:
+            for member, stream in _tar_members(Counted(proc.stdout, limit)):  # type: ignore[arg-type]
+                rel = member.name
+                if rel not in wanted or not member.isfile():
+                    continue
+                dest = target / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                grown = land(stream, dest, min(budget.file_max, wanted[rel] + budget.left)) - wanted[rel]
+                budget.left -= max(0, grown)
+                if member.mode & 0o111:
+                    executables.append(rel)
+        except OverCap:
+            budget.notes.append(
+                "a file grew past what this session may bring out while it was taken: it and the files "
+                "after it were left in the bottle"
+            )
+            return executables
         writer.join()
         status = proc.wait()
-        if status != 0:
+        # GNU tar says 1 when a file changed while it was read: what it read has landed.
+        if status not in (0, 1):
             raise ClaudeBottleError(
                 f"cannot take the work out of the bottle (exit {status}): {proc.stderr_text().strip()}"
             )
+    return executables
 
 
 def _write_and_close(stdin: IO[bytes], data: bytes) -> None:
@@ -296,15 +372,32 @@ def _write_and_close(stdin: IO[bytes], data: bytes) -> None:
         stdin.close()
 
 
-def save_transcripts(engine: Engine, container: str, home: str, store: SessionFolder) -> int:
-    """Claude Code's session transcripts (~/.claude/projects/**/*.jsonl)."""
-    saved = 0
-    for member, stream in copy_out(engine, container, f"{home}/.claude/projects"):
-        rel = _safe_relative(member.name)
-        if rel is None or not member.isfile() or not rel.endswith(".jsonl"):
-            continue
-        dest = store.path / "transcripts" / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        save_stream(stream, dest)
-        saved += 1
-    return saved
+# Runs as the agent user: every transcript below $1 as "size path", NUL-ended.
+_TRANSCRIPTS_SCRIPT = '[ -d "$1" ] || exit 0; cd "$1" && find . -type f -name "*.jsonl" -printf "%s %P\\0"'
+
+
+@dataclass(frozen=True)
+class Transcripts:
+    saved: int
+    notes: tuple[str, ...] = ()
+
+
+def save_transcripts(
+    engine: Engine, container: str, home: str, store: SessionFolder, budget: Budget | None = None
+) -> Transcripts:
+    """Claude Code's session transcripts (~/.claude/projects/**/*.jsonl), listed
+    first, then each one the budget admits taken out (sparse, as the rest)."""
+    budget = budget if budget is not None else Budget.from_settings()
+    noted = len(budget.notes)
+    root = f"{home}/.claude/projects"
+    listed = _exec(engine, container, "sh", "-c", _TRANSCRIPTS_SCRIPT, "transcripts", root)
+    wanted: dict[str, int] = {}
+    for record in listed.split("\0"):
+        size, _, rel = record.partition(" ")
+        good = size.isdigit() and rel and not any(p in ("..", "", ".") for p in rel.split("/"))
+        if good and budget.admit(f"transcript {rel}", int(size)):
+            wanted[rel] = int(size)
+    if wanted:
+        take_files(engine, container, root, wanted, store.path / "transcripts", budget)
+    saved = sum(1 for rel in wanted if (store.path / "transcripts" / rel).is_file())
+    return Transcripts(saved, tuple(budget.notes[noted:]))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_bottle.hostfiles import SESSION_RECORD_MAX, HostFileProblem, read_capped_text
+
 
 def data_root() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -34,8 +36,8 @@ class SessionFolder:
 
     def read(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.record_path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(read_capped_text(self.record_path, SESSION_RECORD_MAX, follow_links=False))
+        except (HostFileProblem, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 

@@ -21,7 +21,9 @@ from typing import IO
 
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.tarball import AGENT_GID, AGENT_UID
-from claude_bottle.errors import ClaudeBottleError, EngineError
+from claude_bottle.errors import ClaudeBottleError, EngineError, UsageError
+from claude_bottle.hostenv import plain_env
+from claude_bottle.hostfiles import IGNORE_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules
 
@@ -94,10 +96,7 @@ def _require_tools(*tools: str) -> None:
 def scan_workspace(folder: Path) -> WorkspaceSource:
     """Decide what to copy and record the state to compare against later."""
     _require_tools("tar", *(("git",) if (folder / ".git").is_dir() else ()))
-    try:
-        rules = parse_rules((folder / IGNORE_FILE).read_text())
-    except OSError:
-        rules = ()
+    rules = parse_rules(_ignore_text(folder))
     if (folder / ".git").is_dir():
         listed = git("ls-files", "-z", "-co", "--exclude-standard", repo=folder).stdout.split("\0")
         files = [p for p in listed if p and not is_ignored(rules, p)]
@@ -112,9 +111,23 @@ def scan_workspace(folder: Path) -> WorkspaceSource:
     return WorkspaceSource(folder, False, tuple(entries), snapshot=snapshot)
 
 
+def _ignore_text(folder: Path) -> str:
+    """The folder's .claude-bottle-ignore: a regular file of the folder (not a link,
+    which could name /dev/zero or a file elsewhere), at most IGNORE_FILE_MAX."""
+    file = folder / IGNORE_FILE
+    if not file.exists() and not file.is_symlink():
+        return ""
+    try:
+        return read_capped_text(file, IGNORE_FILE_MAX, follow_links=False)
+    except HostFileProblem as exc:
+        raise UsageError(f"cannot use {IGNORE_FILE}: {exc}") from None
+
+
 @functools.cache
 def _tar_flavour() -> str:
-    out = subprocess.run(["tar", "--version"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["tar", "--version"], capture_output=True, text=True, check=False, env=plain_env(os.environ)
+    ).stdout
     return "gnu" if "GNU tar" in out else "bsd"
 
 
@@ -133,6 +146,7 @@ def tar_argv(folder: Path) -> list[str]:
         "-f",
         "-",
         "--no-recursion",
+        *(["--sparse"] if _tar_flavour() == "gnu" else []),  # a hole travels as a hole, not as zeros
         *owner,
         "--null",
         "-T",
@@ -143,8 +157,9 @@ def tar_argv(folder: Path) -> list[str]:
 def copy_folder_in(engine: Engine, container: str, source: WorkspaceSource, dest: str) -> None:
     """tar | the engine's copy in: the fastest way in, and no build context or host mount."""
     tar = subprocess.Popen(
-        tar_argv(source.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        tar_argv(source.folder), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=plain_env(os.environ),
+    )  # fmt: skip
     assert tar.stdin is not None
     assert tar.stdout is not None
     assert tar.stderr is not None

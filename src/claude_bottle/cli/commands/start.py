@@ -14,7 +14,7 @@ from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.manifest.host_files import inventory_lines
+from claude_bottle.manifest.inventory import inventory_lines
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.trust import UntrustedManifest, distrust_reason, record_trust, trust_command

@@ -1,6 +1,7 @@
 """claude-bottle trust [PATH]: show everything a manifest would let into a bottle
-(host files with the paths they resolve to, host variables, egress hosts),
-ask, and record its content as trusted."""
+(manifest/inventory.py: variables and where their values come from, host files
+with the paths they resolve to, prompt, skills' files, egress, limits), ask,
+and record what trust pins (manifest/trust.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from claude_bottle.cli.terminal import ask
 from claude_bottle.console import info
-from claude_bottle.manifest.host_files import inventory_lines
+from claude_bottle.manifest.inventory import inventory_lines
 from claude_bottle.manifest.locate import find_manifest, named_file
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.parse import load_manifest_file
@@ -29,7 +30,8 @@ def add_parser(sub: Any, name: str) -> None:
 
 def show(manifest: Manifest) -> None:
     """What the manifest lets in, on standard output (for the person deciding)."""
-    print(f"manifest {manifest.source} (sha256 {manifest.digest})")
+    led = f" -> {manifest.real_source}" if manifest.real_source not in ("", manifest.source) else ""
+    print(f"manifest {manifest.source}{led} (sha256 {manifest.digest})")
     print("it lets into its bottles:")
     for line in inventory_lines(manifest, Path(os.environ.get("HOME") or Path.home())):
         print(f"  {line}")
@@ -54,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
         info("not trusted")
         return EXIT_UNTRUSTED
     record_trust(manifest, os.environ)
-    info(f"trusted {manifest.source} (sha256 {manifest.digest[:12]}); a change to it needs trusting again")
+    info(
+        f"trusted {manifest.source} (sha256 {manifest.digest[:12]}); a change to it, to a prompt file or "
+        "to a skill's files needs trusting again"
+    )
     return 0
