@@ -133,8 +133,9 @@ def test_the_plan_lists_every_part_in_text_and_json(home: Path) -> None:
 
 def test_only_the_chosen_parts_are_copied(home: Path) -> None:
     plan = plan_for(home, ["CLAUDE.md", "commands", "mcp:github"])
-    entries = {e.path: (e.data, oct(e.mode)) for e in HomeFiles.collect(plan, home).setup}
-    claude_json = json.loads(entries.pop(".claude.json")[0] or b"")
+    files = HomeFiles.collect(plan, home)
+    entries = {e.path: (e.data, oct(e.mode)) for e in files.setup}
+    claude_json = json.loads(files.claude_json or b"")
     assert entries == {
         ".claude": (None, "0o755"),
         ".claude/CLAUDE.md": (b"# my rules\n", "0o644"),

@@ -130,13 +130,14 @@ def test_a_sidecar_image_not_ours_is_not_renamed(project: Path) -> None:
     assert not plan.sidecar_image.startswith("registry.example/")
 
 
-def test_an_extra_ca_is_part_of_the_agent_images_tag(project: Path) -> None:
+def test_an_extra_ca_is_part_of_both_images_tags(project: Path) -> None:
     pem = project / "ca.pem"
     pem.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
     plan = plan_with(project, {**K8S, "CLAUDE_BOTTLE_EXTRA_CA": str(pem)})
     ca = hashlib.sha256(pem.read_bytes()).hexdigest()[:8]
     assert plan.image == f"registry.example/team/claude-bottle:{AGENT.digest}-ca{ca}"
-    assert plan.sidecar_image == f"registry.example/team/claude-bottle-squid:{SQUID.digest}"
+    # The sidecar trusts it too: it opens TLS itself to the hosts whose credential it adds.
+    assert plan.sidecar_image == f"registry.example/team/claude-bottle-squid:{SQUID.digest}-ca{ca}"
 
 
 def test_a_bad_registry_stops_a_kubernetes_plan(project: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import threading
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -28,7 +29,13 @@ def sidecar_address(subnet: ipaddress.IPv4Network) -> str:
 
 
 def sidecar_spec(
-    plan: LaunchPlan, name: str, internal: str, address: str | None, labels: dict[str, str], config: str
+    plan: LaunchPlan,
+    name: str,
+    internal: str,
+    address: str | None,
+    labels: dict[str, str],
+    config: str,
+    secrets: tuple[str, ...] = (),
 ) -> ContainerSpec:
     """The sidecar's container (pure). Its configuration is either a variable
     whose value is handed over when the container is made (`secret_env`: never
@@ -48,7 +55,7 @@ def sidecar_spec(
         aliases=(ALIAS,),
         ports=proxy.ports(plan.proxy_spec()),
         env=dict(shape.env),
-        secret_env=(delivery.env_var,) if delivery.env_var else (),
+        secret_env=((delivery.env_var,) if delivery.env_var else ()) + secrets,
         files=(FileSpec(delivery.file_path, config.encode(), 0o444),) if delivery.file_path else (),
         read_only=shape.read_only,
         tmpfs=shape.tmpfs,
@@ -85,6 +92,8 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         by_address: bool,
         agent_gone: threading.Event | None = None,
         leave_to: Successor | None = None,
+        credentials: Mapping[int, str] | None = None,
+        ssh_keys: Sequence[bytes] = (),
     ) -> None:
         self.engine = engine
         self.plan = plan
@@ -100,6 +109,9 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         self.by_address = by_address
         self.agent_gone = agent_gone
         self.leave_to = leave_to
+        # The header values it adds for injected hosts (never shown or logged).
+        self.credentials = dict(credentials or {})
+        self.ssh_keys = tuple(ssh_keys)  # the private keys its ssh-agent holds
 
     @property
     def address(self) -> str:
@@ -118,11 +130,15 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         return self.proxy.read_events(self.audit_log)
 
     def _start(self) -> None:
-        config = self.proxy.render_config(self.plan.proxy_spec())
+        proxy_spec = self.plan.proxy_spec()
+        config = self.proxy.render_config(proxy_spec)
         delivery = self.proxy.delivery
-        spec = sidecar_spec(self.plan, self.name, self.internal, self.ip, self.labels, config)
+        # The credentials it adds (values read now), as secrets of its own.
+        secrets = self.proxy.secret_env(proxy_spec, self.credentials, self.ssh_keys)
+        spec = sidecar_spec(self.plan, self.name, self.internal, self.ip, self.labels, config, tuple(secrets))
+        values = {**secrets, **({delivery.env_var: config} if delivery.env_var else {})}
         try:
-            self.engine.run_container(spec, {delivery.env_var: config} if delivery.env_var else None)
+            self.engine.run_container(spec, values or None)
         except EngineError as exc:
             raise exc.saying("the egress sidecar did not start") from None
 

@@ -1,5 +1,8 @@
 """ssh inside a bottle: a config whose ProxyCommand tunnels through the sidecar
-with HTTP CONNECT, the named identity files, and the matching known_hosts lines."""
+with HTTP CONNECT, the matching known_hosts lines, and the named keys: held by
+the sidecar's ssh-agent (the bottle gets the public half, to pick the key by,
+and an agent socket relayed to the sidecar), or copied in where the manifest
+says `"inject": false` or the proxy has no agent."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_bottle.errors import UsageError
@@ -22,13 +25,27 @@ from claude_bottle.hostfiles import (
 )
 from claude_bottle.manifest.model import SshEntry
 
+# Where the agent's ssh finds its agent, under its home: a socket in the bottle
+# relayed to the sidecar's ssh-agent (bottle/agent.py starts the relay).
+AGENT_SOCKET = ".ssh/agent.sock"
+
+
+@dataclass(frozen=True)
+class HeldKey:
+    """A key the sidecar's ssh-agent holds: its public half goes into the bottle."""
+
+    name: str  # as an identity file's would be; the bottle gets NAME.pub
+    private: bytes = field(repr=False)
+    public: str = ""
+
 
 @dataclass(frozen=True)
 class SshFiles:
     """What goes into ~/.ssh, read from the host before anything starts."""
 
-    identities: tuple[tuple[str, bytes], ...]  # (file name in ~/.ssh, content)
+    identities: tuple[tuple[str, bytes], ...]  # (file name in ~/.ssh, content): inside the bottle
     known_hosts: tuple[str, ...]
+    held: tuple[HeldKey, ...] = ()  # for the sidecar
 
 
 def identity_name(entry: SshEntry, index: int) -> str:
@@ -36,10 +53,14 @@ def identity_name(entry: SshEntry, index: int) -> str:
     return f"id_bottle_{index}_{Path(entry.identity_file).name}"
 
 
-def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> SshFiles:
+def read_ssh_files(
+    entries: tuple[SshEntry, ...], home: Path, agent: str, held: tuple[int, ...] = ()
+) -> SshFiles:
     """The identity files (checked as the plan showed them: regular, under the
-    home folder, the user's own, mode 600) and the matching known_hosts lines."""
+    home folder, the user's own, mode 600), those of the `held` entries as keys
+    for the sidecar's ssh-agent, and the matching known_hosts lines."""
     identities = []
+    keys = []
     for i, entry in enumerate(entries):
         if entry.identity_file is None:
             continue
@@ -49,9 +70,13 @@ def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> Ssh
         if problem:
             raise UsageError(f"{where}: {path}: {problem}")
         try:
-            identities.append((identity_name(entry, i), read_capped(path, IDENTITY_MAX)))
+            data = read_capped(path, IDENTITY_MAX)
         except HostFileProblem as exc:
             raise UsageError(f"{where}: {exc}") from None
+        if i in held:
+            keys.append(HeldKey(identity_name(entry, i), data, _public_half(data, f"{where}: {path}")))
+        else:
+            identities.append((identity_name(entry, i), data))
     if not entries:
         return SshFiles(identities=(), known_hosts=())
     known_file = home / ".ssh" / "known_hosts"
@@ -62,7 +87,32 @@ def read_ssh_files(entries: tuple[SshEntry, ...], home: Path, agent: str) -> Ssh
             lines = []
         else:
             raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
-    return SshFiles(identities=tuple(identities), known_hosts=matching_known_hosts(lines, entries))
+    return SshFiles(tuple(identities), matching_known_hosts(lines, entries), tuple(keys))
+
+
+def _public_half(private: bytes, where: str) -> str:
+    """The public key of `private` (as read, not from the path again), which
+    also proves it loads without a passphrase: the sidecar's ssh-agent is
+    given it with no one to type one."""
+    with tempfile.TemporaryDirectory(prefix="claude-bottle-key-") as folder:
+        key = Path(folder) / "key"
+        key.touch(mode=0o600)
+        key.write_bytes(private)
+        try:
+            done = subprocess.run(
+                ["ssh-keygen", "-y", "-P", "", "-f", str(key)],
+                capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+                env=plain_env(os.environ),
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise UsageError("ssh-keygen not found: it reads the public half of an ssh key") from None
+    if done.returncode != 0 or not done.stdout.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise UsageError(
+            f"{where}: not a key the sidecar's ssh-agent can hold (one with a passphrase "
+            "cannot be unlocked there): give the bottle a key of its own without one, "
+            'or set "inject": false on the entry to copy the key into the bottle'
+        )
+    return done.stdout.strip() + "\n"
 
 
 def _host_keys(entry: SshEntry) -> tuple[str, ...]:
@@ -101,7 +151,10 @@ def _lines_found(host: str, known_file: str) -> set[int]:
     return {int(n) for n in re.findall(r"^# Host .* found: line (\d+)", out, re.MULTILINE)}
 
 
-def ssh_config(entries: tuple[SshEntry, ...], proxy_host: str, proxy_port: int) -> str:
+def ssh_config(
+    entries: tuple[SshEntry, ...], proxy_host: str, proxy_port: int, held: tuple[HeldKey, ...] = ()
+) -> str:
+    held_names = {key.name for key in held}
     blocks = []
     for i, entry in enumerate(entries):
         lines = [f"Host {entry.host}", f"  HostName {entry.target}"]
@@ -109,8 +162,13 @@ def ssh_config(entries: tuple[SshEntry, ...], proxy_host: str, proxy_port: int) 
             lines.append(f"  User {entry.user}")
         if entry.port:
             lines.append(f"  Port {entry.port}")
-        if entry.identity_file:
-            lines += [f"  IdentityFile ~/.ssh/{identity_name(entry, i)}", "  IdentitiesOnly yes"]
+        name = identity_name(entry, i) if entry.identity_file else None
+        if name in held_names:
+            # The public half picks the key among the agent's; the agent signs.
+            lines += [f"  IdentityFile ~/.ssh/{name}.pub", f"  IdentityAgent ~/{AGENT_SOCKET}"]
+            lines.append("  IdentitiesOnly yes")
+        elif name is not None:
+            lines += [f"  IdentityFile ~/.ssh/{name}", "  IdentitiesOnly yes"]
         # No port forwarding out of a bottle: -L/-R/-D would be tunnels within a tunnel.
         lines += [
             f"  ProxyCommand nc -X connect -x {proxy_host}:{proxy_port} %h %p",

@@ -146,10 +146,18 @@ IMAGE_CLAUDE_JSON: dict[str, Any] = {
 }
 
 
-def claude_json_with_servers(home: Path, names: tuple[str, ...], workspace: str) -> bytes:
-    """The agent's ~/.claude.json holding the chosen servers' definitions (read now)."""
-    available = read_mcp_servers(home)
+def agent_claude_json(
+    home: Path, servers: tuple[str, ...], workspace: str, approved_key: str | None = None
+) -> bytes:
+    """The agent's ~/.claude.json: the image's answers, the chosen MCP servers'
+    definitions (read now from the user's own), and `approved_key` (the last 20
+    characters of the API key the agent holds: Claude Code's own record of a key
+    the user said yes to, so it asks nothing about it)."""
     data = json.loads(json.dumps(IMAGE_CLAUDE_JSON))
     data["projects"] = {workspace: {"hasTrustDialogAccepted": True}}
-    data["mcpServers"] = {name: available[name] for name in names if name in available}
+    if servers:
+        available = read_mcp_servers(home)
+        data["mcpServers"] = {name: available[name] for name in servers if name in available}
+    if approved_key is not None:
+        data["customApiKeyResponses"] = {"approved": [approved_key[-20:]], "rejected": []}
     return (json.dumps(data, indent=2) + "\n").encode()

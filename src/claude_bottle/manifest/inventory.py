@@ -14,6 +14,7 @@ or its shape) is not shown, only its length; a URL is shown by its host.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claude_bottle.hostfiles import HostFileProblem, read_folder, size_text
@@ -88,9 +89,22 @@ def skill_file_lines(folder: Path) -> list[str]:
     return lines
 
 
-def agent_lines(manifest: Manifest, agent: Agent, home: Path) -> list[str]:
-    body = [f"env {var.name} {env_origin(var)}" for var in agent.env]
-    body += [ssh_line(entry) for entry in agent.ssh]
+# Where each of an agent's secrets would be (plan/credentials.py: by a variable's
+# name, or "ssh key IDENTITYFILE"): the manifest layer knows no proxy.
+Custody = Callable[[Manifest, Agent], Mapping[str, str]]
+
+
+def agent_lines(manifest: Manifest, agent: Agent, home: Path, custody: Custody | None = None) -> list[str]:
+    where = custody(manifest, agent) if custody else {}
+
+    def held(name: str, what: str = "") -> str:
+        return f"; {what}{where[name]}" if name in where else ""
+
+    body = [f"env {var.name} {env_origin(var)}{held(var.name)}" for var in agent.env]
+    body += [
+        ssh_line(entry) + (held(f"ssh key {entry.identity_file}", "its key ") if entry.identity_file else "")
+        for entry in agent.ssh
+    ]
     if agent.prompt and agent.prompt_file is None:
         body += ["prompt (in the manifest)", *prompt_lines(agent.prompt)]
     for file in agent_host_files(manifest, agent, home):
@@ -105,9 +119,9 @@ def agent_lines(manifest: Manifest, agent: Agent, home: Path) -> list[str]:
     ]
 
 
-def inventory_lines(manifest: Manifest, home: Path) -> list[str]:
+def inventory_lines(manifest: Manifest, home: Path, custody: Custody | None = None) -> list[str]:
     """Everything the manifest would let in, for a person deciding to trust it."""
     lines = [line for bottle in manifest.bottles.values() for line in bottle_lines(bottle)]
     for agent in manifest.agents.values():
-        lines += agent_lines(manifest, agent, home)
+        lines += agent_lines(manifest, agent, home, custody)
     return lines

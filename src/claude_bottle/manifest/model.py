@@ -40,6 +40,10 @@ class EnvVar:
     literal: str | None = None
     host_var: str | None = None
     optional: bool = False
+    # The host the sidecar adds this credential for ({"inject": "github.com"}),
+    # and whether the manifest keeps it inside the bottle ({"inject": false}).
+    inject: str | None = None
+    keep_inside: bool = False
 
     @property
     def origin(self) -> str:
@@ -56,6 +60,9 @@ class SshEntry:
     user: str | None = None
     port: int | None = None
     identity_file: str | None = None
+    # {"inject": false}: the key file goes into the bottle rather than into its
+    # sidecar's ssh-agent (where the proxy has none, it goes in anyway: the plan says so).
+    key_inside: bool = False
 
     @property
     def target(self) -> str:

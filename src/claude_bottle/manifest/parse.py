@@ -298,7 +298,7 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
         name=name,
         bottle=bottle_name,
         prompt=prompt,
-        env=_parse_env(r, f"{path}.env", a["env"]) if "env" in a else (),
+        env=_parse_env(r, f"{path}.env", a["env"], bottle) if "env" in a else (),
         skills=tuple(dict.fromkeys(skills)),
         ssh=ssh,
         claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle),
@@ -350,16 +350,16 @@ def _parse_prompt(r: _Reader, path: str, a: dict[str, Any], base_dir: Path) -> t
     return prompt, None
 
 
-def _parse_env(r: _Reader, path: str, raw: object) -> tuple[EnvVar, ...]:
+def _parse_env(r: _Reader, path: str, raw: object, bottle: Bottle) -> tuple[EnvVar, ...]:
     if isinstance(raw, list):
         names = r.strings(raw, path)
-        return tuple(_env_var(r, f"{path}[{i}]", n, None) for i, n in enumerate(names))
+        return tuple(_env_var(r, f"{path}[{i}]", n, None, bottle) for i, n in enumerate(names))
     if isinstance(raw, dict):
-        return tuple(_env_var(r, f"{path}.{k}", k, v) for k, v in raw.items())
+        return tuple(_env_var(r, f"{path}.{k}", k, v, bottle) for k, v in raw.items())
     raise r.fail(path, f"expected an array of names or an object, got {_type_name(raw)}")
 
 
-def _env_var(r: _Reader, vpath: str, name: str, value: object) -> EnvVar:
+def _env_var(r: _Reader, vpath: str, name: str, value: object, bottle: Bottle) -> EnvVar:
     """One variable; `value` None is the list form (from the host variable of that name)."""
     if not _ENV_NAME_RE.match(name):
         raise r.fail(vpath, f"'{name}' is not a valid environment variable name")
@@ -374,18 +374,34 @@ def _env_var(r: _Reader, vpath: str, name: str, value: object) -> EnvVar:
         if len(value) * 4 > ENV_LITERAL_MAX and len(value.encode("utf-8", "replace")) > ENV_LITERAL_MAX:
             raise r.fail(vpath, f"is longer than {size_text(ENV_LITERAL_MAX)}")
         return EnvVar(name=name, literal=value)
-    spec = r.obj(value, vpath, ("from_env", "optional"))
+    spec = r.obj(value, vpath, ("from_env", "optional", "inject"))
     if "from_env" not in spec:
         raise r.fail(vpath, 'expected a string or {"from_env": "HOST_VAR"}')
     host_var = r.string(spec["from_env"], f"{vpath}.from_env", "a variable name")
     if not _ENV_NAME_RE.match(host_var):
         raise r.fail(f"{vpath}.from_env", f"'{host_var}' is not a valid environment variable name")
     optional = r.boolean(spec.get("optional", False), f"{vpath}.optional")
-    return EnvVar(name=name, host_var=host_var, optional=optional)
+    inject, keep_inside = _inject(r, f"{vpath}.inject", spec.get("inject"), bottle)
+    return EnvVar(name=name, host_var=host_var, optional=optional, inject=inject, keep_inside=keep_inside)
+
+
+def _inject(r: _Reader, path: str, raw: object, bottle: Bottle) -> tuple[str | None, bool]:
+    """`inject`: a host the sidecar adds the value for, or false to keep it inside."""
+    if raw is None or raw is True:
+        return None, False
+    if raw is False:
+        return None, True
+    host = r.string(raw, path, "a host name, or false")
+    problem = host_pattern_problem(host)
+    if problem or host.startswith("*."):
+        raise r.fail(path, f"expected one host name like 'github.com', got '{host}'")
+    if not any_host_matches(host, bottle.egress.all_hosts):
+        raise r.fail(path, f"host '{host}' is not allowed by bottle '{bottle.name}' egress")
+    return host.lower(), False
 
 
 def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
-    e = r.obj(raw, path, ("Host", "HostName", "User", "Port", "IdentityFile"))
+    e = r.obj(raw, path, ("Host", "HostName", "User", "Port", "IdentityFile", "inject"))
     if "Host" not in e:
         raise r.fail(path, "missing 'Host'")
     fields = {
@@ -405,6 +421,7 @@ def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
         user=fields.get("User"),
         port=port,
         identity_file=fields.get("IdentityFile"),
+        key_inside=_key_inside(r, f"{path}.inject", e.get("inject", True), "IdentityFile" in fields),
     )
     if not any_host_matches(entry.target, bottle.egress.all_hosts):
         key = "HostName" if entry.hostname else "Host"
@@ -414,6 +431,15 @@ def _parse_ssh(r: _Reader, path: str, raw: object, bottle: Bottle) -> SshEntry:
             f"(add it to bottles.{bottle.name}.egress.allow)",
         )
     return entry
+
+
+def _key_inside(r: _Reader, path: str, raw: object, has_key: bool) -> bool:
+    """An ssh entry's `inject`: true (the default) has the sidecar's ssh-agent
+    hold the key; false copies the key file into the bottle."""
+    hold = r.boolean(raw, path)
+    if not hold and not has_key:
+        raise r.fail(path, "only an entry with an IdentityFile has a key to keep inside the bottle")
+    return not hold
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -101,6 +101,11 @@ def manifest_schema() -> dict[str, Any]:
                 "properties": {
                     "from_env": {"type": "string", "pattern": _ENV_NAME},
                     "optional": {"type": "boolean", "default": False},
+                    "inject": {
+                        "type": ["string", "boolean"],
+                        "description": "A host the egress sidecar adds this credential for (the agent "
+                        "holds a placeholder), or false to keep the value inside the bottle.",
+                    },
                 },
             },
         ]
@@ -147,6 +152,12 @@ def manifest_schema() -> dict[str, Any]:
                         "User": _WORD,
                         "Port": {"type": "integer", "minimum": 1, "maximum": 65535},
                         "IdentityFile": {"type": "string", "pattern": r"^\S+$"},
+                        "inject": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "true: the egress sidecar's ssh-agent holds the key and the "
+                            "agent signs through it; false: the key file is copied into the bottle.",
+                        },
                     },
                 },
             },

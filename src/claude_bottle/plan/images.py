@@ -91,14 +91,18 @@ def agent_image_build(
     )
 
 
-def squid_image_build(tag: str) -> ImageBuild:
+def squid_image_build(
+    tag: str, extra_ca_path: str | None = None, settings: Settings | None = None
+) -> ImageBuild:
+    """The Squid sidecar's image. It trusts the extra CA too: it opens TLS itself
+    to the hosts whose credential it adds (a TLS-intercepting proxy re-signs them)."""
     return ImageBuild(
         tag=tag,
         files=(
             ("Dockerfile", package_data.read(package_data.SQUID_DOCKERFILE)),
             ("entrypoint.sh", package_data.read(package_data.SQUID_ENTRYPOINT)),
         ),
-        extra_ca=None,
+        extra_ca=read_extra_ca(extra_ca_path, settings),
         what="the Squid egress sidecar image",
         repository=SQUID_REPOSITORY,
     )

@@ -23,6 +23,7 @@ from claude_bottle.hosts import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
+from claude_bottle.plan.credentials import Credentials, decide_credentials
 from claude_bottle.plan.images import (
     agent_image_build,
     check_registry,
@@ -89,6 +90,12 @@ class LaunchPlan:
         return decide_sign_in(self.env, self.bottle.egress.all_hosts, self.bottle.name)
 
     @property
+    def credentials(self) -> Credentials:
+        """Which credentials the sidecar holds, and where every other secret is."""
+        eg = self.bottle.egress
+        return decide_credentials(self.env, self.sign_in, eg.all_hosts, self.proxy.injects, self.ssh)
+
+    @property
     def warnings(self) -> tuple[str, ...]:
         """What the user should know before launch. A command of the user's own
         (`run NAME -- COMMAND`) may not need Claude Code at all: no sign-in warning."""
@@ -130,6 +137,7 @@ class LaunchPlan:
         base_urls = [b.literal for b in self.env if b.name == "ANTHROPIC_BASE_URL" and b.literal]
         credential_hosts = tuple(h for url in base_urls if (h := host_of_url(url)))
         plain = tuple(h for url in base_urls if _scheme(url) == "http" and (h := host_of_url(url)))
+        credentials = self.credentials
         return ProxySpec(
             allow=eg.allow,
             internal=eg.internal,
@@ -138,6 +146,8 @@ class LaunchPlan:
             sni=eg.sni,
             credential_hosts=credential_hosts,
             plain_credential_hosts=plain,
+            injections=credentials.injections,
+            ssh_agent=bool(credentials.held_keys),
         )
 
     def network_name(self, role: str) -> str:
@@ -292,7 +302,7 @@ def _images(settings: Settings, bottle: Bottle) -> tuple[str, str, tuple[str, ..
     if not settings.image:
         image = planned_registry_name(registry, agent_image_build(DEFAULT_IMAGE, settings=settings))
     if not settings.sidecar_image and default_sidecar == SQUID_IMAGE:
-        sidecar = planned_registry_name(registry, squid_image_build(SQUID_IMAGE))
+        sidecar = planned_registry_name(registry, squid_image_build(SQUID_IMAGE, settings=settings))
     return image, sidecar, ()
 
 

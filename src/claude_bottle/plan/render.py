@@ -33,6 +33,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ),
         ("env (names only)", ", ".join(plan.env_names) or "(none)"),
         ("sign-in", plan.sign_in.description),
+        *_secret_rows(plan),
         ("skills", " ".join(s.name for s in plan.skills) or "(none)"),
         ("claude setup", ", ".join(item.text for item in plan.claude_setup) or "(none)"),
         ("bottle", plan.bottle.name),
@@ -52,6 +53,11 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
     if plan.command is not None:
         rows.append(("command", " ".join(plan.command)))
     return rows
+
+
+def _secret_rows(plan: LaunchPlan) -> list[tuple[str, str]]:
+    """Where each secret is: held by the sidecar for a host, or inside the bottle."""
+    return [("secret", f"{c.name}: {c.text()}") for c in plan.credentials.custody]
 
 
 def render_plan(plan: LaunchPlan) -> str:
@@ -83,6 +89,7 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
         "env": [{"name": b.name, "from": b.origin} for b in plan.env],
         "skills": [{"name": s.name, "path": str(s.path)} for s in plan.skills],
         "sign_in": plan.sign_in.to_json(),
+        "secrets": [c.to_json() for c in plan.credentials.custody],
         "claude_setup": [_setup_json(plan, item) for item in plan.claude_setup],
         "bottle": {
             "name": plan.bottle.name,

@@ -9,11 +9,11 @@ the summary know nothing else of which proxy runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from claude_bottle.proxies.credentials import Injection
+from claude_bottle.proxies.credentials import SSH_AGENT_PORT, Injection
 from claude_bottle.proxies.events import EgressEvent
 
 # What a readiness probe asks for through the proxy: a name that is never in an
@@ -46,6 +46,8 @@ class ProxySpec:
     # Hosts the sidecar adds a credential for (proxies/credentials.py), each on a
     # port of its own; their values are never here (they arrive at launch).
     injections: tuple[Injection, ...] = ()
+    # The sidecar holds ssh keys in an ssh-agent offered on SSH_AGENT_PORT.
+    ssh_agent: bool = False
 
     @property
     def ssh_ports(self) -> tuple[int, ...]:
@@ -106,9 +108,17 @@ class ProxyBackend(ABC):
     injects: ClassVar[bool] = False
 
     @abstractmethod
-    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
-        """The configuration; `credentials` maps an injection's port to the header
-        value the sidecar sends (only at launch: a plan renders without them)."""
+    def render_config(self, spec: ProxySpec) -> str:
+        """The configuration (no secret in it: it may travel in the clear)."""
+
+    def secret_env(
+        self, spec: ProxySpec, credentials: Mapping[int, str], ssh_keys: Sequence[bytes] = ()
+    ) -> dict[str, str]:
+        """The sidecar's secret variables: the header values (`credentials`, by an
+        injection's port) the proxy adds, and the private keys its ssh-agent
+        holds. Handed over like the agent's secrets (a proxy that `injects`
+        must take them: no other does)."""
+        return {}
 
     @abstractmethod
     def shape(self) -> SidecarShape:
@@ -137,4 +147,5 @@ class ProxyBackend(ABC):
 
     def ports(self, spec: ProxySpec) -> tuple[int, ...]:
         """Every port the agent reaches the proxy on."""
-        return tuple(sorted({self.port, self.ssh_port(spec), *(i.port for i in spec.injections)}))
+        agent = (SSH_AGENT_PORT,) if spec.ssh_agent else ()
+        return tuple(sorted({self.port, self.ssh_port(spec), *agent, *(i.port for i in spec.injections)}))

@@ -19,6 +19,8 @@ from typing import Literal
 
 # The sidecar's ports for injected hosts (3128: the proxy; 3129: ssh tunnels).
 FIRST_PORT = 3130
+# Where the sidecar offers its ssh-agent (the keys it holds) to the agent.
+SSH_AGENT_PORT = 3127
 MAX_INJECTIONS = 20
 
 # How a credential is put on a request: the header, and the value around it.

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -283,7 +282,7 @@ class PipelockBackend(ProxyBackend):
     def default_image(self) -> str:
         return DEFAULT_PIPELOCK_IMAGE
 
-    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
+    def render_config(self, spec: ProxySpec) -> str:
         return render_pipelock_config(spec)
 
     def shape(self) -> SidecarShape:

@@ -28,8 +28,9 @@ tunnel would pass no check).
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from claude_bottle import addresses
@@ -60,8 +61,13 @@ PORT = 3128
 SSH_PORT = 3129  # CONNECT to the ssh hosts' ports only; never peeked at
 IMAGE = "claude-bottle-squid:latest"
 CONFIG_ENV = "CLAUDE_BOTTLE_SQUID_CONF"
+# The credentials the sidecar adds (base64 of Squid lines): a secret, so not under
+# the tool's own prefix, whose variables travel in the docker client's environment.
+CREDENTIALS_ENV = "BOTTLE_SIDECAR_CREDENTIALS"
+SSH_KEYS_ENV = "BOTTLE_SIDECAR_SSH_KEYS"  # private keys for its ssh-agent, base64, space-separated
 # Written by the image's entrypoint from CONFIG_ENV into a tmpfs (the root is read-only).
 RUN_DIR = "/run/squid"
+CREDENTIALS_FILE = f"{RUN_DIR}/credentials.conf"  # mode 600, the proxy user's
 PROXY_UID = 13  # Debian's `proxy` user
 TLS_CERT = "/etc/squid/bottle-tls/cert.pem"  # a throwaway pair made at image build;
 TLS_KEY = "/etc/squid/bottle-tls/key.pem"  # loaded, never used to sign anything
@@ -238,7 +244,7 @@ def _injection_acls(spec: ProxySpec) -> list[str]:
     ]
 
 
-def _injection_lines(spec: ProxySpec, credentials: Mapping[int, str]) -> list[str]:
+def _injection_lines(spec: ProxySpec) -> list[str]:
     """Each injected host as the one parent of its port, over TLS (the system's
     CAs verify it), with the agent's credential headers dropped and the real one
     added. Persistent connections to origins are off: Squid 5.7 keeps its pool of
@@ -258,10 +264,19 @@ def _injection_lines(spec: ProxySpec, credentials: Mapping[int, str]) -> list[st
             f"cache_peer_access {peer} deny all",
         ]
     lines += [f"request_header_access {header} deny inject_ports" for header in REPLACED]
-    for i in spec.injections:
-        if i.port in credentials:  # never in a plan's rendering: only the sidecar's, at launch
-            lines.append(f'request_header_add {i.header} "{credentials[i.port]}" {_port_name(i)}')
+    # The values: a file the image's entrypoint writes from a secret variable (never here).
+    lines.append(f"include {CREDENTIALS_FILE}")
     return lines
+
+
+def render_credentials(spec: ProxySpec, credentials: Mapping[int, str]) -> str:
+    """The lines that add each injected host's credential (`credentials`: header
+    values by port). Only the sidecar's, at launch; never shown or logged."""
+    return "".join(
+        f'request_header_add {i.header} "{credentials[i.port]}" {_port_name(i)}\n'
+        for i in spec.injections
+        if i.port in credentials
+    )
 
 
 def _dlp_rules(spec: ProxySpec) -> list[str]:
@@ -321,7 +336,7 @@ def _sni_lines(allowed: tuple[str, ...], internal: tuple[str, ...]) -> list[str]
     ]
 
 
-def render_squid_config(spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
+def render_squid_config(spec: ProxySpec) -> str:
     allowed = squid_domains(spec.allow)
     internal = squid_domains(spec.internal)
     lines = [
@@ -329,7 +344,7 @@ def render_squid_config(spec: ProxySpec, credentials: Mapping[int, str] | None =
         *_header_lines(spec),
         *_acl_lines(spec, allowed, internal),
         *_access_rules(spec, allowed, internal),
-        *_injection_lines(spec, credentials or {}),
+        *_injection_lines(spec),
         *(_sni_lines(allowed, internal) if spec.sni else []),
         f"logformat bottlejson {LOG_FORMAT}",
         "access_log stdio:/dev/stdout bottlejson",
@@ -388,8 +403,19 @@ class SquidBackend(ProxyBackend):
 
     injects: ClassVar[bool] = True
 
-    def render_config(self, spec: ProxySpec, credentials: Mapping[int, str] | None = None) -> str:
-        return render_squid_config(spec, credentials)
+    def render_config(self, spec: ProxySpec) -> str:
+        return render_squid_config(spec)
+
+    def secret_env(
+        self, spec: ProxySpec, credentials: Mapping[int, str], ssh_keys: Sequence[bytes] = ()
+    ) -> dict[str, str]:
+        # Each one line (the engine's env file carries no line break): the entrypoint decodes them.
+        out = {}
+        if spec.injections:
+            out[CREDENTIALS_ENV] = base64.b64encode(render_credentials(spec, credentials).encode()).decode()
+        if ssh_keys:
+            out[SSH_KEYS_ENV] = " ".join(base64.b64encode(key).decode() for key in ssh_keys)
+        return out
 
     def shape(self) -> SidecarShape:
         return SidecarShape(

@@ -3,6 +3,7 @@ so that teardown runs in reverse order on every path, signals included."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from typing import Any
 
-from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.agent import AgentContainer, held_values
 from claude_bottle.bottle.floor import apply_floor
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.bottle.keeper import SessionKeeper
@@ -161,7 +162,7 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
     """A running bottle; everything it made is removed when the block ends."""
     clock = PhaseClock()
     # Read everything from the host first: a problem stops us before anything is made.
-    home = HomeFiles.collect(plan)
+    home = HomeFiles.collect(plan, environ=environ)
     source = scan_workspace(plan.cwd) if plan.cwd is not None else None
     preflight(engine, plan)
     folder = open_session_folder(plan, source)
@@ -190,8 +191,10 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
             assert internal.subnet is not None
             addressing = sidecar_addressing(engine.capabilities, plan, internal.subnet)
             sidecar = EgressSidecar(
-                engine, plan, labels, internal.name, egress.name, leave_to=successor, **addressing
-            )
+                engine, plan, labels, internal.name, egress.name, leave_to=successor,
+                credentials=held_values(plan, os.environ if environ is None else environ),
+                ssh_keys=tuple(key.private for key in home.ssh.held), **addressing,
+            )  # fmt: skip
             together: tuple[EgressSidecar, ...] = (sidecar,)
             if sidecar.by_address and sidecar.ip is None:
                 # The engine gives the sidecar its address only once it runs, and

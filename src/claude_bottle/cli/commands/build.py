@@ -59,14 +59,17 @@ def run(args: argparse.Namespace) -> int:
     registry = chosen_registry(args.push, settings)  # refused before a long build, not after
     engine = DockerEngine.locate()  # images are built by the Docker engine, whichever runs bottles
     agent_tag = settings.image or DEFAULT_IMAGE
-    builds = (agent_image_build(agent_tag, args.extra_ca, settings), squid_image_build(SQUID_IMAGE))
+    builds = (
+        agent_image_build(agent_tag, args.extra_ca, settings),
+        squid_image_build(SQUID_IMAGE, args.extra_ca, settings),
+    )
     for build in builds:
         if not ensure_image(engine, build, force=args.force):
             info(f"image {build.tag} is up to date ({build.digest})")
     if registry is None:
         return 0
     # What a Kubernetes launch will ask for: the CA only as the setting names it.
-    launched = (agent_image_build(agent_tag, None, settings), builds[1])
+    launched = (agent_image_build(agent_tag, None, settings), squid_image_build(SQUID_IMAGE, None, settings))
     for build, planned in zip(builds, (planned_registry_name(registry, b) for b in launched), strict=True):
         pushed = push_image(engine, build, registry)
         print(pushed, flush=True)

@@ -18,6 +18,7 @@ from claude_bottle.manifest.inventory import inventory_lines
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.trust import UntrustedManifest, distrust_reason, record_trust, trust_command
+from claude_bottle.plan.credentials import agent_custody
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.render import render_plan, render_plan_json
 from claude_bottle.settings import Settings
@@ -69,7 +70,7 @@ def trust_or_refuse(manifest: Manifest, assume_yes: bool) -> bool:
     if assume_yes:
         raise UntrustedManifest(f"{reason}; review it, then run: {trust_command(manifest)}")
     home = Path(os.environ.get("HOME") or Path.home())
-    lines = [f"  {line}" for line in inventory_lines(manifest, home)]
+    lines = [f"  {line}" for line in inventory_lines(manifest, home, agent_custody)]
     block("\n".join(["it lets into its bottles:", *lines]))
     info(reason)
     no_tty = f"no terminal to ask on; review it, then run: {trust_command(manifest)}"

@@ -17,6 +17,7 @@ from claude_bottle.manifest.locate import find_manifest, named_file
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import EXIT_UNTRUSTED, is_trusted, needs_trust, record_trust
+from claude_bottle.plan.credentials import agent_custody
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -33,7 +34,7 @@ def show(manifest: Manifest) -> None:
     led = f" -> {manifest.real_source}" if manifest.real_source not in ("", manifest.source) else ""
     print(f"manifest {manifest.source}{led} (sha256 {manifest.digest})")
     print("it lets into its bottles:")
-    for line in inventory_lines(manifest, Path(os.environ.get("HOME") or Path.home())):
+    for line in inventory_lines(manifest, Path(os.environ.get("HOME") or Path.home()), agent_custody):
         print(f"  {line}")
 
 
