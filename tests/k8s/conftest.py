@@ -18,6 +18,7 @@ import pytest
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.cluster import Cluster
 from claude_bottle.engine.kubernetes import KubernetesEngine
+from tests.lab_ca import squid_trusting
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("CLAUDE_BOTTLE_K8S_ENV", "/var/lib/claude-bottle/k8s/env"))
@@ -84,6 +85,17 @@ def lab_servers(lab: dict[str, str]) -> Iterator[None]:
     finally:
         if started:
             subprocess.run([str(script), "stop"], check=False)
+
+
+@pytest.fixture(scope="session")
+def sidecar_image(lab: dict[str, str], lab_servers: None) -> str:
+    """The Squid image trusting the lab's CA too, in the cluster (as `claude-bottle
+    build --extra-ca` makes it for a user's CA): the sidecar opens TLS itself to
+    the hosts whose credential it adds."""
+    ca = (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "cert.pem").read_text()
+    tag = squid_trusting("claude-bottle-squid:latest", ca, "claude-bottle-lab/squid-k8s")
+    subprocess.run([str(REPO / "scripts" / "k8s" / "import-images.sh"), tag], check=True)
+    return tag
 
 
 @pytest.fixture(scope="session")

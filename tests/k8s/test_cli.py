@@ -25,12 +25,15 @@ import claude_bottle.engine.labels as L
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.plan.subnets import SHARED_EGRESS
+from tests.canaries import search
 from tests.conftest import trust_manifest, wait_for
 from tests.installed import cli_argv, cli_path
 
 CASE_LABEL = "dev.claude-bottle-test.case"
 KINDS = ("container", "network", "other")
 LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (tests/sidecar/lab/server.js)
+# The answer as Claude Code's screen draws it: its words placed by cursor moves.
+LAB_ANSWER_ON_SCREEN = r"hello(?:\x1b\[\d*G| )from(?:\x1b\[\d*G| )the(?:\x1b\[\d*G| )lab(?:\x1b\[\d*G| )model"
 
 
 # Internal names the lab's DNS answers with a cloud metadata address each (scripts/k8s/lab.sh).
@@ -43,10 +46,19 @@ def manifest(lab_ca: str) -> dict[str, Any]:
     address, an internal host, and so are names of the metadata addresses.
     `coder` reaches the lab's Messages API over HTTPS, trusting the lab's certificate."""
     internal = ["private.lab.test", *METADATA_NAMES]
+    allow = ["allowed.test", "api.lab.test", "git.lab.test", "git.allowed.test"]
+    model = {"ANTHROPIC_BASE_URL": "https://api.lab.test", "ANTHROPIC_API_KEY": {"from_env": "LAB_API_KEY"}}
     return {
-        "bottles": {"lab": {"egress": {"allow": ["allowed.test", "api.lab.test"], "internal": internal}}},
+        "bottles": {"lab": {"egress": {"allow": allow, "internal": internal}}},
         "agents": {
             "worker": {"bottle": "lab"},
+            # Every credential the sidecar holds: the model's, git's over HTTPS, an ssh key.
+            "holder": {
+                "bottle": "lab",
+                "env": {**model, "GITHUB_TOKEN": {"from_env": "LAB_GIT_TOKEN", "inject": "git.lab.test"}},
+                "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
+            },
+            "subscriber": {"bottle": "lab", "env": {"ANTHROPIC_BASE_URL": "https://api.lab.test"}},
             "coder": {
                 "bottle": "lab",
                 "env": {
@@ -63,12 +75,13 @@ def manifest(lab_ca: str) -> dict[str, Any]:
 class Project:
     """A folder with a trusted manifest, and the environment the CLI runs in there."""
 
-    def __init__(self, folder: Path, namespace: str, lab_ca: str) -> None:
+    def __init__(self, folder: Path, namespace: str, lab_ca: str, sidecar_image: str) -> None:
         self.folder = folder
         self.label = f"{CASE_LABEL}={secrets.token_hex(4)}"
         self.env = {
             **os.environ,
             "CLAUDE_BOTTLE_ENGINE": "kubernetes",
+            "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar_image,
             "CLAUDE_BOTTLE_K8S_NAMESPACE": namespace,
             "CLAUDE_BOTTLE_LABELS": self.label,
             "XDG_STATE_HOME": str(folder.parent / "state"),
@@ -117,12 +130,12 @@ def shared_egress_network(engine: KubernetesEngine) -> Iterator[None]:
 
 @pytest.fixture
 def project(
-    engine: KubernetesEngine, namespace: str, lab: dict[str, str], tmp_path: Path
+    engine: KubernetesEngine, namespace: str, lab: dict[str, str], sidecar_image: str, tmp_path: Path
 ) -> Iterator[Project]:
     folder = tmp_path / "project"
     folder.mkdir()
     lab_ca = (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "cert.pem").read_text()
-    proj = Project(folder, namespace, lab_ca)
+    proj = Project(folder, namespace, lab_ca, sidecar_image)
     yield proj
     deadline = time.monotonic() + 30
     while objects(engine, proj) and time.monotonic() < deadline:
@@ -320,3 +333,114 @@ def test_start_under_a_terminal_then_ctrl_c_leaves_nothing(
     assert child.exitstatus == 130
     assert "Traceback" not in transcript.getvalue(), transcript.getvalue()
     assert objects(engine, project) == []
+
+
+def lab_log(lab: dict[str, str], path: str) -> list[dict[str, Any]]:
+    """What the lab's web server saw at `path` (its headers, by request)."""
+    log = Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "logs" / "web.log"
+    events = [json.loads(line) for line in log.read_text().split("\n") if line.startswith("{")]
+    return [e.get("headers", {}) for e in events if str(e.get("url", "")).startswith(path)]
+
+
+@pytest.fixture
+def held(project: Project, lab: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The session's secrets in the CLI's environment, and an ssh key in its home."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / ".ssh" / "id_lab")], check=True
+    )
+    values = {
+        "LAB_API_KEY": "sk-ant-api03-" + secrets.token_hex(20),
+        "CLAUDE_BOTTLE_OAUTH_TOKEN": "sk-ant-oat01-" + secrets.token_hex(20),
+        "LAB_GIT_TOKEN": (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "git-token").read_text().strip(),
+    }
+    project.env.update(values, HOME=str(home))
+    return values
+
+
+def test_the_sidecar_holds_every_credential_on_the_cluster(
+    engine: KubernetesEngine, project: Project, lab: dict[str, str], held: dict[str, str]
+) -> None:
+    """The issue-22 checks on Kubernetes: the model's key, the git token and the
+    ssh key are held by the sidecar pod (its Secret); inside the agent's pod a
+    search finds none of them; the lab receives the real ones; the key signs
+    through the agent socket; an attacker's key to the model host is refused."""
+    home = Path(project.env["HOME"])
+    key_line = (home / ".ssh" / "id_lab").read_text().splitlines()[1]
+    mark = secrets.token_hex(4)
+    script = (
+        'claude -p "say hello" && '
+        "git clone -q https://git.lab.test/repo.git /tmp/https && cat /tmp/https/README && "
+        f"cd /tmp/https && echo {mark} > pushed && git add pushed && "
+        "git -c user.name=a -c user.email=a@a.test commit -qm pushed && "
+        f"git push -q origin HEAD:refs/heads/{mark} && cd / && "
+        # The key signs through the socket relayed to the sidecar's ssh-agent.
+        "ssh-add -L > /tmp/key.pub && echo signed > /tmp/msg && "
+        "ssh-keygen -q -Y sign -f /tmp/key.pub -n lab /tmp/msg && cat /tmp/msg.sig && "
+        "ls ~/.ssh | sed 's/^/ssh-dir=/' && "
+        "curl -s -o /dev/null -w 'attacker=%{http_code}\\n' -H 'x-api-key: sk-ant-api03-attacker' "
+        "http://api.lab.test/v1/files; " + search([*held.values(), key_line])
+    )
+    result = project.cli("run", "holder", "--", "sh", "-c", script, timeout=240)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"{LAB_ANSWER}\nlab repository over https\n"), out
+    assert "found=[]" in out.splitlines(), out
+    assert "control=/tmp/seeded" in out.splitlines()
+    assert "attacker=403" in out.splitlines()
+    in_ssh = [line.removeprefix("ssh-dir=") for line in out.splitlines() if line.startswith("ssh-dir=")]
+    assert "id_bottle_0_id_lab.pub" in in_ssh, in_ssh  # the public half alone
+    assert not [name for name in in_ssh if name.startswith("id_") and not name.endswith(".pub")], in_ssh
+    # The signature is the held key's.
+    signature = out[
+        out.index("-----BEGIN SSH SIGNATURE-----") : out.index("-----END SSH SIGNATURE-----") + 29
+    ]
+    signers = home / "signers"
+    signers.write_text("lab@bottle " + (home / ".ssh" / "id_lab.pub").read_text())
+    (home / "msg.sig").write_text(signature + "\n")
+    verify = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", "lab@bottle", "-n", "lab",
+         "-s", str(home / "msg.sig")],
+        input="signed\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert {h.get("x-api-key") for h in lab_log(lab, "/v1/messages")} >= {held["LAB_API_KEY"]}
+    assert [h.get("x-api-key") for h in lab_log(lab, "/v1/files")] == []  # the attacker's never left
+    assert "api.lab.test: credential_host" in result.stderr, result.stderr
+    pushed = subprocess.run(
+        ["git", "--git-dir", str(Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "git" / "repo.git"),
+         "rev-parse", "--verify", mark], capture_output=True, check=False,
+    )  # fmt: skip
+    assert pushed.returncode == 0
+
+
+@pytest.mark.parametrize(("agent", "header"), [("holder", "x-api-key"), ("subscriber", "authorization")])
+def test_start_on_the_cluster_reaches_the_prompt_with_no_question_and_answers(
+    engine: KubernetesEngine,
+    project: Project,
+    lab: dict[str, str],
+    held: dict[str, str],
+    agent: str,
+    header: str,
+) -> None:
+    child = project.spawn_under_terminal("start", agent)
+    child.timeout = 120
+    try:
+        child.expect(r"launch this agent\? \[y/N\] ")
+        child.sendline("y")
+        child.expect("attaching interactive claude session")
+        index = child.expect(["bypass permissions on", "use this API key", "Select login method"])
+        assert index == 0, child.before
+        child.send("say hello")
+        child.send("\r")
+        child.expect(LAB_ANSWER_ON_SCREEN)
+        child.send("/exit")
+        child.expect("exit")
+        child.send("\r")
+        child.expect(r"ended after \d+s; everything it made was removed", timeout=60)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    value = held["LAB_API_KEY"] if header == "x-api-key" else f"Bearer {held['CLAUDE_BOTTLE_OAUTH_TOKEN']}"
+    assert {h.get(header) for h in lab_log(lab, "/v1/messages")} >= {value}

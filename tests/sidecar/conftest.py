@@ -9,7 +9,7 @@ then). The lab:
 - web: one server answering as every lab host name on 80/443 (and odd ports),
   plus a raw TCP and a UDP listener; every request it sees is logged;
 - dns: a DNS server that logs every query (and answers NXDOMAIN);
-- git: an ssh git server.
+- git: an ssh git server (and git.lab.test, on web, git over HTTPS for a token).
 Every refused attack in the red team has a positive control beside it: the same
 client reaching an allowed target by the same path, or a lab container showing
 that the target answers when the wall is not in the way."""
@@ -37,6 +37,7 @@ from claude_bottle.plan.subnets import SHARED_EGRESS
 from claude_bottle.proxies import backend_for
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import agent_image, engine, installed, nothing_left_behind
+from tests.lab_ca import squid_trusting
 
 __all__ = ["agent_image", "engine", "installed", "nothing_left_behind"]
 
@@ -53,6 +54,7 @@ WEB_NAMES = (
     "evil.test",
     "evilallowed.test",
     "private.lab.test",
+    "git.lab.test",
 )
 PROXY = os.environ.get("CLAUDE_BOTTLE_TEST_PROXY", "squid")
 # Each backend's own cases (its binary alone, its stated limits) run in the pass
@@ -72,10 +74,12 @@ class Lab:
     key: Path
     known_hosts: str
     ca_pem: str
+    git_token: str  # what git.lab.test wants as the password of a basic sign-in
 
     def _log(self, container: str) -> list[dict[str, Any]]:
         out = self.engine.run("logs", container).stdout
-        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        # Split on newlines alone: a logged body may hold other line breaks (U+0085).
+        return [json.loads(line) for line in out.split("\n") if line.startswith("{")]
 
     def web_log(self) -> list[dict[str, Any]]:
         return self._log(self.web)
@@ -84,7 +88,18 @@ class Lab:
         return [str(e["query"]) for e in self._log(self.dns) if "query" in e]
 
     def web_saw(self, needle: str) -> bool:
+        """Whether the web server's log holds `needle` now (for what must never
+        arrive, checked after a control that did: the log has caught up)."""
         return needle in self.engine.run("logs", self.web).stdout
+
+    def web_sees(self, needle: str, timeout: float = 10.0) -> bool:
+        """Whether `needle` reaches the web server's log within `timeout` (a
+        positive control: the engine's log may trail the response by a moment)."""
+        try:
+            wait_for(lambda: self.web_saw(needle), timeout, f"{needle} in the lab's web log", poll=0.2)
+        except AssertionError:
+            return False
+        return True
 
     def control(self, script: str) -> str:
         """Run `script` in a throwaway lab container on the lab network, outside
@@ -95,12 +110,21 @@ class Lab:
         ).stdout  # fmt: skip
 
 
+# The proxy's image as the product builds it (or as CLAUDE_BOTTLE_SIDECAR_IMAGE names it).
+PRODUCT_SIDECAR_IMAGE = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(PROXY).default_image()
+
+
 @pytest.fixture(scope="session")
-def sidecar_image(engine: DockerEngine) -> str:
-    image = os.environ.get("CLAUDE_BOTTLE_SIDECAR_IMAGE") or backend_for(PROXY).default_image()
+def sidecar_image(engine: DockerEngine, lab: Lab) -> str:
+    """The proxy's image; Squid's trusting the lab's CA as well, as `claude-bottle
+    build --extra-ca` makes it for a user's own CA: Squid opens TLS itself to the
+    hosts whose credential it adds (the lab's model API and git.lab.test)."""
+    image = PRODUCT_SIDECAR_IMAGE
     if not engine.ok("image", "inspect", image):
         pytest.fail(f"no {PROXY} image {image} in the engine (scripts/test.sh builds Squid's)")
-    return image
+    if PROXY != "squid":
+        return image
+    return squid_trusting(image, lab.ca_pem, "claude-bottle-lab/squid")
 
 
 def _ip(engine: DockerEngine, container: str, network: str) -> str:
@@ -136,12 +160,15 @@ def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPat
     network, web, git, dns = f"lab-{tag}", f"lab-web-{tag}", f"lab-git-{tag}", f"lab-dns-{tag}"
     keydir = tmp_path_factory.mktemp("labkey")
     key = keydir / "id_lab"
+    git_token = "lab-git-" + secrets.token_hex(12)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     engine.run("network", "create", "--internal", "--label", f"{LAB_LABEL}={tag}", network)
     try:
         common = ("--label", f"{LAB_LABEL}={tag}", "--network", network)
         aliases = [a for name in WEB_NAMES for a in ("--network-alias", name)]
-        engine.run("run", "-d", "--name", web, *common, *aliases, WEB_IMAGE)
+        engine.run(
+            "run", "-d", "--name", web, *common, *aliases, "--env", f"LAB_GIT_TOKEN={git_token}", WEB_IMAGE
+        )
         engine.run("run", "-d", "--name", dns, *common, "--network-alias", "dns.lab.test", "--user", "0",
                    ATTACKER_IMAGE, "python3", "-u", "/lab/dns.py")  # fmt: skip
         engine.run(
@@ -157,7 +184,7 @@ def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPat
             engine=engine, network=network, web=web, web_ip=_ip(engine, web, network),
             dns=dns, dns_ip=_ip(engine, dns, network), git=git, key=key,
             known_hosts=f"git.allowed.test {host_key[0]} {host_key[1]}\n",
-            ca_pem=engine.run("exec", web, "cat", "/lab/cert.pem").stdout,
+            ca_pem=engine.run("exec", web, "cat", "/lab/cert.pem").stdout, git_token=git_token,
         )  # fmt: skip
     finally:
         engine.run("rm", "-f", web, git, dns, check=False)
@@ -228,13 +255,16 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
     # private.lab.test is an ordinary allowed name that resolves to one.
     egress: dict[str, Any] = {
         "allow": ["private.lab.test"],
-        "internal": ["allowed.test", "api.lab.test", "git.allowed.test"],
+        "internal": ["allowed.test", "api.lab.test", "git.allowed.test", "git.lab.test"],
         "proxy": PROXY,
     }
     if not default_topology:
         egress["network"] = lab.network
     limits = {"memory": "512m", "pids": 128}
     canary = {"CANARY": {"from_env": "LAB_CANARY", "optional": True}}
+    # The lab's CA as a skill (site_project writes it), where Claude Code reads it
+    # from its first moment: with Pipelock it speaks TLS to the lab itself.
+    lab_ca = {"NODE_EXTRA_CA_CERTS": "/home/node/.claude/skills/lab-ca/ca.pem"}
     # The lab's CA, one line: the Docker engine's env file carries no line break
     # (a PEM in a variable is refused there); the agent decodes it into a file.
     ca = base64.b64encode(lab.ca_pem.encode()).decode()
@@ -276,6 +306,37 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
                 "bottle": "lab",
                 "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
             },
+            # Every credential the sidecar can hold (tests/sidecar/test_credentials.py),
+            # from the host's variables: the lab's model API, its git over HTTPS, ssh;
+            # a subscription token comes from $CLAUDE_BOTTLE_OAUTH_TOKEN, as a user's does.
+            "holder": {
+                "bottle": "lab",
+                "skills": ["lab-ca"],
+                "env": {
+                    **lab_ca,
+                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
+                    "ANTHROPIC_API_KEY": {"from_env": "LAB_API_KEY"},
+                    "GITHUB_TOKEN": {"from_env": "LAB_GIT_TOKEN", "inject": "git.lab.test"},
+                },
+                "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
+            },
+            "keyed": {
+                "bottle": "lab",
+                "skills": ["lab-ca"],
+                "env": {
+                    **lab_ca,
+                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
+                    "ANTHROPIC_API_KEY": {"from_env": "LAB_API_KEY"},
+                },
+            },
+            "subscriber": {
+                "bottle": "lab",
+                "skills": ["lab-ca"],
+                "env": {
+                    **lab_ca,
+                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
+                },
+            },
         },
     }
 
@@ -287,6 +348,10 @@ def site_project(site: Site, sidecar_image: str, folder: Path, monkeypatch: pyte
     (home / ".ssh" / "known_hosts").write_text(site.lab.known_hosts)
     shutil.copy(site.lab.key, home / ".ssh" / "id_lab")  # keys enter only from the home folder (issue 10)
     (folder / "claude-bottle.json").write_text(json.dumps(lab_manifest(site.lab, site.topology == "default")))
+    skill = folder / "skills" / "lab-ca"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: lab-ca\ndescription: the lab's CA\n---\nNothing to do.\n")
+    (skill / "ca.pem").write_text(site.lab.ca_pem)
     trust_manifest(folder / "claude-bottle.json")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
@@ -299,10 +364,12 @@ def lab_project(lab_site: Site, sidecar_image: str, tmp_path: Path, monkeypatch:
     return site_project(lab_site, sidecar_image, tmp_path, monkeypatch)
 
 
-def leave_interactive_session(child: pexpect.spawn) -> str:
-    """From Claude Code's running session (bypass mode on) out through `/exit`
-    to the CLI's end-of-session line and its exit; the summary after that line."""
-    child.expect("bypass permissions on")
+def leave_interactive_session(child: pexpect.spawn, at_prompt: bool = False) -> str:
+    """From Claude Code's running session (bypass mode on; `at_prompt`: already
+    seen) out through `/exit` to the CLI's end-of-session line and its exit;
+    the summary after that line."""
+    if not at_prompt:
+        child.expect("bypass permissions on")
     child.send("/exit")
     child.expect("exit")
     child.send("\r")

@@ -35,7 +35,7 @@ def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello from allowed.test over https\nhello from allowed.test over http\n"
-    assert lab.web_saw(mark)
+    assert lab.web_sees(mark)
     assert "allowed : allowed.test (x2)" in result.stderr
 
 
@@ -85,9 +85,9 @@ def test_direct_connection_without_the_proxy_fails(lab_project: Path, lab: Lab) 
     # gateway address nobody holds (no host address on its bridge), so it fails at ARP.
     assert "direct=7\n" in result.stdout
     assert "proxied=0\n" in result.stdout  # the control: the same client, through the proxy
-    assert lab.web_saw(f"/ctl-{mark}")
+    assert lab.web_sees(f"/ctl-{mark}")
     lab.control(f"curl -s -o /dev/null http://{lab.web_ip}/direct-ctl-{mark}")  # the address answers
-    assert lab.web_saw(f"/direct-ctl-{mark}")
+    assert lab.web_sees(f"/direct-ctl-{mark}")
     assert not lab.web_saw(f"/{mark}")
 
 

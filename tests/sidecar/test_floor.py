@@ -152,7 +152,7 @@ def test_the_sidecars_own_way_out_is_walled_below_the_proxy(
     assert seen == [f"/{c}-control"]
     assert f"ctl-{c}.exfil.test" in lab.dns_queries()
     assert f"{c}.exfil.test" not in lab.dns_queries()
-    assert lab.web_saw(f"/{c}-internal")
+    assert lab.web_sees(f"/{c}-internal")
     assert not lab.web_saw(f"/{c}-odd")
     logs = engine.run("logs", stranger).stderr
     assert f"/{c}-control" in logs

@@ -111,7 +111,7 @@ def test_an_internal_name_never_reaches_the_metadata_address(
     assert "tls=000/502" in after  # Pipelock's answer to a dial the floor refused
     assert "http=502" in after
     assert "ok=200" in after  # the control: an internal name to a private address passes
-    assert lab.web_saw(f"/ok-{c}")
+    assert lab.web_sees(f"/ok-{c}")
     assert f"/{c}" not in container_log(engine, meta)
     events = read_pipelock_log(container_log(engine, name))
     refused = {(e.host, e.port, e.reason) for e in events if not e.allowed}
@@ -137,8 +137,8 @@ def test_a_plain_http_body_over_five_mib_is_refused(lab_project: Path, lab: Lab)
     assert not lab.web_saw(f"/big-{c}")
     assert a.value("small") == "200/000/0"  # the control: a body it can scan
     assert a.value("tls") == "200/200/0"  # the same body in a tunnel, which Pipelock does not read
-    assert lab.web_saw(f"/small-{c}")
-    assert lab.web_saw(f"/tls-{c}")
+    assert lab.web_sees(f"/small-{c}")
+    assert lab.web_sees(f"/tls-{c}")
     assert "allowed.test: body_not_scanned (" in a.stderr
 
 

@@ -130,7 +130,7 @@ def test_direct_ip_with_the_proxy_ignored(bottle: Bottle, lab: Lab) -> None:
     assert a.value("control") == "200/000/0"
     # The address is right: from the site's network it answers, and logs what reaches it.
     bottle.site.control(f"curl -s http://{bottle.site.web_ip}/control-{c}")
-    assert lab.web_saw(f"/control-{c}")
+    assert lab.web_sees(f"/control-{c}")
     assert not lab.web_saw(f"/{c}")
 
 
@@ -314,13 +314,13 @@ def test_ports_other_than_443_80_and_ssh(bottle: Bottle, lab: Lab) -> None:
     assert a.value("http8080") == ("403/000/0" if PROXY == "squid" else "502/000/0")
     # Plain HTTP only as ordinary proxied requests, which the proxy inspects.
     assert (a.value("connect80") == "200/200/0") == (PROXY == "pipelock"), a.value("connect80")
-    assert lab.web_saw(f"/tunnel-{c}") == (PROXY == "pipelock")  # a stated limit of Pipelock's
+    assert lab.web_sees(f"/tunnel-{c}") == (PROXY == "pipelock")  # a stated limit of Pipelock's
     # 22 is no ssh port of this agent's (it has no ssh entry): no tunnel to it either.
     assert not a.value("connect22").startswith("200/"), a.value("connect22")
     assert a.value("tls") == "200/200/0"
     assert a.value("http") == "200/000/0"
     assert not lab.web_saw(f"/{c}")
-    assert lab.web_saw(f"/ctl-{c}")
+    assert lab.web_sees(f"/ctl-{c}")
     # Either way the summary says why, in the same words.
     assert "          allowed.test:8443: port_not_allowed (" in a.stderr
     assert "          allowed.test:8080: port_not_allowed (" in a.stderr
@@ -336,7 +336,7 @@ def test_look_alike_names_are_refused(runc_bottle: Bottle, lab: Lab, host: str) 
     assert a.value("tls") == REFUSED_TUNNEL
     assert a.value("userinfo") == "403/000/0"
     assert a.value("control") == "200/200/0"
-    assert lab.web_saw(f"/ctl-{c}")
+    assert lab.web_sees(f"/ctl-{c}")
     assert not lab.web_saw(f"/{c}")
 
 
@@ -374,7 +374,7 @@ def test_a_redirect_from_an_allowed_host_to_a_blocked_one(bottle: Bottle, lab: L
     # own TLS, or no tunnel; Pipelock: a 403 to the CONNECT).
     assert a.value("attempt") in ("403/200/0", "000/200/56", "000/403/56"), a.value("attempt")
     assert a.value("control") == "200/200/0"
-    assert lab.web_saw(f"/ctl-{c}")
+    assert lab.web_sees(f"/ctl-{c}")
     # (The canary is in the first request's query, so it is looked for as a host.)
     assert not any(str(e.get("host", "")).startswith("blocked.test") for e in lab.web_log())
 
@@ -487,7 +487,7 @@ def test_tls_whose_sni_differs_from_the_connect_host(bottle: Bottle, lab: Lab) -
     ]))  # fmt: skip
     assert not a.value("fronted").startswith("200/200")
     assert a.value("control") == "200/200/0"
-    assert lab.web_saw(f"/ctl-{c}")
+    assert lab.web_sees(f"/ctl-{c}")
     assert not lab.web_saw(f"/{c}")
     assert "sni_not_allowed" in a.stderr
 

@@ -108,7 +108,7 @@ def test_an_internal_name_never_reaches_the_metadata_address(
     )
     assert "ok=200" in out  # the control: an internal name to a private address passes
     assert "meta=403" in out
-    assert lab.web_saw(f"/ok-{c}")
+    assert lab.web_sees(f"/ok-{c}")
     reasons = {(e["host"], e["reason"]) for e in squid_log(engine, name)}
     assert ("internal-meta.test", "metadata_address") in reasons
 

@@ -25,6 +25,7 @@ def test_run_cwd_brings_commits_back_and_saves_the_transcript(
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(lab_project / "claude-bottle.json", repo / "claude-bottle.json")
+    shutil.copytree(lab_project / "skills", repo / "skills")  # the manifest's own (the lab's CA)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "-c", "user.name=u", "-c", "user.email=u@u.test", "commit", "-qm", "start")

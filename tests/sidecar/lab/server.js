@@ -5,6 +5,7 @@
 const fs = require("fs");
 const http = require("http");
 const https = require("https");
+const { spawn } = require("child_process");
 
 function log(event) {
   process.stdout.write(JSON.stringify(event) + "\n");
@@ -27,14 +28,57 @@ function sse(res, text) {
   res.end();
 }
 
+// git.lab.test: git's smart HTTP (git http-backend, as a CGI) for the one
+// repository, to a client whose basic sign-in carries the lab's token as
+// GitHub takes one (any user, the token as the password); 401 otherwise.
+function git(req, res, body, url) {
+  const token = process.env.LAB_GIT_TOKEN || "";
+  const want = "Basic " + Buffer.from(`x-access-token:${token}`).toString("base64");
+  if (!token || req.headers.authorization !== want) {
+    res.writeHead(401, { "www-authenticate": 'Basic realm="lab"', "content-type": "text/plain" });
+    return res.end("a token is needed\n");
+  }
+  const env = {
+    PATH: process.env.PATH, GIT_PROJECT_ROOT: `${dir}/git`, GIT_HTTP_EXPORT_ALL: "1", REMOTE_USER: "agent",
+    REMOTE_ADDR: req.socket.remoteAddress || "", REQUEST_METHOD: req.method, PATH_INFO: url.pathname,
+    QUERY_STRING: url.search.slice(1), CONTENT_TYPE: req.headers["content-type"] || "",
+    CONTENT_LENGTH: String(body.length), HTTP_CONTENT_ENCODING: req.headers["content-encoding"] || "",
+    GIT_PROTOCOL: req.headers["git-protocol"] || "",
+  };
+  const cgi = spawn("git", ["http-backend"], { env });
+  const out = [];
+  cgi.stdout.on("data", (chunk) => out.push(chunk));
+  cgi.stderr.on("data", (chunk) => log({ event: "git-http-backend", stderr: chunk.toString() }));
+  cgi.on("close", () => {
+    const all = Buffer.concat(out);
+    const end = all.indexOf("\r\n\r\n") >= 0 ? all.indexOf("\r\n\r\n") + 4 : all.indexOf("\n\n") + 2;
+    const headers = {};
+    let status = 200;
+    for (const line of all.subarray(0, end).toString().split(/\r?\n/)) {
+      const at = line.indexOf(":");
+      if (at < 0) continue;
+      const [name, value] = [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+      if (name.toLowerCase() === "status") status = parseInt(value, 10);
+      else headers[name] = value;
+    }
+    res.writeHead(status, headers);
+    res.end(all.subarray(end));
+  });
+  cgi.stdin.end(body);
+}
+
 function handler(scheme) {
   return (req, res) => {
-    let body = "";
-    req.on("data", (chunk) => { body += chunk; });
+    const chunks = [];
+    req.on("data", (chunk) => { chunks.push(chunk); });
     req.on("end", () => {
+      const raw = Buffer.concat(chunks);
+      const isGit = (req.headers.host || "").split(":")[0] === "git.lab.test";
+      const body = isGit ? `(${raw.length} bytes of git)` : raw.toString("latin1");
       log({ scheme, host: req.headers.host, method: req.method, url: req.url, headers: req.headers, body,
         from: req.socket.remoteAddress });
       const url = new URL(req.url, `${scheme}://${req.headers.host}`);
+      if (isGit) return git(req, res, raw, url);
       if (url.pathname === "/v1/messages" && req.method === "POST") return sse(res, "hello from the lab model");
       if (url.pathname === "/redirect") {
         res.writeHead(302, { location: url.searchParams.get("to") });
