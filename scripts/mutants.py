@@ -48,6 +48,8 @@ UNIT_SNI = ("tests/unit/test_manifest.py", "tests/unit/test_squid_config.py")
 UNIT_SUFFIX = ("tests/unit/test_public_suffix.py",)
 PACKAGE_DATA = ("tests/unit/test_package_data.py",)
 INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
+CREDENTIALS = ("tests/sidecar/test_credentials.py", "-k", "nothing_inside or attacker or verifies")
+UNIT_CREDENTIALS = ("tests/unit/test_credentials.py",)
 # Not copied into a scratch checkout: history, caches, what builds leave.
 NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache",
                                     ".pytest_cache", ".hypothesis", "build", "dist", ".venv")  # fmt: skip
@@ -228,6 +230,22 @@ MUTANTS = (
            '    rules = [\n        "acl mutant_ready dstdomain claude-bottle-ready.invalid",\n'
            '        "http_access deny mutant_ready",\n        "http_access allow all",\n'
            '        "http_access deny manager why_admin",', REDTEAM_REFUSALS),
+    # Credentials held by the sidecar (issue 22).
+    Mutant("agent-header-not-dropped", "proxies/squid.py",
+           '    lines += [f"request_header_access {header} deny inject_ports" for header in REPLACED]\n', "",
+           CREDENTIALS),
+    Mutant("held-host-reachable-by-connect", "proxies/squid.py",
+           '["http_access allow inject_ports", "http_access deny injected_hosts why_credential"]',
+           '["http_access allow inject_ports"]', CREDENTIALS),
+    Mutant("credentials-not-included", "proxies/squid.py",
+           '    lines.append(f"include {CREDENTIALS_FILE}")\n', "", CREDENTIALS),
+    Mutant("held-host-not-verified", "proxies/squid.py",
+           'tls = " tls" if i.scheme == "https" else ""',
+           'tls = " tls tls-flags=DONT_VERIFY_PEER" if i.scheme == "https" else ""', CREDENTIALS),
+    Mutant("held-value-passed-in", "bottle/agent.py",
+           "    held = {*plan.credentials.placeholders, *plan.credentials.left_out}",
+           "    held: set[str] = set()", UNIT_CREDENTIALS),
+    Mutant("ssh-key-copied-in", "bottle/ssh.py", "        if i in held:", "        if False:", UNIT_CREDENTIALS),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",

@@ -36,6 +36,7 @@ RUNC_ONLY = "runc only"
 
 RT = "test_redteam"
 EGRESS = "test_egress"
+CREDS = "test_credentials"
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,19 @@ ROWS: tuple[Row, ...] = (
     Row(
         "`ssh` to a host outside the allowlist",
         (f"{EGRESS}::test_ssh_to_a_host_outside_the_allowlist_fails",),
+    ),
+    Row(
+        "the session's model key, git token and ssh key searched for inside the bottle (every process's "
+        "environment and command line, the whole file system, git's configuration, `~/.ssh`) while the "
+        "lab receives the real ones",
+        (f"{CREDS}::test_nothing_inside_holds_a_secret_while_the_lab_receives_each",),
+        passed={"pipelock": "inside (Pipelock adds no credential; the plan says so)"},
+    ),
+    Row(
+        "an attacker's key to the model host through the proxy (`CONNECT` and plain HTTP), with the "
+        "sidecar's own port as the control",
+        (f"{CREDS}::test_an_attacker_key_to_the_model_host_through_the_proxy_is_refused_and_reported",),
+        passed={"pipelock": "not held (the key is inside; the plan says so)"},
     ),
 )
 
