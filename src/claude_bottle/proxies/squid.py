@@ -41,14 +41,21 @@ from claude_bottle.proxies.base import (
     SidecarShape,
 )
 from claude_bottle.proxies.events import (
+    CONNECTION_FAILED,
+    CONNECTION_REFUSED,
     HOST_NOT_ALLOWED,
+    HOST_UNREACHABLE,
     METADATA_ADDRESS,
+    NAME_NOT_RESOLVED,
     PORT_NOT_ALLOWED,
     PRIVATE_ADDRESS,
     PROXY_ADMIN,
     SCHEME_NOT_ALLOWED,
     SECRET_IN_REQUEST,
     SNI_NOT_ALLOWED,
+    TLS_FAILED,
+    UPSTREAM_ERROR,
+    UPSTREAM_TIMEOUT,
     EgressEvent,
 )
 
@@ -104,7 +111,7 @@ REASONS = {
 LOG_FORMAT = (
     '{"ts":%ts.%03tu,"method":"%"rm","host":"%">rd","port":"%>rP","status":%>Hs,'
     '"result":"%Ss","server":"%<a","reason":"%"{reason}note","warning":"%"{dlp_warning}note",'
-    '"sni":"%"ssl::>sni"}'
+    '"sni":"%"ssl::>sni","error":"%err_code","detail":"%"err_detail"}'
 )
 
 
@@ -295,6 +302,44 @@ def _port(text: object) -> int | None:
         return None
 
 
+# Squid's own error pages for a request it let through but could not take to its
+# host (err_code), as the failure the summary names; errno from err_detail.
+_ERRNO_FAILURES = {"111": CONNECTION_REFUSED, "110": UPSTREAM_TIMEOUT, "113": HOST_UNREACHABLE,
+                   "101": HOST_UNREACHABLE}  # fmt: skip
+_ERROR_FAILURES = {
+    "ERR_DNS_FAIL": NAME_NOT_RESOLVED,
+    "ERR_CONNECT_FAIL": CONNECTION_FAILED,
+    "ERR_READ_TIMEOUT": UPSTREAM_TIMEOUT,
+    "ERR_LIFETIME_EXP": UPSTREAM_TIMEOUT,
+    "ERR_SECURE_CONNECT_FAIL": TLS_FAILED,
+    "ERR_CANNOT_FORWARD": CONNECTION_FAILED,
+    "ERR_READ_ERROR": UPSTREAM_ERROR,
+    "ERR_WRITE_ERROR": UPSTREAM_ERROR,
+    "ERR_ZERO_SIZE_OBJECT": UPSTREAM_ERROR,
+    "ERR_GATEWAY_FAILURE": UPSTREAM_ERROR,
+}
+
+
+def squid_failure(entry: dict[str, object]) -> str:
+    """Why a request Squid let through got no answer from its host, or "" (pure).
+    Measured on Squid 5.7: a name that does not resolve leaves no server address
+    (a tunnel logs ERR_CANNOT_FORWARD, plain HTTP ERR_READ_ERROR); a refused
+    connection is ERR_CONNECT_FAIL with its errno, except for a tunnel whose TLS
+    server name was peeked at, which Squid logs as a bare 503 (no error code)."""
+    error, detail = str(entry.get("error", "-")), str(entry.get("detail", "-"))
+    status, server = entry.get("status"), str(entry.get("server", "-"))
+    code = int(status) if isinstance(status, int) else 0
+    failure = _ERROR_FAILURES.get(error, "")
+    if not failure and str(entry.get("result", "")).startswith("NONE_NONE") and code >= 500:
+        failure = CONNECTION_FAILED  # a peeked tunnel that never reached its host
+    if not failure:
+        return ""
+    if server in ("-", "") and failure in (CONNECTION_FAILED, UPSTREAM_ERROR):
+        return NAME_NOT_RESOLVED  # no address was ever chosen
+    errno = detail.partition("errno=")[2].split("+")[0] if "errno=" in detail else ""
+    return _ERRNO_FAILURES.get(errno, failure) if failure == CONNECTION_FAILED else failure
+
+
 def read_squid_log(text: str) -> list[EgressEvent]:
     """Squid's JSON access log as shared events. Squid escapes what it copies
     from a request into the log, and raw bytes are decoded leniently, so a
@@ -313,7 +358,13 @@ def read_squid_log(text: str) -> list[EgressEvent]:
         host = str(entry.get("host", "-"))
         if reason == SNI_NOT_ALLOWED and entry.get("sni") not in (None, "", "-"):
             host = str(entry["sni"])
-        if host in ("-", "", READY_HOST) or (result.startswith("NONE_NONE") and reason == "-"):
+        status = entry.get("status")
+        peek = (
+            result.startswith("NONE_NONE")
+            and reason == "-"
+            and not (isinstance(status, int) and status >= 500)
+        )
+        if host in ("-", "", READY_HOST) or peek:
             continue  # bare TCP probes, origin-form requests, our readiness probe, SNI peeks
         refused = result.startswith("TCP_DENIED") or reason != "-"
         warning = str(entry.get("warning", "-")).split(",")[0]
@@ -324,6 +375,7 @@ def read_squid_log(text: str) -> list[EgressEvent]:
             method=str(entry.get("method", "")),
             ts=float(ts) if isinstance(ts, int | float) else None,
             warning="" if refused or warning == "-" else warning,
+            failure="" if refused else squid_failure(entry),
         ))  # fmt: skip
     return events
 
