@@ -134,6 +134,31 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
+def test_a_dry_run_names_kubernetes_its_context_and_namespace(
+    engine: KubernetesEngine, project: Project, namespace: str
+) -> None:
+    # The CLAUDE_BOTTLE_ENGINE of a user's shell, and no other word of where to run.
+    result = project.cli("start", "worker", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    context, server = engine.cluster.context, engine.cluster.configuration.host
+    assert (
+        f"runs on          : Kubernetes, context {context}, namespace {namespace} (API server {server})\n"
+        in (result.stderr)
+    )
+    assert "Docker" not in result.stderr
+    as_json = project.cli("start", "worker", "--dry-run", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    plan = json.loads(as_json.stdout)
+    assert plan["engine"] == {
+        "name": "kubernetes",
+        "context": context,
+        "endpoint": server,
+        "namespace": namespace,
+    }
+    assert plan["image"] == "claude-bottle:latest"
+    assert plan["sidecar_image"] == "claude-bottle-squid:latest"
+
+
 def test_run_of_a_trivial_command_leaves_nothing(engine: KubernetesEngine, project: Project) -> None:
     result = project.cli("run", "worker", "--", "true")
     assert result.returncode == 0, result.stderr

@@ -97,6 +97,33 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class EngineTarget:
+    """Where bottles run, for the plan and the session's record: Docker's endpoint
+    and context, or a Kubernetes cluster's context and namespace (and its API
+    server). Empty fields are what could not be known without asking the engine."""
+
+    engine: str  # "docker" or "kubernetes"
+    context: str = ""  # the docker context, or the kubeconfig context ("" in a pod: its service account)
+    endpoint: str = ""  # the docker CLI's endpoint, or the API server's URL
+    namespace: str = ""  # Kubernetes only
+
+    def describe(self) -> str:
+        if self.engine == "kubernetes":
+            context = self.context or "in-cluster (the pod's service account)"
+            namespace = self.namespace or "(the context's)"
+            where = f"Kubernetes, context {context}, namespace {namespace}"
+            return where + (f" (API server {self.endpoint})" if self.endpoint else "")
+        endpoint = self.endpoint or "the docker CLI's current endpoint"
+        return f"Docker, endpoint {endpoint}" + (f" (context {self.context})" if self.context else "")
+
+    def to_json(self) -> dict[str, str]:
+        out = {"name": self.engine, "context": self.context, "endpoint": self.endpoint}
+        if self.engine == "kubernetes":
+            out["namespace"] = self.namespace
+        return out
+
+
+@dataclass(frozen=True)
 class Found:
     """An object found by label: its kind, name and the values of asked labels."""
 
@@ -182,6 +209,12 @@ class Engine(Protocol):
     def describe(self) -> tuple[str, ...]:
         """Arguments from which `engine.select.from_description` makes this engine
         again (the watchdog runs in another process)."""
+
+    def target(self) -> EngineTarget:
+        """Where this engine runs bottles (for the plan and the record)."""
+
+    def image_of(self, container: str) -> str:
+        """The id of the image a running container runs (a digest), for the record."""
 
 
 class ExecStream(Protocol):

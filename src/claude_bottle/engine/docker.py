@@ -37,7 +37,7 @@ from typing import IO, Any, Literal
 
 from claude_bottle.console import trace, trace_streamed
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.api import Capabilities, ContainerSpec, FileSpec, Found, NetworkSpec
+from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, FileSpec, Found, NetworkSpec
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -236,6 +236,14 @@ def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
         return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
+def context_name(context_inspect: str) -> str:
+    """The current context's name from `docker context inspect` (pure), or ""."""
+    try:
+        return str(json.loads(context_inspect)[0]["Name"])
+    except (ValueError, LookupError, TypeError):
+        return ""
+
+
 @dataclass
 class DockerEngine:
     """The docker CLI, resolved once."""
@@ -246,6 +254,9 @@ class DockerEngine:
     pins: Mapping[str, str] = field(default_factory=dict)
     version: str = ""  # the server's version, once asked
     capabilities: Capabilities = CAPABILITIES
+    # The current context and its endpoint, once asked (`docker context inspect`).
+    context: str = ""
+    endpoint: str = ""
 
     @classmethod
     def locate(cls, settings: Settings | None = None) -> DockerEngine:
@@ -258,16 +269,19 @@ class DockerEngine:
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
         probe = cls(binary=binary)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            where = pool.submit(probe.current_endpoint)
+            version = probe.server_version()
+        context, endpoint = where.result()
         if os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT"):
-            return cls(binary=binary, version=probe.server_version())  # fixed by the environment
+            # Fixed by the environment (DOCKER_HOST wins over any context).
+            shown = os.environ.get("DOCKER_CONTEXT", "") if not os.environ.get("DOCKER_HOST") else ""
+            return cls(binary=binary, version=version, context=shown, endpoint=endpoint)
         # The engine is pinned for the whole session: `docker context use` in
         # another terminal meanwhile must not send the teardown (or the
         # watchdog's sweep) to another engine, leaving this one's objects behind.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            context = pool.submit(probe.current_context)
-            version = probe.server_version()
-        pins = {"DOCKER_CONTEXT": context.result()} if context.result() else {}
-        return cls(binary=binary, pins=pins, version=version)
+        pins = {"DOCKER_CONTEXT": context} if context else {}
+        return cls(binary=binary, pins=pins, version=version, context=context, endpoint=endpoint)
 
     @classmethod
     def described(cls, binary: str, context: str = "") -> DockerEngine:
@@ -277,19 +291,23 @@ class DockerEngine:
     def describe(self) -> tuple[str, ...]:
         return ("docker", self.binary, self.pins.get("DOCKER_CONTEXT", ""))
 
-    def current_context(self) -> str:
-        """The docker CLI's current context, or "" where it cannot say (too old)."""
+    def current_endpoint(self) -> tuple[str, str]:
+        """The docker CLI's current context ("" where it cannot say: too old) and
+        the endpoint it sends its calls to, in one call."""
         try:
-            answer = self.run("context", "show", check=False).stdout.strip()
+            answer = self.run("context", "inspect", check=False).stdout
         except OSError:
-            return ""
-        return answer if answer and len(answer.split()) == 1 else ""
+            answer = ""
+        return context_name(answer), engine_endpoint(answer, {**os.environ, **self.pins})
 
     def on_this_host(self) -> bool:
         """True when the CLI reaches its engine over a unix socket: not when
         DOCKER_HOST or the current docker context names an engine elsewhere."""
-        context = self.run("context", "inspect", check=False).stdout
-        return engine_endpoint(context, os.environ).startswith("unix://")
+        return (self.endpoint or self.current_endpoint()[1]).startswith("unix://")
+
+    def target(self) -> EngineTarget:
+        return EngineTarget("docker", context=self.pins.get("DOCKER_CONTEXT") or self.context,
+                            endpoint=self.endpoint)  # fmt: skip
 
     # --- Networks -----------------------------------------------------------------
 
@@ -359,6 +377,10 @@ class DockerEngine:
 
     def start(self, container: str) -> None:
         self.run("start", container, what=f"cannot start {container} again")
+
+    def image_of(self, container: str) -> str:
+        return self.run("inspect", "--format", "{{.Image}}", container,
+                        what=f"cannot read the image of {container}").stdout.strip()  # fmt: skip
 
     def logs(self, container: str) -> str:
         result = self.run("logs", container, what=f"cannot read the log of {container}")

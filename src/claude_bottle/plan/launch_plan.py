@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from claude_bottle import agent_image
+from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hosts import host_of_url
@@ -96,12 +97,19 @@ class LaunchPlan:
 
     notes: tuple[str, ...] = field(default=())  # adjustments the plan made, shown with it
     host_files: tuple[HostFile, ...] = field(default=())  # everything copied in from the host
+    # Where the bottle runs: the engine and its endpoint, context or namespace.
+    target: EngineTarget = field(default=EngineTarget("docker"))
+    manifest_digest: str = ""  # sha256 of the manifest's bytes ("" for the built-in), for the record
 
     def refuse_host_file_problems(self) -> None:
         """A host file the plan shows as refused stops the launch."""
         for f in self.host_files:
             if f.problem:
                 raise UsageError(f"{self.manifest_source}: {f.where}: {f.path}: {f.problem}")
+
+    def on(self, target: EngineTarget) -> LaunchPlan:
+        """The same plan, on the engine found where it runs."""
+        return replace(self, target=target)
 
     @property
     def slug(self) -> str:
@@ -217,6 +225,7 @@ def build_plan(
     session_id: str,
     taken_names: frozenset[str],
     host_cpus: int | None = None,
+    target: EngineTarget | None = None,
 ) -> LaunchPlan:
     agent = manifest.agent(options.agent)
     bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
@@ -262,6 +271,8 @@ def build_plan(
         claude_setup=_claude_setup(manifest, agent, bottle),
         notes=notes + image_notes,
         host_files=host_files,
+        target=target or EngineTarget(settings.engine or "docker"),
+        manifest_digest=manifest.digest,
     )
 
 

@@ -21,6 +21,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
     lim = plan.bottle.limits
     rows = [
         ("manifest", plan.manifest_source),
+        ("runs on", plan.target.describe()),
         ("agent", plan.agent.name),
         ("image", plan.image),
     ]
@@ -40,10 +41,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
         ("  egress", plan.egress_summary()),
         ("  egress proxy", plan.proxy_summary()),
-        (
-            "  egress network",
-            plan.egress_network or f"{SHARED_EGRESS} (the sidecars' way out; no agent joins it)",
-        ),
+        ("  egress network", _egress_network(plan)),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
         *(("host file", f.describe()) for f in plan.host_files),
@@ -52,6 +50,15 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
     if plan.command is not None:
         rows.append(("command", " ".join(plan.command)))
     return rows
+
+
+def _egress_network(plan: LaunchPlan) -> str:
+    if plan.egress_network:
+        return plan.egress_network
+    if plan.target.engine == "kubernetes":
+        return (f"{SHARED_EGRESS} (NetworkPolicies: the sidecars' way out, to anywhere but the cluster's "
+                "own ranges; no agent joins it)")  # fmt: skip
+    return f"{SHARED_EGRESS} (a Docker network: the sidecars' way out; no agent joins it)"
 
 
 def render_plan(plan: LaunchPlan) -> str:
@@ -73,6 +80,7 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
     return {
         "session": plan.session_id,
         "manifest": plan.manifest_source,
+        "engine": plan.target.to_json(),
         "agent": plan.agent.name,
         "image": plan.image,
         "cwd": str(plan.cwd) if plan.cwd is not None else None,
