@@ -61,6 +61,15 @@ def trusted_digest(manifest: Manifest, environ: Mapping[str, str]) -> str | None
     return _records(environ).get(str(Path(manifest.source).resolve()))
 
 
+def trust_facts(source: str, digest: str, environ: Mapping[str, str]) -> dict[str, object]:
+    """For a session's record: the manifest's path and digest, whether it needs
+    trusting, and whether that exact content was trusted."""
+    stand_in = Manifest(source=source, base_dir=Path(source).parent, bottles={}, agents={}, digest=digest)
+    needs = needs_trust(stand_in, environ)
+    return {"path": source, "sha256": digest, "needs_trust": needs,
+            "trusted": not needs or trusted_digest(stand_in, environ) == digest}  # fmt: skip
+
+
 def is_trusted(manifest: Manifest, environ: Mapping[str, str]) -> bool:
     return not needs_trust(manifest, environ) or trusted_digest(manifest, environ) == manifest.digest
 

@@ -245,7 +245,7 @@ def build_plan(
             )
         skills.append(SkillSource(found.declared, found.path))
     ignored = (ENVIRONMENT["derived_image"],) if settings.derived_image else ()
-    image, sidecar_image, image_notes = _images(settings, bottle)
+    image, sidecar_image, image_notes = planned_images(settings, bottle.egress.proxy)
     return LaunchPlan(
         session_id=session_id,
         manifest_source=manifest.source,
@@ -276,11 +276,11 @@ def build_plan(
     )
 
 
-def _images(settings: Settings, bottle: Bottle) -> tuple[str, str, tuple[str, ...]]:
+def planned_images(settings: Settings, proxy: str) -> tuple[str, str, tuple[str, ...]]:
     """The agent and sidecar images a launch runs, and a note: each the one the
     user named, else, on Kubernetes with a registry, the registry's name of the
     image claude-bottle builds (as `build --push` pushes it), else the local name."""
-    default_sidecar = backend_for(bottle.egress.proxy).default_image()
+    default_sidecar = backend_for(proxy).default_image()
     image = settings.image or DEFAULT_IMAGE
     sidecar = settings.sidecar_image or default_sidecar
     if not settings.registry:
