@@ -27,6 +27,7 @@ from claude_bottle import addresses
 from claude_bottle.proxies.base import (
     FLOOR_REFUSED,
     ConfigDelivery,
+    LiveReload,
     ProxyBackend,
     ProxySpec,
     Readiness,
@@ -327,3 +328,12 @@ class PipelockBackend(ProxyBackend):
 
     def refusal(self, spec: ProxySpec) -> str | None:
         return pipelock_refusal(spec)
+
+    def live_reload(self) -> LiveReload:
+        # Pipelock 2.3 watches its configuration's folder and reloads a changed
+        # file by itself (and on SIGHUP), swapping its scanner while open tunnels
+        # go on; in strict mode it refuses a reload that widens trusted_domains,
+        # which an approval never touches (approved hosts go to api_allowlist).
+        # Its image has no shell: the file is copied over, its log says the rest.
+        return LiveReload(file_path=CONFIG_PATH, logged='"event":"config_reload"',
+                          refused=("config reload failed", '"method":"CONFIG_RELOAD"'))  # fmt: skip

@@ -35,6 +35,7 @@ from claude_bottle import addresses
 from claude_bottle.proxies.base import (
     READY_HOST,
     ConfigDelivery,
+    LiveReload,
     ProxyBackend,
     ProxySpec,
     Readiness,
@@ -295,6 +296,45 @@ def render_squid_config(spec: ProxySpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What in `squid -k parse`'s output refuses a configuration: Squid itself would
+# skip a line it cannot parse and run without that rule (the image's entrypoint
+# checks the same words at start; a unit test holds the two equal).
+PARSE_REFUSES = "ERROR|FATAL|Bungled|WARNING: .*(subdomain|subnetwork|duplicate)"
+RELOADED = "claude-bottle-squid: reconfigured"
+RELOAD_SECONDS = 5
+
+# Run in the sidecar as Squid's own user, the new configuration on stdin: check
+# it whole first, put it in place, and signal Squid (PID 1 of its container) to
+# reconfigure, which keeps its open connections and tunnels (measured: a tunnel
+# open across it carries its next request). Squid closes and reopens its
+# listening port while it reconfigures: done once the port listens again on a
+# socket of its own (its inode in /proc/net/tcp changed).
+RELOAD_SCRIPT = f"""set -eu
+umask 077
+conf={RUN_DIR}/squid.conf
+next={RUN_DIR}/squid.conf.next
+cat > "$next"
+if ! out=$(/usr/sbin/squid -k parse -f "$next" 2>&1) \\
+   || printf '%s\\n' "$out" | grep -qE '{PARSE_REFUSES}'; then
+  printf '%s\\n' "$out" | grep -E 'ERROR|FATAL|Bungled|WARNING' >&2 || true
+  rm -f "$next"
+  echo "claude-bottle-squid: the new configuration is not fully accepted; the running one stays" >&2
+  exit 65
+fi
+listener() {{ awk '$2 ~ /:{PORT:04X}$/ && $4 == "0A" {{print $10}}' /proc/net/tcp; }}
+before=$(listener)
+mv -f "$next" "$conf"
+kill -HUP 1
+i=0
+while now=$(listener); [ -z "$now" ] || [ "$now" = "$before" ]; do
+  i=$((i + 1))
+  if [ "$i" -ge {RELOAD_SECONDS * 20} ]; then echo "claude-bottle-squid: no reconfigure seen" >&2; exit 75; fi
+  sleep 0.05
+done
+echo "{RELOADED}"
+"""
+
+
 def _port(text: object) -> int | None:
     try:
         return int(str(text))
@@ -410,3 +450,6 @@ class SquidBackend(ProxyBackend):
 
     def read_events(self, log: str) -> list[EgressEvent]:
         return read_squid_log(log)
+
+    def live_reload(self) -> LiveReload:
+        return LiveReload(script=("sh", "-c", RELOAD_SCRIPT), done=RELOADED)
