@@ -84,6 +84,9 @@ class ContainerSpec:
     # that walls its own ranges off (Kubernetes) opens their addresses to this
     # container alone; Docker walls nothing off there (the proxy decides).
     reaches: tuple[str, ...] = ()
+    # It listens on a port below 1024 as its own (non-root) user: the kernel's
+    # net.ipv4.ip_unprivileged_port_start is 0 in its network namespace.
+    low_ports: bool = False
 
 
 @dataclass(frozen=True)

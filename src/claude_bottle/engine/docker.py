@@ -131,6 +131,7 @@ def container_args(spec: ContainerSpec, network: str | None = None) -> tuple[str
         *(("--cpus", f"{lim.cpus:g}") if lim.cpus is not None else ()),
         *(("--runtime", spec.runtime) if spec.runtime else ()),
         *(("--read-only",) if spec.read_only else ()),
+        *(("--sysctl", "net.ipv4.ip_unprivileged_port_start=0") if spec.low_ports else ()),
         *(arg for path, options in spec.tmpfs for arg in ("--tmpfs", f"{path}:{options}")),
         *(("--user", spec.user) if spec.user else ()),
         *(("--workdir", spec.workdir) if spec.workdir else ()),
