@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -85,6 +86,17 @@ class Project:
 
     def argv(self, *args: str) -> list[str]:
         return cli_argv(*args)
+
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        """A changed manifest, trusted again (as its user would)."""
+        (self.folder / "claude-bottle.json").write_text(json.dumps(data))
+        saved = os.environ.get("XDG_STATE_HOME")
+        os.environ["XDG_STATE_HOME"] = self.env["XDG_STATE_HOME"]
+        try:
+            trust_manifest(self.folder / "claude-bottle.json")
+        finally:
+            if saved is not None:
+                os.environ["XDG_STATE_HOME"] = saved
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
@@ -233,6 +245,42 @@ def test_cwd_work_comes_back_as_a_branch(engine: KubernetesEngine, project: Proj
     assert git(repo, "show", f"{branch}:README.md") == "hello\nedited\n"
     assert git(repo, "show", f"{branch}:one.txt") == "one\n"
     assert (repo / "README.md").read_text() == "hello\n"  # the user's tree is untouched
+
+
+def test_a_host_approved_from_outside_goes_through_and_the_address_rules_stand(
+    engine: KubernetesEngine, project: Project, lab: dict[str, str]
+) -> None:
+    # A bottle with no internal hosts: every lab name is an ordinary one (the lab's web
+    # server stands in for the internet at a public address), but the lab's DNS gives
+    # private.lab.test a private address and metadata.lab.test the metadata address.
+    data = json.loads((project.folder / "claude-bottle.json").read_text())
+    data["bottles"]["open"] = {"egress": {"allow": ["allowed.test"]}}
+    data["agents"]["opener"] = {"bottle": "open"}
+    project.write_manifest(data)
+    proc = project.spawn("run", "opener", "--", "sh", "-c", "echo ready; exec sleep 300")
+
+    def status(url: str) -> str:
+        return project.cli("shell", "opener", "--", "curl", "-s", "-m", "10", "-o", "/dev/null",
+                           "-w", "%{http_code}", url).stdout  # fmt: skip
+
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        assert status("http://later.test/") == "403"
+        approved = project.cli("allow", "opener", "later.test")
+        assert approved.returncode == 0, approved.stderr
+        assert "allowed later.test in" in approved.stderr
+        assert status("http://later.test/") == "200"  # reconfigured in the pod, at once
+        for name in ("metadata.lab.test", "private.lab.test"):
+            assert project.cli("allow", "opener", name).returncode == 0
+            assert status(f"http://{name}/") == "403", name  # the address rules still stand
+        assert status("http://allowed.test/") == "200"  # and what was allowed still is
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert re.search(r"approved: later\.test for this session, at \S+ by \S+ \(allow\)", err), err
+    assert "metadata.lab.test: metadata_address" in err
+    assert "private.lab.test: private_address" in err
 
 
 @pytest.fixture

@@ -308,7 +308,7 @@ RELOAD_SECONDS = 5
 # reconfigure, which keeps its open connections and tunnels (measured: a tunnel
 # open across it carries its next request). Squid closes and reopens its
 # listening port while it reconfigures: done once the port listens again on a
-# socket of its own (its inode in /proc/net/tcp changed).
+# socket of its own (its inode in /proc/net/tcp or tcp6 changed).
 RELOAD_SCRIPT = f"""set -eu
 umask 077
 conf={RUN_DIR}/squid.conf
@@ -321,8 +321,16 @@ if ! out=$(/usr/sbin/squid -k parse -f "$next" 2>&1) \\
   echo "claude-bottle-squid: the new configuration is not fully accepted; the running one stays" >&2
   exit 65
 fi
-listener() {{ awk '$2 ~ /:{PORT:04X}$/ && $4 == "0A" {{print $10}}' /proc/net/tcp; }}
+# IPv4 or IPv6 (a dual-stack socket where the namespace has IPv6, as a pod may).
+listener() {{
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$2 ~ /:{PORT:04X}$/ && $4 == "0A" {{print $10}}'
+}}
 before=$(listener)
+if [ -z "$before" ]; then
+  rm -f "$next"
+  echo "claude-bottle-squid: no listening socket of Squid's seen" >&2
+  exit 75
+fi
 mv -f "$next" "$conf"
 kill -HUP 1
 i=0
