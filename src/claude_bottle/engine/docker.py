@@ -29,7 +29,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -571,13 +571,34 @@ class DockerEngine:
         build_args: Sequence[tuple[str, str]] = (),
         labels: Mapping[str, str] | None = None,
         on_terminal: bool = False,
+        on_step: Callable[[int, int, str], None] | None = None,
     ) -> tuple[int, str]:
-        """`docker build`: its status, and its output when not shown on a terminal."""
-        args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal)
+        """`docker build`: its status and its output. `on_step(n, total, what)` is
+        told each step as docker reaches it (the classic builder's `Step n/total`,
+        BuildKit's `[n/total]`); without it, on a terminal, docker's own output."""
+        args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal and on_step is None)
+        if on_step is not None:
+            return self._build_steps(args, on_step)
         if on_terminal:
             return self.foreground(*args), ""  # docker's own progress: the step and its output
         result = self.run(*args, check=False)
         return result.returncode, result.stdout + result.stderr
+
+    def _build_steps(self, args: Sequence[str], on_step: Callable[[int, int, str], None]) -> tuple[int, str]:
+        proc = self.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        log: list[str] = []
+        started = time.monotonic()
+        with proc.stdout:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace")
+                log.append(line)
+                step = build_step(line)
+                if step is not None:
+                    on_step(*step)
+        status = proc.wait()
+        _trace(self.argv(args), started, status)
+        return status, "".join(log)
 
     def pull(self, ref: str) -> bool:
         return self.foreground("pull", ref) == 0
@@ -691,6 +712,18 @@ class DockerEngine:
         kwargs.setdefault("env", self._env())
         trace_streamed(display_command(self.argv(args)))
         return subprocess.Popen(self.argv(args), **kwargs)
+
+
+_CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BUILDKIT_STEP = re.compile(r"^#\d+ \[(?:[\w.-]+ )?(\d+)/(\d+)\] (.*)$")
+
+
+def build_step(line: str) -> tuple[int, int, str] | None:
+    """The step a line of `docker build`'s output starts (n, total, what), or None (pure)."""
+    found = _CLASSIC_STEP.match(line.rstrip("\n")) or _BUILDKIT_STEP.match(line.rstrip("\n"))
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2)), found.group(3).strip()[:60]
 
 
 def build_argv(

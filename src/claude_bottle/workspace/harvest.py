@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from claude_bottle import agent_image
 from claude_bottle.engine.api import Engine
@@ -32,6 +32,9 @@ from claude_bottle.errors import ClaudeBottleError, EngineError, NotRunning, Pat
 from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
+
+if TYPE_CHECKING:
+    from claude_bottle.progress import Progress
 
 BUNDLE_NAME = ".claude-bottle-harvest.bundle"  # in the agent's home (CLAUDE_BOTTLE_CONTAINER_HOME)
 HARVEST_REF = "refs/claude-bottle/harvest"
@@ -188,9 +191,12 @@ def harvest_git(
     if verdict == "none":
         return HarvestResult("none")
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
+    from claude_bottle.progress import Progress  # only for this step
+
     for member, stream in copy_out(engine, container, in_bottle):
-        if member.isfile():
-            save_stream(stream, bundle)
+        if member.isfile() and stream is not None:
+            with Progress("taking the work out (git bundle)", member.size) as progress:
+                save_stream(progress.counting(stream), bundle)
     name = _free_branch(source.folder, branch)
     fetch = fetch_checked(source.folder, bundle, f"refs/heads/{name}", HARVEST_REF)
     if fetch.returncode != 0:
@@ -248,14 +254,19 @@ def harvest_folder(
 ) -> HarvestResult:
     """Changed and new files come out (streamed, file by file); a file whose size
     and mtime did not change costs only its line in the listing, however large."""
-    changed, added, deleted = changed_files(list_workspace(engine, container, workspace), source.snapshot)
+    now = list_workspace(engine, container, workspace)
+    changed, added, deleted = changed_files(now, source.snapshot)
     if not (changed or added or deleted):
         return HarvestResult("none")
     target = store.path / label / "files"
     target.mkdir(parents=True, exist_ok=True)
     wanted = set(changed) | set(added)
     if wanted:
-        _take_files(engine, container, workspace, wanted, target)
+        from claude_bottle.progress import Progress  # only for this step
+
+        listed = {rel: now[rel][1] for rel in wanted if rel in now}
+        with Progress(f"taking the work out ({len(wanted)} file(s))", sum(listed.values())) as progress:
+            _take_files(engine, container, workspace, wanted, target, progress)
     (store.path / label / "deleted.txt").write_text("".join(f"{d}\n" for d in deleted))
     return HarvestResult(
         "files",
@@ -266,7 +277,9 @@ def harvest_folder(
     )
 
 
-def _take_files(engine: Engine, container: str, workspace: str, wanted: set[str], target: Path) -> None:
+def _take_files(
+    engine: Engine, container: str, workspace: str, wanted: set[str], target: Path, progress: Progress
+) -> None:
     """The named files, streamed out of the bottle by its own tar (as the agent user)."""
     argv = ("tar", "-C", workspace, "-cf", "-", "--no-recursion", "--ignore-failed-read", "--null", "-T", "-")
     names = b"".join(os.fsencode(rel) + b"\0" for rel in sorted(wanted))
@@ -280,7 +293,7 @@ def _take_files(engine: Engine, container: str, workspace: str, wanted: set[str]
                 continue
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            save_stream(stream, dest)
+            save_stream(progress.counting(stream) if stream is not None else None, dest)
             dest.chmod(0o644 | (member.mode & 0o111))
         writer.join()
         status = proc.wait()
