@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from claude_bottle.cli.approving import approve_in_bottle
 from claude_bottle.engine.inventory import find_bottle
 from claude_bottle.engine.select import locate
 
@@ -31,6 +30,8 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from claude_bottle.cli.approving import approve_in_bottle  # not every command's start pays for it
+
     engine = locate()
     bottle = find_bottle(engine, args.target)
     approve_in_bottle(engine, bottle, args.host, scope="always" if args.always else "session", via="allow")

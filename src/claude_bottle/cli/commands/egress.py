@@ -13,7 +13,6 @@ import argparse
 import sys
 from typing import Any
 
-from claude_bottle.cli.approving import approve_in_bottle
 from claude_bottle.cli.terminal import ask, choose
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
@@ -104,6 +103,8 @@ class Offers:
             if answer not in ("y", "yes", "a", "always"):
                 continue
             always = answer in ("a", "always")
+            from claude_bottle.cli.approving import approve_in_bottle  # only once one is approved
+
             try:
                 approve_in_bottle(
                     self.engine, self.bottle, host, scope="always" if always else "session",

@@ -15,7 +15,6 @@ from typing import Any
 from claude_bottle.console import info
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.workspace.record import NAME, SessionRecord, verify_file
-from claude_bottle.workspace.record_schema import SCHEMA
 from claude_bottle.workspace.session_folders import SessionFolder, data_root, saved_sessions
 
 
@@ -43,6 +42,8 @@ def describe_work(work: dict[str, Any] | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "schema":
+        from claude_bottle.workspace.record_schema import SCHEMA
+
         print(json.dumps(SCHEMA, indent=2))
         return 0
     if args.action in ("show", "verify"):
