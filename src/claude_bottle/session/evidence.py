@@ -12,6 +12,7 @@ from typing import Any
 
 from claude_bottle import package_data
 from claude_bottle.engine.api import Engine
+from claude_bottle.errors import EngineError
 from claude_bottle.manifest.trust import trust_facts
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.render import plan_json
@@ -70,13 +71,20 @@ class Evidence:
             })  # fmt: skip
 
     def containers(self, engine: Engine, agent: str, sidecar: str) -> None:
-        """The containers and the ids of the images they run."""
+        """The containers and the ids of the images they run (an id the engine
+        would not tell is recorded empty, with why: the session goes on)."""
         self.begin()
         plan = self.plan
+
+        def image(name: str, ref: str) -> dict[str, str]:
+            try:
+                return {"name": name, "image": ref, "image_id": engine.image_of(name)}
+            except EngineError as exc:
+                return {"name": name, "image": ref, "image_id": "", "unknown": str(exc)}
+
         self.record.append("containers", {
-            "agent": {"name": agent, "image": plan.image, "image_id": engine.image_of(agent)},
-            "sidecar": {"name": sidecar, "image": plan.sidecar_image, "image_id": engine.image_of(sidecar),
-                        "proxy": plan.bottle.egress.proxy},
+            "agent": image(agent, plan.image),
+            "sidecar": {**image(sidecar, plan.sidecar_image), "proxy": plan.bottle.egress.proxy},
         })  # fmt: skip
 
     def approvals(self) -> list[dict[str, Any]]:
