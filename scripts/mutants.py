@@ -43,6 +43,8 @@ UNIT_SNI = ("tests/unit/test_manifest.py", "tests/unit/test_squid_config.py")
 UNIT_SUFFIX = ("tests/unit/test_public_suffix.py",)
 PACKAGE_DATA = ("tests/unit/test_package_data.py",)
 INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
+UNIT_APPROVAL = ("tests/unit/test_approval.py",)
+UNIT_RECORD = ("tests/unit/test_record.py",)
 # Not copied into a scratch checkout: history, caches, what builds leave.
 NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache",
                                     ".pytest_cache", ".hypothesis", "build", "dist", ".venv")  # fmt: skip
@@ -194,6 +196,18 @@ MUTANTS = (
            '    rules = [\n        "acl mutant_ready dstdomain claude-bottle-ready.invalid",\n'
            '        "http_access deny mutant_ready",\n        "http_access allow all",\n'
            '        "http_access deny manager why_admin",', REDTEAM_REFUSALS),
+    # Approving a host while the bottle runs: by the allowlist's rules, and every approval kept.
+    Mutant("approval-as-internal-host", "proxies/base.py",
+           "return replace(self, allow=tuple(dict.fromkeys(self.allow + hosts)))",
+           "return replace(self, internal=tuple(dict.fromkeys(self.internal + hosts)))", UNIT_APPROVAL),
+    Mutant("approval-forgets-earlier-approvals", "bottle/approval.py",
+           "spec = started.spec.approving((*earlier, host))", "spec = started.spec.approving((host,))",
+           UNIT_APPROVAL),
+    # The session's record: its chain and its hashes are checked.
+    Mutant("record-chain-unchecked", "workspace/record.py",
+           'if entry.get("prev") != prev:', "if False:", UNIT_RECORD),
+    Mutant("record-hash-unchecked", "workspace/record.py",
+           'if entry_hash(entry) != entry["hash"]:', "if False:", UNIT_RECORD),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",
