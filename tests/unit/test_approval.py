@@ -193,3 +193,24 @@ def test_always_changes_only_trusted_content_and_trusts_the_result(
         plan_allow_always(str(path), "dev", "c.test", environ)
     with pytest.raises(ManifestChangeRefused, match="built-in manifest"):
         plan_allow_always(BUILTIN_SOURCE, "default", "c.test", environ)
+
+
+def test_a_record_without_its_start_or_its_proxy_spec_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("claude_bottle.bottle.approval.START_WAIT", 0.2)
+    folder, older = SessionFolder(tmp_path / "s2").create(), SessionFolder(tmp_path / "s3").create()
+    event = {"host": "a.test", "port": 443, "allowed": True, "outcome": "answered", "reason": "",
+             "failure": "", "method": "CONNECT", "ts": None, "warning": ""}  # fmt: skip
+    SessionRecord.in_folder(folder.path).append("egress", event)
+    SessionRecord.in_folder(older.path).append("session", {"session": "s3", "bottle": "b"})  # an older CLI's
+    try:
+        with pytest.raises(ApprovalError, match="has no start yet"):
+            approve(SidecarStandIn(), "proxy", folder, "later.test")  # type: ignore[arg-type]
+        with pytest.raises(ApprovalError, match="does not say how its proxy was configured"):
+            approve(SidecarStandIn(), "proxy", older, "later.test")  # type: ignore[arg-type]
+    finally:  # not records this version writes: kept out of the run's check of every record
+        for made in (folder, older):
+            SessionRecord.in_folder(made.path).path.unlink()
+    with pytest.raises(ApprovalError, match="has no record on this machine"):
+        approve(SidecarStandIn(), "proxy", SessionFolder(tmp_path / "none"), "later.test")  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from claude_bottle.workspace.session_folders import SessionFolder
 
 Scope = Literal["session", "always"]
 LOG_WAIT = 5.0  # seconds a proxy that says it reloaded in its log has to say so
+START_WAIT = 10.0  # seconds a bottle just started has to write its record's first entry
 
 
 class ApprovalError(ClaudeBottleError):
@@ -53,7 +54,9 @@ class Started:
     @classmethod
     def read(cls, appender: Appender) -> Started:
         starts = [e for e in appender.entries() if e.get("kind") == "session"]
-        data = starts[0]["data"] if starts else {}
+        if not starts:
+            raise ApprovalError("the session's record has no start yet (is the bottle still starting?)")
+        data = starts[0]["data"]
         proxy = data.get("proxy") if isinstance(data.get("proxy"), dict) else None
         if proxy is None:
             raise ApprovalError(

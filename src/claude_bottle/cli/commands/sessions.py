@@ -98,8 +98,8 @@ def entry_line(entry: dict[str, Any]) -> str:
         what = "; ".join(f"{role} {c.get('name')} image {c.get('image')} ({c.get('image_id')})"
                          for role, c in data.items() if isinstance(c, dict))  # fmt: skip
     elif kind == "approval":
-        what = f"{data.get('host')} for {'good' if data.get('scope') == 'always' else 'this session'} " \
-               f"by {_who(data.get('by'))}"  # fmt: skip
+        scope = "this session and in the manifest" if data.get("scope") == "always" else "this session"
+        what = f"{data.get('host')} for {scope} by {_who(data.get('by'))}"
     elif kind == "egress":
         why = data.get("reason") or data.get("failure") or ""
         port = data.get("port")
