@@ -30,7 +30,7 @@ from claude_bottle.proxies.events import events_jsonl, summarize
 from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence
 from claude_bottle.session.preflight import preflight
-from claude_bottle.session.signals import interruptible, shielded
+from claude_bottle.session.signals import SignalLatch, interruptible, shielded
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
 
@@ -253,6 +253,14 @@ def open_session_folder(
 
 
 def record_end(session: Session, status: int | None = None) -> None:
+    """Write what the session did into its folder and record. A signal meanwhile
+    is noted and ignored, as during teardown: a record cut in the middle of a
+    line would no longer hold."""
+    with SignalLatch(announce="still writing the session's record"):
+        _record_end(session, status)
+
+
+def _record_end(session: Session, status: int | None) -> None:
     evidence = session.evidence
     folder = evidence.folder if evidence is not None else session.keeper.folder
     if folder is None:

@@ -94,21 +94,22 @@ class SessionRecord:
         return self.path.is_file()
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[IO[bytes]]:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield f
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    def _locked(self) -> Iterator[None]:
+        """The record's folder locked (flock on the folder: no file is made just to
+        hold a lock, so an append cut short before it wrote leaves no empty record)."""
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # and the lock with it
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Appender]:
         """The record locked for a read-then-append (an approval reads the ones
         before it): nobody else appends meanwhile."""
-        with self._locked() as f:
-            yield Appender(self, f)
+        with self._locked():
+            yield Appender(self)
 
     def append(self, kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.extend([(kind, data)])[-1]
@@ -148,19 +149,26 @@ class SessionRecord:
 @dataclass
 class Appender:
     record: SessionRecord
-    f: IO[bytes]
 
     def entries(self) -> list[dict[str, Any]]:
         return self.record.entries()
 
-    def extend(self, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
-        last = _last_line(self.f)
+    def _head(self) -> dict[str, Any] | None:
+        try:
+            with self.record.path.open("rb") as f:
+                last = _last_line(f)
+        except FileNotFoundError:
+            return None
         try:
             head = json.loads(last) if last else None
         except ValueError:
             raise RecordError(f"{self.record.path}: its last line is not JSON; not appending") from None
-        prev = str(head["hash"]) if isinstance(head, dict) and "hash" in head else GENESIS
-        seq = int(head["seq"]) + 1 if isinstance(head, dict) and "seq" in head else 0
+        return head if isinstance(head, dict) else None
+
+    def extend(self, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        head = self._head()
+        prev = str(head["hash"]) if head is not None and "hash" in head else GENESIS
+        seq = int(head["seq"]) + 1 if head is not None and "seq" in head else 0
         written, lines = [], []
         for kind, data in entries:
             if kind not in KINDS:
@@ -171,9 +179,15 @@ class Appender:
             lines.append(canonical(entry) + "\n")
             written.append(entry)
             seq += 1
-        self.f.write("".join(lines).encode())
-        self.f.flush()
-        os.fsync(self.f.fileno())
+        payload = "".join(lines).encode()
+        fd = os.open(self.record.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return written
 
 
@@ -195,7 +209,9 @@ def verify(data: bytes) -> Verdict:
     from 0, and nothing after the last newline."""
     problems: list[str] = []
     prev, count, ended = GENESIS, 0, False
-    if data and not data.endswith(b"\n"):
+    if not data:
+        return Verdict(entries=0, head=GENESIS, problems=("the record is empty (nothing was written to it)",))
+    if not data.endswith(b"\n"):
         problems.append("the record does not end with a newline (cut short, or changed after its end)")
     for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"), 1):
         where = f"line {number}"
