@@ -50,6 +50,8 @@ PACKAGE_DATA = ("tests/unit/test_package_data.py",)
 INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
 CREDENTIALS = ("tests/sidecar/test_credentials.py", "-k", "nothing_inside or attacker or verifies")
 UNIT_CREDENTIALS = ("tests/unit/test_credentials.py",)
+UNIT_APPROVAL = ("tests/unit/test_approval.py",)
+UNIT_RECORD = ("tests/unit/test_record.py",)
 # Not copied into a scratch checkout: history, caches, what builds leave.
 NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache",
                                     ".pytest_cache", ".hypothesis", "build", "dist", ".venv")  # fmt: skip
@@ -245,7 +247,20 @@ MUTANTS = (
     Mutant("held-value-passed-in", "bottle/agent.py",
            "    held = {*plan.credentials.placeholders, *plan.credentials.left_out}",
            "    held: set[str] = set()", UNIT_CREDENTIALS),
-    Mutant("ssh-key-copied-in", "bottle/ssh.py", "        if i in held:", "        if False:", UNIT_CREDENTIALS),
+    Mutant("ssh-key-copied-in", "bottle/ssh.py",
+           "        if i in held:", "        if False:", UNIT_CREDENTIALS),
+    # Approving a host while the bottle runs: by the allowlist's rules, and every approval kept.
+    Mutant("approval-as-internal-host", "proxies/base.py",
+           "return replace(self, allow=tuple(dict.fromkeys(self.allow + hosts)))",
+           "return replace(self, internal=tuple(dict.fromkeys(self.internal + hosts)))", UNIT_APPROVAL),
+    Mutant("approval-forgets-earlier-approvals", "bottle/approval.py",
+           "spec = started.spec.approving((*earlier, host))", "spec = started.spec.approving((host,))",
+           UNIT_APPROVAL),
+    # The session's record: its chain and its hashes are checked.
+    Mutant("record-chain-unchecked", "workspace/record.py",
+           'if entry.get("prev") != prev:', "if False:", UNIT_RECORD),
+    Mutant("record-hash-unchecked", "workspace/record.py",
+           'if entry_hash(entry) != entry["hash"]:', "if False:", UNIT_RECORD),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
            "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",

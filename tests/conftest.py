@@ -13,6 +13,7 @@ import pytest
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import record_trust
 from tests.installed import installed_cli
+from tests.records import check_records
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,16 +25,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every test (and every CLI process it starts) keeps its trust records in a
-    folder of its own, never in the user's ~/.local/state."""
-    state = tmp_path_factory.mktemp("state")
-    previous = os.environ.get("XDG_STATE_HOME")
+    """Every test (and every CLI process it starts) keeps its trust records and
+    its sessions' folders in folders of its own, never in the user's
+    ~/.local/state and ~/.local/share. At the end, every session record the run
+    wrote anywhere under its temporary folders is checked against the record's
+    JSON Schema and its hash chain (tests/records.py)."""
+    state, data = tmp_path_factory.mktemp("state"), tmp_path_factory.mktemp("data")
+    previous = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "XDG_DATA_HOME")}
     os.environ["XDG_STATE_HOME"] = str(state)
+    os.environ["XDG_DATA_HOME"] = str(data)
     yield state
-    if previous is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    problems = check_records(tmp_path_factory.getbasetemp())
+    assert problems == [], "session records that do not hold:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="session")

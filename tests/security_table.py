@@ -197,6 +197,11 @@ ROWS: tuple[Row, ...] = (
         (f"{RT}::test_the_proxy_admin_interface",),
     ),
     Row(
+        "approving a host from inside the bottle (the engine, the proxy's interface, its process, "
+        "its configuration, the session's record); the same approval from outside goes through",
+        (f"{RT}::test_the_agent_cannot_reach_the_approval_path",),
+    ),
+    Row(
         "a fork bomb (PID limit)",
         (f"{RT}::test_a_fork_bomb_is_contained_by_the_pid_limit",),
         absent=GVISOR_LIMIT,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def test_dry_run_of_the_issue_example_leaves_nothing_behind(
     result = cli("start", "reviewer", "--dry-run", cwd=project, env={"GH_TOKEN": secret, "TMPDIR": str(tmp)})
     assert result.returncode == 0, result.stderr
     assert "env (names only) : GITHUB_TOKEN, MODE" in result.stderr
+    # Where it would run: the engine the docker CLI reaches, asked once, as the session would pin it.
+    context, endpoint = engine.current_endpoint()
+    context = "" if os.environ.get("DOCKER_HOST") else context  # DOCKER_HOST wins over any context
+    assert endpoint.startswith(("unix://", "tcp://", "ssh://")), endpoint
+    shown = f"runs on          : Docker, endpoint {endpoint}" + (f" (context {context})" if context else "")
+    assert shown + "\n" in result.stderr
+    as_json = cli("start", "reviewer", "--dry-run", "--json", cwd=project, env={"GH_TOKEN": secret})
+    assert json.loads(as_json.stdout)["engine"] == {
+        "name": "docker",
+        "context": context,
+        "endpoint": endpoint,
+    }
     assert secret not in result.stderr + result.stdout
     assert _objects_of_this_test(engine) == []
     assert list(tmp.iterdir()) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -99,6 +100,17 @@ class Project:
     def argv(self, *args: str) -> list[str]:
         return cli_argv(*args)
 
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        """A changed manifest, trusted again (as its user would)."""
+        (self.folder / "claude-bottle.json").write_text(json.dumps(data))
+        saved = os.environ.get("XDG_STATE_HOME")
+        os.environ["XDG_STATE_HOME"] = self.env["XDG_STATE_HOME"]
+        try:
+            trust_manifest(self.folder / "claude-bottle.json")
+        finally:
+            if saved is not None:
+                os.environ["XDG_STATE_HOME"] = saved
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), cwd=self.folder, env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=False)  # fmt: skip
@@ -145,6 +157,31 @@ def project(
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_dry_run_names_kubernetes_its_context_and_namespace(
+    engine: KubernetesEngine, project: Project, namespace: str
+) -> None:
+    # The CLAUDE_BOTTLE_ENGINE of a user's shell, and no other word of where to run.
+    result = project.cli("start", "worker", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    context, server = engine.cluster.context, engine.cluster.configuration.host
+    assert (
+        f"runs on          : Kubernetes, context {context}, namespace {namespace} (API server {server})\n"
+        in (result.stderr)
+    )
+    assert "Docker" not in result.stderr
+    as_json = project.cli("start", "worker", "--dry-run", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    plan = json.loads(as_json.stdout)
+    assert plan["engine"] == {
+        "name": "kubernetes",
+        "context": context,
+        "endpoint": server,
+        "namespace": namespace,
+    }
+    assert plan["image"] == "claude-bottle:latest"
+    assert plan["sidecar_image"] == "claude-bottle-squid:latest"
 
 
 def test_run_of_a_trivial_command_leaves_nothing(engine: KubernetesEngine, project: Project) -> None:
@@ -221,6 +258,42 @@ def test_cwd_work_comes_back_as_a_branch(engine: KubernetesEngine, project: Proj
     assert git(repo, "show", f"{branch}:README.md") == "hello\nedited\n"
     assert git(repo, "show", f"{branch}:one.txt") == "one\n"
     assert (repo / "README.md").read_text() == "hello\n"  # the user's tree is untouched
+
+
+def test_a_host_approved_from_outside_goes_through_and_the_address_rules_stand(
+    engine: KubernetesEngine, project: Project, lab: dict[str, str]
+) -> None:
+    # A bottle with no internal hosts: every lab name is an ordinary one (the lab's web
+    # server stands in for the internet at a public address), but the lab's DNS gives
+    # private.lab.test a private address and metadata.lab.test the metadata address.
+    data = json.loads((project.folder / "claude-bottle.json").read_text())
+    data["bottles"]["open"] = {"egress": {"allow": ["allowed.test"]}}
+    data["agents"]["opener"] = {"bottle": "open"}
+    project.write_manifest(data)
+    proc = project.spawn("run", "opener", "--", "sh", "-c", "echo ready; exec sleep 300")
+
+    def status(url: str) -> str:
+        return project.cli("shell", "opener", "--", "curl", "-s", "-m", "10", "-o", "/dev/null",
+                           "-w", "%{http_code}", url).stdout  # fmt: skip
+
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        assert status("http://later.test/") == "403"
+        approved = project.cli("allow", "opener", "later.test")
+        assert approved.returncode == 0, approved.stderr
+        assert "allowed later.test in" in approved.stderr
+        assert status("http://later.test/") == "200"  # reconfigured in the pod, at once
+        for name in ("metadata.lab.test", "private.lab.test"):
+            assert project.cli("allow", "opener", name).returncode == 0
+            assert status(f"http://{name}/") == "403", name  # the address rules still stand
+        assert status("http://allowed.test/") == "200"  # and what was allowed still is
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert re.search(r"approved: later\.test for this session, at \S+ by \S+ \(allow\)", err), err
+    assert "metadata.lab.test: metadata_address" in err
+    assert "private.lab.test: private_address" in err
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import secrets
 import shutil
 import subprocess
@@ -245,6 +246,69 @@ def default_site(lab: Lab) -> Iterator[Site]:
     finally:
         for container in joined:
             engine.run("network", "disconnect", "--force", SHARED_EGRESS, container, check=False)
+
+
+@dataclass(frozen=True)
+class PublicLab:
+    """The lab's web server again, on a network of a documentation range
+    (addresses.py leaves those public), so that its names are ordinary allowed
+    hosts as on the internet, not `egress.internal` ones: a host approved while a
+    bottle runs is one of them."""
+
+    engine: DockerEngine
+    network: str
+    web: str
+    web_ip: str
+
+    def web_saw(self, needle: str) -> bool:
+        return needle in self.engine.run("logs", self.web).stdout
+
+
+PUBLIC_NAMES = ("allowed.test", "later.test", "other.test", "third.test")
+
+
+@pytest.fixture(scope="session")
+def public_lab(lab: Lab) -> Iterator[PublicLab]:
+    engine = lab.engine
+    tag = secrets.token_hex(3)
+    network, web = f"lab-public-{tag}", f"lab-public-web-{tag}"
+    # A /27 of 198.51.100.0/24 that no other run on the engine holds.
+    for block in random.sample(range(8), 8):
+        made = engine.run("network", "create", "--internal", "--subnet", f"198.51.100.{block * 32}/27",
+                          "--label", f"{LAB_LABEL}={tag}", network, check=False)  # fmt: skip
+        if made.returncode == 0:
+            break
+        if "overlap" not in made.stderr:
+            pytest.fail(f"cannot make the public lab network: {made.stderr}")
+    else:
+        pytest.fail("no /27 of 198.51.100.0/24 is free on this engine")
+    try:
+        aliases = [a for name in PUBLIC_NAMES for a in ("--network-alias", name)]
+        engine.run("run", "-d", "--name", web, "--label", f"{LAB_LABEL}={tag}", "--network", network,
+                   *aliases, WEB_IMAGE)  # fmt: skip
+        wait_for(lambda: '"ready"' in engine.run("logs", web).stdout, 30, "the public lab web server")
+        yield PublicLab(engine, network, web, _ip(engine, web, network))
+    finally:
+        engine.run("rm", "-f", web, check=False)
+        engine.run("network", "rm", network, check=False)
+
+
+def public_project(
+    public_lab: PublicLab, sidecar_image: str, folder: Path, monkeypatch: pytest.MonkeyPatch, agent: str
+) -> Path:
+    """A project whose bottle `pub` goes out to the public lab, allowing allowed.test
+    alone, with `agent` in it (a name of the test's own: other runs start bottles too)."""
+    manifest = {
+        "bottles": {
+            "pub": {"egress": {"allow": ["allowed.test"], "network": public_lab.network, "proxy": PROXY}}
+        },
+        "agents": {agent: {"bottle": "pub"}},
+    }
+    (folder / "claude-bottle.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    trust_manifest(folder / "claude-bottle.json")
+    monkeypatch.setenv("HOME", str(folder / "home"))
+    monkeypatch.setenv("CLAUDE_BOTTLE_SIDECAR_IMAGE", sidecar_image)
+    return folder
 
 
 def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:

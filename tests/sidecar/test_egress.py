@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -56,6 +57,33 @@ def test_blocked_host_is_refused_by_the_sidecar_and_summarised(lab_project: Path
     assert not lab.web_saw(mark)
     assert "refused : blocked.test" in result.stderr
     assert "blocked.test: host_not_allowed (host not in the allowlist)" in result.stderr
+
+
+def test_an_allowed_host_that_fails_upstream_is_named_with_its_reason(lab_project: Path, lab: Lab) -> None:
+    # dns.lab.test is the lab's DNS server: its name resolves, but nothing listens on 80 or 443.
+    path = lab_project / "claude-bottle.json"
+    manifest = json.loads(path.read_text())
+    manifest["bottles"]["lab"]["egress"]["internal"].append("dns.lab.test")
+    path.write_text(json.dumps(manifest))
+    trust_manifest(path)
+    mark = secrets.token_hex(4)
+    result = bottle_sh(
+        lab_project,
+        f"curl -s -k -o /dev/null https://dns.lab.test/{mark}; echo tls=$?; "
+        f"curl -s -o /dev/null -w '%{{http_code}}' http://dns.lab.test/{mark}; echo; "
+        f"curl -sS -k -o /dev/null https://allowed.test/{mark}; echo control=$?",  # the positive control
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] != "tls=0", result.stdout
+    assert lines[2] == "control=0", result.stdout
+    # Not refused by the wall, not answered either: the summary says which, and why.
+    assert "allowed : allowed.test\n" in result.stderr
+    assert "refused : (nothing)" in result.stderr
+    failed = re.search(r"failed  : dns\.lab\.test: (connection_\w+) \(", result.stderr)
+    assert failed is not None, result.stderr
+    assert failed.group(1) == ("connection_failed" if PROXY == "squid" else "connection_refused")
+    assert "x2" in result.stderr.split("failed  : ")[1].splitlines()[0]
 
 
 def test_every_kind_of_refusal_is_in_the_summary_with_its_reason(lab_project: Path, lab: Lab) -> None:

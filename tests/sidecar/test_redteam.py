@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import os
 import re
 import secrets
 import subprocess
@@ -32,7 +33,17 @@ from claude_bottle.proxies import backend_for
 from tests.conftest import wait_for
 from tests.engine.conftest import cli
 from tests.installed import cli_argv
-from tests.sidecar.conftest import ATTACKER_IMAGE, LAB_LABEL, PROXY, TOPOLOGIES, Lab, Site, site_project
+from tests.sidecar.conftest import (
+    ATTACKER_IMAGE,
+    LAB_LABEL,
+    PROXY,
+    TOPOLOGIES,
+    Lab,
+    PublicLab,
+    Site,
+    public_project,
+    site_project,
+)
 
 # (agent, topology): every case on both topologies; gVisor on the lab's.
 CASES = [
@@ -505,3 +516,72 @@ def test_a_tunnel_open_at_the_end_is_in_the_summary(runc_bottle: Bottle, lab: La
                "echo opened=$(head -c 8 /tmp/banner)")  # fmt: skip
     assert a.value("opened") == "SSH-2.0-"
     assert re.search(r"allowed : .*git\.allowed\.test:22", a.stderr), a.stderr
+
+
+def test_the_agent_cannot_reach_the_approval_path(
+    public_lab: PublicLab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live approval (`claude-bottle allow`) reaches the sidecar through the engine
+    alone. From inside a running bottle, every other way is tried: the engine (its
+    socket, a cluster's API), the proxy's own interface (Squid's cache manager can
+    reconfigure; Pipelock's API), its process (a signal), its configuration file,
+    and the session's record on the host. None approves the host; the same
+    approval from outside does, at once."""
+    agent = f"attacker-{secrets.token_hex(3)}"
+    project = public_project(public_lab, sidecar_image, tmp_path, monkeypatch, agent)
+    monkeypatch.setenv("CLAUDE_BOTTLE_IMAGE", ATTACKER_IMAGE)  # the agent brings ps, python3 and the rest
+    c = canary()
+    record = Path(os.environ["XDG_DATA_HOME"]) / "claude-bottle" / "sessions"
+    if PROXY == "squid":
+        admin = ["squid-internal-mgr/reconfigure", "squid-internal-mgr/config"]
+    else:
+        admin = ["api/v1/killswitch", "api/v1/config", "api/v1/reload", "reload"]
+    tries = "; ".join(
+        [
+            "for f in /var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock /run/squid "
+            "/etc/claude-bottle /etc/squid; do test -e $f && echo found=$f; done; echo found=none",
+            "echo k8s=${KUBERNETES_SERVICE_HOST:-none}",
+            "command -v docker kubectl >/dev/null && echo tools=yes || echo tools=none",
+            f"test -e {record} && echo record=yes || echo record=none",
+            # The proxy's own interface, directly and through itself.
+            *(curl(f"admin{i}", f"$HTTPS_PROXY/{path}", DIRECT, "-X POST") for i, path in enumerate(admin)),
+            # Squid's cache manager by its own scheme (curl knows no cache_object:), as a raw request.
+            "python3 -c \"import os, socket; h, p = os.environ['HTTPS_PROXY'].split('//')[1].rsplit(':', 1); "
+            "s = socket.create_connection((h, int(p))); "
+            "s.sendall(b'GET cache_object://egress-proxy/reconfigure HTTP/1.0\\r\\n\\r\\n'); "
+            "print('manager=' + (s.recv(200).split(b' ') + [b'none', b'none'])[1].decode())\"",
+            # Its process: not in the agent's namespace to signal.
+            "echo procs=$(ps -eo comm= | grep -cE 'squid|pipelock')",
+            "pkill -HUP squid; pkill -HUP pipelock; true",
+            # Still refused, after all of it.
+            curl("after", f"https://later.test/{c}-inside", VIA, "-k"),
+        ]
+    )
+    argv = cli_argv("run", agent, "--", "sh", "-c", "echo ready; exec sleep 300")
+    session = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert session.stdout is not None
+        assert session.stdout.readline() == "ready\n"
+        inside = cli("shell", agent, "--", "sh", "-c", f"{tries}; echo done-{c}", cwd=project)
+        assert f"done-{c}\n" in inside.stdout, inside.stdout + inside.stderr
+        a = Attack(inside.stdout, inside.stderr)
+        assert re.findall(r"^found=(.*)$", a.stdout, re.MULTILINE) == ["none"]
+        assert (a.value("k8s"), a.value("tools"), a.value("record"), a.value("procs")) == ("none",) * 3 + (
+            "0",
+        )
+        for i in range(len(admin)):
+            assert not a.value(f"admin{i}").startswith("200"), admin[i]
+        assert a.value("manager") != "200"
+        assert a.value("after") == ("403/200/0" if PROXY == "squid" else "000/403/56")
+        assert not public_lab.web_saw(c)
+        # The positive control: the approval path from outside, then the same request from inside.
+        approved = cli("allow", agent, "later.test", cwd=project)
+        assert approved.returncode == 0, approved.stderr
+        probe = curl("control", f"https://later.test/{c}-control", VIA, "-k")
+        control = cli("shell", agent, "--", "sh", "-c", probe, cwd=project)
+        assert Attack(control.stdout, control.stderr).value("control") == "200/200/0"
+        assert public_lab.web_saw(f"{c}-control")
+        assert not public_lab.web_saw(f"{c}-inside")
+    finally:
+        session.terminate()
+        session.communicate(timeout=60)

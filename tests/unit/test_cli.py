@@ -67,9 +67,9 @@ def test_verbose_echoes_each_engine_command(
     argv = ["--verbose", "ps"] if where == "before" else ["ps", "--verbose"]
     assert main(argv) == 0
     err = capsys.readouterr().err.splitlines()
-    # The version and the context the session pins are asked together, in either order.
+    # The version and the context the session pins (with its endpoint) are asked together, in either order.
     assert sorted(line.split("  [")[0] for line in err[:2]) == [
-        f"claude-bottle: + {fake} context show",
+        f"claude-bottle: + {fake} context inspect",
         f"claude-bottle: + {fake} version --format {{{{.Server.Version}}}}",
     ]
     assert err[2].startswith(f"claude-bottle: + {fake} ps --filter ")

@@ -66,7 +66,7 @@ def test_bash_completes_options_and_their_values(shim: Path) -> None:
     assert complete(shim, "claude-bottle doctor --runtime r") == ["runc", "runsc"]
     assert complete(shim, "claude-bottle completion ") == ["bash", "zsh", "fish"]
     assert complete(shim, "claude-bottle egress coder --") == [
-        "--help", "--follow", "--json", "--verbose", "--engine",
+        "--help", "--follow", "--json", "--no-ask", "--verbose", "--engine",
     ]  # fmt: skip
 
 

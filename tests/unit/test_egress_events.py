@@ -103,11 +103,11 @@ def test_pipelock_refusals_of_every_kind_are_events() -> None:
         ("allowed.test", 8080, "port_not_allowed"),
         ("meta.test", 443, "metadata_address"),
     ]
-    assert [(e.host, e.port, e.warning) for e in events if e.allowed] == [
-        ("down.test", 443, ""),  # let through; the far end refused it
-        ("api.anthropic.com", 443, ""),
-        ("allowed.test", None, ""),
-        ("allowed.test", None, "secret_in_request"),
+    assert [(e.host, e.port, e.warning, e.failure) for e in events if e.allowed] == [
+        ("down.test", 443, "", "connection_refused"),  # let through; the far end refused it
+        ("api.anthropic.com", 443, "", ""),
+        ("allowed.test", None, "", ""),
+        ("allowed.test", None, "secret_in_request", ""),
     ]
     assert events[0].ts == datetime(2026, 12, 5, 20, 51, 18, tzinfo=UTC).timestamp()
 
@@ -123,7 +123,8 @@ def test_summary_counts_and_gives_each_refusal_its_reason() -> None:
     report = summarize(read_pipelock_log(PIPELOCK_LOG))
     assert report.refused[:3] == (("blocked.test", 3), ("allowed.test", 2), ("[fd00::5]", 1))
     lines = render_report(report)
-    assert lines[0] == "allowed : allowed.test (x2), down.test, api.anthropic.com"
+    assert lines[0] == "allowed : allowed.test (x2), api.anthropic.com"
+    assert lines[1] == "failed  : down.test: connection_refused (the host refused the connection)"
     assert "          blocked.test: host_not_allowed (host not in the allowlist) x2" in lines
     assert "          allowed.test:8443: port_not_allowed (port not allowed)" in lines
     assert "          meta.test: metadata_address (the cloud metadata address)" in lines
@@ -141,6 +142,30 @@ def test_odd_ports_are_shown_and_nothing_is_nothing() -> None:
     assert render_report(summarize([])) == ["allowed : (nothing)", "refused : (nothing)"]
 
 
+def test_three_outcomes_each_with_its_words() -> None:
+    events = [
+        EgressEvent("ok.test", 443, True, method="CONNECT"),
+        EgressEvent("down.test", 443, True, method="CONNECT", failure="connection_refused"),
+        EgressEvent("gone.test", 80, True, method="GET", failure="name_not_resolved"),
+        EgressEvent("gone.test", 80, True, method="GET", failure="name_not_resolved"),
+        EgressEvent("no.test", 443, False, "host_not_allowed", "CONNECT"),
+    ]
+    assert [e.outcome for e in events] == ["answered", "failed", "failed", "failed", "refused"]
+    assert render_report(summarize(events)) == [
+        "allowed : ok.test",
+        "failed  : gone.test: name_not_resolved "
+        "(the name did not resolve to an address the proxy could use) x2",
+        "          down.test: connection_refused (the host refused the connection)",
+        "refused : no.test",
+        "          no.test: host_not_allowed (host not in the allowlist)",
+    ]
+    assert event_line(events[1]) == (
+        "--:--:--  failed   CONNECT down.test  connection_refused (the host refused the connection)"
+    )
+    # Only the hosts that answered are "allowed": a host that was down is not hidden there.
+    assert render_report(summarize(events[1:2]))[0] == "allowed : (nothing)"
+
+
 def test_warnings_are_reported_beside_what_passed() -> None:
     lines = render_report(summarize([EgressEvent("a.test", 80, True, warning="secret_in_request")]))
     assert lines[-1].startswith("warned  : a.test: secret_in_request")
@@ -149,7 +174,7 @@ def test_warnings_are_reported_beside_what_passed() -> None:
 def test_events_are_written_as_json_lines() -> None:
     text = events_jsonl([EgressEvent("a.test", 443, False, "host_not_allowed", "CONNECT", 1.5)])
     assert json.loads(text) == {"host": "a.test", "port": 443, "allowed": False, "reason": "host_not_allowed",
-                                "method": "CONNECT", "ts": 1.5, "warning": ""}  # fmt: skip
+                                "method": "CONNECT", "ts": 1.5, "warning": "", "failure": ""}  # fmt: skip
 
 
 def test_durations() -> None:

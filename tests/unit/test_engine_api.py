@@ -17,7 +17,7 @@ import pytest
 
 from claude_bottle.bottle.floor import APPLIED
 from claude_bottle.engine import select
-from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Found, NetworkSpec
+from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, EngineTarget, Found, NetworkSpec
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
@@ -126,6 +126,13 @@ class RecordingEngine:
 
     def describe(self) -> tuple[str, ...]:
         return ("recording",)
+
+    def target(self) -> EngineTarget:
+        return EngineTarget("recording")
+
+    def image_of(self, container: str) -> str:
+        self.calls.append(("image_of", container))
+        return f"sha256:{container}"
 
 
 def plan_of(

@@ -202,3 +202,85 @@ def test_valid_host_patterns(entry: str) -> None:
 @pytest.mark.parametrize("entry", ["", " a.com", "a.*.com", "-a.com", "a..com", "*", "a.com/x", "user@a.com"])
 def test_invalid_host_patterns(entry: str) -> None:
     assert host_pattern_problem(entry) is not None
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: lab
+contexts:
+- name: lab
+  context: {cluster: lab, user: lab, namespace: bottles}
+- name: other
+  context: {cluster: lab, user: lab}
+clusters:
+- name: lab
+  cluster: {server: "https://127.0.0.1:1"}
+users:
+- name: lab
+  user: {token: not-a-real-token}
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "context", "namespace"),
+    [
+        pytest.param({}, "lab", "bottles", id="the-kubeconfig's-current-context"),
+        pytest.param({"CLAUDE_BOTTLE_K8S_CONTEXT": "other", "CLAUDE_BOTTLE_K8S_NAMESPACE": "ns2"},
+                     "other", "ns2", id="named-by-settings"),
+    ],
+)  # fmt: skip
+def test_a_kubernetes_dry_run_names_kubernetes_its_context_and_namespace(
+    project: Path,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    settings: dict[str, str],
+    context: str,
+    namespace: str,
+) -> None:
+    # The cluster does not answer (nothing listens on port 1): the plan still says where it would run.
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.setenv("CLAUDE_BOTTLE_ENGINE", "kubernetes")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    assert main(["start", "reviewer", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    shown = f"runs on          : Kubernetes, context {context}, namespace {namespace} (API server https://127.0.0.1:1)"
+    assert shown in err
+    assert "Docker" not in err
+    assert "claude-bottle-egress (NetworkPolicies: the sidecars' way out" in err
+    assert main(["start", "reviewer", "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["engine"] == {"name": "kubernetes", "context": context, "endpoint": "https://127.0.0.1:1",
+                              "namespace": namespace}  # fmt: skip
+    assert (plan["image"], plan["sidecar_image"]) == ("claude-bottle:latest", "claude-bottle-squid:latest")
+
+
+@pytest.mark.parametrize(
+    ("environ", "shown", "engine"),
+    [
+        pytest.param({"DOCKER_HOST": "ssh://me@build-host"}, "Docker, endpoint ssh://me@build-host",
+                     {"name": "docker", "context": "", "endpoint": "ssh://me@build-host"}, id="DOCKER_HOST"),
+        pytest.param({"DOCKER_CONTEXT": "build-host"},
+                     "Docker, endpoint the docker CLI's current endpoint (context build-host)",
+                     {"name": "docker", "context": "build-host", "endpoint": ""}, id="DOCKER_CONTEXT"),
+    ],
+)  # fmt: skip
+def test_a_docker_dry_run_names_its_endpoint_or_context(
+    project: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+    shown: str,
+    engine: dict[str, str],
+) -> None:
+    # No docker CLI here (CLAUDE_BOTTLE_DOCKER names none): what is known without it.
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["start", "reviewer", "--dry-run"]) == 0
+    assert f"runs on          : {shown}\n" in capsys.readouterr().err
+    assert main(["start", "reviewer", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == engine

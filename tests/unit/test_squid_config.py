@@ -198,3 +198,41 @@ def test_the_access_log_becomes_shared_events() -> None:
         ("a.test", 80, True, "", "secret_in_request"),
         ("blocked.test", 443, False, "sni_not_allowed", ""),  # the name the client really asked for
     ]
+
+
+# Squid 5.7's lines for requests it let through that never reached their host,
+# as measured against lab containers (a name the lab's DNS answers NXDOMAIN for;
+# a container with nothing listening), with the SNI check on (peeked tunnels)
+# and off.
+FAILED_LOG = "\n".join([
+    # A peeked tunnel: the first line is the peek itself (skipped), then a bare 503.
+    '{"ts":1.0,"method":"CONNECT","host":"refuser.test","port":"443","status":200,"result":"NONE_NONE",'
+    '"server":"-","reason":"-","warning":"-","sni":"refuser.test","error":"-","detail":"-"}',
+    '{"ts":1.1,"method":"CONNECT","host":"refuser.test","port":"443","status":503,"result":"NONE_NONE",'
+    '"server":"192.168.0.3","reason":"-","warning":"-","sni":"refuser.test","error":"-","detail":"-"}',
+    '{"ts":1.2,"method":"GET","host":"refuser.test","port":"80","status":503,"result":"TCP_MISS",'
+    '"server":"192.168.0.3","reason":"-","warning":"-","sni":"-","error":"ERR_CONNECT_FAIL","detail":"WITH_SERVER"}',
+    # Not peeked (egress.sni false): the errno is there.
+    '{"ts":1.3,"method":"CONNECT","host":"refuser.test","port":"443","status":503,"result":"NONE_NONE",'
+    '"server":"192.168.0.3","reason":"-","warning":"-","sni":"-","error":"ERR_CONNECT_FAIL","detail":"errno=111"}',
+    # A name that does not resolve: no server address, tunnel and plain HTTP alike.
+    '{"ts":1.4,"method":"CONNECT","host":"nowhere.test","port":"443","status":500,"result":"NONE_NONE",'
+    '"server":"-","reason":"-","warning":"-","sni":"nowhere.test","error":"ERR_CANNOT_FORWARD","detail":"-"}',
+    '{"ts":1.5,"method":"GET","host":"nowhere.test","port":"80","status":502,"result":"TCP_MISS",'
+    '"server":"-","reason":"-","warning":"-","sni":"-","error":"ERR_READ_ERROR","detail":"WITH_SERVER"}',
+    # Answered, whatever the status: the host's own 500 is an answer.
+    '{"ts":1.6,"method":"GET","host":"allowed.test","port":"80","status":500,"result":"TCP_MISS",'
+    '"server":"192.168.0.2","reason":"-","warning":"-","sni":"-","error":"-","detail":"-"}',
+])  # fmt: skip
+
+
+def test_requests_let_through_that_failed_upstream_say_why() -> None:
+    events = read_squid_log(FAILED_LOG)
+    assert [(e.host, e.port, e.outcome, e.failure) for e in events] == [
+        ("refuser.test", 443, "failed", "connection_failed"),
+        ("refuser.test", 80, "failed", "connection_failed"),
+        ("refuser.test", 443, "failed", "connection_refused"),
+        ("nowhere.test", 443, "failed", "name_not_resolved"),
+        ("nowhere.test", 80, "failed", "name_not_resolved"),
+        ("allowed.test", 80, "answered", ""),
+    ]

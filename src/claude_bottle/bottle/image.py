@@ -37,10 +37,22 @@ def ensure_image(
         for name, content in build.files:
             (context / name).write_bytes(content)
         (context / "extra-ca.pem").write_bytes(build.extra_ca or b"")
-        # On a terminal, the engine's own progress; otherwise nothing on standard
-        # output (a `run`'s output is the command's), and the log only when it fails.
-        status, log = engine.build_image(context, build.tag, build_args=build.build_args, labels=build.labels,
-                                         on_terminal=sys.stderr.isatty() and not quiet)  # fmt: skip
+        # On a terminal, one line redrawn (the step and how long it has taken);
+        # otherwise nothing on standard output (a `run`'s output is the command's).
+        # The log is shown only when the build fails.
+        from claude_bottle.progress import Progress  # only for this step
+
+        progress = Progress(f"building {build.tag}", unit="steps")
+        progress.shown = progress.shown and not quiet
+
+        def on_step(n: int, total: int, what: str) -> None:
+            progress.update(n, total, what)
+
+        with progress:
+            status, log = engine.build_image(
+                context, build.tag, build_args=build.build_args, labels=build.labels,
+                on_step=on_step if progress.shown else None,
+            )  # fmt: skip
         if status != 0:
             print(log, file=sys.stderr, end="")
     if status != 0:

@@ -4,6 +4,8 @@ two ways in (an interactive session for `start`, a command for `run`)."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from typing import Any
 
 from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
@@ -26,16 +28,41 @@ def print_summary(session: Session, timings: bool = False) -> None:
         f"session {session.plan.session_id} of {session.plan.agent.name} ended after {elapsed}; {removed}"
     ]
     lines += [f"  {line}" for line in render_report(report)]
+    if session.evidence is not None:
+        lines += [f"  {line}" for line in approval_lines(session.evidence.approvals())]
     if session.keeper.result is not None and session.plan.cwd is not None:
         lines += [f"  {line}" for line in session.keeper.result.summary_lines(session.plan.cwd)]
     if session.keeper.transcripts is not None:
         lines += [f"  limit   : {note}" for note in session.keeper.transcripts.notes]
     if session.keeper.folder is not None:
         lines.append(f"  saved   : {session.keeper.folder.path} (transcript, egress log)")
+    if session.evidence is not None and session.record_head:
+        lines.append(f"  record  : {session.evidence.record.path} (head sha256:{session.record_head[:16]}; "
+                     f"check: claude-bottle sessions verify {session.plan.session_id})")  # fmt: skip
     if timings:
         lines.append("  timings : " + ", ".join(f"{p} {d:.3f}s" for p, d in session.clock.durations()))
     info(lines[0])
     block("\n".join(lines[1:]))
+
+
+def approval_lines(approvals: list[dict[str, Any]]) -> list[str]:
+    """What was approved during the session, when and by whom (pure)."""
+    lines = []
+    for i, a in enumerate(approvals):
+        by = a.get("by") or {}
+        scope = "and in the manifest" if a.get("scope") == "always" else "for this session"
+        when = _local_time(str(a.get("at", "")))
+        lines.append(("approved: " if i == 0 else " " * 10)
+                     + f"{a.get('host')} {scope}, at {when} by {by.get('user')}@{by.get('host')} "
+                       f"({by.get('via')})")  # fmt: skip
+    return lines
+
+
+def _local_time(at: str) -> str:
+    try:
+        return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return at
 
 
 def confirm(assume_yes: bool) -> bool:

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from claude_bottle.engine.api import Engine
+from claude_bottle.engine.api import Engine, EngineTarget
+from claude_bottle.engine.select import planned_target
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
@@ -43,7 +44,10 @@ def make_plan(
     interactive: bool,
     command: tuple[str, ...] | None = None,
     manifest: Manifest | None = None,
+    target: EngineTarget | None = None,
 ) -> LaunchPlan:
+    """The plan of the command's arguments; `target`: where it runs (else the
+    engine's own, else what is known without asking it)."""
     cwd = Path.cwd()
     manifest = manifest or load_manifest(cwd, args.manifest)
     options = Options(
@@ -53,9 +57,11 @@ def make_plan(
         command=command,
         interactive=interactive,
     )
+    if target is None:
+        target = engine.target() if engine is not None else planned_target()
     return build_plan(
         manifest, options, os.environ, new_session_id(), taken_container_names(engine),
-        disk_limit_problem=disk_limit_problem(engine),
+        disk_limit_problem=disk_limit_problem(engine), target=target,
     )  # fmt: skip
 
 

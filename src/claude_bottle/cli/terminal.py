@@ -17,3 +17,14 @@ def ask(question: str, no_terminal: str) -> bool:
         tty.write(f"claude-bottle: {question} [y/N] ".encode())
         reply = tty.readline().decode("utf-8", "replace").strip()
     return reply in ("y", "Y", "yes", "YES")
+
+
+def choose(question: str, no_terminal: str) -> str:
+    """The answer (stripped, lower case) to a question on /dev/tty; "" for none."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        raise ClaudeBottleError(no_terminal) from None
+    with os.fdopen(fd, "r+b", buffering=0) as tty:
+        tty.write(f"claude-bottle: {question} ".encode())
+        return tty.readline().decode("utf-8", "replace").strip().lower()

@@ -85,6 +85,9 @@ class ContainerSpec:
     # that walls its own ranges off (Kubernetes) opens their addresses to this
     # container alone; Docker walls nothing off there (the proxy decides).
     reaches: tuple[str, ...] = ()
+    # It listens on a port below 1024 as its own (non-root) user: the kernel's
+    # net.ipv4.ip_unprivileged_port_start is 0 in its network namespace.
+    low_ports: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,33 @@ class Capabilities:
     fixed_addresses: bool  # ContainerSpec.address is honoured
     peer_names: bool  # ContainerSpec.aliases resolve for peers
     shared_namespaces: bool  # a helper container can join another's network namespace
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """Where bottles run, for the plan and the session's record: Docker's endpoint
+    and context, or a Kubernetes cluster's context and namespace (and its API
+    server). Empty fields are what could not be known without asking the engine."""
+
+    engine: str  # "docker" or "kubernetes"
+    context: str = ""  # the docker context, or the kubeconfig context ("" in a pod: its service account)
+    endpoint: str = ""  # the docker CLI's endpoint, or the API server's URL
+    namespace: str = ""  # Kubernetes only
+
+    def describe(self) -> str:
+        if self.engine == "kubernetes":
+            context = self.context or "in-cluster (the pod's service account)"
+            namespace = self.namespace or "(the context's)"
+            where = f"Kubernetes, context {context}, namespace {namespace}"
+            return where + (f" (API server {self.endpoint})" if self.endpoint else "")
+        endpoint = self.endpoint or "the docker CLI's current endpoint"
+        return f"Docker, endpoint {endpoint}" + (f" (context {self.context})" if self.context else "")
+
+    def to_json(self) -> dict[str, str]:
+        out = {"name": self.engine, "context": self.context, "endpoint": self.endpoint}
+        if self.engine == "kubernetes":
+            out["namespace"] = self.namespace
+        return out
 
 
 @dataclass(frozen=True)
@@ -186,6 +216,12 @@ class Engine(Protocol):
     def describe(self) -> tuple[str, ...]:
         """Arguments from which `engine.select.from_description` makes this engine
         again (the watchdog runs in another process)."""
+
+    def target(self) -> EngineTarget:
+        """Where this engine runs bottles (for the plan and the record)."""
+
+    def image_of(self, container: str) -> str:
+        """The id of the image a running container runs (a digest), for the record."""
 
 
 class ExecStream(Protocol):

@@ -34,7 +34,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -42,7 +42,7 @@ from typing import IO, Any, Literal
 
 from claude_bottle.console import trace, trace_streamed
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.api import Capabilities, ContainerSpec, FileSpec, Found, NetworkSpec
+from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, FileSpec, Found, NetworkSpec
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -225,6 +225,7 @@ def container_args(
         *(("--cpus", f"{lim.cpus:g}") if lim.cpus is not None else ()),
         *(("--runtime", spec.runtime) if spec.runtime else ()),
         *(("--read-only",) if spec.read_only else ()),
+        *(("--sysctl", "net.ipv4.ip_unprivileged_port_start=0") if spec.low_ports else ()),
         *(arg for path, options in spec.tmpfs for arg in ("--tmpfs", f"{path}:{options}")),
         *(("--user", spec.user) if spec.user else ()),
         *(("--workdir", spec.workdir) if spec.workdir else ()),
@@ -332,6 +333,14 @@ def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
         return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
+def context_name(context_inspect: str) -> str:
+    """The current context's name from `docker context inspect` (pure), or ""."""
+    try:
+        return str(json.loads(context_inspect)[0]["Name"])
+    except (ValueError, LookupError, TypeError):
+        return ""
+
+
 @dataclass
 class DockerEngine:
     """The docker CLI, resolved once."""
@@ -343,6 +352,9 @@ class DockerEngine:
     version: str = ""  # the server's version, once asked
     capabilities: Capabilities = CAPABILITIES
     _storage: tuple[str | None] | None = field(default=None, repr=False)  # storage_limit_problem, once asked
+    # The current context and its endpoint, once asked (`docker context inspect`).
+    context: str = ""
+    endpoint: str = ""
 
     @classmethod
     def locate(cls, settings: Settings | None = None) -> DockerEngine:
@@ -355,16 +367,19 @@ class DockerEngine:
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
         probe = cls(binary=binary)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            where = pool.submit(probe.current_endpoint)
+            version = probe.server_version()
+        context, endpoint = where.result()
         if os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT"):
-            return cls(binary=binary, version=probe.server_version())  # fixed by the environment
+            # Fixed by the environment (DOCKER_HOST wins over any context).
+            shown = os.environ.get("DOCKER_CONTEXT", "") if not os.environ.get("DOCKER_HOST") else ""
+            return cls(binary=binary, version=version, context=shown, endpoint=endpoint)
         # The engine is pinned for the whole session: `docker context use` in
         # another terminal meanwhile must not send the teardown (or the
         # watchdog's sweep) to another engine, leaving this one's objects behind.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            context = pool.submit(probe.current_context)
-            version = probe.server_version()
-        pins = {"DOCKER_CONTEXT": context.result()} if context.result() else {}
-        return cls(binary=binary, pins=pins, version=version)
+        pins = {"DOCKER_CONTEXT": context} if context else {}
+        return cls(binary=binary, pins=pins, version=version, context=context, endpoint=endpoint)
 
     @classmethod
     def described(cls, binary: str, context: str = "") -> DockerEngine:
@@ -374,19 +389,23 @@ class DockerEngine:
     def describe(self) -> tuple[str, ...]:
         return ("docker", self.binary, self.pins.get("DOCKER_CONTEXT", ""))
 
-    def current_context(self) -> str:
-        """The docker CLI's current context, or "" where it cannot say (too old)."""
+    def current_endpoint(self) -> tuple[str, str]:
+        """The docker CLI's current context ("" where it cannot say: too old) and
+        the endpoint it sends its calls to, in one call."""
         try:
-            answer = self.run("context", "show", check=False).stdout.strip()
+            answer = self.run("context", "inspect", check=False).stdout
         except OSError:
-            return ""
-        return answer if answer and len(answer.split()) == 1 else ""
+            answer = ""
+        return context_name(answer), engine_endpoint(answer, {**os.environ, **self.pins})
 
     def on_this_host(self) -> bool:
         """True when the CLI reaches its engine over a unix socket: not when
         DOCKER_HOST or the current docker context names an engine elsewhere."""
-        context = self.run("context", "inspect", check=False).stdout
-        return engine_endpoint(context, os.environ).startswith("unix://")
+        return (self.endpoint or self.current_endpoint()[1]).startswith("unix://")
+
+    def target(self) -> EngineTarget:
+        return EngineTarget("docker", context=self.pins.get("DOCKER_CONTEXT") or self.context,
+                            endpoint=self.endpoint)  # fmt: skip
 
     # --- Networks -----------------------------------------------------------------
 
@@ -466,6 +485,10 @@ class DockerEngine:
 
     def start(self, container: str) -> None:
         self.run("start", container, what=f"cannot start {container} again")
+
+    def image_of(self, container: str) -> str:
+        return self.run("inspect", "--format", "{{.Image}}", container,
+                        what=f"cannot read the image of {container}").stdout.strip()  # fmt: skip
 
     def logs(self, container: str) -> str:
         result = self.run("logs", container, what=f"cannot read the log of {container}")
@@ -664,13 +687,34 @@ class DockerEngine:
         build_args: Sequence[tuple[str, str]] = (),
         labels: Mapping[str, str] | None = None,
         on_terminal: bool = False,
+        on_step: Callable[[int, int, str], None] | None = None,
     ) -> tuple[int, str]:
-        """`docker build`: its status, and its output when not shown on a terminal."""
-        args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal)
+        """`docker build`: its status and its output. `on_step(n, total, what)` is
+        told each step as docker reaches it (the classic builder's `Step n/total`,
+        BuildKit's `[n/total]`); without it, on a terminal, docker's own output."""
+        args = build_argv(context, tag, build_args, labels or {}, quiet=not on_terminal and on_step is None)
+        if on_step is not None:
+            return self._build_steps(args, on_step)
         if on_terminal:
             return self.foreground(*args, registry=True), ""  # docker's own progress: the step and its output
         result = self.run(*args, check=False, registry=True)
         return result.returncode, result.stdout + result.stderr
+
+    def _build_steps(self, args: Sequence[str], on_step: Callable[[int, int, str], None]) -> tuple[int, str]:
+        proc = self.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        log: list[str] = []
+        started = time.monotonic()
+        with proc.stdout:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace")
+                log.append(line)
+                step = build_step(line)
+                if step is not None:
+                    on_step(*step)
+        status = proc.wait()
+        _trace(self.argv(args), started, status)
+        return status, "".join(log)
 
     def pull(self, ref: str) -> bool:
         return self.foreground("pull", ref, registry=True) == 0
@@ -792,6 +836,18 @@ class DockerEngine:
         kwargs.setdefault("env", self._env())
         trace_streamed(display_command(self.argv(args)))
         return subprocess.Popen(self.argv(args), **kwargs)
+
+
+_CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BUILDKIT_STEP = re.compile(r"^#\d+ \[(?:[\w.-]+ )?(\d+)/(\d+)\] (.*)$")
+
+
+def build_step(line: str) -> tuple[int, int, str] | None:
+    """The step a line of `docker build`'s output starts (n, total, what), or None (pure)."""
+    found = _CLASSIC_STEP.match(line.rstrip("\n")) or _BUILDKIT_STEP.match(line.rstrip("\n"))
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2)), found.group(3).strip()[:60]
 
 
 def build_argv(

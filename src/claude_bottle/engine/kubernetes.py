@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any
 
-from claude_bottle.engine.api import Capabilities, ContainerSpec, ExecStream, Found, NetworkSpec
+from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, ExecStream, Found, NetworkSpec
 from claude_bottle.engine.k8s import manifests, meta, streams
 from claude_bottle.engine.k8s import status as podstatus
 from claude_bottle.engine.k8s.cluster import CANNOT_RUN, Cluster, Json, copy_failed, no_such, not_running
@@ -69,6 +69,11 @@ RESOLVE = (
 )
 
 
+def cluster_target(cluster: Cluster) -> EngineTarget:
+    host = str(getattr(cluster.configuration, "host", "") or "")
+    return EngineTarget("kubernetes", context=cluster.context, endpoint=host, namespace=cluster.namespace)
+
+
 class KubernetesEngine:
     capabilities = Capabilities(name="kubernetes", fixed_addresses=False, peer_names=False,
                                 shared_namespaces=False)  # fmt: skip
@@ -96,10 +101,14 @@ class KubernetesEngine:
     def describe(self) -> tuple[str, ...]:
         return ("kubernetes", self.cluster.context, self.cluster.namespace)
 
-    def where(self) -> str:
-        """For the plan: where bottles run."""
-        context = self.cluster.context or "in-cluster"
-        return f"Kubernetes, context {context}, namespace {self.cluster.namespace}"
+    def target(self) -> EngineTarget:
+        return cluster_target(self.cluster)
+
+    @classmethod
+    def configured_target(cls) -> EngineTarget:
+        """Where bottles would run, from the kubeconfig alone (no call to the cluster)."""
+        k8s = KubernetesSettings.from_environ()
+        return cluster_target(Cluster.connect(k8s.context, k8s.namespace))
 
     # Networks
 
@@ -429,6 +438,11 @@ class KubernetesEngine:
         if state.state != "running":
             raise not_running(("start", container), state.message or "pending",
                               f"the pod {container} has ended and a pod cannot be started again")  # fmt: skip
+
+    def image_of(self, container: str) -> str:
+        pod = self.cluster.get("pods", meta.object_name(container))
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        return str(statuses[0].get("imageID") or statuses[0].get("image") or "") if statuses else ""
 
     def logs(self, container: str) -> str:
         with self.cluster.log(meta.object_name(container), manifests.CONTAINER, follow=False) as stream:

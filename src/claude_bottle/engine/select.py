@@ -6,12 +6,13 @@ which runs in a process of its own."""
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
-from claude_bottle.engine.api import Engine
+from claude_bottle.engine.api import Engine, EngineTarget
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.errors import UsageError
+from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 ENGINES = ("docker", "kubernetes")
@@ -34,6 +35,22 @@ def locate(settings: Settings | None = None) -> Engine:
         engine: Engine = _kubernetes().locate(settings)
         return engine
     return DockerEngine.locate(settings)
+
+
+def planned_target(settings: Settings | None = None) -> EngineTarget:
+    """Where bottles would run, without an engine that answers (a dry run): the
+    Kubernetes context and namespace from the kubeconfig, Docker's from its
+    environment (an empty field: the docker CLI's current one)."""
+    settings = settings or Settings.from_environ()
+    if chosen(settings) == "kubernetes":
+        try:
+            target: EngineTarget = _kubernetes().configured_target()
+            return target
+        except ClaudeBottleError:
+            return EngineTarget("kubernetes", context=settings.k8s_context or "",
+                                namespace=settings.k8s_namespace or "")  # fmt: skip
+    host = os.environ.get("DOCKER_HOST", "")
+    return EngineTarget("docker", context="" if host else os.environ.get("DOCKER_CONTEXT", ""), endpoint=host)
 
 
 def from_description(args: Sequence[str]) -> Engine:

@@ -99,6 +99,24 @@ def pinned(manifest: Manifest) -> dict[str, Any]:
     return {"version": RECORD_VERSION, "real": manifest.real_source or manifest.source, "files": files}
 
 
+def trusted_digest(source: str, environ: Mapping[str, str]) -> str | None:
+    """The manifest file's digest as its trust record pins it (None: no record)."""
+    record = _records(environ).get(source)
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return None
+    found = record["files"].get(record.get("real") or source)
+    return found if isinstance(found, str) else None
+
+
+def trust_facts(source: str, digest: str, environ: Mapping[str, str]) -> dict[str, object]:
+    """For a session's record: the manifest's path and digest, whether it needs
+    trusting, and whether that exact content was trusted."""
+    stand_in = Manifest(source=source, base_dir=Path(source).parent, bottles={}, agents={}, digest=digest)
+    needs = needs_trust(stand_in, environ)
+    return {"path": source, "sha256": digest, "needs_trust": needs,
+            "trusted": not needs or trusted_digest(source, environ) == digest}  # fmt: skip
+
+
 def is_trusted(manifest: Manifest, environ: Mapping[str, str]) -> bool:
     return not needs_trust(manifest, environ) or _records(environ).get(manifest.source) == pinned(manifest)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from claude_bottle import agent_image
+from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hosts import host_of_url
@@ -103,12 +104,19 @@ class LaunchPlan:
 
     notes: tuple[str, ...] = field(default=())  # adjustments the plan made, shown with it
     host_files: tuple[HostFile, ...] = field(default=())  # everything copied in from the host
+    # Where the bottle runs: the engine and its endpoint, context or namespace.
+    target: EngineTarget = field(default=EngineTarget("docker"))
+    manifest_digest: str = ""  # sha256 of the manifest's bytes ("" for the built-in), for the record
 
     def refuse_host_file_problems(self) -> None:
         """A host file the plan shows as refused stops the launch."""
         for f in self.host_files:
             if f.problem:
                 raise UsageError(f"{self.manifest_source}: {f.where}: {f.path}: {f.problem}")
+
+    def on(self, target: EngineTarget) -> LaunchPlan:
+        """The same plan, on the engine found where it runs."""
+        return replace(self, target=target)
 
     @property
     def slug(self) -> str:
@@ -228,6 +236,7 @@ def build_plan(
     taken_names: frozenset[str],
     host_cpus: int | None = None,
     disk_limit_problem: str | None = None,
+    target: EngineTarget | None = None,
 ) -> LaunchPlan:
     """`disk_limit_problem`: why the engine cannot limit the agent's disk (the
     plan says so), as `Engine.storage_limit_problem` answered, when it was asked."""
@@ -254,7 +263,7 @@ def build_plan(
             )
         skills.append(SkillSource(found.declared, found.path))
     ignored = (ENVIRONMENT["derived_image"],) if settings.derived_image else ()
-    image, sidecar_image, image_notes = _images(settings, bottle)
+    image, sidecar_image, image_notes = planned_images(settings, bottle.egress.proxy)
     return LaunchPlan(
         session_id=session_id,
         manifest_source=manifest.source,
@@ -280,14 +289,16 @@ def build_plan(
         claude_setup=_claude_setup(manifest, agent, bottle),
         notes=notes + image_notes,
         host_files=host_files,
+        target=target or EngineTarget(settings.engine or "docker"),
+        manifest_digest=manifest.digest,
     )
 
 
-def _images(settings: Settings, bottle: Bottle) -> tuple[str, str, tuple[str, ...]]:
+def planned_images(settings: Settings, proxy: str) -> tuple[str, str, tuple[str, ...]]:
     """The agent and sidecar images a launch runs, and a note: each the one the
     user named, else, on Kubernetes with a registry, the registry's name of the
     image claude-bottle builds (as `build --push` pushes it), else the local name."""
-    default_sidecar = backend_for(bottle.egress.proxy).default_image()
+    default_sidecar = backend_for(proxy).default_image()
     image = settings.image or DEFAULT_IMAGE
     sidecar = settings.sidecar_image or default_sidecar
     if not settings.registry:

@@ -21,6 +21,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
     lim = plan.bottle.limits
     rows = [
         ("manifest", plan.manifest_source),
+        ("runs on", plan.target.describe()),
         ("agent", plan.agent.name),
         ("image", plan.image),
     ]
@@ -41,10 +42,7 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
         ("  ssh hosts", ", ".join(e.host for e in plan.ssh) or "(none)"),
         ("  egress", plan.egress_summary()),
         ("  egress proxy", plan.proxy_summary()),
-        (
-            "  egress network",
-            plan.egress_network or f"{SHARED_EGRESS} (the sidecars' way out; no agent joins it)",
-        ),
+        ("  egress network", _egress_network(plan)),
         ("  limits", f"memory {lim.memory}, cpus {lim.cpus:g}, pids {lim.pids}, disk {lim.disk}"),
         ("prompt", f"{size} chars; first line: {first or '(empty)'}"),
         *(("host file", f.describe()) for f in plan.host_files),
@@ -58,6 +56,15 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
 def _secret_rows(plan: LaunchPlan) -> list[tuple[str, str]]:
     """Where each secret is: held by the sidecar for a host, or inside the bottle."""
     return [("secret", f"{c.name}: {c.text()}") for c in plan.credentials.custody]
+
+
+def _egress_network(plan: LaunchPlan) -> str:
+    if plan.egress_network:
+        return plan.egress_network
+    if plan.target.engine == "kubernetes":
+        return (f"{SHARED_EGRESS} (NetworkPolicies: the sidecars' way out, to anywhere but the cluster's "
+                "own ranges; no agent joins it)")  # fmt: skip
+    return f"{SHARED_EGRESS} (a Docker network: the sidecars' way out; no agent joins it)"
 
 
 def render_plan(plan: LaunchPlan) -> str:
@@ -79,6 +86,7 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
     return {
         "session": plan.session_id,
         "manifest": plan.manifest_source,
+        "engine": plan.target.to_json(),
         "agent": plan.agent.name,
         "image": plan.image,
         "cwd": str(plan.cwd) if plan.cwd is not None else None,

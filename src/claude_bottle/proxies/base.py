@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Literal, cast
 
 from claude_bottle.proxies.credentials import SSH_AGENT_PORT, Injection
 from claude_bottle.proxies.events import EgressEvent
@@ -62,6 +62,29 @@ class ProxySpec:
         """Where a CONNECT tunnel may go: HTTPS and the agent's ssh ports."""
         return tuple(sorted({443, *self.ssh_ports}))
 
+    def approving(self, hosts: tuple[str, ...]) -> ProxySpec:
+        """The same spec with hosts approved while the bottle runs: ordinary
+        allowed hosts, rendered by the same rules as `allow` (so a name that
+        resolves to a private or never-reached address is still refused)."""
+        return replace(self, allow=tuple(dict.fromkeys(self.allow + hosts)))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProxySpec:
+        def strings(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in data.get(key) or ())
+
+        routes = tuple((str(host), int(port)) for host, port in data.get("ssh_routes") or ())
+        dlp = str(data.get("dlp", "block"))
+        return cls(
+            allow=strings("allow"), internal=strings("internal"), ssh_routes=routes,
+            dlp=cast(Literal["block", "warn", "off"], dlp if dlp in ("block", "warn", "off") else "block"),
+            sni=bool(data.get("sni", True)), credential_hosts=strings("credential_hosts"),
+            plain_credential_hosts=strings("plain_credential_hosts"),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Readiness:
@@ -82,6 +105,22 @@ class ConfigDelivery:
 
     env_var: str | None = None
     file_path: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveReload:
+    """How a running proxy takes a new configuration without dropping the
+    connections it holds (pure; bottle/approval.py applies it from the engine's
+    side, never from the bottle). Either a script run in the sidecar as its
+    user, fed the configuration on its stdin, whose last line is `done` once the
+    proxy runs it; or a file put over the one the proxy watches, after which a
+    line of its log holds `logged` (or one of `refused`)."""
+
+    script: tuple[str, ...] = ()
+    done: str = ""
+    file_path: str = ""
+    logged: str = ""
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +175,10 @@ class ProxyBackend(ABC):
 
     def refusal(self, spec: ProxySpec) -> str | None:
         """Why this proxy cannot carry a bottle of this spec (pure), or None."""
+        return None
+
+    def live_reload(self) -> LiveReload | None:
+        """How it takes a new configuration while it runs, or None if it cannot."""
         return None
 
     def proxy_url(self, address: str) -> str:

@@ -2,6 +2,11 @@
 
 Each backend turns its own audit log into `EgressEvent`s; the summary, the
 session folder's `egress.jsonl` and `ps` know nothing of which proxy ran (pure).
+
+A request ends in one of three ways: refused by the wall (`allowed` false, with
+the `reason`), allowed and answered by the host, or allowed but failed upstream
+(`failure`: the name did not resolve, the host refused or never answered the
+connection, ...), each with its own words in the summary and `egress`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,25 @@ SNI_UNVERIFIED = "sni_unverified"
 BODY_NOT_SCANNED = "body_not_scanned"
 PROXY_ADMIN = "proxy_admin"
 CREDENTIAL_HOST = "credential_host"
+
+# Why an allowed request got no answer from its host (the proxy let it through).
+NAME_NOT_RESOLVED = "name_not_resolved"
+CONNECTION_REFUSED = "connection_refused"
+CONNECTION_FAILED = "connection_failed"
+HOST_UNREACHABLE = "host_unreachable"
+UPSTREAM_TIMEOUT = "upstream_timeout"
+TLS_FAILED = "tls_failed"
+UPSTREAM_ERROR = "upstream_error"
+
+FAILURE_TEXT = {
+    NAME_NOT_RESOLVED: "the name did not resolve to an address the proxy could use",
+    CONNECTION_REFUSED: "the host refused the connection",
+    CONNECTION_FAILED: "the connection to the host failed (refused, unreachable or timed out)",
+    HOST_UNREACHABLE: "no route to the host",
+    UPSTREAM_TIMEOUT: "the host did not answer in time",
+    TLS_FAILED: "the TLS handshake with the host failed",
+    UPSTREAM_ERROR: "the host's answer could not be read",
+}
 
 REASON_TEXT = {
     HOST_NOT_ALLOWED: "host not in the allowlist",
@@ -56,6 +80,14 @@ class EgressEvent:
     method: str = ""
     ts: float | None = None
     warning: str = ""  # allowed, but a DLP rule in "warn" mode matched
+    failure: str = ""  # allowed, but the host was not reached or did not answer (FAILURE_TEXT)
+
+    @property
+    def outcome(self) -> str:
+        """ "refused" (by the wall), "failed" (allowed, failed upstream) or "answered"."""
+        if not self.allowed:
+            return "refused"
+        return "failed" if self.failure else "answered"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", redact_secrets(self.host))
@@ -75,6 +107,7 @@ class EgressReport:
     refused: tuple[tuple[str, int], ...]
     reasons: tuple[tuple[str, str, int], ...]  # (target, reason, count)
     warnings: tuple[tuple[str, str, int], ...]
+    failed: tuple[tuple[str, str, int], ...] = ()  # (target, failure, count): allowed, not answered
 
     @property
     def refused_hosts(self) -> tuple[str, ...]:
@@ -86,8 +119,11 @@ def summarize(events: Iterable[EgressEvent]) -> EgressReport:
     refused: Counter[str] = Counter()
     reasons: Counter[tuple[str, str]] = Counter()
     warnings: Counter[tuple[str, str]] = Counter()
+    failed: Counter[tuple[str, str]] = Counter()
     for event in events:
-        if event.allowed:
+        if event.allowed and event.failure:
+            failed[(event.target, event.failure)] += 1
+        elif event.allowed:
             allowed[event.target] += 1
             if event.warning:
                 warnings[(event.target, event.warning)] += 1
@@ -99,6 +135,7 @@ def summarize(events: Iterable[EgressEvent]) -> EgressReport:
         refused=tuple(refused.most_common()),
         reasons=tuple((t, r, n) for (t, r), n in reasons.most_common()),
         warnings=tuple((t, r, n) for (t, r), n in warnings.most_common()),
+        failed=tuple((t, r, n) for (t, r), n in failed.most_common()),
     )
 
 
@@ -107,15 +144,18 @@ def _fmt(counts: tuple[tuple[str, int], ...]) -> str:
 
 
 def _why(reason: str) -> str:
-    text = REASON_TEXT.get(reason)
+    text = REASON_TEXT.get(reason) or FAILURE_TEXT.get(reason)
     return f"{reason} ({text})" if text else reason
 
 
 def render_report(report: EgressReport) -> list[str]:
-    lines = [
-        f"allowed : {_fmt(report.allowed) or '(nothing)'}",
-        f"refused : {_fmt(report.refused) or '(nothing)'}",
-    ]
+    lines = [f"allowed : {_fmt(report.allowed) or '(nothing)'}"]
+    # Allowed by the wall, but not answered: each with why, so a run whose only
+    # host was down says so instead of "allowed : (nothing)".
+    for i, (target, failure, n) in enumerate(report.failed):
+        lines.append(("failed  : " if i == 0 else " " * 10) + f"{target}: {_why(failure)}"
+                     + (f" x{n}" if n > 1 else ""))  # fmt: skip
+    lines.append(f"refused : {_fmt(report.refused) or '(nothing)'}")
     for target, reason, n in report.reasons:
         lines.append(f"          {target}: {_why(reason)}" + (f" x{n}" if n > 1 else ""))
     for target, reason, n in report.warnings:
@@ -141,11 +181,12 @@ def format_duration(seconds: float) -> str:
 def event_line(event: EgressEvent) -> str:
     """One request as a line for `egress`: time, verdict, method and target, why (pure)."""
     when = time.strftime("%H:%M:%S", time.localtime(event.ts)) if event.ts is not None else "--:--:--"
-    verdict = "allowed" if event.allowed else "refused"
+    verdict = {"refused": "refused", "failed": "failed ", "answered": "allowed"}[event.outcome]
     what = f"{event.method} {event.target}" if event.method else event.target
-    why = (
-        _why(event.reason)
-        if not event.allowed
-        else (f"warned: {_why(event.warning)}" if event.warning else "")
-    )
+    if not event.allowed:
+        why = _why(event.reason)
+    elif event.failure:
+        why = _why(event.failure)
+    else:
+        why = f"warned: {_why(event.warning)}" if event.warning else ""
     return f"{when}  {verdict}  {what}" + (f"  {why}" if why else "")

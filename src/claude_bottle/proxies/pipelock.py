@@ -27,6 +27,7 @@ from claude_bottle import addresses
 from claude_bottle.proxies.base import (
     FLOOR_REFUSED,
     ConfigDelivery,
+    LiveReload,
     ProxyBackend,
     ProxySpec,
     Readiness,
@@ -34,14 +35,20 @@ from claude_bottle.proxies.base import (
 )
 from claude_bottle.proxies.events import (
     BODY_NOT_SCANNED,
+    CONNECTION_REFUSED,
     HOST_NOT_ALLOWED,
+    HOST_UNREACHABLE,
     METADATA_ADDRESS,
+    NAME_NOT_RESOLVED,
     PORT_NOT_ALLOWED,
     PRIVATE_ADDRESS,
     SCHEME_NOT_ALLOWED,
     SECRET_IN_REQUEST,
     SNI_NOT_ALLOWED,
     SNI_UNVERIFIED,
+    TLS_FAILED,
+    UPSTREAM_ERROR,
+    UPSTREAM_TIMEOUT,
     EgressEvent,
 )
 from claude_bottle.proxies.pipelock_image import DEFAULT_PIPELOCK_IMAGE
@@ -213,6 +220,26 @@ def _dial_refusal(error: str) -> str | None:
     return None
 
 
+# Go's words for a dial or a read that failed after the policy let it through.
+_UPSTREAM_WORDS = (
+    ("no such host", NAME_NOT_RESOLVED),
+    ("server misbehaving", NAME_NOT_RESOLVED),
+    ("connection refused", CONNECTION_REFUSED),
+    ("no route to host", HOST_UNREACHABLE),
+    ("network is unreachable", HOST_UNREACHABLE),
+    ("i/o timeout", UPSTREAM_TIMEOUT),
+    ("deadline exceeded", UPSTREAM_TIMEOUT),
+    ("tls:", TLS_FAILED),
+    ("x509:", TLS_FAILED),
+)
+
+
+def upstream_failure(error: str) -> str:
+    """Why a request Pipelock let through got no answer, from its error (pure)."""
+    lowered = error.lower()
+    return next((failure for words, failure in _UPSTREAM_WORDS if words in lowered), UPSTREAM_ERROR)
+
+
 def _ts(event: dict[str, Any]) -> float | None:
     try:
         return datetime.fromisoformat(str(event["time"])).timestamp()
@@ -263,9 +290,11 @@ def read_pipelock_log(text: str) -> list[EgressEvent]:
             else:  # the client sent nothing within Pipelock's wait, or no readable ClientHello
                 events.append(EgressEvent(host, None, False, SNI_UNVERIFIED, "CONNECT", ts))
         elif kind == "error" and host != "(unknown)" and request not in opened:
-            refused = _dial_refusal(str(entry.get("error", "")))
+            error = str(entry.get("error", ""))
+            refused = _dial_refusal(error)
             # Anything else failed after the policy let it through, as Squid logs it too.
-            events.append(EgressEvent(host, port, not refused, refused or "", method, ts))
+            failure = "" if refused else upstream_failure(error)
+            events.append(EgressEvent(host, port, not refused, refused or "", method, ts, failure=failure))
         elif kind in ALLOWED_EVENTS:
             events.append(
                 EgressEvent(host, port, True, method=method, ts=ts, warning=warned.get(request, ""))
@@ -299,3 +328,12 @@ class PipelockBackend(ProxyBackend):
 
     def refusal(self, spec: ProxySpec) -> str | None:
         return pipelock_refusal(spec)
+
+    def live_reload(self) -> LiveReload:
+        # Pipelock 2.3 watches its configuration's folder and reloads a changed
+        # file by itself (and on SIGHUP), swapping its scanner while open tunnels
+        # go on; in strict mode it refuses a reload that widens trusted_domains,
+        # which an approval never touches (approved hosts go to api_allowlist).
+        # Its image has no shell: the file is copied over, its log says the rest.
+        return LiveReload(file_path=CONFIG_PATH, logged='"event":"config_reload"',
+                          refused=("config reload failed", '"method":"CONFIG_RELOAD"'))  # fmt: skip

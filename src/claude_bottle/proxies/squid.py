@@ -37,6 +37,7 @@ from claude_bottle import addresses
 from claude_bottle.proxies.base import (
     READY_HOST,
     ConfigDelivery,
+    LiveReload,
     ProxyBackend,
     ProxySpec,
     Readiness,
@@ -44,15 +45,22 @@ from claude_bottle.proxies.base import (
 )
 from claude_bottle.proxies.credentials import REPLACED, Injection
 from claude_bottle.proxies.events import (
+    CONNECTION_FAILED,
+    CONNECTION_REFUSED,
     CREDENTIAL_HOST,
     HOST_NOT_ALLOWED,
+    HOST_UNREACHABLE,
     METADATA_ADDRESS,
+    NAME_NOT_RESOLVED,
     PORT_NOT_ALLOWED,
     PRIVATE_ADDRESS,
     PROXY_ADMIN,
     SCHEME_NOT_ALLOWED,
     SECRET_IN_REQUEST,
     SNI_NOT_ALLOWED,
+    TLS_FAILED,
+    UPSTREAM_ERROR,
+    UPSTREAM_TIMEOUT,
     EgressEvent,
 )
 from claude_bottle.secret_shapes import SECRET_PATTERNS  # also what the CLI never prints
@@ -104,7 +112,7 @@ REASONS = {
 LOG_FORMAT = (
     '{"ts":%ts.%03tu,"method":"%"rm","host":"%">rd","port":"%>rP","status":%>Hs,'
     '"result":"%Ss","server":"%<a","reason":"%"{reason}note","warning":"%"{dlp_warning}note",'
-    '"sni":"%"ssl::>sni"}'
+    '"sni":"%"ssl::>sni","error":"%err_code","detail":"%"err_detail"}'
 )
 
 
@@ -352,11 +360,96 @@ def render_squid_config(spec: ProxySpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What in `squid -k parse`'s output refuses a configuration: Squid itself would
+# skip a line it cannot parse and run without that rule (the image's entrypoint
+# checks the same words at start; a unit test holds the two equal).
+PARSE_REFUSES = "ERROR|FATAL|Bungled|WARNING: .*(subdomain|subnetwork|duplicate)"
+RELOADED = "claude-bottle-squid: reconfigured"
+RELOAD_SECONDS = 5
+
+# Run in the sidecar as Squid's own user, the new configuration on stdin: check
+# it whole first, put it in place, and signal Squid (PID 1 of its container) to
+# reconfigure, which keeps its open connections and tunnels (measured: a tunnel
+# open across it carries its next request). Squid closes and reopens its
+# listening port while it reconfigures: done once the port listens again on a
+# socket of its own (its inode in /proc/net/tcp or tcp6 changed).
+RELOAD_SCRIPT = f"""set -eu
+umask 077
+conf={RUN_DIR}/squid.conf
+next={RUN_DIR}/squid.conf.next
+cat > "$next"
+if ! out=$(/usr/sbin/squid -k parse -f "$next" 2>&1) \\
+   || printf '%s\\n' "$out" | grep -qE '{PARSE_REFUSES}'; then
+  printf '%s\\n' "$out" | grep -E 'ERROR|FATAL|Bungled|WARNING' >&2 || true
+  rm -f "$next"
+  echo "claude-bottle-squid: the new configuration is not fully accepted; the running one stays" >&2
+  exit 65
+fi
+# IPv4 or IPv6 (a dual-stack socket where the namespace has IPv6, as a pod may).
+listener() {{
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$2 ~ /:{PORT:04X}$/ && $4 == "0A" {{print $10}}'
+}}
+before=$(listener)
+if [ -z "$before" ]; then
+  rm -f "$next"
+  echo "claude-bottle-squid: no listening socket of Squid's seen" >&2
+  exit 75
+fi
+mv -f "$next" "$conf"
+kill -HUP 1
+i=0
+while now=$(listener); [ -z "$now" ] || [ "$now" = "$before" ]; do
+  i=$((i + 1))
+  if [ "$i" -ge {RELOAD_SECONDS * 20} ]; then echo "claude-bottle-squid: no reconfigure seen" >&2; exit 75; fi
+  sleep 0.05
+done
+echo "{RELOADED}"
+"""
+
+
 def _port(text: object) -> int | None:
     try:
         return int(str(text))
     except ValueError:
         return None
+
+
+# Squid's own error pages for a request it let through but could not take to its
+# host (err_code), as the failure the summary names; errno from err_detail.
+_ERRNO_FAILURES = {"111": CONNECTION_REFUSED, "110": UPSTREAM_TIMEOUT, "113": HOST_UNREACHABLE,
+                   "101": HOST_UNREACHABLE}  # fmt: skip
+_ERROR_FAILURES = {
+    "ERR_DNS_FAIL": NAME_NOT_RESOLVED,
+    "ERR_CONNECT_FAIL": CONNECTION_FAILED,
+    "ERR_READ_TIMEOUT": UPSTREAM_TIMEOUT,
+    "ERR_LIFETIME_EXP": UPSTREAM_TIMEOUT,
+    "ERR_SECURE_CONNECT_FAIL": TLS_FAILED,
+    "ERR_CANNOT_FORWARD": CONNECTION_FAILED,
+    "ERR_READ_ERROR": UPSTREAM_ERROR,
+    "ERR_WRITE_ERROR": UPSTREAM_ERROR,
+    "ERR_ZERO_SIZE_OBJECT": UPSTREAM_ERROR,
+    "ERR_GATEWAY_FAILURE": UPSTREAM_ERROR,
+}
+
+
+def squid_failure(entry: dict[str, object]) -> str:
+    """Why a request Squid let through got no answer from its host, or "" (pure).
+    Measured on Squid 5.7: a name that does not resolve leaves no server address
+    (a tunnel logs ERR_CANNOT_FORWARD, plain HTTP ERR_READ_ERROR); a refused
+    connection is ERR_CONNECT_FAIL with its errno, except for a tunnel whose TLS
+    server name was peeked at, which Squid logs as a bare 503 (no error code)."""
+    error, detail = str(entry.get("error", "-")), str(entry.get("detail", "-"))
+    status, server = entry.get("status"), str(entry.get("server", "-"))
+    code = int(status) if isinstance(status, int) else 0
+    failure = _ERROR_FAILURES.get(error, "")
+    if not failure and str(entry.get("result", "")).startswith("NONE_NONE") and code >= 500:
+        failure = CONNECTION_FAILED  # a peeked tunnel that never reached its host
+    if not failure:
+        return ""
+    if server in ("-", "") and failure in (CONNECTION_FAILED, UPSTREAM_ERROR):
+        return NAME_NOT_RESOLVED  # no address was ever chosen
+    errno = detail.partition("errno=")[2].split("+")[0] if "errno=" in detail else ""
+    return _ERRNO_FAILURES.get(errno, failure) if failure == CONNECTION_FAILED else failure
 
 
 def read_squid_log(text: str) -> list[EgressEvent]:
@@ -377,7 +470,13 @@ def read_squid_log(text: str) -> list[EgressEvent]:
         host = str(entry.get("host", "-"))
         if reason == SNI_NOT_ALLOWED and entry.get("sni") not in (None, "", "-"):
             host = str(entry["sni"])
-        if host in ("-", "", READY_HOST) or (result.startswith("NONE_NONE") and reason == "-"):
+        status = entry.get("status")
+        peek = (
+            result.startswith("NONE_NONE")
+            and reason == "-"
+            and not (isinstance(status, int) and status >= 500)
+        )
+        if host in ("-", "", READY_HOST) or peek:
             continue  # bare TCP probes, origin-form requests, our readiness probe, SNI peeks
         refused = result.startswith("TCP_DENIED") or reason != "-"
         warning = str(entry.get("warning", "-")).split(",")[0]
@@ -388,6 +487,7 @@ def read_squid_log(text: str) -> list[EgressEvent]:
             method=str(entry.get("method", "")),
             ts=float(ts) if isinstance(ts, int | float) else None,
             warning="" if refused or warning == "-" else warning,
+            failure="" if refused else squid_failure(entry),
         ))  # fmt: skip
     return events
 
@@ -435,3 +535,6 @@ class SquidBackend(ProxyBackend):
 
     def read_events(self, log: str) -> list[EgressEvent]:
         return read_squid_log(log)
+
+    def live_reload(self) -> LiveReload:
+        return LiveReload(script=("sh", "-c", RELOAD_SCRIPT), done=RELOADED)

@@ -1,33 +1,36 @@
 """`claude-bottle doctor`: checks the engine, its runtimes and the images, then
-proves the egress wall on this engine in seconds.
+proves the egress wall on this engine in seconds, on Docker or Kubernetes.
 
 The proof is a throwaway bottle whose only way out is a private lab: an origin
-container on an internal network made for the check, answering as
-`allowed.doctor.invalid` and `refused.doctor.invalid`. From inside the bottle
-the allowed name must answer through the proxy, the refused one must be
-refused by the proxy, and the origin's address must be unreachable directly.
-Nothing leaves the machine, and everything is removed afterwards (by context
-managers, and labelled so `cleanup` finds it after a kill -9)."""
+container (a pod on Kubernetes) on a network made for the check. On Docker it
+answers as `allowed.doctor.invalid` and `refused.doctor.invalid`; on
+Kubernetes, where pods have no names their peers resolve, the bottle names the
+origin's address. From inside the bottle the allowed host must answer through
+the proxy, the refused name must be refused by the proxy, and the origin's
+address must be unreachable directly. Nothing leaves the machine (or the
+cluster), and everything is removed afterwards (by context managers, and
+labelled so `cleanup` finds it after a kill -9)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from claude_bottle.bottle.image import image_is_current
 from claude_bottle.engine import labels as L
-from claude_bottle.engine.api import ContainerSpec, Engine, Limits, NetworkSpec
+from claude_bottle.engine.api import ContainerSpec, Engine, EngineTarget, Limits, NetworkSpec
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.owner import current_owner
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.images import agent_image_build, squid_image_build
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.dnsleak import dns_leak_verdict
@@ -53,24 +56,30 @@ class Check:
 class Origin:
     network: str
     address: str
+    host: str  # what the bottle allows: a name (Docker) or the origin's address (Kubernetes)
 
 
 @contextmanager
 def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
-    """An internal network with one origin server on it, removed on exit."""
+    """A network with one origin server on it, removed on exit. Where peers
+    resolve names (Docker), the network is internal and the origin answers by
+    name; elsewhere (Kubernetes) the bottle names the origin's address, and the
+    network's policies open nothing to it but what the bottle's sidecar names."""
     owner = current_owner()
     labels = L.for_role(L.session_labels(session, "doctor", "doctor", owner, L.user_labels(os.environ)),
                         L.ROLE_DOCTOR_ORIGIN)  # fmt: skip
+    by_name = engine.capabilities.peer_names
     network = f"claude-bottle-doctor-{session}"
-    engine.create_network(NetworkSpec(network, labels, internal=True))
+    engine.create_network(NetworkSpec(network, labels, internal=by_name))
     name = f"{network}-origin"
     try:
         engine.run_container(ContainerSpec(
             name=name, image=image, network=network, labels=labels, limits=ORIGIN_LIMITS,
-            command=("node", "-e", ORIGIN_JS), aliases=(ALLOWED, REFUSED), ports=(80,),
-            user="0", cap_add=("NET_BIND_SERVICE",),
+            command=("node", "-e", ORIGIN_JS), aliases=(ALLOWED, REFUSED) if by_name else (), ports=(80,),
+            low_ports=True,  # port 80 as the image's own user, root on no engine
         ))  # fmt: skip
-        yield Origin(network, engine.address_of(name, network))
+        address = engine.address_of(name, network)
+        yield Origin(network, address, ALLOWED if by_name else address)
     finally:
         with contextlib.suppress(ClaudeBottleError):
             engine.remove_containers(name)
@@ -78,30 +87,41 @@ def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
             engine.remove_network(network)
 
 
-def doctor_plan(origin: Origin, runtime: str, image: str, sidecar_image: str | None) -> LaunchPlan:
+def doctor_images(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The agent and sidecar images a doctor's bottle runs, as a launch's would."""
+    image, sidecar, _ = planned_images(Settings.from_environ(environ), "squid")
+    return image, sidecar
+
+
+def doctor_plan(
+    origin: Origin, runtime: str, environ: Mapping[str, str], target: EngineTarget | None = None
+) -> LaunchPlan:
     manifest = {
-        "bottles": {"doctor": {"runtime": runtime, "egress": {"allow": [], "internal": [ALLOWED],
+        "bottles": {"doctor": {"runtime": runtime, "egress": {"allow": [], "internal": [origin.host],
                                                               "network": origin.network}}},
         "agents": {"doctor": {"bottle": "doctor"}},
     }  # fmt: skip
     parsed = parse_manifest(manifest, "<doctor>", Path.cwd())
     script = (
-        f"curl -s -m 10 {ALLOWED}/; echo; "
+        f"curl -s -m 10 http://{origin.host}/; echo; "
         f"curl -s -m 10 -o /dev/null -w 'refused=%{{http_code}}\\n' http://{REFUSED}/; "
         f"curl -s -m 5 --noproxy '*' -o /dev/null http://{origin.address}/; echo direct=$?"
     )
     options = Options("doctor", command=("sh", "-c", script), interactive=False)
-    environ = {"CLAUDE_BOTTLE_IMAGE": image, "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar_image or "",
-               "CLAUDE_BOTTLE_LABELS": Settings.from_environ().labels}  # fmt: skip
-    return build_plan(parsed, options, environ, new_session_id(), frozenset())
+    image, sidecar = doctor_images(environ)
+    settings = {"CLAUDE_BOTTLE_IMAGE": image, "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar,
+                "CLAUDE_BOTTLE_LABELS": Settings.from_environ(environ).labels,
+                "CLAUDE_BOTTLE_ENGINE": Settings.from_environ(environ).engine or "docker"}  # fmt: skip
+    return build_plan(parsed, options, settings, new_session_id(), frozenset(), target=target)
 
 
-def wall_checks(output: str) -> list[Check]:
+def wall_checks(output: str, host: str = ALLOWED) -> list[Check]:
     """Read the probe's output (pure)."""
     lines = output.splitlines()
+    answered = f"doctor-origin {host}" in lines
     return [
-        Check("allowed host reached through the proxy", f"doctor-origin {ALLOWED}" in lines,
-              "the origin answered" if f"doctor-origin {ALLOWED}" in lines else "no answer from the origin"),
+        Check("allowed host reached through the proxy", answered,
+              "the origin answered" if answered else "no answer from the origin"),
         Check("refused host refused by the proxy", "refused=403" in lines,
               next((x for x in lines if x.startswith("refused=")), "no status")),
         Check("origin's address unreachable directly", any(x.startswith("direct=") and x != "direct=0"
@@ -112,7 +132,7 @@ def wall_checks(output: str) -> list[Check]:
 
 def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
     if not isinstance(engine, DockerEngine):
-        return [Check("engine", True, engine.capabilities.name), _runsc_check(engine)]
+        return [Check("engine", True, engine.target().describe()), _runsc_check(engine)]
     version = engine.server_version()
     checks = [Check("engine", True, f"Docker {version}")]
     verdict = dns_leak_verdict(version, None)
@@ -141,3 +161,28 @@ def _runsc_check(engine: Engine) -> Check:
 
 def new_doctor_session() -> str:
     return f"doctor{secrets.token_hex(3)}"
+
+
+@dataclass
+class Report:
+    """What doctor found, for people and for `--json` (a CI job gates on `ok`)."""
+
+    engine: EngineTarget
+    runtime: str
+    checks: list[Check] = field(default_factory=list)
+    wall: list[Check] = field(default_factory=list)
+    tried: bool = False  # the wall was tried (every engine check passed)
+
+    @property
+    def ok(self) -> bool:
+        return self.tried and all(c.ok for c in self.checks + self.wall)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "engine": self.engine.to_json(),
+            "runtime": self.runtime,
+            "wall": "held" if self.ok else ("did not hold" if self.tried else "not tried"),
+            "checks": [asdict(c) | {"part": "engine"} for c in self.checks]
+            + [asdict(c) | {"part": "wall"} for c in self.wall],
+        }

@@ -28,8 +28,9 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
 from claude_bottle.session.concurrency import enter_together, in_background
+from claude_bottle.session.evidence import Evidence
 from claude_bottle.session.preflight import preflight
-from claude_bottle.session.signals import interruptible, shielded
+from claude_bottle.session.signals import SignalLatch, interruptible, shielded
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
 
@@ -67,6 +68,8 @@ class Session:
     home: HomeFiles
     reaper: Reaper
     subnet: IPv4Network | None = None  # the internal network's, where the engine has one
+    evidence: Evidence | None = None  # the session's record
+    record_head: str = ""  # its last entry's hash, once the session ended
 
     @property
     def rest_follows(self) -> bool:
@@ -148,6 +151,9 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
         apply_floor(session.engine, plan, sidecar.name, sidecar.labels, session.subnet)
 
     copies: list[Callable[[], None]] = [floor]
+    evidence = session.evidence
+    if evidence is not None:
+        copies.append(lambda: evidence.containers(session.engine, session.agent.name, sidecar.name))
     if entries:
         copies.append(lambda: session.agent.copy_in(tar_bytes(entries), plan.container_home))
     if session.keeper.source is not None:
@@ -158,14 +164,21 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
 
 
 @contextmanager
-def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None) -> Iterator[Session]:
-    """A running bottle; everything it made is removed when the block ends."""
+def bottle(
+    plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None, *, keep_record: bool = True
+) -> Iterator[Session]:
+    """A running bottle; everything it made is removed when the block ends. Its
+    record is kept unless `keep_record` is false (doctor's throwaway bottles)."""
     clock = PhaseClock()
     # Read everything from the host first: a problem stops us before anything is made.
     home = HomeFiles.collect(plan, environ=environ)
     source = scan_workspace(plan.cwd) if plan.cwd is not None else None
     preflight(engine, plan)
-    folder = open_session_folder(plan, source)
+    folder = open_session_folder(plan, source, keep_record)
+    evidence = Evidence(plan, folder, os.environ if environ is None else environ) if folder else None
+    # Work and transcripts are kept where they were before every session had a record:
+    # with a workspace, or with a person at the keyboard.
+    kept = folder if source is not None or plan.interactive else None
     labels = session_labels(plan)
     stack = ExitStack()
     try:
@@ -204,11 +217,13 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
             agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
             sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
             _enter(stack, *together, agent)
-            keeper = SessionKeeper(engine, plan, agent, source, folder)
+            keeper = SessionKeeper(engine, plan, agent, source, kept)
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
-            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet)
+            yield Session(
+                plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet, evidence
+            )
             # Reached only when the session's block ended without an exception:
             # then, and only then, the sidecar and the network may be left to the
             # watchdog. After a failure or a signal the CLI removes everything.
@@ -220,9 +235,12 @@ def bottle(plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None =
         clock.mark("teardown")
 
 
-def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> SessionFolder | None:
-    """Sessions with a workspace or a person at the keyboard keep a folder."""
-    if source is None and not plan.interactive:
+def open_session_folder(
+    plan: LaunchPlan, source: WorkspaceSource | None, always: bool = True
+) -> SessionFolder | None:
+    """Every session keeps a folder for its record (unless not `always`: then only
+    those with a workspace or a person at the keyboard)."""
+    if not always and source is None and not plan.interactive:
         return None
     folder = SessionFolder.for_session(plan.session_id).create()
     folder.update(
@@ -236,8 +254,17 @@ def open_session_folder(plan: LaunchPlan, source: WorkspaceSource | None) -> Ses
     return folder
 
 
-def record_end(session: Session) -> None:
-    folder = session.keeper.folder
+def record_end(session: Session, status: int | None = None) -> None:
+    """Write what the session did into its folder and record. A signal meanwhile
+    is noted and ignored, as during teardown: a record cut in the middle of a
+    line would no longer hold."""
+    with SignalLatch(announce="still writing the session's record"):
+        _record_end(session, status)
+
+
+def _record_end(session: Session, status: int | None) -> None:
+    evidence = session.evidence
+    folder = evidence.folder if evidence is not None else session.keeper.folder
     if folder is None:
         return
     events = session.sidecar.events
@@ -247,6 +274,10 @@ def record_end(session: Session) -> None:
         ended=datetime.now(UTC).isoformat(timespec="seconds"),
         blocked=list(summarize(events).refused_hosts),
     )
+    if evidence is not None:
+        kept = session.keeper.folder
+        transcripts = kept.path / "transcripts" if kept is not None else None
+        session.record_head = evidence.finish(events, transcripts, session.keeper.result, status)
 
 
 def run_session(
@@ -255,6 +286,7 @@ def run_session(
     """Build the bottle, run the plan's command in it (attached to this terminal when
     `tty`), tear everything down; `on_end` is told about the session on every path."""
     session: Session | None = None
+    status: int | None = None
     try:
         with bottle(plan, engine) as session:
             session.ready()
@@ -263,10 +295,11 @@ def run_session(
                     "attaching interactive claude session (Ctrl-D or 'exit' to leave; "
                     f"container {session.agent.name} will be removed)"
                 )
-            return session.agent.attach(plan.exec_argv(), tty=tty)
+            status = session.agent.attach(plan.exec_argv(), tty=tty)
+            return status
     finally:
         # Also after Ctrl-C, SIGTERM, SIGHUP or `stop`: say where the work went.
         if session is not None:
-            record_end(session)
+            record_end(session, status)
             if on_end is not None:
                 on_end(session)

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from claude_bottle import agent_image
 from claude_bottle.engine.api import Engine
@@ -36,6 +36,9 @@ from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.outflow import Budget, Counted, OverCap, land, tool_config_part
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
+
+if TYPE_CHECKING:
+    from claude_bottle.progress import Progress
 
 BUNDLE_NAME = ".claude-bottle-harvest.bundle"  # in the agent's home (CLAUDE_BOTTLE_CONTAINER_HOME)
 HARVEST_REF = "refs/claude-bottle/harvest"
@@ -217,10 +220,13 @@ def harvest_git(
     if not budget.admit(f"the bottle's commits (a bundle of {count} commit(s))", int(size)):
         return HarvestResult("capped", notes=tuple(budget.notes[noted:]))
     bundle = store.path / f"{branch.replace('/', '_')}.bundle"
+    from claude_bottle.progress import Progress  # only for this step
+
     try:
         for member, stream in copy_out(engine, container, in_bottle, limit=int(size)):
             if member.isfile():
-                land(stream, bundle, int(size))
+                with Progress("taking the work out (git bundle)", member.size) as progress:
+                    land(progress.counting(stream) if stream is not None else None, bundle, int(size))
     except OverCap:
         budget.notes.append(
             f"the bottle's bundle grew past the {size_text(int(size))} it had: not brought back"
@@ -302,7 +308,12 @@ def harvest_folder(
     target = store.path / label / "files"
     target.mkdir(parents=True, exist_ok=True)
     wanted = {rel: now[rel][1] for rel in sorted({*changed, *added}) if budget.admit(rel, now[rel][1])}
-    executables = take_files(engine, container, workspace, wanted, target, budget) if wanted else []
+    executables: list[str] = []
+    if wanted:
+        from claude_bottle.progress import Progress  # only for this step
+
+        with Progress(f"taking the work out ({len(wanted)} file(s))", sum(wanted.values())) as progress:
+            executables = take_files(engine, container, workspace, wanted, target, budget, progress)
     (store.path / label / "deleted.txt").write_text("".join(f"{d}\n" for d in deleted))
     return HarvestResult(
         "files",
@@ -323,7 +334,13 @@ _PER_FILE = 3 * 512  # a member's headers (a long name and a sparse map take one
 
 
 def take_files(
-    engine: Engine, container: str, root: str, wanted: Mapping[str, int], target: Path, budget: Budget
+    engine: Engine,
+    container: str,
+    root: str,
+    wanted: Mapping[str, int],
+    target: Path,
+    budget: Budget,
+    progress: Progress | None = None,
 ) -> list[str]:
     """The named files under `root` (relative path -> the size they were listed
     with, already taken from the budget), streamed out by the bottle's own tar as
@@ -346,7 +363,8 @@ def take_files(
                     continue
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                grown = land(stream, dest, min(budget.file_max, wanted[rel] + budget.left)) - wanted[rel]
+                counted = progress.counting(stream) if progress is not None and stream is not None else stream
+                grown = land(counted, dest, min(budget.file_max, wanted[rel] + budget.left)) - wanted[rel]
                 budget.left -= max(0, grown)
                 if member.mode & 0o111:
                     executables.append(rel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from claude_bottle.cli.commands import (
+    allow,
     build,
     cleanup,
     completion,
@@ -32,6 +33,7 @@ COMMANDS: dict[str, ModuleType] = {
     "sessions": sessions,
     "harvest": harvest,
     "egress": egress,
+    "allow": allow,
     "shell": shell,
     "trust": trust,
     "validate": validate,

@@ -1,17 +1,22 @@
-"""claude-bottle doctor: check the engine, runtimes and images, then prove the
-egress wall on this engine with a throwaway bottle against a local origin.
-Exit status 0 only when every check passed and the wall held."""
+"""claude-bottle doctor [--engine docker|kubernetes] [--json]: check the engine,
+runtimes and images, then prove the egress wall on that engine with a throwaway
+bottle against a throwaway origin. Exit status 0 only when every check passed
+and the wall held; --json prints the report (a CI job can gate on `ok`)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from typing import Any
 
 from claude_bottle.console import block, info
 from claude_bottle.engine.select import locate
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.session.doctor import (
     Check,
+    Report,
+    doctor_images,
     doctor_plan,
     engine_checks,
     lab_origin,
@@ -27,6 +32,7 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument(
         "--runtime", choices=("runc", "runsc"), default="runc", help="the runtime to prove it under"
     )
+    p.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
     p.set_defaults(handler=run)
 
 
@@ -36,21 +42,35 @@ def _show(checks: list[Check]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = locate()
-    sidecar_image = Settings.from_environ().sidecar_image
-    checks = engine_checks(engine, sidecar_image)
-    _show(checks)
-    if not all(c.ok for c in checks):
+    report = Report(engine.target(), args.runtime)
+    try:
+        prove(engine, report, args.runtime)
+    except ClaudeBottleError as exc:
+        if not args.json:
+            raise
+        report.wall.append(Check("the throwaway bottle", False, str(exc)))
+        info(str(exc))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    return 0 if report.ok else 1
+
+
+def prove(engine: Any, report: Report, runtime: str) -> None:
+    report.checks = engine_checks(engine, Settings.from_environ().sidecar_image)
+    _show(report.checks)
+    if not all(c.ok for c in report.checks):
         info("doctor: fix the failures above first; the wall was not tried")
-        return 1
-    info(f"doctor: proving the egress wall under {args.runtime} (a throwaway bottle and a local origin)")
-    with lab_origin(engine, new_doctor_session(), DEFAULT_IMAGE) as origin:
-        plan = doctor_plan(origin, args.runtime, DEFAULT_IMAGE, sidecar_image)
-        with bottle(plan, engine) as session:
+        return
+    info(f"doctor: proving the egress wall on {report.engine.describe()} under {runtime} "
+         "(a throwaway bottle and a throwaway origin)")  # fmt: skip
+    image, _ = doctor_images(os.environ)
+    with lab_origin(engine, new_doctor_session(), image) as origin:
+        plan = doctor_plan(origin, runtime, os.environ, report.engine)
+        report.tried = True
+        with bottle(plan, engine, keep_record=False) as session:
             session.ready()
             assert plan.command is not None
             probe = session.agent.exec(plan.command)
-    wall = wall_checks(probe)
-    _show(wall)
-    held = all(c.ok for c in wall)
-    info("doctor: the wall held; nothing was left behind" if held else "doctor: THE WALL DID NOT HOLD")
-    return 0 if held else 1
+    report.wall = wall_checks(probe, origin.host)
+    _show(report.wall)
+    info("doctor: the wall held; nothing was left behind" if report.ok else "doctor: THE WALL DID NOT HOLD")

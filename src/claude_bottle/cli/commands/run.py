@@ -12,7 +12,8 @@ from typing import Any
 from claude_bottle.cli.launch_ui import launch_command
 from claude_bottle.cli.options import add_manifest_option, make_plan
 from claude_bottle.console import info
-from claude_bottle.engine.select import locate
+from claude_bottle.engine.api import EngineTarget
+from claude_bottle.engine.select import chosen, locate
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.trust import require_trust
 
@@ -36,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path.cwd(), args.manifest)
     require_trust(manifest, os.environ)  # nobody to ask: an untrusted manifest is refused (exit 3)
     # No name listing: a name taken meanwhile is retried with the next suffix anyway.
-    plan = make_plan(args, None, interactive=False, command=tuple(command) or None, manifest=manifest)
+    plan = make_plan(args, None, interactive=False, command=tuple(command) or None, manifest=manifest,
+                     target=EngineTarget(chosen()))  # fmt: skip
     plan.refuse_host_file_problems()
     for warning in plan.warnings:
         info(f"warning: {warning}")
     engine = locate()
+    plan = plan.on(engine.target())
     return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)

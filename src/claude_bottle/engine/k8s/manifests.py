@@ -201,6 +201,8 @@ def pod_manifest(spec: ContainerSpec, options: PodOptions = PodOptions()) -> Jso
     if spec.ports:
         container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in spec.ports]
     security: Json = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if spec.low_ports:  # a "safe" sysctl: the kubelet allows it without configuration
+        security["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
     user = run_as(spec)
     if user is not None:
         security.update(runAsUser=user[0], runAsGroup=user[1], fsGroup=user[1])
