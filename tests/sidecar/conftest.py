@@ -332,12 +332,24 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
     # The lab's CA, one line: the Docker engine's env file carries no line break
     # (a PEM in a variable is refused there); the agent decodes it into a file.
     ca = base64.b64encode(lab.ca_pem.encode()).decode()
+    holder = {
+        "bottle": "lab",
+        "skills": ["lab-ca"],
+        "env": {
+            **lab_ca,
+            "ANTHROPIC_BASE_URL": "https://api.lab.test",
+            "ANTHROPIC_API_KEY": {"from_env": "LAB_API_KEY"},
+            "GITHUB_TOKEN": {"from_env": "LAB_GIT_TOKEN", "inject": "git.lab.test"},
+        },
+        "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
+    }
     return {
         "bottles": {
             "lab": {"egress": egress},
             "redteam": {"egress": egress, "limits": limits},
             "redteam-gvisor": {"egress": egress, "limits": limits, "runtime": "runsc"},
             "sni": {"egress": {**egress, "sni": True}},
+            "lab-gvisor": {"egress": egress, "runtime": "runsc"},
         },
         "agents": {
             "worker": {
@@ -373,17 +385,8 @@ def lab_manifest(lab: Lab, default_topology: bool = False) -> dict[str, Any]:
             # Every credential the sidecar can hold (tests/sidecar/test_credentials.py),
             # from the host's variables: the lab's model API, its git over HTTPS, ssh;
             # a subscription token comes from $CLAUDE_BOTTLE_OAUTH_TOKEN, as a user's does.
-            "holder": {
-                "bottle": "lab",
-                "skills": ["lab-ca"],
-                "env": {
-                    **lab_ca,
-                    "ANTHROPIC_BASE_URL": "https://api.lab.test",
-                    "ANTHROPIC_API_KEY": {"from_env": "LAB_API_KEY"},
-                    "GITHUB_TOKEN": {"from_env": "LAB_GIT_TOKEN", "inject": "git.lab.test"},
-                },
-                "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
-            },
+            "holder": holder,
+            "holder-gvisor": {**holder, "bottle": "lab-gvisor"},
             "keyed": {
                 "bottle": "lab",
                 "skills": ["lab-ca"],

@@ -44,16 +44,22 @@ def lab_saw(lab: Lab, path: str) -> list[dict[str, str]]:
     return [e.get("headers", {}) for e in lab.web_log() if e.get("url", "").startswith(path)]
 
 
-@pytest.mark.remote_engine
+@pytest.mark.parametrize(
+    "agent",
+    [
+        pytest.param("holder", marks=pytest.mark.remote_engine, id="runc"),
+        pytest.param("holder-gvisor", id="runsc"),
+    ],
+)
 def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
-    lab_project: Path, lab: Lab, held: dict[str, str]
+    lab_project: Path, lab: Lab, held: dict[str, str], agent: str
 ) -> None:
     key_line = lab.key.read_text().splitlines()[1]  # a line of the private key's body
     mark = secrets.token_hex(4)
     if PROXY == "pipelock":
         # Nothing is held (the plan says so): Claude Code answers with the values inside.
         script = 'claude -p "say hello" && ' + search(list(held.values()))
-        result = cli("run", "holder", "--", "sh", "-c", script, cwd=lab_project)
+        result = cli("run", agent, "--", "sh", "-c", script, cwd=lab_project)
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[0] == ANSWER
         assert "found=[]" not in result.stdout.splitlines()
@@ -68,7 +74,7 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
         f"git clone -q git@git.allowed.test:repo.git /tmp/ssh && cat /tmp/ssh/README && cd / && "
         f"ls ~/.ssh && echo agent=$(ssh-add -l | wc -l) && " + search([*held.values(), key_line])
     )
-    result = cli("run", "holder", "--", "sh", "-c", script, cwd=lab_project)
+    result = cli("run", agent, "--", "sh", "-c", script, cwd=lab_project)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == ANSWER
