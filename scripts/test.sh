@@ -33,11 +33,11 @@ claude_bottle build "${extra_ca[@]}"
 # Lint, format, types and the unit tests (the fast loop of CONTRIBUTING.md).
 bash scripts/check.sh
 # Hand-written mutants of the wall's rules, the argv builders and redaction: each
-# must be killed by the unit tests (about 2 minutes; the engine ones: see README).
+# must be killed by the unit tests (about 2 minutes; the engine ones: see docs/testing.md).
 python3 scripts/mutants.py --fast
 # The sidecar suite and the red team, against the default proxy (Squid, built
 # above by `claude-bottle build`), under runc and gVisor. Each proxy's run
-# writes its results, from which the README's Security table is made.
+# writes its results, from which the Security table of docs/security.md is made.
 results=${TMPDIR:-/tmp}/claude-bottle-ci/results
 rm -rf "$results"
 mkdir -p "$results"
@@ -55,9 +55,9 @@ if [ -n "$pipelock" ]; then
   CLAUDE_BOTTLE_TEST_PROXY=pipelock CLAUDE_BOTTLE_SIDECAR_IMAGE=$pipelock \
     python3 -m pytest tests/sidecar -q -m engine --junitxml "$results/sidecar-pipelock.xml"
 fi
-# The README's Security table is the one these runs make (the columns of each
-# proxy that ran); `--write README.md` in place of `--check` updates it.
-python3 -m tests.security_table --results "$results" --check README.md
+# docs/security.md's Security table is the one these runs make (the columns of
+# each proxy that ran); `--write docs/security.md` in place of `--check` updates it.
+python3 -m tests.security_table --results "$results" --check docs/security.md
 
 # The remote-engine selection (issue 14) against a second Docker engine whose file
 # system is not this host's: dockerd in a container, over TCP; runc only.

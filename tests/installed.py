@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "CLAUDE_BOTTLE_TEST_CLI"
 # What the wheel and the sdist are built from, beside src/.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "CHANGELOG.md", "CONTRIBUTING.md")
+# The pages the README links to: in the sdist (MANIFEST.in), never in the wheel,
+# so they are not part of the digest that keys an installed wheel.
+DOCS = "docs"
 
 
 def copy_for_build(source: Path, work: Path) -> Path:
@@ -43,6 +46,7 @@ def copy_for_build(source: Path, work: Path) -> Path:
     work.mkdir(parents=True)
     for name in BUILD_INPUTS:
         shutil.copy2(source / name, work / name)
+    shutil.copytree(source / DOCS, work / DOCS)
     shutil.copytree(source / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return work
 

@@ -1,4 +1,4 @@
-"""The README's Security table, made from the sidecar suite's results, never by hand.
+"""The Security table of docs/security.md, made from the sidecar suite's results, never by hand.
 
 scripts/test.sh runs the sidecar suite once per proxy (Squid, and Pipelock where
 its image can be built), each run writing pytest's JUnit XML (`sidecar-squid.xml`,
@@ -6,13 +6,13 @@ its image can be built), each run writing pytest's JUnit XML (`sidecar-squid.xml
 tests that attack its case, per proxy; each cell is what the last run of those
 tests under that proxy and runtime showed:
 
-    python3 -m tests.security_table --results DIR --check README.md   # CI: the README says what ran
-    python3 -m tests.security_table --results DIR --write README.md   # after a run: the README updated
+    python3 -m tests.security_table --results DIR --check docs/security.md   # CI: the page says what ran
+    python3 -m tests.security_table --results DIR --write docs/security.md   # after a run: the page updated
 
 `--check` compares the columns of every proxy that has a results file (a clone
 without Pipelock's build checks Squid's alone) and fails, showing the table it
-expected, when the README's differs. A new case gets its row here, not in the
-README."""
+expected, when the page's differs. A new case gets its row here, not in the
+page."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ COLUMNS = tuple((proxy, runtime) for proxy in PROXIES for runtime in RUNTIMES)
 HEADER = ("attack", "Squid, runc", "Squid, runsc", "Pipelock, runc", "Pipelock, runsc")
 BEGIN = "<!-- security-table: made by `python3 -m tests.security_table` from the sidecar suite's results -->"
 END = "<!-- /security-table -->"
+PAGE = "docs/security.md"  # where the table lives, between BEGIN and END
 
 HELD, FAILED, NOT_RUN, SKIPPED, NO_CASE = "held", "**FAILED**", "**not run**", "skipped", "—"
 RUNC_ONLY = "runc only"
@@ -308,7 +309,7 @@ def table_in(text: str) -> list[list[str]]:
 def differences(
     written: Sequence[Sequence[str]], made: Sequence[Sequence[str]], proxies: Sequence[str]
 ) -> list[str]:
-    """Where the README's table differs from the one the results make, in the
+    """Where the written table differs from the one the results make, in the
     columns of `proxies` (and the attacks, row by row)."""
     if [r[0] for r in written] != [r[0] for r in made]:
         return ["the rows differ: " + repr([r[0] for r in written]) + " != " + repr([r[0] for r in made])]
@@ -316,8 +317,8 @@ def differences(
     for old, new in zip(written, made, strict=True):
         for i, (proxy, runtime) in enumerate(COLUMNS, start=1):
             if proxy in proxies and (i >= len(old) or old[i] != new[i]):
-                out.append(f"{new[0]} / {proxy}, {runtime}: README says {old[i] if i < len(old) else '?'!r}, "
-                           f"the run says {new[i]!r}")  # fmt: skip
+                says = old[i] if i < len(old) else "?"
+                out.append(f"{new[0]} / {proxy}, {runtime}: the page says {says!r}, the run says {new[i]!r}")
     return out
 
 
@@ -335,8 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--results", type=Path, required=True, help="folder of sidecar-<proxy>.xml files")
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--check", type=Path, metavar="README", help="fail unless the README's table matches")
-    action.add_argument("--write", type=Path, metavar="README", help="write the table into the README")
+    action.add_argument(
+        "--check", type=Path, metavar="PAGE", help=f"fail unless PAGE's table matches (CI: {PAGE})"
+    )
+    action.add_argument("--write", type=Path, metavar="PAGE", help=f"write the table into PAGE ({PAGE})")
     args = parser.parse_args(argv)
     results = load(args.results)
     if not results:
@@ -361,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("the table these results make (python3 -m tests.security_table --write):", file=sys.stderr)
         print(markdown(made), file=sys.stderr)
         return 1
-    print(f"security table: the README matches the run ({', '.join(sorted(results))})", file=sys.stderr)
+    print(f"security table: {args.check} matches the run ({', '.join(sorted(results))})", file=sys.stderr)
     return 0
 
 

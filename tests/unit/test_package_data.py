@@ -66,6 +66,10 @@ def test_the_sdist_holds_every_file_the_package_reads(sdist_names: set[str]) -> 
     missing = [name for name in package_data.FILES if f"src/claude_bottle/{name}" not in sdist_names]
     assert missing == []
     assert {"LICENSE", "README.md", "CHANGELOG.md", "CONTRIBUTING.md", "pyproject.toml"} <= sdist_names
+    # Every page the README links to, so its links hold in the sdist too.
+    docs = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert docs
+    assert docs <= sdist_names
 
 
 def test_the_built_artifacts_pass_twine_check(tmp_path: Path) -> None:

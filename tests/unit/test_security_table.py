@@ -1,6 +1,6 @@
-"""The README's Security table is made from the sidecar suite's results
+"""The Security table of docs/security.md is made from the sidecar suite's results
 (tests/security_table.py): how results become cells, and, without an engine,
-that the README's table has the rows the maker knows and that every test a row
+that the page's table has the rows the maker knows and that every test a row
 names exists (a renamed test would otherwise leave a row `**not run**` until CI)."""
 
 from __future__ import annotations
@@ -75,12 +75,12 @@ def test_check_compares_only_the_proxies_that_ran(cases: list[st.Case]) -> None:
     written[0][1] = "held"  # a Squid cell the run does not back
     assert st.differences(written, made, ["squid"]) == [
         "direct IP with the proxy ignored or unset / squid, runc: "
-        "README says 'held', the run says '**not run**'"
+        "the page says 'held', the run says '**not run**'"
     ]
 
 
-def test_the_readme_has_the_rows_the_table_maker_knows() -> None:
-    written = st.table_in((ROOT / "README.md").read_text())
+def test_the_security_page_has_the_rows_the_table_maker_knows() -> None:
+    written = st.table_in((ROOT / st.PAGE).read_text())
     assert [cells[0] for cells in written] == [r.attack for r in st.ROWS]
     assert all(len(cells) == len(st.HEADER) for cells in written)
 

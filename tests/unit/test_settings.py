@@ -1,5 +1,5 @@
 """One settings object: every CLAUDE_BOTTLE_* variable is read by settings.py
-alone, and the README's table of overrides lists exactly those; the agent
+alone, and the table of overrides in docs/manifest.md lists exactly those; the agent
 image's facts match its Dockerfile."""
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "claude_bottle"
 
 
-def readme_table() -> set[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Environment overrides") :]
-    section = section[: section.index("\n#")]
+def documented_settings() -> set[str]:
+    """The variables named in the first column of docs/manifest.md's table of
+    environment overrides (its section ends at the next heading, or the file's end)."""
+    text = (ROOT / "docs" / "manifest.md").read_text()
+    section = text[text.index("\n## Environment overrides\n") + 1 :]
+    section = section.split("\n#", 1)[0]
     return set(re.findall(r"^\| `(CLAUDE_BOTTLE_[A-Z0-9_]+)", section, re.MULTILINE))
 
 
-def test_the_readme_table_lists_every_setting_and_nothing_else() -> None:
-    assert readme_table() == set(ENVIRONMENT.values())
+def test_the_documented_table_lists_every_setting_and_nothing_else() -> None:
+    assert documented_settings() == set(ENVIRONMENT.values())
 
 
 def _reads_outside_settings() -> list[str]:
