@@ -74,7 +74,8 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
         "git -c user.name=a -c user.email=a@a.test commit -qm pushed && "
         f"git push -q origin HEAD:refs/heads/{mark} && "
         f"git clone -q git@git.allowed.test:repo.git /tmp/ssh && cat /tmp/ssh/README && cd / && "
-        f"(cd ~/.ssh && printf '%s\\n' *) && echo agent=$(ssh-add -l | wc -l) && " + search([*held.values(), key_line])
+        f"(cd ~/.ssh && printf '%s\\n' *) && echo agent=$(ssh-add -l | wc -l) && "
+        + search([*held.values(), key_line])
     )
     result = cli("run", agent, "--", "sh", "-c", script, cwd=lab_project)
     assert result.returncode == 0, result.stderr
