@@ -33,12 +33,21 @@ RUN_KEY = "dev.claude-bottle-bench.run"
 BOTTLE_KEY = "dev.claude-bottle-bench.bottle"
 RUN_ID = secrets.token_hex(4)
 AGENTS = {"runc": "bench", "runsc": "bench-gvisor"}
+# An agent's container names run from claude-bottle-AGENT to -AGENT-99
+# (plan/names.py), so one agent holds at most 99 bottles at once: N held at
+# once are spread over two agents of the same bottle, in turn.
+HELD_AGENTS = {"runc": ("bench", "bench-b"), "runsc": ("bench-gvisor", "bench-gvisor-b")}
 MANIFEST = {
     "bottles": {
         "bench": {"egress": {"allow": ["allowed.test"]}},
         "bench-gvisor": {"runtime": "runsc", "egress": {"allow": ["allowed.test"]}},
     },
-    "agents": {"bench": {"bottle": "bench"}, "bench-gvisor": {"bottle": "bench-gvisor"}},
+    "agents": {
+        "bench": {"bottle": "bench"},
+        "bench-b": {"bottle": "bench"},
+        "bench-gvisor": {"bottle": "bench-gvisor"},
+        "bench-gvisor-b": {"bottle": "bench-gvisor"},
+    },
 }
 
 
@@ -188,10 +197,10 @@ class HeldBottle:
     """One bottle whose command prints its token, then waits on its standard
     input (forwarded by `run`): the barrier. `release` lets it end."""
 
-    def __init__(self, bench: Bench, runtime: str) -> None:
+    def __init__(self, bench: Bench, agent: str) -> None:
         self.name, self.token = secrets.token_hex(4), _token()
         script = f"echo {self.token}; read line; echo done-$line"
-        argv = bench.cli("run", "-q", AGENTS[runtime], "--", "sh", "-c", script)
+        argv = bench.cli("run", "-q", agent, "--", "sh", "-c", script)
         pipe = subprocess.PIPE
         self.proc = subprocess.Popen(argv, cwd=bench.folder, env=bench.bottle_env(self.name), text=True,
                                      stdin=pipe, stdout=pipe, stderr=pipe)  # fmt: skip
@@ -244,14 +253,14 @@ def held_at_once(
     lock = threading.Lock()
     start = time.monotonic()
 
-    def one() -> None:
+    def one(i: int) -> None:
         with gate:
-            bottle = HeldBottle(bench, runtime)
+            bottle = HeldBottle(bench, HELD_AGENTS[runtime][i % 2])
             with lock:
                 held.append(bottle)
             bottle.wait_up()
 
-    threads = [threading.Thread(target=one, daemon=True) for _ in range(bottles)]
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(bottles)]
     for t in threads:
         t.start()
     for t in threads:
