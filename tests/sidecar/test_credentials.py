@@ -65,6 +65,8 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
         assert "found=[]" not in result.stdout.splitlines()
         assert "/proc/" in result.stdout  # in the agent's environment
         return
+    # ~/.ssh listed by the shell's glob, not `ls`: Debian 12's runsc (20221219)
+    # answers coreutils' statx with EINVAL (docs/security.md, gVisor).
     script = (
         f'claude -p "say hello" && '
         f"git clone -q https://git.lab.test/repo.git /tmp/https && cat /tmp/https/README && "
@@ -72,7 +74,7 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
         "git -c user.name=a -c user.email=a@a.test commit -qm pushed && "
         f"git push -q origin HEAD:refs/heads/{mark} && "
         f"git clone -q git@git.allowed.test:repo.git /tmp/ssh && cat /tmp/ssh/README && cd / && "
-        f"ls ~/.ssh && echo agent=$(ssh-add -l | wc -l) && " + search([*held.values(), key_line])
+        f"(cd ~/.ssh && printf '%s\\n' *) && echo agent=$(ssh-add -l | wc -l) && " + search([*held.values(), key_line])
     )
     result = cli("run", agent, "--", "sh", "-c", script, cwd=lab_project)
     assert result.returncode == 0, result.stderr
@@ -81,7 +83,7 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
     assert lines[1:3] == ["lab repository over https", "lab repository"]
     assert "found=[]" in lines, result.stdout
     assert "control=/tmp/seeded" in lines  # the search finds what is there
-    assert "agent=1" in lines  # the key is in the sidecar's agent, and usable
+    assert "agent=1" in lines, result.stderr  # the key is in the sidecar's agent, and usable
     assert "id_bottle_0_id_lab.pub" in lines  # ~/.ssh holds the key's public half alone
     assert not any(name.startswith("id_") and not name.endswith(".pub") for name in lines), lines
     # The lab got the real values, and never a placeholder.
