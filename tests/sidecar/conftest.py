@@ -93,7 +93,7 @@ class Lab:
         arrive, checked after a control that did: the log has caught up)."""
         return needle in self.engine.run("logs", self.web).stdout
 
-    def web_sees(self, needle: str, timeout: float = 10.0) -> bool:
+    def web_sees(self, needle: str, timeout: float = 30.0) -> bool:
         """Whether `needle` reaches the web server's log within `timeout` (a
         positive control: the engine's log may trail the response by a moment)."""
         try:

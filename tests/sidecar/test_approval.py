@@ -214,7 +214,7 @@ def test_egress_follow_on_a_terminal_offers_a_refused_host(
         assert curl(project, agent, "https://third.test/") == ("200", "hello from third.test over https\n")
     finally:
         child.sendintr()
-        child.expect(pexpect.EOF)
+        child.expect(pexpect.EOF, timeout=90)  # a loaded machine (CI) may take its time
         child.close()
     session, _ = running
     summary = end(session)
