@@ -40,7 +40,10 @@ MANIFEST = {
             "prompt": "You are a careful worker.\nSecond line.",
             "env": {"TOKEN": {"from_env": "HOST_TOKEN"}, "MODE": "lab"},
             "skills": ["lint"],
-            "ssh": [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab"}],
+            # a stand-in key, copied in (what "inject": false does; the held path: tests/sidecar)
+            "ssh": [
+                {"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_lab", "inject": False}
+            ],
         },
         "sandboxed": {"bottle": "gvisor"},
     },

@@ -87,7 +87,7 @@ def test_an_ssh_key_is_shown_and_asked_about_and_a_change_needs_trust_again(
 ) -> None:
     repo, env, agent = clone
     key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
-    ssh = [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_ed25519"}]
+    ssh = [{"Host": "git.allowed.test", "User": "git", "IdentityFile": "~/.ssh/id_ed25519", "inject": False}]
     path = ship(repo, agent, ssh=ssh)
     refused = cli("run", agent, "--", "true", cwd=repo, env=env, trust=False)
     assert refused.returncode == 3

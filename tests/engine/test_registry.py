@@ -24,7 +24,6 @@ from claude_bottle.plan.images import (
     NO_CA_DIGEST,
     agent_image_build,
     registry_name,
-    registry_tag,
     squid_image_build,
 )
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
@@ -145,6 +144,9 @@ def test_build_push_puts_both_images_in_the_registry(
     assert engine.ok("image", "inspect", SQUID_IMAGE)
 
 
+HOST_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def test_a_kubernetes_plan_names_what_build_push_pushes(
     engine: DockerEngine, agent_image: str, tmp_path: Path
 ) -> None:
@@ -155,14 +157,15 @@ def test_a_kubernetes_plan_names_what_build_push_pushes(
         "bottles": {"dev": {"egress": {"allow": ["api.anthropic.com"]}}},
         "agents": {"a": {"bottle": "dev"}},
     }
-    plan = lab_plan(
-        tmp_path, manifest, "a", {"CLAUDE_BOTTLE_ENGINE": "kubernetes", "CLAUDE_BOTTLE_REGISTRY": registry}
-    )
     squid = engine.image_labels(SQUID_IMAGE, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
     assert squid is not None
-    assert plan.sidecar_image == registry_name(registry, "claude-bottle-squid", *squid)
-    assert squid[0] == squid_image_build(SQUID_IMAGE).digest
     agent = engine.image_labels(agent_image, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
     assert agent is not None
+    environ = {"CLAUDE_BOTTLE_ENGINE": "kubernetes", "CLAUDE_BOTTLE_REGISTRY": registry}
+    if squid[1]:  # built with the host's bundle as its extra CA (scripts/test.sh): the plan is told the same
+        environ["CLAUDE_BOTTLE_EXTRA_CA"] = HOST_BUNDLE
+    plan = lab_plan(tmp_path, manifest, "a", environ)
+    assert plan.sidecar_image == registry_name(registry, "claude-bottle-squid", *squid)
+    assert squid[0] == squid_image_build(SQUID_IMAGE).digest
     assert agent[0] == agent_image_build(DEFAULT_IMAGE, settings=Settings()).digest
-    assert plan.image == f"{registry}/claude-bottle:{registry_tag(agent[0], '')}"
+    assert plan.image == registry_name(registry, "claude-bottle", *agent)

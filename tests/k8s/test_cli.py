@@ -181,7 +181,7 @@ def test_a_dry_run_names_kubernetes_its_context_and_namespace(
         "namespace": namespace,
     }
     assert plan["image"] == "claude-bottle:latest"
-    assert plan["sidecar_image"] == "claude-bottle-squid:latest"
+    assert plan["sidecar_image"] == project.env["CLAUDE_BOTTLE_SIDECAR_IMAGE"]  # the lab-trusting Squid
 
 
 def test_run_of_a_trivial_command_leaves_nothing(engine: KubernetesEngine, project: Project) -> None:

@@ -146,7 +146,9 @@ def tar_argv(folder: Path) -> list[str]:
         "-f",
         "-",
         "--no-recursion",
-        *(["--sparse"] if _tar_flavour() == "gnu" else []),  # a hole travels as a hole, not as zeros
+        # No --sparse: the engine's extraction refuses GNU sparse members ("unhandled
+        # tar header type 83", Docker 20.10), so a folder holding one sparse file
+        # could not be copied in at all. A hole travels as zeros.
         *owner,
         "--null",
         "-T",
