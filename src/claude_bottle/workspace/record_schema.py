@@ -104,7 +104,7 @@ DATA: dict[str, dict[str, Any]] = {
     "transcripts": _object({"files": {"type": "array", "items": FILE}}),
     "work": _object(
         {
-            "kind": {"enum": ["branch", "files", "none"]},
+            "kind": {"enum": ["branch", "files", "none", "capped"]},
             "branch": {"type": ["string", "null"]},
             "commits": {"type": "integer", "minimum": 0},
             "changed": STRINGS,
