@@ -89,11 +89,10 @@ def _dst(ranges: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-# One list for every proxy and engine (addresses.py). Never ::ffff:0:0/96 here:
-# Squid stores IPv4 addresses v4-mapped, so that entry would mean "every IPv4 address".
-METADATA_DST = _dst(addresses.METADATA)
-NEVER_DST = _dst(tuple(r for r in addresses.NEVER if r not in addresses.METADATA))
-PRIVATE_DST = _dst(addresses.PRIVATE)
+# One list for every proxy and engine (addresses.py), made into `dst` lists when a
+# configuration is rendered (so the tests that render one are what check them).
+# Never ::ffff:0:0/96 here: Squid stores IPv4 addresses v4-mapped, so that entry
+# would mean "every IPv4 address".
 
 CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie")
 
@@ -185,9 +184,9 @@ def _acl_lines(spec: ProxySpec, allowed: tuple[str, ...], internal: tuple[str, .
         "acl web_ports port 80",  # plain HTTP only as ordinary proxied requests to port 80
         "acl https_port port 443",  # the one port the agent's proxy port tunnels to
         *_ssh_acls(spec),
-        _acl("metadata_dst", "dst", METADATA_DST),
-        _acl("never_dst", "dst", NEVER_DST),
-        _acl("private_dst", "dst", PRIVATE_DST),
+        _acl("metadata_dst", "dst", _dst(addresses.METADATA)),
+        _acl("never_dst", "dst", _dst(tuple(r for r in addresses.NEVER if r not in addresses.METADATA))),
+        _acl("private_dst", "dst", _dst(addresses.PRIVATE)),
     ]  # fmt: skip
     if allowed:
         lines.append(_acl("allowed_hosts", "dstdomain -n", allowed))
@@ -461,10 +460,8 @@ def read_squid_log(text: str) -> list[EgressEvent]:
         if not line.startswith("{"):
             continue
         try:
-            entry = json.loads(line)
+            entry: dict[str, object] = json.loads(line)  # a line starting "{" is an object or an error
         except ValueError:
-            continue
-        if not isinstance(entry, dict):
             continue
         result, reason = str(entry.get("result", "")), str(entry.get("reason", "-"))
         host = str(entry.get("host", "-"))
