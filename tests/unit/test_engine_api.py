@@ -111,7 +111,12 @@ class RecordingEngine:
         return 0
 
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         return []
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpec
 from claude_bottle.engine.k8s import manifests, meta, status
 from claude_bottle.engine.k8s.cluster import exit_status
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.errors import Interrupted, UsageError
+from claude_bottle.tracking import labels as L
 
 LIMITS = Limits(pids=1024, memory="8g", cpus=2)
 SESSION_LABELS = {

@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 
 from claude_bottle.console import info
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.images import ImageBuild, registry_name
+from claude_bottle.tracking import labels
 
 
 def image_is_current(engine: DockerEngine, build: ImageBuild) -> bool:

@@ -199,11 +199,17 @@ class Engine(Protocol):
 
     # Finding what claude-bottle made
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         """Objects carrying every label of `labels` ("KEY" or "KEY=VALUE"; none: every
-        object of those kinds), each with the values of claude-bottle's own labels
-        (`engine.labels.ALL`) it carries."""
+        object of those kinds), each with the values it carries of the labels named in
+        `carried` (claude-bottle's own, `tracking.labels.ALL`; an engine that reads
+        every label back, as Kubernetes does, returns them all)."""
 
     def remove_found(self, objects: Sequence[Found]) -> list[str]:
         """Remove them (containers before networks); the errors, not raised."""

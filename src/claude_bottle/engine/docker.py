@@ -41,7 +41,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 
 from claude_bottle.console import trace, trace_streamed
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, FileSpec, Found, NetworkSpec
 from claude_bottle.errors import (
     AddressConflict,
@@ -590,18 +589,23 @@ class DockerEngine:
     # --- Finding what claude-bottle made ------------------------------------------
 
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         found: list[Found] = []
         for kind in ("container", "network"):
             if kind not in kinds:
                 continue
             # A network has no age to tell (`docker network ls` knows only when it was made).
-            fields = ("name", "age" if kind == "container" else "name", *(f"label:{key}" for key in L.ALL))
+            fields = ("name", "age" if kind == "container" else "name", *(f"label:{key}" for key in carried))
             for row in self.rows(kind, labels, fields, stopped=not running):
                 name, age, *values = row
-                carried = {key: value for key, value in zip(L.ALL, values, strict=True) if value}
-                found.append(Found(kind, name, carried, age if kind == "container" else ""))
+                values_of = {key: value for key, value in zip(carried, values, strict=True) if value}
+                found.append(Found(kind, name, values_of, age if kind == "container" else ""))
         return found
 
     def remove_found(self, objects: Sequence[Found]) -> list[str]:

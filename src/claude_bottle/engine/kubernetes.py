@@ -564,7 +564,12 @@ class KubernetesEngine:
     # Finding what claude-bottle made
 
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         reqs = [meta.Requirement.parse(label) for label in labels]
         base = meta.selector(reqs)

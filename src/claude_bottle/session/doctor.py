@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle.bottle.image import image_is_current
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, EngineTarget, Limits, NetworkSpec
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.engine.owner import current_owner
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.images import agent_image_build, squid_image_build
@@ -35,6 +33,8 @@ from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.dnsleak import dns_leak_verdict
 from claude_bottle.settings import Settings
+from claude_bottle.tracking import labels as L
+from claude_bottle.tracking.owner import current_owner
 
 ALLOWED = "allowed.doctor.invalid"
 REFUSED = "refused.doctor.invalid"
