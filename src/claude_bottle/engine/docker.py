@@ -41,7 +41,17 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 
 from claude_bottle.console import trace, trace_streamed
-from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, FileSpec, Found, NetworkSpec
+from claude_bottle.engine.api import (
+    Capabilities,
+    ContainerSpec,
+    EngineCheck,
+    EngineTarget,
+    FileSpec,
+    Found,
+    ImageStore,
+    NetworkSpec,
+)
+from claude_bottle.engine.dnsleak import dns_leak_verdict, engine_leaks_dns
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -54,6 +64,7 @@ from claude_bottle.errors import (
     display_command,
 )
 from claude_bottle.hostenv import docker_env
+from claude_bottle.hostfiles import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.settings import Settings
 
 # Docker pins addresses and aliases on user-defined networks, and a helper
@@ -669,7 +680,38 @@ class DockerEngine:
             )
         return answer
 
-    # --- Images (the Docker engine's own: not part of engine.api.Engine) -----------
+    # --- What is checked before a session, and by doctor --------------------------
+
+    def images(self) -> ImageStore:
+        return self  # built and kept by this engine, on its host
+
+    def refuse_environment(self, values: Mapping[str, str]) -> None:
+        env_file_text(values)  # a value the docker client's env file cannot carry is refused
+
+    def known_fault(self) -> tuple[str, str] | None:
+        version = self.server_version()
+        if not engine_leaks_dns(version):
+            return None  # a fixed engine: no need to ask where it runs
+        return dns_leak_verdict(version, self._host_resolv_conf())
+
+    def _host_resolv_conf(self) -> str | None:
+        """The engine host's resolver config, when the engine runs on this host."""
+        if not self.on_this_host():
+            return None
+        try:
+            return read_capped_text(Path("/etc/resolv.conf"), SYSTEM_FILE_MAX)
+        except HostFileProblem:
+            return None
+
+    def health(self) -> list[EngineCheck]:
+        version = self.server_version()
+        checks = [EngineCheck("engine", True, f"Docker {version}")]
+        verdict = dns_leak_verdict(version, None)
+        if verdict is not None:
+            checks.append(EngineCheck("engine DNS (CVE-2024-29018)", verdict[0] != "refuse", verdict[1]))
+        return checks
+
+    # --- Images (the engine.api.ImageStore) ------------------------------------------
 
     def image_exists(self, ref: str) -> bool:
         return self.ok("image", "inspect", "--format", "{{.Id}}", ref)

@@ -29,7 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any
 
-from claude_bottle.engine.api import Capabilities, ContainerSpec, EngineTarget, ExecStream, Found, NetworkSpec
+from claude_bottle.engine.api import (
+    Capabilities,
+    ContainerSpec,
+    EngineCheck,
+    EngineTarget,
+    ExecStream,
+    Found,
+    ImageStore,
+    NetworkSpec,
+)
 from claude_bottle.engine.k8s import manifests, meta, streams
 from claude_bottle.engine.k8s import status as podstatus
 from claude_bottle.engine.k8s.cluster import CANNOT_RUN, Cluster, Json, copy_failed, no_such, not_running
@@ -443,6 +452,20 @@ class KubernetesEngine:
         pod = self.cluster.get("pods", meta.object_name(container))
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         return str(statuses[0].get("imageID") or statuses[0].get("image") or "") if statuses else ""
+
+    # What is checked before a session, and by doctor
+
+    def images(self) -> ImageStore | None:
+        return None  # the nodes pull the images from a registry (`build --push`)
+
+    def refuse_environment(self, values: Mapping[str, str]) -> None:
+        return None  # a Secret carries any value
+
+    def known_fault(self) -> tuple[str, str] | None:
+        return None
+
+    def health(self) -> list[EngineCheck]:
+        return [EngineCheck("engine", True, self.target().describe())]
 
     def logs(self, container: str) -> str:
         with self.cluster.log(meta.object_name(container), manifests.CONTAINER, follow=False) as stream:
