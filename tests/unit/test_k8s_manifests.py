@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpec
-from claude_bottle.engine.k8s import manifests, meta, status
+from claude_bottle.engine.k8s import manifests, meta, policies, status
 from claude_bottle.engine.k8s.cluster import exit_status
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.errors import Interrupted, UsageError
@@ -280,7 +280,7 @@ NET = "claude-bottle-claude-0a1b2c3d-internal"
 
 
 def test_an_internal_network_lets_nobody_in_and_nowhere_out() -> None:
-    policy = manifests.network_policy(NetworkSpec(NET, {L.SESSION: "0a1b2c3d"}))
+    policy = policies.network_policy(NetworkSpec(NET, {L.SESSION: "0a1b2c3d"}))
     member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
     assert policy["spec"] == {
         "podSelector": member,
@@ -293,7 +293,7 @@ def test_an_internal_network_lets_nobody_in_and_nowhere_out() -> None:
 
 
 def test_a_serving_pod_opens_only_its_ports_to_its_network_on_both_sides() -> None:
-    out, into = manifests.serves_policies("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
+    out, into = policies.serves_policies("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
     member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
     peer = {"matchLabels": {meta.member_label(NET): meta.MEMBER, meta.POD: "sidecar-pod"}}
     tcp = [{"protocol": "TCP", "port": 3128}]
@@ -313,8 +313,8 @@ def test_a_serving_pod_opens_only_its_ports_to_its_network_on_both_sides() -> No
 
 def test_the_egress_network_goes_out_but_not_to_the_cluster_and_lets_nobody_in() -> None:
     excluded = tuple(ipaddress.IPv4Network(n) for n in ("10.244.0.0/24", "10.244.0.0/16", "10.96.0.0/12"))
-    rules = manifests.EgressRules(excluded, (22, 80, 443))
-    policy = manifests.network_policy(NetworkSpec("claude-bottle-egress", {}, internal=False), rules)
+    rules = policies.EgressRules(excluded, (22, 80, 443))
+    policy = policies.network_policy(NetworkSpec("claude-bottle-egress", {}, internal=False), rules)
     spec = policy["spec"]
     assert spec["ingress"] == []
     web, dns = spec["egress"]
@@ -330,10 +330,10 @@ def test_the_egress_network_goes_out_but_not_to_the_cluster_and_lets_nobody_in()
     assert {p["protocol"] for p in web["ports"]} == {"TCP"}
     # DNS: to a resolver outside the cluster's ranges and the never-list, or the cluster's DNS pods.
     assert sorted(dns["to"][0]["ipBlock"]["except"]) == sorted([*never, "10.244.0.0/16", "10.96.0.0/12"])
-    assert dns["to"][1] == manifests.KUBE_DNS
+    assert dns["to"][1] == policies.KUBE_DNS
     assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     with pytest.raises(ValueError, match="needs its rules"):
-        manifests.network_policy(NetworkSpec("x", {}, internal=False))
+        policies.network_policy(NetworkSpec("x", {}, internal=False))
 
 
 def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> None:
@@ -344,7 +344,7 @@ def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> Non
         },
         {"spec": {"podCIDR": "10.244.1.0/24"}, "status": {}},
     ]
-    assert manifests.cluster_ranges(nodes, ["10.96.0.0/12"], ["10.96.0.1", "10.200.0.1"]) == [
+    assert policies.cluster_ranges(nodes, ["10.96.0.0/12"], ["10.96.0.1", "10.200.0.1"]) == [
         "10.200.0.1/32",
         "10.244.0.0/24",
         "10.244.1.0/24",
@@ -355,8 +355,8 @@ def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> Non
 
 def test_a_sidecars_internal_hosts_travel_on_its_pod() -> None:
     pod = manifests.pod_manifest(agent_spec(reaches=("git.corp.example", "10.244.3.7")))
-    assert manifests.reached_hosts(pod["metadata"]) == ("git.corp.example", "10.244.3.7")
-    assert manifests.reached_hosts(manifests.pod_manifest(agent_spec())["metadata"]) == ()
+    assert policies.reached_hosts(pod["metadata"]) == ("git.corp.example", "10.244.3.7")
+    assert policies.reached_hosts(manifests.pod_manifest(agent_spec())["metadata"]) == ()
 
 
 SERVICE: dict[str, Any] = {
@@ -368,8 +368,8 @@ SERVICE: dict[str, Any] = {
 
 
 def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_ports() -> None:
-    services = manifests.Service.from_json(SERVICE)
-    rules = manifests.reach_peers(
+    services = policies.Service.from_json(SERVICE)
+    rules = policies.reach_peers(
         ["10.244.3.7", "10.96.4.4", "10.244.3.7", "169.254.169.254", "127.0.0.1", "not-an-address"],
         services,
         (22, 80, 443),
@@ -390,18 +390,18 @@ def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_p
     ["169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "127.0.0.1", "0.0.0.0"],
 )
 def test_no_metadata_or_never_reached_address_is_ever_opened(address: str) -> None:
-    assert manifests.reach_peers([address], [], (80,)) == []
+    assert policies.reach_peers([address], [], (80,)) == []
 
 
 def test_a_service_without_a_selector_or_address_names_no_pods() -> None:
-    assert manifests.Service.from_json({"metadata": {}, "spec": {"clusterIP": "10.96.0.9"}}) == []
+    assert policies.Service.from_json({"metadata": {}, "spec": {"clusterIP": "10.96.0.9"}}) == []
     headless = {**SERVICE, "spec": {**SERVICE["spec"], "clusterIP": "None", "clusterIPs": ["None"]}}
-    assert manifests.Service.from_json(headless) == []
+    assert policies.Service.from_json(headless) == []
 
 
 def test_the_reaches_policy_selects_its_pod_alone_and_goes_with_it() -> None:
-    rules = manifests.reach_peers(["10.244.3.7"], [], (443,))
-    body = manifests.reaches_policy("claude-bottle-claude-0a1b2c3d-proxy", rules, SESSION_LABELS)
+    rules = policies.reach_peers(["10.244.3.7"], [], (443,))
+    body = policies.reaches_policy("claude-bottle-claude-0a1b2c3d-proxy", rules, SESSION_LABELS)
     assert body["spec"]["podSelector"] == {"matchLabels": {meta.POD: "claude-bottle-claude-0a1b2c3d-proxy"}}
     assert body["spec"]["policyTypes"] == ["Egress"]
     assert body["spec"]["egress"] == rules
@@ -608,17 +608,17 @@ def test_an_interrupted_attach_ends_its_reader_before_closing_its_pipe(
 ) -> None:
     # Ctrl-C or `stop` raise Interrupted in the loop that waits on the session;
     # the reader thread must end with it, not write to a pipe closed under it.
-    from claude_bottle.engine.k8s import streams
+    from claude_bottle.engine.k8s import streams, terminal
 
     def interrupted(*_args: object) -> None:
         raise Interrupted("SIGINT")
 
     failures: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", failures.append)
-    monkeypatch.setattr(streams, "_pump_stdin", interrupted)
+    monkeypatch.setattr(terminal, "_pump_stdin", interrupted)
     sock = SilentSocket()
     with pytest.raises(Interrupted):
-        streams.attach(streams.Channels(sock), tty=False)
+        terminal.attach(streams.Channels(sock), tty=False)
     assert [t for t in threading.enumerate() if t.name == "exec-output"] == []
     assert failures == []
 
