@@ -42,6 +42,7 @@ def agent_spec(**over: Any) -> ContainerSpec:
         "command": ("sleep", "infinity"),
         "init": True,
         "workdir": "/home/node/workspace",
+        "run_as": "1000:1000",  # as bottle/agent.py fills it in (plan.images.image_user)
     }
     return ContainerSpec(**{**base, **over})
 
@@ -165,6 +166,7 @@ def test_the_sidecar_pod_runs_read_only_as_proxy_with_its_tmpfs_in_memory() -> N
         ports=(3128,),
         tmpfs=(("/run/squid", "rw,noexec,nosuid,nodev,size=4m,mode=0700,uid=13,gid=13"),),
         cap_add=("cap_net_bind_service",),
+        run_as="13:13",
     )
     pod = manifests.pod_manifest(spec)
     (container,) = pod["spec"]["containers"]
@@ -223,28 +225,32 @@ def test_a_secret_without_its_value_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("user", "image", "expected"),
+    ("user", "run_as", "expected"),
     [
-        pytest.param(None, "claude-bottle:latest", (1000, 1000), id="the agent image's node"),
-        pytest.param(
-            None, "localhost:5000/team/claude-bottle-squid:v2", (13, 13), id="the squid image's proxy"
-        ),
-        pytest.param(None, "something/else:1", None, id="an unknown image: its own numeric user"),
-        pytest.param("node", "x", (1000, 1000), id="a known name"),
-        pytest.param("2000:3000", "x", (2000, 3000), id="numbers"),
+        pytest.param(None, "1000:1000", (1000, 1000), id="the spec's numeric user"),
+        pytest.param(None, "13", (13, 13), id="a user alone: its group the same number"),
+        pytest.param(None, None, None, id="none: the image's own numeric user"),
+        pytest.param("2000:3000", "1000:1000", (2000, 3000), id="the spec's user first"),
     ],
 )
-def test_pods_run_as_a_numeric_user(user: str | None, image: str, expected: tuple[int, int] | None) -> None:
-    assert manifests.run_as(agent_spec(user=user, image=image)) == expected
+def test_pods_run_as_a_numeric_user(
+    user: str | None, run_as: str | None, expected: tuple[int, int] | None
+) -> None:
+    assert manifests.run_as(agent_spec(user=user, run_as=run_as)) == expected
 
 
-def test_the_squid_images_facts_are_the_proxys() -> None:
-    from claude_bottle.proxies import squid
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param("claude-bottle:latest", "1000:1000", id="the agent image's node"),
+        pytest.param("localhost:5000/team/claude-bottle-squid:v2", "13:13", id="the squid image's proxy"),
+        pytest.param("something/else:1", None, id="an unknown image: its own numeric user"),
+    ],
+)
+def test_the_plan_knows_which_user_its_images_run_as(image: str, expected: str | None) -> None:
+    from claude_bottle.plan.images import image_user
 
-    assert (
-        squid.IMAGE.partition(":")[0],
-        squid.PROXY_UID,
-    ) == (manifests.SQUID_REPOSITORY, manifests.SQUID_UID)
+    assert image_user(image) == expected
 
 
 @pytest.mark.parametrize("text", ["8g", "512m", "6M", "4096", "1b", "0"])
@@ -254,8 +260,8 @@ def test_sizes_read_as_the_manifest_reads_them(text: str) -> None:
     assert manifests.size_bytes(text) == memory_bytes(text)
 
 
-@pytest.mark.parametrize("user", ["root", "0", "0:0", "someone"])
-def test_root_and_unknown_names_are_refused(user: str) -> None:
+@pytest.mark.parametrize("user", ["root", "0", "0:0", "someone", "node"])
+def test_root_and_names_are_refused(user: str) -> None:
     with pytest.raises(UsageError):
         manifests.run_as(agent_spec(user=user))
 

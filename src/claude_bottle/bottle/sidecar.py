@@ -12,6 +12,7 @@ from typing import Any
 from claude_bottle.bottle.network import Successor, leaves_it
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
 from claude_bottle.errors import EngineError, NameConflict
+from claude_bottle.plan.images import image_user
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.tracking import labels as L
@@ -60,6 +61,7 @@ def sidecar_spec(
         read_only=shape.read_only,
         tmpfs=shape.tmpfs,
         reaches=plan.bottle.egress.internal,
+        run_as=image_user(plan.sidecar_image),
     )
 
 

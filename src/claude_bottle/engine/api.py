@@ -78,6 +78,10 @@ class ContainerSpec:
     init: bool = False  # a reaper of zombies as PID 1
     workdir: str | None = None
     user: str | None = None
+    # The numeric user (UID[:GID]) the image runs as, for an engine that must
+    # name one (Kubernetes: a non-root pod whose image names its user); None: the
+    # image's own. `user`, where given, is run as instead.
+    run_as: str | None = None
     read_only: bool = False
     tmpfs: tuple[tuple[str, str], ...] = ()  # (path, options)
     cap_add: tuple[str, ...] = ()

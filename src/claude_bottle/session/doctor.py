@@ -26,7 +26,7 @@ from claude_bottle.bottle.image import image_is_current
 from claude_bottle.engine.api import ContainerSpec, Engine, EngineTarget, Limits, NetworkSpec
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.images import agent_image_build, squid_image_build
+from claude_bottle.plan.images import agent_image_build, image_user, squid_image_build
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
@@ -75,6 +75,7 @@ def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
             name=name, image=image, network=network, labels=labels, limits=ORIGIN_LIMITS,
             command=("node", "-e", ORIGIN_JS), aliases=(ALLOWED, REFUSED) if by_name else (), ports=(80,),
             low_ports=True,  # port 80 as the image's own user, root on no engine
+            run_as=image_user(image),
         ))  # fmt: skip
         address = engine.address_of(name, network)
         yield Origin(network, address, ALLOWED if by_name else address)

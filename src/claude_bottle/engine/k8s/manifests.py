@@ -11,21 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claude_bottle import agent_image
 from claude_bottle.engine.api import ContainerSpec, Limits
 from claude_bottle.engine.k8s import meta
 from claude_bottle.errors import UsageError
 
 Json = dict[str, Any]
 CONTAINER = "main"  # the one container of every pod
-# Users the bottle's images run as, by name: a pod that must not run as root
-# needs a numeric user (the kubelet cannot check a name against the image).
-# (The Squid image's facts are proxies.squid's, which the engine layer does not
-# import; tests/unit/test_k8s_manifests.py holds the two the same.)
-SQUID_REPOSITORY, SQUID_USER, SQUID_UID = "claude-bottle-squid", "proxy", 13
-KNOWN_USERS = {agent_image.USER: agent_image.UID, SQUID_USER: SQUID_UID}
-# The user of an image when the spec names none, by the image's repository name.
-IMAGE_USERS = {agent_image.TAG.partition(":")[0]: agent_image.USER, SQUID_REPOSITORY: SQUID_USER}
 # Requests are an eighth of the limits: like Docker's limits, a bottle may use
 # up to its limit, and a node is filled by what bottles use on average.
 REQUEST_SHARE = 8
@@ -70,13 +61,15 @@ def resources(limits: Limits) -> Json:
 
 
 def run_as(spec: ContainerSpec) -> tuple[int, int] | None:
-    """The numeric user and group the pod runs as, or None to leave it to the
-    image (which must then name a numeric, non-root user). Root is refused."""
-    user = spec.user or IMAGE_USERS.get(_repository(spec.image))
+    """The numeric user and group the pod runs as (the spec's: a pod that must not
+    run as root needs a number, the kubelet cannot check a name against the
+    image), or None to leave it to the image (which must then name a numeric,
+    non-root user). Root is refused."""
+    user = spec.user or spec.run_as
     if user is None:
         return None
     name, _, group = user.partition(":")
-    uid = int(name) if name.isdigit() else KNOWN_USERS.get(name)
+    uid = int(name) if name.isdigit() else None
     gid = int(group) if group.isdigit() else uid
     if uid is None or gid is None:
         raise UsageError(
@@ -86,12 +79,6 @@ def run_as(spec: ContainerSpec) -> tuple[int, int] | None:
     if uid == 0:
         raise UsageError(f"container {spec.name}: a bottle's pods never run as root")
     return uid, gid
-
-
-def _repository(image: str) -> str:
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.partition(":")[0]
 
 
 def tmpfs_size(options: str) -> str | None:
