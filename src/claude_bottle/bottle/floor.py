@@ -26,7 +26,7 @@ It is applied from the agent image (which carries iptables) by a short-lived
 container that joins the sidecar's network namespace with NET_ADMIN alone, on
 engines that can share a namespace (Capabilities.shared_namespaces: Docker).
 Kubernetes sidecars get the same floor from NetworkPolicies
-(engine/k8s/manifests.py). A proxy that cannot limit ports itself (Pipelock)
+(engine/k8s/policies.py). A proxy that cannot limit ports itself (Pipelock)
 is refused where the floor cannot run (`refuse_unguardable`)."""
 
 from __future__ import annotations

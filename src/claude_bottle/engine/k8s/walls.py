@@ -1,8 +1,8 @@
 """A bottle's walls on Kubernetes: a network is a label and NetworkPolicies
-(engine/k8s/manifests.py, engine/k8s/policies.py) that let only its members talk to
-each other; the agent's one way out is its sidecar's proxy port, the sidecars'
-way out is the world but the cluster's own ranges. A pod's policies are probed
-to be in force before anything runs in it."""
+(built in engine/k8s/policies.py) that let only its members talk to each
+other; the agent's one way out is its sidecar's proxy port, the sidecars' way
+out is the world but the cluster's own ranges. A pod's policies are probed to
+be in force before anything runs in it."""
 
 from __future__ import annotations
 
