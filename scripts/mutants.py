@@ -139,14 +139,16 @@ MUTANTS = (
            "    if FLOOR_REFUSED in error:", "    if False:", ("tests/unit/test_egress_events.py",)),
     # The containers' hardening: the Docker engine's translation of every container spec
     # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
-    Mutant("engine-without-hardening-unit", "engine/docker.py", ENGINE_HARDENING,
+    Mutant("engine-without-hardening-unit", "engine/docker/argv.py", ENGINE_HARDENING,
            '*(arg for cap in spec.cap_add for arg in ("--cap-add", cap)),', UNIT_ARGV),
-    Mutant("engine-without-cap-drop", "engine/docker.py", CAP_DROP, "", HARDENING),
-    Mutant("engine-without-no-new-privileges", "engine/docker.py", NO_NEW_PRIVILEGES, "", HARDENING),
+    Mutant("engine-without-cap-drop", "engine/docker/argv.py", CAP_DROP, "", HARDENING),
+    Mutant("engine-without-no-new-privileges", "engine/docker/argv.py", NO_NEW_PRIVILEGES, "", HARDENING),
     Mutant("squid-root-writable", "proxies/squid.py", "read_only=True,", "read_only=False,", HARDENING),
-    Mutant("engine-without-cap-drop-unit", "engine/docker.py", CAP_DROP, "", UNIT_ARGV),
-    Mutant("engine-without-no-new-privileges-unit", "engine/docker.py", NO_NEW_PRIVILEGES, "", UNIT_ARGV),
-    Mutant("engine-without-pids-limit", "engine/docker.py", '"--pids-limit", str(lim.pids),', "", UNIT_ARGV),
+    Mutant("engine-without-cap-drop-unit", "engine/docker/argv.py", CAP_DROP, "", UNIT_ARGV),
+    Mutant("engine-without-no-new-privileges-unit", "engine/docker/argv.py", NO_NEW_PRIVILEGES, "",
+           UNIT_ARGV),
+    Mutant("engine-without-pids-limit", "engine/docker/argv.py", '"--pids-limit", str(lim.pids),', "",
+           UNIT_ARGV),
     # Redaction of env values in a failed engine call's message.
     Mutant("redaction-removed", "errors.py", 'arg = arg.split("=", 1)[0] + "=<redacted>"', "pass", UNIT_ARGV),
     # Harvest: objects and one ref only, checked by fsck.
@@ -163,10 +165,10 @@ MUTANTS = (
            "bundle = store.path / f\"{branch.replace('/', '_')}.bundle\"",
            "bundle = source.folder / \".git\" / f\"{branch.replace('/', '_')}.bundle\"", HARVEST),
     # Issue 20: nothing a repository ships steers the host.
-    Mutant("docker-client-inherits-the-environment", "engine/docker.py",
+    Mutant("docker-client-inherits-the-environment", "engine/docker/runner.py",
            "return {**docker_env(os.environ, registry=registry), **self.pins, **(extra or {})}",
            "return {**os.environ, **self.pins, **(extra or {})}", UNIT_HOST_ENV),
-    Mutant("docker-client-given-values-in-its-environment", "engine/docker.py",
+    Mutant("docker-client-given-values-in-its-environment", "engine/docker/resources.py",
            "own = {k: values[k] for k in spec.secret_env if k.startswith(OWN_PREFIX)}",
            "own = {k: values[k] for k in spec.secret_env}", UNIT_HOST_ENV),
     Mutant("manifest-names-not-refused", "manifest/parse.py",
@@ -216,9 +218,9 @@ MUTANTS = (
     # address (inhibit_ipv4), so the default route Docker gives it leads nowhere, and the
     # agent has no NET_RAW to address a frame past that. The engine test that reads the
     # network back kills it; the red team cannot, and the README says so.
-    Mutant("docker-network-not-internal", "engine/docker.py", '*(("--internal",) if spec.internal else ()),',
-           "", HARDENING),
-    Mutant("docker-bridge-has-a-host-address", "engine/docker.py",
+    Mutant("docker-network-not-internal", "engine/docker/argv.py",
+           '*(("--internal",) if spec.internal else ()),', "", HARDENING),
+    Mutant("docker-bridge-has-a-host-address", "engine/docker/argv.py",
            '*(("--opt", f"{INHIBIT_IPV4}=true") if spec.internal else ()),', "", NETWORK_LAYER),
     Mutant("bottle-network-not-internal", "bottle/network.py",
            "NetworkSpec(self.name, self.labels, internal=True, subnet=subnet)",

@@ -57,7 +57,7 @@ class EngineError(ClaudeBottleError):
 
 
 # The kinds of engine failure a caller may act on, classified once by the engine
-# implementation (for the docker CLI: engine/docker.py, from its wording), so no
+# implementation (for the docker CLI: engine/docker/runner.py, from its wording), so no
 # caller matches an engine's English (in the manner of docker-py's errors.NotFound).
 class NotFound(EngineError):
     """The container, network, image or path named does not exist."""

@@ -5,7 +5,7 @@ Each host tool (the docker client, git, tar, ssh-keygen, the watchdog) gets an
 environment built here from an explicit allowlist of the user's own variables:
 never this process's environment whole, and never a name or a value a manifest
 chose (the agent's values reach the engine by a channel of their own: see
-engine/docker.py). The allowlists are the variables each tool needs to find its
+engine/docker/envfile.py). The allowlists are the variables each tool needs to find its
 programs, its configuration and its engine.
 
 A manifest may not name a variable that steers a tool on this machine or the

@@ -17,13 +17,13 @@ import pytest
 
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.network import BottleNetwork
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.locate import find_manifest, load_manifest
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.session.launch import session_labels
+from claude_bottle.tracking import labels
 from tests.conftest import trust_manifest, wait_for
 from tests.installed import cli_argv
 

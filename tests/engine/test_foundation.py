@@ -5,8 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.tracking import labels
 from tests.engine.conftest import case_label, cli
 
 

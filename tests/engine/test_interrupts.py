@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.bottle.reaper import sweep
-from claude_bottle.engine import inventory as cleanup
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.tracking import inventory as cleanup
+from claude_bottle.tracking import labels as L
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import cli
 from tests.engine.test_teardown import HANGING_SIDECAR, hanging_sidecar

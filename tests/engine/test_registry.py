@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.plan.images import (
     NO_CA_DIGEST,
@@ -29,6 +28,7 @@ from claude_bottle.plan.images import (
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
+from claude_bottle.tracking import labels
 from tests.conftest import wait_for
 from tests.engine.conftest import cli, lab_plan
 

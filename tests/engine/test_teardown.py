@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.bottle.reaper import Reaper
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.tracking import labels as L
 from tests.conftest import trust_manifest, wait_for
 from tests.engine.conftest import case_label, cli, ended_cleanly, labelled_objects, owned_containers
 from tests.installed import cli_argv

@@ -22,7 +22,7 @@ from typing import Any
 import pexpect
 import pytest
 
-import claude_bottle.engine.labels as L
+import claude_bottle.tracking.labels as L
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.plan.subnets import SHARED_EGRESS

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import claude_bottle.engine.labels as L
+import claude_bottle.tracking.labels as L
 from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpec
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.config import KubernetesSettings

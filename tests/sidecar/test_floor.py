@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.tracking import labels
 from tests.conftest import wait_for
 from tests.installed import cli_argv
 from tests.sidecar.conftest import ATTACKER_IMAGE, LAB_LABEL, Lab, Site, site_project

@@ -26,7 +26,8 @@ import pytest
 
 from claude_bottle.bottle.floor import APPLIED, floor_script, floor_spec
 from claude_bottle.engine.api import FileSpec
-from claude_bottle.engine.docker import DockerEngine, files_tar
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker.argv import files_tar
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import CONFIG_PATH, PROXY_PORT, PipelockBackend, read_pipelock_log
 from tests.conftest import trust_manifest, wait_for

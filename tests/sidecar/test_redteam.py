@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine import labels
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.proxies import backend_for
+from claude_bottle.tracking import labels
 from tests.conftest import wait_for
 from tests.engine.conftest import cli
 from tests.installed import cli_argv

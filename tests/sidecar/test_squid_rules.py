@@ -19,7 +19,8 @@ import pytest
 from claude_bottle import addresses
 from claude_bottle.bottle.sidecar import LIMITS
 from claude_bottle.engine.api import ContainerSpec
-from claude_bottle.engine.docker import DockerEngine, container_args
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker.argv import container_args
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.squid import (
     CONFIG_ENV,

@@ -239,6 +239,8 @@ def test_the_agent_holds_placeholders_and_its_sidecar_the_values(tmp_path: Path)
     lines = base64.b64decode(secrets[CREDENTIALS_ENV]).decode()
     assert f'request_header_add X-Api-Key "{SECRETS["ANTHROPIC_API_KEY"]}" inject_3130' in lines
     side = sidecar_spec(plan, "side", "net", None, {}, config, tuple(secrets))
+    # The users of the plan's own images, for an engine that runs a container as a number.
+    assert (spec.run_as, side.run_as) == ("1000:1000", "13:13")
     shown = json.dumps([config, repr(spec), repr(side)])
     for value in SECRETS.values():
         assert value not in shown

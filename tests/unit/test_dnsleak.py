@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from claude_bottle.engine.docker import engine_endpoint
-from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns, loopback_resolvers
+from claude_bottle.engine.docker.dnsleak import dns_leak_verdict, engine_leaks_dns, loopback_resolvers
+from claude_bottle.engine.docker.endpoint import engine_endpoint
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from claude_bottle.cli.main import main
 from claude_bottle.engine.api import ContainerSpec, EngineTarget, Limits
-from claude_bottle.engine.docker import container_args
+from claude_bottle.engine.docker.argv import container_args
 from claude_bottle.engine.k8s import manifests
 from claude_bottle.session.doctor import ALLOWED, Check, Report, wall_checks
 

@@ -17,7 +17,16 @@ import pytest
 
 from claude_bottle.bottle.floor import APPLIED
 from claude_bottle.engine import select
-from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, EngineTarget, Found, NetworkSpec
+from claude_bottle.engine.api import (
+    Capabilities,
+    ContainerSpec,
+    Engine,
+    EngineCheck,
+    EngineTarget,
+    Found,
+    ImageStore,
+    NetworkSpec,
+)
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
@@ -111,7 +120,12 @@ class RecordingEngine:
         return 0
 
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         return []
 
@@ -133,6 +147,18 @@ class RecordingEngine:
     def image_of(self, container: str) -> str:
         self.calls.append(("image_of", container))
         return f"sha256:{container}"
+
+    def images(self) -> ImageStore | None:
+        return None
+
+    def refuse_environment(self, values: Mapping[str, str]) -> None:
+        return None
+
+    def known_fault(self) -> tuple[str, str] | None:
+        return None
+
+    def health(self) -> list[EngineCheck]:
+        return [EngineCheck("engine", True, "recording")]
 
 
 def plan_of(

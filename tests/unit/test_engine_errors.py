@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.docker import DockerEngine, error_kind
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker.runner import error_kind
 from claude_bottle.errors import (
     AddressConflict,
     EngineError,
@@ -23,7 +24,7 @@ from claude_bottle.errors import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "claude_bottle"
-DOCKER_IMPLEMENTATION = SRC / "engine" / "docker.py"
+DOCKER_IMPLEMENTATION = SRC / "engine" / "docker"  # the package: argv, runner, resources, images
 
 # What the docker CLI (and its daemon) say, word for word, for each kind.
 SAID = [
@@ -123,7 +124,7 @@ def _matched_wording(tree: ast.AST) -> list[str]:
 
 
 def _outside_the_implementation() -> list[Path]:
-    return [p for p in sorted(SRC.rglob("*.py")) if p != DOCKER_IMPLEMENTATION]
+    return [p for p in sorted(SRC.rglob("*.py")) if DOCKER_IMPLEMENTATION not in p.parents]
 
 
 def test_go_templates_appear_only_in_the_docker_implementation() -> None:
@@ -146,7 +147,7 @@ def test_docker_wording_is_matched_only_in_the_docker_implementation() -> None:
 
 # Each engine classifies its own failures, in one module: Docker's from the CLI's
 # words, Kubernetes' from the API's status codes (its one seam to the cluster).
-ENGINE_SEAMS = (DOCKER_IMPLEMENTATION, SRC / "engine" / "k8s" / "cluster.py")
+ENGINE_SEAMS = (DOCKER_IMPLEMENTATION / "runner.py", SRC / "engine" / "k8s" / "cluster.py")
 
 
 def test_engine_errors_are_built_only_by_the_implementations() -> None:
@@ -164,7 +165,7 @@ def test_engine_errors_are_built_only_by_the_implementations() -> None:
 
 # The docker CLI's subcommands and flags, as they would sit in an argv tuple or
 # list or be passed one by one to a call: the bottle layer speaks engine.api's
-# specs instead, and only engine/docker.py spells them.
+# specs instead, and only engine/docker/ spells them.
 DOCKER_ARGV_WORDS = frozenset({
     "--network", "--network-alias", "--ip", "--cap-drop", "--cap-add", "--security-opt", "--privileged",
     "--label", "--env", "--volume", "--mount", "--tmpfs", "--read-only", "--pids-limit", "--memory",
@@ -216,10 +217,10 @@ def test_docker_argv_is_spelled_only_in_the_docker_implementation() -> None:
 
 def test_the_checks_can_fail() -> None:
     # The implementation itself holds what the checks look for, so they are not vacuous.
-    text = DOCKER_IMPLEMENTATION.read_text()
-    assert GO_TEMPLATE.search(text)
+    texts = [p.read_text() for p in sorted(DOCKER_IMPLEMENTATION.glob("*.py"))]
+    assert any(GO_TEMPLATE.search(text) for text in texts)
     assert _matched_wording(ast.parse('"No such" in stderr'))
-    implementation = set(_argv_words(ast.parse(text)))
+    implementation = {word for text in texts for word in _argv_words(ast.parse(text))}
     assert {"--network", "--cap-drop", "cp", "exec", "network create", "rm -f"} <= implementation
     assert _argv_words(ast.parse('engine.run("logs", name)')) == ["logs"]
     assert _argv_words(ast.parse('("run", "--rm", "-i", "--network", f"container:{x}")')) == [

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from claude_bottle.bottle.agent import agent_spec, env_values
 from claude_bottle.bottle.sidecar import sidecar_spec
-from claude_bottle.engine.docker import OWN_PREFIX, DockerEngine, env_file, env_file_problem, env_file_text
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker.envfile import OWN_PREFIX, env_file, env_file_problem, env_file_text
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hostenv import (
     DOCKER_NAMES,
@@ -219,7 +220,7 @@ def recorded_docker() -> Iterator[Recorded]:
         return subprocess.CompletedProcess(argv, 0, b"overlay2\t[]\n", b"")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(subprocess, "run", fake_run)  # as engine/docker.py calls it
+        mp.setattr(subprocess, "run", fake_run)  # as engine/docker/runner.py calls it
         yield record
     assert subprocess.run is real_run
 

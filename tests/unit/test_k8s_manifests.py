@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, FileSpec, Limits, NetworkSpec
-from claude_bottle.engine.k8s import manifests, meta, status
+from claude_bottle.engine.k8s import manifests, meta, policies, status
 from claude_bottle.engine.k8s.cluster import exit_status
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.errors import Interrupted, UsageError
+from claude_bottle.tracking import labels as L
 
 LIMITS = Limits(pids=1024, memory="8g", cpus=2)
 SESSION_LABELS = {
@@ -42,6 +42,7 @@ def agent_spec(**over: Any) -> ContainerSpec:
         "command": ("sleep", "infinity"),
         "init": True,
         "workdir": "/home/node/workspace",
+        "run_as": "1000:1000",  # as bottle/agent.py fills it in (plan.images.image_user)
     }
     return ContainerSpec(**{**base, **over})
 
@@ -165,6 +166,7 @@ def test_the_sidecar_pod_runs_read_only_as_proxy_with_its_tmpfs_in_memory() -> N
         ports=(3128,),
         tmpfs=(("/run/squid", "rw,noexec,nosuid,nodev,size=4m,mode=0700,uid=13,gid=13"),),
         cap_add=("cap_net_bind_service",),
+        run_as="13:13",
     )
     pod = manifests.pod_manifest(spec)
     (container,) = pod["spec"]["containers"]
@@ -223,28 +225,32 @@ def test_a_secret_without_its_value_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("user", "image", "expected"),
+    ("user", "run_as", "expected"),
     [
-        pytest.param(None, "claude-bottle:latest", (1000, 1000), id="the agent image's node"),
-        pytest.param(
-            None, "localhost:5000/team/claude-bottle-squid:v2", (13, 13), id="the squid image's proxy"
-        ),
-        pytest.param(None, "something/else:1", None, id="an unknown image: its own numeric user"),
-        pytest.param("node", "x", (1000, 1000), id="a known name"),
-        pytest.param("2000:3000", "x", (2000, 3000), id="numbers"),
+        pytest.param(None, "1000:1000", (1000, 1000), id="the spec's numeric user"),
+        pytest.param(None, "13", (13, 13), id="a user alone: its group the same number"),
+        pytest.param(None, None, None, id="none: the image's own numeric user"),
+        pytest.param("2000:3000", "1000:1000", (2000, 3000), id="the spec's user first"),
     ],
 )
-def test_pods_run_as_a_numeric_user(user: str | None, image: str, expected: tuple[int, int] | None) -> None:
-    assert manifests.run_as(agent_spec(user=user, image=image)) == expected
+def test_pods_run_as_a_numeric_user(
+    user: str | None, run_as: str | None, expected: tuple[int, int] | None
+) -> None:
+    assert manifests.run_as(agent_spec(user=user, run_as=run_as)) == expected
 
 
-def test_the_squid_images_facts_are_the_proxys() -> None:
-    from claude_bottle.proxies import squid
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param("claude-bottle:latest", "1000:1000", id="the agent image's node"),
+        pytest.param("localhost:5000/team/claude-bottle-squid:v2", "13:13", id="the squid image's proxy"),
+        pytest.param("something/else:1", None, id="an unknown image: its own numeric user"),
+    ],
+)
+def test_the_plan_knows_which_user_its_images_run_as(image: str, expected: str | None) -> None:
+    from claude_bottle.plan.images import image_user
 
-    assert (
-        squid.IMAGE.partition(":")[0],
-        squid.PROXY_UID,
-    ) == (manifests.SQUID_REPOSITORY, manifests.SQUID_UID)
+    assert image_user(image) == expected
 
 
 @pytest.mark.parametrize("text", ["8g", "512m", "6M", "4096", "1b", "0"])
@@ -254,8 +260,8 @@ def test_sizes_read_as_the_manifest_reads_them(text: str) -> None:
     assert manifests.size_bytes(text) == memory_bytes(text)
 
 
-@pytest.mark.parametrize("user", ["root", "0", "0:0", "someone"])
-def test_root_and_unknown_names_are_refused(user: str) -> None:
+@pytest.mark.parametrize("user", ["root", "0", "0:0", "someone", "node"])
+def test_root_and_names_are_refused(user: str) -> None:
     with pytest.raises(UsageError):
         manifests.run_as(agent_spec(user=user))
 
@@ -280,7 +286,7 @@ NET = "claude-bottle-claude-0a1b2c3d-internal"
 
 
 def test_an_internal_network_lets_nobody_in_and_nowhere_out() -> None:
-    policy = manifests.network_policy(NetworkSpec(NET, {L.SESSION: "0a1b2c3d"}))
+    policy = policies.network_policy(NetworkSpec(NET, {L.SESSION: "0a1b2c3d"}))
     member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
     assert policy["spec"] == {
         "podSelector": member,
@@ -293,7 +299,7 @@ def test_an_internal_network_lets_nobody_in_and_nowhere_out() -> None:
 
 
 def test_a_serving_pod_opens_only_its_ports_to_its_network_on_both_sides() -> None:
-    out, into = manifests.serves_policies("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
+    out, into = policies.serves_policies("sidecar-pod", NET, (3128,), {L.SESSION: "0a1b2c3d"})
     member = {"matchLabels": {meta.member_label(NET): meta.MEMBER}}
     peer = {"matchLabels": {meta.member_label(NET): meta.MEMBER, meta.POD: "sidecar-pod"}}
     tcp = [{"protocol": "TCP", "port": 3128}]
@@ -313,8 +319,8 @@ def test_a_serving_pod_opens_only_its_ports_to_its_network_on_both_sides() -> No
 
 def test_the_egress_network_goes_out_but_not_to_the_cluster_and_lets_nobody_in() -> None:
     excluded = tuple(ipaddress.IPv4Network(n) for n in ("10.244.0.0/24", "10.244.0.0/16", "10.96.0.0/12"))
-    rules = manifests.EgressRules(excluded, (22, 80, 443))
-    policy = manifests.network_policy(NetworkSpec("claude-bottle-egress", {}, internal=False), rules)
+    rules = policies.EgressRules(excluded, (22, 80, 443))
+    policy = policies.network_policy(NetworkSpec("claude-bottle-egress", {}, internal=False), rules)
     spec = policy["spec"]
     assert spec["ingress"] == []
     web, dns = spec["egress"]
@@ -330,10 +336,10 @@ def test_the_egress_network_goes_out_but_not_to_the_cluster_and_lets_nobody_in()
     assert {p["protocol"] for p in web["ports"]} == {"TCP"}
     # DNS: to a resolver outside the cluster's ranges and the never-list, or the cluster's DNS pods.
     assert sorted(dns["to"][0]["ipBlock"]["except"]) == sorted([*never, "10.244.0.0/16", "10.96.0.0/12"])
-    assert dns["to"][1] == manifests.KUBE_DNS
+    assert dns["to"][1] == policies.KUBE_DNS
     assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     with pytest.raises(ValueError, match="needs its rules"):
-        manifests.network_policy(NetworkSpec("x", {}, internal=False))
+        policies.network_policy(NetworkSpec("x", {}, internal=False))
 
 
 def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> None:
@@ -344,7 +350,7 @@ def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> Non
         },
         {"spec": {"podCIDR": "10.244.1.0/24"}, "status": {}},
     ]
-    assert manifests.cluster_ranges(nodes, ["10.96.0.0/12"], ["10.96.0.1", "10.200.0.1"]) == [
+    assert policies.cluster_ranges(nodes, ["10.96.0.0/12"], ["10.96.0.1", "10.200.0.1"]) == [
         "10.200.0.1/32",
         "10.244.0.0/24",
         "10.244.1.0/24",
@@ -355,8 +361,8 @@ def test_the_cluster_ranges_come_from_nodes_services_and_the_api_server() -> Non
 
 def test_a_sidecars_internal_hosts_travel_on_its_pod() -> None:
     pod = manifests.pod_manifest(agent_spec(reaches=("git.corp.example", "10.244.3.7")))
-    assert manifests.reached_hosts(pod["metadata"]) == ("git.corp.example", "10.244.3.7")
-    assert manifests.reached_hosts(manifests.pod_manifest(agent_spec())["metadata"]) == ()
+    assert policies.reached_hosts(pod["metadata"]) == ("git.corp.example", "10.244.3.7")
+    assert policies.reached_hosts(manifests.pod_manifest(agent_spec())["metadata"]) == ()
 
 
 SERVICE: dict[str, Any] = {
@@ -368,8 +374,8 @@ SERVICE: dict[str, Any] = {
 
 
 def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_ports() -> None:
-    services = manifests.Service.from_json(SERVICE)
-    rules = manifests.reach_peers(
+    services = policies.Service.from_json(SERVICE)
+    rules = policies.reach_peers(
         ["10.244.3.7", "10.96.4.4", "10.244.3.7", "169.254.169.254", "127.0.0.1", "not-an-address"],
         services,
         (22, 80, 443),
@@ -390,18 +396,18 @@ def test_internal_hosts_open_their_addresses_and_a_services_pods_on_the_egress_p
     ["169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "127.0.0.1", "0.0.0.0"],
 )
 def test_no_metadata_or_never_reached_address_is_ever_opened(address: str) -> None:
-    assert manifests.reach_peers([address], [], (80,)) == []
+    assert policies.reach_peers([address], [], (80,)) == []
 
 
 def test_a_service_without_a_selector_or_address_names_no_pods() -> None:
-    assert manifests.Service.from_json({"metadata": {}, "spec": {"clusterIP": "10.96.0.9"}}) == []
+    assert policies.Service.from_json({"metadata": {}, "spec": {"clusterIP": "10.96.0.9"}}) == []
     headless = {**SERVICE, "spec": {**SERVICE["spec"], "clusterIP": "None", "clusterIPs": ["None"]}}
-    assert manifests.Service.from_json(headless) == []
+    assert policies.Service.from_json(headless) == []
 
 
 def test_the_reaches_policy_selects_its_pod_alone_and_goes_with_it() -> None:
-    rules = manifests.reach_peers(["10.244.3.7"], [], (443,))
-    body = manifests.reaches_policy("claude-bottle-claude-0a1b2c3d-proxy", rules, SESSION_LABELS)
+    rules = policies.reach_peers(["10.244.3.7"], [], (443,))
+    body = policies.reaches_policy("claude-bottle-claude-0a1b2c3d-proxy", rules, SESSION_LABELS)
     assert body["spec"]["podSelector"] == {"matchLabels": {meta.POD: "claude-bottle-claude-0a1b2c3d-proxy"}}
     assert body["spec"]["policyTypes"] == ["Egress"]
     assert body["spec"]["egress"] == rules
@@ -608,17 +614,17 @@ def test_an_interrupted_attach_ends_its_reader_before_closing_its_pipe(
 ) -> None:
     # Ctrl-C or `stop` raise Interrupted in the loop that waits on the session;
     # the reader thread must end with it, not write to a pipe closed under it.
-    from claude_bottle.engine.k8s import streams
+    from claude_bottle.engine.k8s import streams, terminal
 
     def interrupted(*_args: object) -> None:
         raise Interrupted("SIGINT")
 
     failures: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", failures.append)
-    monkeypatch.setattr(streams, "_pump_stdin", interrupted)
+    monkeypatch.setattr(terminal, "_pump_stdin", interrupted)
     sock = SilentSocket()
     with pytest.raises(Interrupted):
-        streams.attach(streams.Channels(sock), tty=False)
+        terminal.attach(streams.Channels(sock), tty=False)
     assert [t for t in threading.enumerate() if t.name == "exec-output"] == []
     assert failures == []
 

@@ -1,6 +1,6 @@
 """The package's plan, checked: dependencies run one way through the layers
 
-    cli -> session -> bottle -> {plan, workspace} -> {manifest, engine, proxies} -> base
+    cli -> session -> bottle -> {plan, workspace} -> tracking -> {manifest, engine, proxies} -> base
 
 with no import cycle, no upward or sideways import, and no command importing another."""
 
@@ -20,12 +20,13 @@ RANK = {
     "manifest": 1,
     "engine": 1,
     "proxies": 1,
-    "plan": 2,
-    "workspace": 2,
-    "bottle": 3,
-    "session": 4,
-    "cli": 5,
-    "__main__": 6,
+    "tracking": 2,  # labels, owners, finding by label: speaks to the engine through its seam
+    "plan": 3,
+    "workspace": 3,
+    "bottle": 4,
+    "session": 5,
+    "cli": 6,
+    "__main__": 7,
 }
 
 

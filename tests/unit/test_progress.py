@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.docker import build_step
+from claude_bottle.engine.docker.images import build_step
 from claude_bottle.progress import ERASE, Progress
 from claude_bottle.workspace.source import tar_argv, tar_size
 

@@ -22,7 +22,8 @@ from claude_bottle.bottle.agent import agent_spec, proxy_env
 from claude_bottle.bottle.floor import REFUSE, egress_ports, floor_script, floor_spec, internal_names
 from claude_bottle.bottle.sidecar import sidecar_spec
 from claude_bottle.bottle.ssh import matching_known_hosts, ssh_config
-from claude_bottle.engine.docker import DockerEngine, container_args, files_tar, storage_limit_problem
+from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.docker.argv import container_args, files_tar, storage_limit_problem
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import UsageError
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, pick_subnets, subnet_pool
+from claude_bottle.tracking.labels import user_labels
 
 
 def test_the_default_pool_holds_thousands_of_bottles() -> None:

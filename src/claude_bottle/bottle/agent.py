@@ -11,12 +11,13 @@ from typing import Any
 
 from claude_bottle import agent_image
 from claude_bottle.bottle.ssh import AGENT_SOCKET
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, Limits
 from claude_bottle.errors import EngineError, NameConflict, UsageError
+from claude_bottle.plan.images import image_user
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import next_container_name
 from claude_bottle.proxies.credentials import SSH_AGENT_PORT, UnusableCredential, header_value, placeholder
+from claude_bottle.tracking import labels as L
 
 NO_PROXY = "localhost,127.0.0.1"
 
@@ -124,6 +125,7 @@ def agent_spec(
         runtime="runsc" if plan.bottle.runtime == "runsc" else None,
         init=True,
         workdir=plan.workspace,
+        run_as=image_user(plan.image),
     )
 
 

@@ -26,7 +26,7 @@ It is applied from the agent image (which carries iptables) by a short-lived
 container that joins the sidecar's network namespace with NET_ADMIN alone, on
 engines that can share a namespace (Capabilities.shared_namespaces: Docker).
 Kubernetes sidecars get the same floor from NetworkPolicies
-(engine/k8s/manifests.py). A proxy that cannot limit ports itself (Pipelock)
+(engine/k8s/policies.py). A proxy that cannot limit ports itself (Pipelock)
 is refused where the floor cannot run (`refuse_unguardable`)."""
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from __future__ import annotations
 import ipaddress
 
 from claude_bottle import addresses
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.base import ProxyBackend, ProxySpec
+from claude_bottle.tracking import labels as L
 
 LIMITS = Limits(pids=64, memory="128m", cpus=0.5)
 # A refused TCP connection out is answered with an ICMP "protocol unreachable":

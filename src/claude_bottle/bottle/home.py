@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.bottle.ssh import SshFiles, read_ssh_files, ssh_config
-from claude_bottle.engine.tarball import Entry
 from claude_bottle.errors import UsageError
 from claude_bottle.hostfiles import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 from claude_bottle.manifest.claude_setup import agent_claude_json
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.credentials import placeholder
+from claude_bottle.tarball import Entry
 
 PROMPT_NAME = ".claude-bottle-prompt.txt"
 

@@ -1,8 +1,9 @@
 """Building and pushing the images claude-bottle builds itself (what goes
 into them, and their names in a registry, is plan/images.py): each is reused
 while nothing that goes into it has changed (a content hash kept as a label).
-Built by the Docker engine, on its host; `build --push` copies them to a
-registry for engines that cannot see that host's images."""
+Built in an engine's own image store (engine.api.ImageStore: the Docker
+engine's, on its host); `build --push` copies them to a registry for engines
+that cannot see that host's images."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import tempfile
 from pathlib import Path
 
 from claude_bottle.console import info
-from claude_bottle.engine import labels
-from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.api import ImageStore
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.images import ImageBuild, registry_name
+from claude_bottle.tracking import labels
 
 
-def image_is_current(engine: DockerEngine, build: ImageBuild) -> bool:
+def image_is_current(engine: ImageStore, build: ImageBuild) -> bool:
     found = engine.image_labels(build.tag, labels.IMAGE_HASH, labels.IMAGE_CA_HASH)
     if found is None:
         return False
@@ -25,9 +26,7 @@ def image_is_current(engine: DockerEngine, build: ImageBuild) -> bool:
     return build.is_satisfied_by(digest, ca_digest)
 
 
-def ensure_image(
-    engine: DockerEngine, build: ImageBuild, *, force: bool = False, quiet: bool = False
-) -> bool:
+def ensure_image(engine: ImageStore, build: ImageBuild, *, force: bool = False, quiet: bool = False) -> bool:
     """Build the image unless an up-to-date one exists. True when it built."""
     if not force and image_is_current(engine, build):
         return False
@@ -62,7 +61,7 @@ def ensure_image(
     return True
 
 
-def push_image(engine: DockerEngine, build: ImageBuild, registry: str, *, quiet: bool = False) -> str:
+def push_image(engine: ImageStore, build: ImageBuild, registry: str, *, quiet: bool = False) -> str:
     """Push the engine's image of `build` to `registry` (REGISTRY[/PREFIX],
     checked) under its content-id tag; the name pushed. The tag is read from
     the image's own labels, so it names what the image holds (a CA kept from an

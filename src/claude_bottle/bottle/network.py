@@ -8,7 +8,6 @@ import random
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Engine, NetworkSpec
 from claude_bottle.errors import AddressConflict, NameConflict, UsageError
 from claude_bottle.plan.subnets import (
@@ -18,6 +17,7 @@ from claude_bottle.plan.subnets import (
     SubnetPoolExhausted,
     pick_subnets,
 )
+from claude_bottle.tracking import labels as L
 
 SUBNET_TRIES = 12
 

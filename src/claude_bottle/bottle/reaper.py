@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
 
 
 def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS, until_clean: bool = False) -> None:
-    from claude_bottle.engine.inventory import remove_session
+    from claude_bottle.tracking.inventory import remove_session
 
     start = time.monotonic()
     for moment in at:

@@ -10,11 +10,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from claude_bottle.bottle.network import Successor, leaves_it
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
 from claude_bottle.errors import EngineError, NameConflict
+from claude_bottle.plan.images import image_user
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
+from claude_bottle.tracking import labels as L
 
 ALIAS = "egress-proxy"
 LIMITS = Limits(pids=512, memory="1g", cpus=1.0)  # Squid is one process: a core at most (CIS 5.12)
@@ -60,6 +61,7 @@ def sidecar_spec(
         read_only=shape.read_only,
         tmpfs=shape.tmpfs,
         reaches=plan.bottle.egress.internal,
+        run_as=image_user(plan.sidecar_image),
     )
 
 

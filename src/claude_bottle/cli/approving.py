@@ -11,9 +11,9 @@ from collections.abc import Callable
 from claude_bottle.bottle.approval import Outcome, Scope, approvable, approve
 from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
-from claude_bottle.engine.inventory import find_sidecar
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.edit import plan_allow_always, write_trusted
+from claude_bottle.tracking.inventory import find_sidecar
 from claude_bottle.workspace.record import SessionRecord
 from claude_bottle.workspace.session_folders import SessionFolder
 

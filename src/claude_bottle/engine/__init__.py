@@ -1,3 +1,4 @@
-"""The engine: the one seam to the container engine (client), the labels every
-object carries, who owns a session, tar streams, and the inventory of what
-claude-bottle made, found by label. Imports only the base."""
+"""The engine: the one seam to the container engine (api.py, the protocol every
+engine implements), the engines behind it, and the one function that picks one
+(select.py). What claude-bottle made is tracked apart, in `tracking`. Imports
+only the base."""

@@ -2,8 +2,8 @@
 
 The bottle layer describes networks and containers as specs and asks an
 `Engine` to make, use and remove them; it never spells an engine's command
-line. Each engine translates the specs once: `engine/docker.py` into the
-docker CLI's argv (the only module that knows docker's flags, Go templates and
+line. Each engine translates the specs once: `engine/docker/` into the
+docker CLI's argv (the only package that knows docker's flags, Go templates and
 wording), `engine/kubernetes.py` into Pods and NetworkPolicies. Failures come
 back as the typed kinds of `claude_bottle.errors` (NotFound, NameConflict,
 NotRunning, PathNotFound, AddressConflict, EngineUnavailable), never as an
@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Literal, Protocol
 
 
@@ -77,6 +78,10 @@ class ContainerSpec:
     init: bool = False  # a reaper of zombies as PID 1
     workdir: str | None = None
     user: str | None = None
+    # The numeric user (UID[:GID]) the image runs as, for an engine that must
+    # name one (Kubernetes: a non-root pod whose image names its user); None: the
+    # image's own. `user`, where given, is run as instead.
+    run_as: str | None = None
     read_only: bool = False
     tmpfs: tuple[tuple[str, str], ...] = ()  # (path, options)
     cap_add: tuple[str, ...] = ()
@@ -135,6 +140,45 @@ class Found:
     name: str
     labels: Mapping[str, str]
     age: str = ""
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    """One line of what `doctor` reports of the engine itself."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class ImageStore(Protocol):
+    """An engine's own images, where claude-bottle builds its images and from
+    where `build --push` copies them to a registry (bottle/image.py)."""
+
+    def image_exists(self, ref: str) -> bool: ...
+    def image_labels(self, ref: str, *keys: str) -> tuple[str, ...] | None:
+        """The image's values of `keys` ("" where a key is absent), or None without the image."""
+
+    def build_image(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        build_args: Sequence[tuple[str, str]] = (),
+        labels: Mapping[str, str] | None = None,
+        on_terminal: bool = False,
+        on_step: Callable[[int, int, str], None] | None = None,
+    ) -> tuple[int, str]:
+        """Build the image: its status and its output. `on_step(n, total, what)` is
+        told each step as the build reaches it."""
+
+    def pull(self, ref: str) -> bool: ...
+    def tag_image(self, source: str, target: str) -> None: ...
+    def untag_image(self, ref: str) -> None:
+        """Remove the name `ref` (a name already gone is no error)."""
+
+    def push_image(self, ref: str, *, on_terminal: bool = False) -> tuple[int, str]:
+        """Push: its status, and its output when not shown on a terminal."""
 
 
 class Engine(Protocol):
@@ -199,11 +243,17 @@ class Engine(Protocol):
 
     # Finding what claude-bottle made
     def find(
-        self, labels: Sequence[str], *, kinds: Sequence[str] = ("container", "network"), running: bool = False
+        self,
+        labels: Sequence[str],
+        *,
+        kinds: Sequence[str] = ("container", "network"),
+        running: bool = False,
+        carried: Sequence[str] = (),
     ) -> list[Found]:
         """Objects carrying every label of `labels` ("KEY" or "KEY=VALUE"; none: every
-        object of those kinds), each with the values of claude-bottle's own labels
-        (`engine.labels.ALL`) it carries."""
+        object of those kinds), each with the values it carries of the labels named in
+        `carried` (claude-bottle's own, `tracking.labels.ALL`; an engine that reads
+        every label back, as Kubernetes does, returns them all)."""
 
     def remove_found(self, objects: Sequence[Found]) -> list[str]:
         """Remove them (containers before networks); the errors, not raised."""
@@ -222,6 +272,22 @@ class Engine(Protocol):
 
     def image_of(self, container: str) -> str:
         """The id of the image a running container runs (a digest), for the record."""
+
+    # What is checked before a session, and by doctor
+    def images(self) -> ImageStore | None:
+        """The engine's own image store, where a session's images are built or
+        pulled before it starts; None for an engine that takes them from a registry."""
+
+    def refuse_environment(self, values: Mapping[str, str]) -> None:
+        """Refuse (UsageError), before anything is made, a variable's value this
+        engine cannot hand to a container."""
+
+    def known_fault(self) -> tuple[str, str] | None:
+        """A fault of this engine that would let a bottle past its wall, as
+        ("refuse" | "warn", message), or None (Docker's DNS leak, CVE-2024-29018)."""
+
+    def health(self) -> list[EngineCheck]:
+        """What doctor reports of the engine itself: what it is, and its known faults."""
 
 
 class ExecStream(Protocol):

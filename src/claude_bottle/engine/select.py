@@ -1,7 +1,9 @@
 """Which engine runs bottles: CLAUDE_BOTTLE_ENGINE (or the global --engine
 option), "docker" by default. The Kubernetes engine is imported only when
 chosen. `describe()` and `from_description` carry the choice to the watchdog,
-which runs in a process of its own."""
+which runs in a process of its own. This module is the one way in to an engine
+for the layers above: nothing outside engine/ names an engine class
+(tests/unit/test_engine_seam.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from claude_bottle.engine.api import Engine, EngineTarget
+from claude_bottle.engine.api import Engine, EngineTarget, ImageStore
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.settings import ENVIRONMENT, Settings
@@ -34,6 +36,12 @@ def locate(settings: Settings | None = None) -> Engine:
     if chosen(settings) == "kubernetes":
         engine: Engine = _kubernetes().locate(settings)
         return engine
+    return DockerEngine.locate(settings)
+
+
+def image_store(settings: Settings | None = None) -> ImageStore:
+    """Where claude-bottle builds its images (`build`): the Docker engine's own
+    store, whichever engine runs bottles (others pull them from a registry)."""
     return DockerEngine.locate(settings)
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle import agent_image, package_data
-from claude_bottle.engine import labels
 from claude_bottle.errors import UsageError
 from claude_bottle.hostfiles import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.proxies.squid import PROXY_UID
 from claude_bottle.settings import ENVIRONMENT, Settings
+from claude_bottle.tracking import labels
 
 CLAUDE_CODE_VERSION = agent_image.CLAUDE_CODE_VERSION
 NO_CA_DIGEST = hashlib.sha256(b"").hexdigest()[:16]
@@ -33,6 +34,22 @@ def _repository(tag: str) -> str:
 
 AGENT_REPOSITORY = _repository(agent_image.TAG)  # claude-bottle
 SQUID_REPOSITORY = _repository(SQUID_IMAGE)  # claude-bottle-squid
+# The numeric user (UID:GID) each image claude-bottle builds runs as, by its
+# repository's name: an engine that must run a container as a number (Kubernetes:
+# a pod that must not run as root, whose image names its user) is told it in the
+# container's spec (`ContainerSpec.run_as`).
+IMAGE_USERS = {
+    AGENT_REPOSITORY: f"{agent_image.UID}:{agent_image.GID}",
+    SQUID_REPOSITORY: f"{PROXY_UID}:{PROXY_UID}",
+}
+
+
+def image_user(image: str) -> str | None:
+    """The numeric user `image` runs as where claude-bottle built it (in any
+    registry, under any tag), or None: another image's own user (pure)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return IMAGE_USERS.get(last.partition(":")[0])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from claude_bottle import agent_image
 from claude_bottle.engine.api import EngineTarget
-from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import ManifestError, UsageError
 from claude_bottle.hosts import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
@@ -37,6 +36,7 @@ from claude_bottle.plan.subnets import DEFAULT_SUBNETS, subnet_pool
 from claude_bottle.proxies import ProxyBackend, ProxySpec, backend_for
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import ENVIRONMENT, Settings
+from claude_bottle.tracking.labels import user_labels
 
 DEFAULT_IMAGE = agent_image.TAG
 DEFAULT_HOME = agent_image.HOME

@@ -23,18 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle.bottle.image import image_is_current
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import ContainerSpec, Engine, EngineTarget, Limits, NetworkSpec
-from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.engine.owner import current_owner
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.images import agent_image_build, squid_image_build
+from claude_bottle.plan.images import agent_image_build, image_user, squid_image_build
 from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
-from claude_bottle.session.dnsleak import dns_leak_verdict
 from claude_bottle.settings import Settings
+from claude_bottle.tracking import labels as L
+from claude_bottle.tracking.owner import current_owner
 
 ALLOWED = "allowed.doctor.invalid"
 REFUSED = "refused.doctor.invalid"
@@ -77,6 +75,7 @@ def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
             name=name, image=image, network=network, labels=labels, limits=ORIGIN_LIMITS,
             command=("node", "-e", ORIGIN_JS), aliases=(ALLOWED, REFUSED) if by_name else (), ports=(80,),
             low_ports=True,  # port 80 as the image's own user, root on no engine
+            run_as=image_user(image),
         ))  # fmt: skip
         address = engine.address_of(name, network)
         yield Origin(network, address, ALLOWED if by_name else address)
@@ -131,23 +130,20 @@ def wall_checks(output: str, host: str = ALLOWED) -> list[Check]:
 
 
 def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
-    if not isinstance(engine, DockerEngine):
-        return [Check("engine", True, engine.target().describe()), _runsc_check(engine)]
-    version = engine.server_version()
-    checks = [Check("engine", True, f"Docker {version}")]
-    verdict = dns_leak_verdict(version, None)
-    if verdict is not None:
-        checks.append(Check("engine DNS (CVE-2024-29018)", verdict[0] != "refuse", verdict[1]))
+    checks = [Check(c.name, c.ok, c.detail) for c in engine.health()]
     checks.append(_runsc_check(engine))
+    store = engine.images()
+    if store is None:  # an engine that takes its images from a registry
+        return checks
     builds = [agent_image_build(DEFAULT_IMAGE)]
     if sidecar_image:  # named by CLAUDE_BOTTLE_SIDECAR_IMAGE: not ours to build
-        present = engine.image_exists(sidecar_image)
+        present = store.image_exists(sidecar_image)
         checks.append(Check(f"sidecar image {sidecar_image}", present,
                             "present" if present else "missing: load it into the engine"))  # fmt: skip
     else:
         builds.append(squid_image_build(SQUID_IMAGE))
     for build in builds:
-        current = image_is_current(engine, build)
+        current = image_is_current(store, build)
         detail = "up to date" if current else "missing or out of date: run 'claude-bottle build'"
         checks.append(Check(f"image {build.tag}", current, detail))
     return checks

@@ -20,10 +20,7 @@ from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedE
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, Engine
-from claude_bottle.engine.owner import current_owner
-from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
@@ -31,6 +28,9 @@ from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence
 from claude_bottle.session.preflight import preflight
 from claude_bottle.session.signals import SignalLatch, interruptible, shielded
+from claude_bottle.tarball import tar_bytes
+from claude_bottle.tracking import labels as L
+from claude_bottle.tracking.owner import current_owner
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from claude_bottle.engine.inventory import find_bottle
 from claude_bottle.engine.select import locate
+from claude_bottle.tracking.inventory import find_bottle
 
 
 def add_parser(sub: Any, name: str) -> None:

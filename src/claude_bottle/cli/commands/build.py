@@ -8,7 +8,7 @@ from typing import Any
 
 from claude_bottle.bottle.image import ensure_image, push_image
 from claude_bottle.console import info
-from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.engine.select import image_store
 from claude_bottle.errors import UsageError
 from claude_bottle.plan.images import (
     agent_image_build,
@@ -57,7 +57,7 @@ def chosen_registry(option: str | None, settings: Settings) -> str | None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_environ()
     registry = chosen_registry(args.push, settings)  # refused before a long build, not after
-    engine = DockerEngine.locate()  # images are built by the Docker engine, whichever runs bottles
+    engine = image_store()  # images are built by the Docker engine, whichever runs bottles
     agent_tag = settings.image or DEFAULT_IMAGE
     builds = (
         agent_image_build(agent_tag, args.extra_ca, settings),

@@ -9,9 +9,9 @@ import argparse
 from typing import Any
 
 from claude_bottle.console import info
-from claude_bottle.engine.inventory import find_sessions, orphaned, remove_objects
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.tracking.inventory import find_sessions, orphaned, remove_objects
 
 
 def add_parser(sub: Any, name: str) -> None:

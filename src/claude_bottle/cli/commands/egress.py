@@ -16,12 +16,12 @@ from typing import Any
 from claude_bottle.cli.terminal import ask, choose
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
-from claude_bottle.engine.inventory import find_bottle, find_sidecar
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.hosts import host_pattern_problem
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.events import HOST_NOT_ALLOWED, SNI_NOT_ALLOWED, EgressEvent, event_line
+from claude_bottle.tracking.inventory import find_bottle, find_sidecar
 
 NO_TERMINAL = "no terminal to ask on; approve with: claude-bottle allow NAME HOST"
 

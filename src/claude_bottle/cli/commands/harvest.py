@@ -9,9 +9,9 @@ from typing import Any
 from claude_bottle import agent_image
 from claude_bottle.bottle.keeper import WorkTarget, harvest
 from claude_bottle.console import block, info
-from claude_bottle.engine.inventory import find_bottle
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.tracking.inventory import find_bottle
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from claude_bottle.engine.inventory import COLUMNS, running_bottles
 from claude_bottle.engine.select import locate
+from claude_bottle.tracking.inventory import COLUMNS, running_bottles
 
 
 def add_parser(sub: Any, name: str) -> None:

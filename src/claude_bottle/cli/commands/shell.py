@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from claude_bottle import agent_image
-from claude_bottle.engine.inventory import find_bottle
 from claude_bottle.engine.select import locate
+from claude_bottle.tracking.inventory import find_bottle
 
 AGENT_USER = agent_image.USER
 

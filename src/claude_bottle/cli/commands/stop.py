@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 from claude_bottle.console import info
-from claude_bottle.engine.inventory import find_sessions, remove_objects, running_bottles
-from claude_bottle.engine.owner import owner_alive
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.tracking.inventory import find_sessions, remove_objects, running_bottles
+from claude_bottle.tracking.owner import owner_alive
 
 STOP_SECONDS = 30
 

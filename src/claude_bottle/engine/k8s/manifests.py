@@ -1,59 +1,27 @@
 """The bottle's specs as Kubernetes objects (pure): a hardened Pod and its
-Secret for a `ContainerSpec`, NetworkPolicies for a `NetworkSpec`.
-
-A network is a label (`meta.member_label`) and policies selecting it:
-- its own policy (`network_policy`): members accept no connection; an internal
-  network gives them no way out at all, the egress network lets them out to
-  the world except the cluster's own ranges, on the egress ports and DNS;
-- two per pod that serves ports on it (`serves_policies`): the network's
-  members may connect to that pod on those ports, and nothing else on it.
-So an agent on its bottle's internal network reaches exactly its sidecar's
-proxy port: no DNS, no other pod, no node, no API server.
+Secret for a `ContainerSpec`. The NetworkPolicies of a `NetworkSpec`, the
+walls, are engine/k8s/policies.py.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claude_bottle import addresses as ranges
-from claude_bottle import agent_image
-from claude_bottle.engine.api import ContainerSpec, Limits, NetworkSpec
+from claude_bottle.engine.api import ContainerSpec, Limits
 from claude_bottle.engine.k8s import meta
 from claude_bottle.errors import UsageError
 
 Json = dict[str, Any]
 CONTAINER = "main"  # the one container of every pod
-# Users the bottle's images run as, by name: a pod that must not run as root
-# needs a numeric user (the kubelet cannot check a name against the image).
-# (The Squid image's facts are proxies.squid's, which the engine layer does not
-# import; tests/unit/test_k8s_manifests.py holds the two the same.)
-SQUID_REPOSITORY, SQUID_USER, SQUID_UID = "claude-bottle-squid", "proxy", 13
-KNOWN_USERS = {agent_image.USER: agent_image.UID, SQUID_USER: SQUID_UID}
-# The user of an image when the spec names none, by the image's repository name.
-IMAGE_USERS = {agent_image.TAG.partition(":")[0]: agent_image.USER, SQUID_REPOSITORY: SQUID_USER}
 # Requests are an eighth of the limits: like Docker's limits, a bottle may use
 # up to its limit, and a node is filled by what bottles use on average.
 REQUEST_SHARE = 8
 MIN_MEMORY_REQUEST = 32 * 2**20
 DEFAULT_CPU_REQUEST = 0.05
-DNS_PORT = 53
-KUBE_DNS = {
-    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-}
-EVERYWHERE = "0.0.0.0/0"
-# Never reached by a sidecar, whatever the cluster (addresses.py, the list both
-# engines and both proxies share): link-local with the cloud metadata services,
-# the other metadata addresses, CGNAT, loopback and the reserved ranges.
-NEVER_OPENED = ranges.v4(ranges.NEVER)
-# Reached by a sidecar only as the address of one of its `egress.internal` hosts
-# (reach_peers); its resolver may still be asked there (DNS only).
-PRIVATE = ranges.v4(ranges.PRIVATE)
 
 
 def quantity(size: int) -> str:
@@ -93,13 +61,15 @@ def resources(limits: Limits) -> Json:
 
 
 def run_as(spec: ContainerSpec) -> tuple[int, int] | None:
-    """The numeric user and group the pod runs as, or None to leave it to the
-    image (which must then name a numeric, non-root user). Root is refused."""
-    user = spec.user or IMAGE_USERS.get(_repository(spec.image))
+    """The numeric user and group the pod runs as (the spec's: a pod that must not
+    run as root needs a number, the kubelet cannot check a name against the
+    image), or None to leave it to the image (which must then name a numeric,
+    non-root user). Root is refused."""
+    user = spec.user or spec.run_as
     if user is None:
         return None
     name, _, group = user.partition(":")
-    uid = int(name) if name.isdigit() else KNOWN_USERS.get(name)
+    uid = int(name) if name.isdigit() else None
     gid = int(group) if group.isdigit() else uid
     if uid is None or gid is None:
         raise UsageError(
@@ -109,12 +79,6 @@ def run_as(spec: ContainerSpec) -> tuple[int, int] | None:
     if uid == 0:
         raise UsageError(f"container {spec.name}: a bottle's pods never run as root")
     return uid, gid
-
-
-def _repository(image: str) -> str:
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.partition(":")[0]
 
 
 def tmpfs_size(options: str) -> str | None:
@@ -258,186 +222,3 @@ def _mounts(spec: ContainerSpec) -> list[Json]:
     for i, f in enumerate(spec.files):
         mounts.append({"name": "files", "mountPath": f.path, "subPath": f"file.{i}", "readOnly": True})
     return mounts
-
-
-# NetworkPolicies
-
-
-def _member(network: str) -> Json:
-    return {"matchLabels": {meta.member_label(network): meta.MEMBER}}
-
-
-@dataclass(frozen=True)
-class EgressRules:
-    """The egress network's way out: on `ports`, everywhere but `excluded` (the
-    cluster's own ranges), the addresses no sidecar may reach and the private
-    ranges; and DNS, to the cluster's DNS pods or any resolver outside the
-    cluster's ranges and the never-reached ones."""
-
-    excluded: tuple[ipaddress.IPv4Network, ...]
-    ports: tuple[int, ...]
-
-    def rules(self) -> list[Json]:
-        def everywhere_but(*excluded: ipaddress.IPv4Network) -> Json:
-            return {"ipBlock": {"cidr": EVERYWHERE, "except": [str(n) for n in collapse(excluded)]}}
-
-        web = [{"protocol": "TCP", "port": p} for p in self.ports]
-        dns = [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]
-        return [
-            {"to": [everywhere_but(*self.excluded, *NEVER_OPENED, *PRIVATE)], "ports": web},
-            {"to": [everywhere_but(*self.excluded, *NEVER_OPENED), KUBE_DNS], "ports": dns},
-        ]
-
-
-def collapse(networks: Sequence[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
-    """The ranges, merged and without the everywhere range (an `except` must lie inside the block)."""
-    return [n for n in ipaddress.collapse_addresses(networks) if n.prefixlen > 0]
-
-
-def network_policy(spec: NetworkSpec, egress: EgressRules | None = None) -> Json:
-    """The network's own policy: its members accept no connection and an
-    internal network has no way out (its peers' ports are opened by
-    `serves_policies`); the egress network's way out is `egress`."""
-    if not spec.internal and egress is None:
-        raise ValueError("an egress network needs its rules")
-    member = _member(spec.name)
-    metadata = meta.write_labels(spec.labels, {meta.OBJECT: meta.OBJECT_NETWORK})
-    body = metadata.to_json(spec.name, {meta.NETWORK: spec.name})
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": body,
-        "spec": {
-            "podSelector": member,
-            "policyTypes": ["Ingress", "Egress"],
-            # Nobody in: a member is reached only on the ports it serves
-            # (serves_policies), from its own network's members.
-            "ingress": [],
-            "egress": [] if spec.internal else (egress.rules() if egress else []),
-        },
-    }
-
-
-def serves_policies(pod: str, network: str, ports: Sequence[int], labels: Mapping[str, str]) -> list[Json]:
-    """The network's members may connect to `pod` on `ports`: their way out
-    (egress) and its way in (ingress), each on those ports only. Both sides
-    say so, so a plugin that lets a connection through when either side's
-    policy allows it (kube-router 2.1 marks a packet for both) still holds."""
-    peer = {"matchLabels": {meta.member_label(network): meta.MEMBER, meta.POD: pod}}
-    tcp = [{"protocol": "TCP", "port": p} for p in ports]
-    metadata = meta.write_labels(labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SERVES})
-    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
-    return [
-        {
-            **policy,
-            "metadata": metadata.to_json(meta.serves_policy_name(pod, network), exact=True),
-            "spec": {"podSelector": _member(network), "policyTypes": ["Egress"],
-                     "egress": [{"to": [{"podSelector": peer}], "ports": tcp}]},
-        },
-        {
-            **policy,
-            "metadata": metadata.to_json(meta.accepts_policy_name(pod, network), exact=True),
-            "spec": {"podSelector": peer, "policyTypes": ["Ingress"],
-                     "ingress": [{"from": [{"podSelector": _member(network)}], "ports": tcp}]},
-        },
-    ]  # fmt: skip
-
-
-def reached_hosts(metadata: Mapping[str, Any]) -> tuple[str, ...]:
-    raw = str((metadata.get("annotations") or {}).get(meta.REACHES) or "")
-    return tuple(h for h in raw.split(",") if h)
-
-
-@dataclass(frozen=True)
-class Service:
-    """A Service's address and what stands behind it: traffic to the address is
-    rewritten to a backing pod before any policy sees it, so a policy names
-    the pods (by the Service's selector) and their target ports."""
-
-    address: str
-    namespace: str
-    selector: Mapping[str, str]
-    ports: Mapping[int, int | str]  # the Service's port -> the pods' target port
-
-    @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> list[Service]:
-        spec, metadata = item.get("spec") or {}, item.get("metadata") or {}
-        selector = spec.get("selector") or {}
-        if not selector:
-            return []  # no pods to name: its endpoints are managed by hand
-        ports = {
-            int(p["port"]): p.get("targetPort", p["port"]) for p in spec.get("ports") or [] if "port" in p
-        }
-        return [
-            cls(str(ip), str(metadata.get("namespace", "")), dict(selector), ports)
-            for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
-            if ip and ip != "None"
-        ]
-
-
-def reach_peers(addresses: Sequence[str], services: Sequence[Service], ports: Sequence[int]) -> list[Json]:
-    """Egress rules that open `addresses` on `ports` (pure): a Service's address
-    as the pods behind it on their target ports, any other address as itself.
-    Addresses no sidecar may reach (addresses.NEVER: the metadata services, loopback, ...) are
-    never opened."""
-    by_address = {s.address: s for s in services}
-    rules: list[Json] = []
-    blocks: list[str] = []
-    for raw in dict.fromkeys(addresses):
-        try:
-            address = ipaddress.IPv4Address(raw)
-        except ValueError:
-            continue
-        if ranges.never_reachable(str(address)):
-            continue
-        service = by_address.get(str(address))
-        if service is None:
-            blocks.append(f"{address}/32")
-            continue
-        targets = [service.ports[p] for p in ports if p in service.ports]
-        if targets:
-            peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": service.namespace}},
-                    "podSelector": {"matchLabels": dict(service.selector)}}  # fmt: skip
-            rules.append(
-                {"to": [peer], "ports": [{"protocol": "TCP", "port": t} for t in dict.fromkeys(targets)]}
-            )
-    if blocks:
-        rules.insert(0, {"to": [{"ipBlock": {"cidr": b}} for b in blocks],
-                         "ports": [{"protocol": "TCP", "port": p} for p in ports]})  # fmt: skip
-    return rules
-
-
-def reaches_policy(pod: str, rules: Sequence[Json], labels: Mapping[str, str]) -> Json:
-    """`pod` may open connections by `rules` (reach_peers), whatever else walls it in."""
-    metadata = meta.write_labels(labels, {meta.POD: pod, meta.OBJECT: meta.OBJECT_SERVES})
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata.to_json(meta.reaches_policy_name(pod), exact=True),
-        "spec": {"podSelector": {"matchLabels": {meta.POD: pod}}, "policyTypes": ["Egress"],
-                 "egress": list(rules)},
-    }  # fmt: skip
-
-
-def served_ports(metadata: Mapping[str, Any]) -> tuple[int, ...]:
-    raw = str((metadata.get("annotations") or {}).get(meta.PORTS) or "")
-    return tuple(int(p) for p in raw.split(",") if p.isdigit())
-
-
-def cluster_ranges(nodes: Sequence[Json], service_cidrs: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """The cluster's own IPv4 ranges, from its nodes (pod ranges, addresses),
-    its service ranges and addresses found elsewhere (the API server's)."""
-    found: list[str] = [*service_cidrs, *extra]
-    for node in nodes:
-        spec = node.get("spec") or {}
-        found += list(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
-        found += [a.get("address", "") for a in (node.get("status") or {}).get("addresses") or []]
-    out = []
-    for item in found:
-        try:
-            net = ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            continue  # a host name among the addresses
-        if isinstance(net, ipaddress.IPv4Network):
-            out.append(str(net))
-    return sorted(set(out))

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from claude_bottle.engine.labels import Owner
+from claude_bottle.tracking.labels import Owner
 
 
 def process_start(pid: int) -> str:

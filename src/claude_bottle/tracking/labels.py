@@ -25,7 +25,7 @@ PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
 WORKSPACE = f"{NS}.workspace"
 IMAGE_HASH = f"{NS}.image-hash"
 IMAGE_CA_HASH = f"{NS}.image-ca-hash"
-# What an engine reads back of an object it finds (engine.api.Engine.find).
+# What an engine reads back of an object it finds (engine.api.Engine.find's `carried`).
 ALL = (MANAGED, SESSION, AGENT, BOTTLE, ROLE, OWNER_PID, OWNER_START, OWNER_HOST, RUNTIME, EGRESS, PROXY,
        WORKSPACE)  # fmt: skip
 

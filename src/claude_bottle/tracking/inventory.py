@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Engine, Found
-from claude_bottle.engine.labels import Owner
-from claude_bottle.engine.owner import owner_alive
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.tracking import labels as L
+from claude_bottle.tracking.labels import Owner
+from claude_bottle.tracking.owner import owner_alive
 
 
 @dataclass
@@ -37,7 +37,7 @@ def find_sessions(
     sessions: dict[str, SessionObjects] = {}
     # "other": what a bottle is besides containers and networks on some engines (a
     # Kubernetes Secret holding its env); an engine with nothing of the kind finds none.
-    for found in engine.find(labels, kinds=("container", "network", "other")):
+    for found in engine.find(labels, kinds=("container", "network", "other"), carried=L.ALL):
         sid, pid = found.labels.get(L.SESSION, ""), found.labels.get(L.OWNER_PID, "")
         owner = Owner(pid=int(pid) if pid.isdigit() else 0, start=found.labels.get(L.OWNER_START, ""),
                       host=found.labels.get(L.OWNER_HOST, ""))  # fmt: skip
@@ -75,7 +75,9 @@ COLUMNS = {
 
 def running_bottles(engine: Engine) -> list[dict[str, str]]:
     labels = [f"{L.ROLE}={L.ROLE_AGENT}", f"{L.MANAGED}=1"]
-    return [_columns(found) for found in engine.find(labels, kinds=("container",), running=True)]
+    return [
+        _columns(found) for found in engine.find(labels, kinds=("container",), running=True, carried=L.ALL)
+    ]
 
 
 def _columns(found: Found) -> dict[str, str]:
@@ -106,7 +108,7 @@ def find_bottle(engine: Engine, target: str) -> dict[str, str]:
 def find_sidecar(engine: Engine, session: str) -> tuple[str, str]:
     """A running session's sidecar container and its proxy backend's name."""
     labels = [f"{L.ROLE}={L.ROLE_SIDECAR}", f"{L.SESSION}={session}"]
-    found = engine.find(labels, kinds=("container",), running=True)
+    found = engine.find(labels, kinds=("container",), running=True, carried=L.ALL)
     if not found:
         raise ClaudeBottleError(f"session {session} has no running egress sidecar (is it ending?)")
     return found[0].name, found[0].labels.get(
