@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from claude_bottle.settings import ENVIRONMENT, Settings
+
 # The user's own variables each tool is given, by exact name or by prefix.
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
             "all_proxy")  # fmt: skip
@@ -73,8 +75,15 @@ def plain_env(environ: Mapping[str, str]) -> dict[str, str]:
     return allowlisted(environ, PLAIN_NAMES, _LOCALE_PREFIXES)
 
 
-def watchdog_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return allowlisted(environ, WATCHDOG_NAMES, WATCHDOG_PREFIXES)
+def watchdog_env(environ: Mapping[str, str], settings: Settings | None = None) -> dict[str, str]:
+    """The watchdog's environment: the host's, allowlisted, with the CLI's
+    --verbose and --engine as the settings they stand for."""
+    env = allowlisted(environ, WATCHDOG_NAMES, WATCHDOG_PREFIXES)
+    if settings is not None and settings.verbose:
+        env[ENVIRONMENT["verbose"]] = "1"
+    if settings is not None and settings.engine:
+        env[ENVIRONMENT["engine"]] = settings.engine
+    return env
 
 
 # --- Names a manifest may not give its agent ------------------------------------------

@@ -26,6 +26,7 @@ from claude_bottle.manifest.edit import (
 from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import is_trusted, record_trust
+from claude_bottle.paths import HostPaths
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import CONFIG_PATH
 from claude_bottle.proxies.squid import PARSE_REFUSES, RELOAD_SCRIPT, RELOADED, render_squid_config
@@ -174,10 +175,10 @@ def test_always_changes_only_trusted_content_and_trusts_the_result(
     path = tmp_path / "project" / "claude-bottle.json"
     path.parent.mkdir()
     path.write_text(json.dumps(MANIFEST, indent=2) + "\n")
-    environ = {"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path)}
+    environ = HostPaths.from_environ({"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path)})
     with pytest.raises(ManifestChangeRefused, match="is not trusted yet"):
         plan_allow_always(str(path), "dev", "b.test", environ)
-    record_trust(load_manifest_file(path), environ)
+    record_trust(load_manifest_file(path, environ.home), environ)
     change = plan_allow_always(str(path), "dev", "b.test", environ)
     assert '+          "b.test"\n' in change.diff
     write_trusted(change, environ)

@@ -169,7 +169,7 @@ def launched(
     monkeypatch: pytest.MonkeyPatch, plan: LaunchPlan, caps: Capabilities, watchdog_alive: bool = False
 ) -> RecordingEngine:
     """The calls of one launch and teardown (the watchdog stood in for)."""
-    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(watchdog_alive))
+    monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(watchdog_alive))
     engine = RecordingEngine(caps)
     checked: Engine = engine  # the recording engine implements the whole protocol
     with launch.bottle(plan, checked) as session:
@@ -193,7 +193,7 @@ def test_runsc_agents_reach_the_sidecar_by_its_pinned_address(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, runtime="runsc")
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)  # no runsc registered here
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)  # no runsc registered here
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     sidecar, agent = engine.containers[plan.sidecar_name], engine.containers[plan.container]
     assert agent.env["HTTPS_PROXY"] == f"http://{sidecar.address}:3128"
@@ -221,7 +221,7 @@ def test_a_failed_session_removes_everything_itself_though_the_watchdog_lives(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path)
-    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(alive=True))
+    monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(alive=True))
     engine = RecordingEngine(Capabilities("pins", True, True, True))
     with pytest.raises(RuntimeError), launch.bottle(plan, engine):
         raise RuntimeError("the command's exec failed")
@@ -296,7 +296,7 @@ def test_pipelock_gets_its_configuration_as_a_file_and_the_floor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, proxy="pipelock")
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     (config,) = engine.containers[plan.sidecar_name].files
     assert config.path == "/etc/claude-bottle/pipelock.yaml"
@@ -309,7 +309,7 @@ def test_every_proxy_gets_the_floor_where_a_container_can_join_its_namespace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, proxy: str
 ) -> None:
     plan = plan_of(tmp_path, proxy=proxy)
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     assert ("run_to_end", f"{plan.sidecar_name}-floor") in engine.calls
     # Where no container can join it, the engine's own walls are the floor (Kubernetes' policies).

@@ -8,10 +8,10 @@ import pytest
 from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
 from claude_bottle.hosts import host_matches, host_pattern_problem
-from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import EnvVar
 from claude_bottle.plan.launch_plan import Options, build_plan
 from claude_bottle.plan.names import choose_container_name, next_container_name, slugify
+from tests.host import load_here
 
 SECRET = "canary-7f3a9b-do-not-leak"
 
@@ -121,7 +121,7 @@ def test_unknown_agent(project: Path, env: dict[str, str], capsys: pytest.Captur
 
 
 def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
-    plan = build_plan(load_manifest(project), Options("reviewer"), env, "abcd1234", frozenset())
+    plan = build_plan(load_here(project), Options("reviewer"), env, "abcd1234", frozenset())
     assert plan.env == (
         EnvVar("GITHUB_TOKEN", host_var="GH_TOKEN"),
         EnvVar("MODE", literal="review"),
@@ -130,7 +130,7 @@ def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
 
 
 def test_exec_argv(project: Path, env: dict[str, str]) -> None:
-    m = load_manifest(project)
+    m = load_here(project)
     plan = build_plan(m, Options("reviewer", remote_control=True), env, "s", frozenset())
     assert plan.exec_argv() == (
         "claude",

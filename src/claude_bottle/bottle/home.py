@@ -32,10 +32,7 @@ class HomeFiles:
     claude_json: bytes | None = None  # the agent's ~/.claude.json, where the image's is not enough
 
     @classmethod
-    def collect(
-        cls, plan: LaunchPlan, host_home: Path | None = None, environ: Mapping[str, str] | None = None
-    ) -> HomeFiles:
-        home = host_home or Path.home()
+    def collect(cls, plan: LaunchPlan, home: Path, environ: Mapping[str, str] | None = None) -> HomeFiles:
         plan.refuse_host_file_problems()
         # The skills folder itself belongs to node, so the agent can add skills.
         skills: list[Entry] = [Entry(".claude/skills", None, 0o755)] if plan.skills else []

@@ -45,7 +45,7 @@ def agent_host_files(manifest: Manifest, agent: Agent, home: Path) -> tuple[Host
         name = agent.prompt_file_name
         out.append(HostFile("prompt file", name, agent.prompt_file, f"{base}.prompt_file"))
     for i, name in enumerate(agent.skills):
-        folder = find_skill(name, manifest.base_dir)
+        folder = find_skill(name, manifest.base_dir, home)
         problem = None if folder is not None else "not found"
         out.append(HostFile("skill", name, folder or Path(name), f"{base}.skills[{i}]", problem))
     for i, entry in enumerate(agent.ssh):

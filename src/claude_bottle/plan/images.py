@@ -70,11 +70,13 @@ class ImageBuild:
 
 
 def read_extra_ca(path: str | None, settings: Settings | None = None) -> bytes | None:
-    chosen = path or (settings or Settings.from_environ()).extra_ca
+    """`path` (build --extra-ca), else CLAUDE_BOTTLE_EXTRA_CA; a leading ~ was
+    expanded by the CLI (HostPaths.expand)."""
+    chosen = path or (settings or Settings()).extra_ca
     if not chosen:
         return None
     try:
-        return read_capped(Path(chosen).expanduser(), EXTRA_CA_MAX)
+        return read_capped(Path(chosen), EXTRA_CA_MAX)
     except HostFileProblem as exc:
         raise UsageError(f"cannot read extra CA file {chosen}: {exc}") from None
 

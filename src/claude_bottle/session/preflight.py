@@ -22,6 +22,7 @@ from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.concurrency import run_together
 from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns
+from claude_bottle.settings import Settings
 
 RUNSC_HELP = (
     "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
@@ -77,7 +78,7 @@ def refuse_unworkable_proxy(plan: LaunchPlan) -> None:
         raise UsageError(f"bottles.{plan.bottle.name}: {problem}")
 
 
-def preflight(engine: Engine, plan: LaunchPlan) -> None:
+def preflight(engine: Engine, plan: LaunchPlan, settings: Settings) -> None:
     refuse_unworkable_proxy(plan)
     refuse_unguardable(plan, engine.capabilities)
     if not isinstance(engine, DockerEngine):  # other engines take their images from a registry
@@ -85,10 +86,14 @@ def preflight(engine: Engine, plan: LaunchPlan) -> None:
         return
     # A value the docker client's env file cannot carry is refused before anything is made.
     env_file_text(env_values(plan, os.environ))
-    build = agent_image_build(plan.image)
+    build = agent_image_build(plan.image, settings=settings)
     # The Squid image is ours: built here like the agent's. Any other sidecar
     # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
-    squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
+    squid = (
+        squid_image_build(plan.sidecar_image, settings=settings)
+        if plan.sidecar_image == SQUID_IMAGE
+        else None
+    )
     agent_ok, sidecar_ok, _, _, _ = run_together(
         lambda: image_is_current(engine, build),
         lambda: image_is_current(engine, squid) if squid else engine.image_exists(plan.sidecar_image),

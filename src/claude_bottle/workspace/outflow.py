@@ -74,8 +74,7 @@ class Budget:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Budget:
-        s = settings or Settings.from_environ()
+    def from_settings(cls, s: Settings) -> Budget:
         return cls(
             file_max=size_setting(s.harvest_file_max, ENVIRONMENT["harvest_file_max"], HARVEST_FILE_MAX),
             left=size_setting(s.harvest_max, ENVIRONMENT["harvest_max"], HARVEST_MAX),
