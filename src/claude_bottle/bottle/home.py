@@ -43,7 +43,7 @@ class HomeFiles:
         return cls(
             prompt=plan.agent.prompt,
             skills=tuple(skills),
-            ssh=read_ssh_files(plan.ssh, home, plan.agent.name, plan.credentials.held_keys),
+            ssh=read_ssh_files(plan.ssh, plan.host_files, home, plan.agent.name, plan.credentials.held_keys),
             setup=tuple(setup_entries(plan, home)),
             claude_json=agent_claude_json(home, servers, plan.workspace, key) if servers or key else None,
         )
