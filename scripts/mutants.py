@@ -122,7 +122,7 @@ MUTANTS = (
     Mutant("cgnat-range-dropped", "addresses.py", '"100.64.0.0/10", ', "", UNIT_SQUID),
     Mutant("azure-wireserver-dropped", "addresses.py", '    "168.63.129.16/32",  # Azure WireServer\n', "",
            UNIT_SQUID),
-    Mutant("public-suffix-wildcards-allowed", "hosts.py",
+    Mutant("public-suffix-wildcards-allowed", "hostnames.py",
            'suffix = suffix_under(name) if entry.startswith("*.") else None', "suffix = None", UNIT_SUFFIX),
     # The floor under every proxy, and Pipelock's log read back.
     Mutant("floor-metadata-rule-dropped", "bottle/floor.py",
@@ -181,7 +181,7 @@ MUTANTS = (
     Mutant("trust-follows-the-link", "manifest/trust.py",
            "return not inside(Path(manifest.source), own)",
            "return not inside(Path(manifest.real_source or manifest.source), own)", UNIT_TRUST),
-    Mutant("identity-need-not-be-a-key", "hostfiles.py",
+    Mutant("identity-need-not-be-a-key", "safe_read.py",
            "return private_key_problem(read_capped(path, IDENTITY_MAX))", "return None", UNIT_TRUST),
     Mutant("harvest-keeps-version-control", "workspace/outflow.py",
            "            return part\n", "            return None\n", UNIT_OUTFLOW),

@@ -22,8 +22,8 @@ from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.locate import find_manifest
 from claude_bottle.paths import HostPaths
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.session.launch import session_labels
 from tests.conftest import trust_manifest, wait_for
 from tests.host import load_here

@@ -19,7 +19,7 @@ from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.engine.tarball import tar_bytes
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 from tests.conftest import openssh_key, trust_manifest, wait_for
 from tests.engine.conftest import agent_on_internal_network, in_agent, lab_plan, owned_containers

@@ -14,7 +14,7 @@ from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.claude_setup import IMAGE_CLAUDE_JSON
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.plan import Options, build_plan
 from claude_bottle.plan.render import plan_json, render_plan
 from tests.host import load_here
 

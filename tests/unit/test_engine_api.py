@@ -21,7 +21,7 @@ from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Engine
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.session import launch
 
 ASSIGNED = "10.99.0.7"  # what an engine that pins no address gives the sidecar

@@ -7,10 +7,10 @@ import pytest
 
 from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
-from claude_bottle.hosts import host_matches, host_pattern_problem
+from claude_bottle.hostnames import host_matches, host_pattern_problem
 from claude_bottle.manifest.model import EnvVar
-from claude_bottle.plan.launch_plan import Options, build_plan
 from claude_bottle.plan.names import choose_container_name, next_container_name, slugify
+from claude_bottle.plan.plan import Options, build_plan
 from tests.host import load_here
 
 SECRET = "canary-7f3a9b-do-not-leak"

@@ -26,7 +26,7 @@ from claude_bottle.engine.docker import DockerEngine, container_args, files_tar,
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.model import SshEntry
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.render import render_plan
 from claude_bottle.proxies.base import FLOOR_REFUSED, ProxySpec
 from claude_bottle.proxies.pipelock import pipelock_config, pipelock_refusal, render_pipelock_config

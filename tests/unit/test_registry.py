@@ -19,7 +19,7 @@ from claude_bottle.plan.images import (
     registry_tag,
     squid_image_build,
 )
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.render import plan_json, render_plan
 from claude_bottle.settings import Settings
 from tests.host import load_here

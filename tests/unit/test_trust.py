@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from claude_bottle.cli.main import main
-from claude_bottle.hostfiles import private_key_problem
 from claude_bottle.manifest.trust import distrust_reason, is_trusted
+from claude_bottle.safe_read import private_key_problem
 from tests.conftest import openssh_key, trust_manifest
 from tests.host import host_paths, load_here
 from tests.unit.test_manifest import edited

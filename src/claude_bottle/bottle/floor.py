@@ -37,7 +37,7 @@ from claude_bottle import addresses
 from claude_bottle.engine import labels as L
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
 from claude_bottle.errors import ClaudeBottleError, UsageError
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.base import ProxyBackend, ProxySpec
 
 LIMITS = Limits(pids=64, memory="128m", cpus=0.5)

@@ -13,10 +13,10 @@ from pathlib import Path
 from claude_bottle.bottle.ssh import SshFiles, read_ssh_files, ssh_config
 from claude_bottle.engine.tarball import Entry
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 from claude_bottle.manifest.claude_setup import agent_claude_json
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.credentials import placeholder
+from claude_bottle.safe_read import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 
 PROMPT_NAME = ".claude-bottle-prompt.txt"
 
@@ -115,7 +115,7 @@ def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
 
 
 def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> list[Entry]:
-    """A folder as read by hostfiles.read_folder (no link out of it, special
+    """A folder as read by safe_read.read_folder (no link out of it, special
     files skipped, capped), its entries under `dest`."""
     try:
         items = read_folder(root, follow_file_links)

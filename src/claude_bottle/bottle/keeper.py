@@ -11,8 +11,8 @@ from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.engine.api import Engine
-from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import slugify
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.workspace.harvest import (
     HarvestResult,
     Transcripts,

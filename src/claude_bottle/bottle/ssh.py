@@ -15,15 +15,15 @@ from pathlib import Path
 
 from claude_bottle.errors import UsageError
 from claude_bottle.hostenv import plain_env
-from claude_bottle.hostfiles import (
+from claude_bottle.manifest.host_files import HostFile
+from claude_bottle.manifest.model import SshEntry
+from claude_bottle.safe_read import (
     IDENTITY_MAX,
     KNOWN_HOSTS_MAX,
     HostFileProblem,
     identity_problem,
     read_capped,
 )
-from claude_bottle.manifest.host_files import HostFile
-from claude_bottle.manifest.model import SshEntry
 
 # Where the agent's ssh finds its agent, under its home: a socket in the bottle
 # relayed to the sidecar's ssh-agent (bottle/agent.py starts the relay).

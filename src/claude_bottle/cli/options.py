@@ -13,8 +13,8 @@ from claude_bottle.engine.select import planned_target
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 
 
 def add_manifest_option(p: Any) -> None:

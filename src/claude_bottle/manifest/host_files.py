@@ -7,16 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_bottle.hostfiles import (
+from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
+from claude_bottle.manifest.model import Agent, Manifest
+from claude_bottle.manifest.skills import find_skill
+from claude_bottle.safe_read import (
     KNOWN_HOSTS_MAX,
     identity_path,
     identity_problem,
     regular_file_problem,
     size_text,
 )
-from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
-from claude_bottle.manifest.model import Agent, Manifest
-from claude_bottle.manifest.skills import find_skill
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from claude_bottle.errors import ManifestError
-from claude_bottle.hostfiles import reached
 from claude_bottle.manifest.defaults import DEFAULT_MANIFEST
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.parse import load_manifest_file, parse_manifest
 from claude_bottle.paths import HostPaths
+from claude_bottle.safe_read import reached
 
 MANIFEST_NAME = "claude-bottle.json"
 BUILTIN_SOURCE = "<built-in default manifest>"
@@ -20,7 +20,7 @@ BUILTIN_SOURCE = "<built-in default manifest>"
 def named_file(cwd: Path, name: str, origin: str, paths: HostPaths) -> Path:
     """A manifest named by the user: it must exist (a FIFO or a device does, and
     reading refuses it, saying what it is); any name is an error, never a crash.
-    The path as reached (hostfiles.reached): a link is not replaced by its target."""
+    The path as reached (safe_read.reached): a link is not replaced by its target."""
     shown = name if len(name) <= 200 else name[:200] + "..."
     try:
         path = reached(cwd / paths.expand(name))

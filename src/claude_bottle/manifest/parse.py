@@ -16,17 +16,7 @@ from typing import Any
 
 from claude_bottle.errors import ManifestError
 from claude_bottle.hostenv import refused_env_name
-from claude_bottle.hostfiles import (
-    ENV_LITERAL_MAX,
-    MANIFEST_MAX,
-    PROMPT_MAX,
-    HostFileProblem,
-    inside,
-    reached,
-    read_capped,
-    size_text,
-)
-from claude_bottle.hosts import any_host_matches, host_pattern_problem
+from claude_bottle.hostnames import any_host_matches, host_pattern_problem
 from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
 from claude_bottle.manifest.model import (
     DLP_MODES,
@@ -43,6 +33,16 @@ from claude_bottle.manifest.model import (
 )
 from claude_bottle.manifest.skills import find_skill
 from claude_bottle.paths import user_home
+from claude_bottle.safe_read import (
+    ENV_LITERAL_MAX,
+    MANIFEST_MAX,
+    PROMPT_MAX,
+    HostFileProblem,
+    inside,
+    reached,
+    read_capped,
+    size_text,
+)
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

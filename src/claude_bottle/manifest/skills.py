@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claude_bottle.hostfiles import inside
+from claude_bottle.safe_read import inside
 
 
 def skill_search_dirs(base_dir: Path, home: Path) -> tuple[Path, ...]:

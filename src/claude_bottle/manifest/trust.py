@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.hostfiles import MIB, HostFileProblem, inside, read_capped, read_folder
 from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.skills import find_skill
 from claude_bottle.paths import HostPaths
+from claude_bottle.safe_read import MIB, HostFileProblem, inside, read_capped, read_folder
 
 EXIT_UNTRUSTED = 3
 RECORD_VERSION = 2

@@ -19,8 +19,8 @@ from pathlib import Path
 from claude_bottle import agent_image, package_data
 from claude_bottle.engine import labels
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.safe_read import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 CLAUDE_CODE_VERSION = agent_image.CLAUDE_CODE_VERSION

@@ -30,8 +30,8 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.images import agent_image_build, squid_image_build
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.dnsleak import dns_leak_verdict
 from claude_bottle.settings import Settings

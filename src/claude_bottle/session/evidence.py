@@ -15,7 +15,7 @@ from claude_bottle.engine.api import Engine
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.trust import trust_facts
 from claude_bottle.paths import HostPaths
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.render import plan_json
 from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.workspace.harvest import HarvestResult

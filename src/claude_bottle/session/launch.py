@@ -27,7 +27,7 @@ from claude_bottle.engine.tarball import tar_bytes
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.hostenv import watchdog_env
 from claude_bottle.paths import HostPaths
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
 from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence

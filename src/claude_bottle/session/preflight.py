@@ -16,10 +16,10 @@ from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.docker import DockerEngine, env_file_text
 from claude_bottle.errors import ClaudeBottleError, UsageError
-from claude_bottle.hostfiles import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.plan.images import agent_image_build, squid_image_build
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
+from claude_bottle.safe_read import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.session.concurrency import run_together
 from claude_bottle.session.dnsleak import dns_leak_verdict, engine_leaks_dns
 from claude_bottle.settings import Settings

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 from claude_bottle import agent_image
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, EngineError, NotRunning, PathNotFound
-from claude_bottle.hostfiles import size_text
+from claude_bottle.safe_read import size_text
 from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.outflow import Budget, Counted, OverCap, land, tool_config_part
 from claude_bottle.workspace.session_folders import SessionFolder

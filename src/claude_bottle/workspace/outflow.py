@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import IO
 
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import GIB, size_text
 from claude_bottle.manifest.parse import memory_bytes
+from claude_bottle.safe_read import GIB, size_text
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 HARVEST_FILE_MAX = 1 * GIB

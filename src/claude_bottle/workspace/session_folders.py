@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claude_bottle.hostfiles import SESSION_RECORD_MAX, HostFileProblem, read_capped_text
 from claude_bottle.paths import HostPaths
+from claude_bottle.safe_read import SESSION_RECORD_MAX, HostFileProblem, read_capped_text
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from claude_bottle.engine.api import Engine
 from claude_bottle.engine.inventory import find_bottle, find_sidecar
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.hosts import host_pattern_problem
+from claude_bottle.hostnames import host_pattern_problem
 from claude_bottle.paths import HostPaths
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.events import HOST_NOT_ALLOWED, SNI_NOT_ALLOWED, EgressEvent, event_line

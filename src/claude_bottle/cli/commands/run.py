@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from claude_bottle.cli.launch_ui import launch_command
 from claude_bottle.cli.options import add_manifest_option, manifest_from_options, plan_from_options
+from claude_bottle.cli.running import launch_command
 from claude_bottle.console import info
 from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.select import chosen, locate

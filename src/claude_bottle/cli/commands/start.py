@@ -17,7 +17,7 @@ from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.trust import UntrustedManifest, distrust_reason, record_trust, trust_command
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.credentials import agent_custody
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.render import render_plan, render_plan_json
 from claude_bottle.settings import Settings
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     except _Declined:
         info("aborted by user")
         return 0
-    from claude_bottle.cli.launch_ui import launch_interactive
+    from claude_bottle.cli.running import launch_interactive
 
     # Trusting it was the question; it is not asked twice.
     assume_yes = args.yes or just_trusted

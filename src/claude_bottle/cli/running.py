@@ -11,7 +11,7 @@ from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.paths import HostPaths
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import format_duration, render_report, summarize
 from claude_bottle.session.launch import Session, run_session
 from claude_bottle.settings import Settings

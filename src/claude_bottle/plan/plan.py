@@ -20,7 +20,7 @@ from claude_bottle import agent_image
 from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.labels import user_labels
 from claude_bottle.errors import ManifestError, UsageError
-from claude_bottle.hosts import host_of_url
+from claude_bottle.hostnames import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
