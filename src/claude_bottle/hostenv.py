@@ -12,7 +12,7 @@ A manifest may not name a variable that steers a tool on this machine or the
 agent's start (`refused_env_name`): what the docker client, git, ssh, shells, the
 dynamic loader, node (Claude Code) and claude-bottle itself read. Every name the
 docker client's environment can hold is among them, so no manifest name can ever
-reach it (tests/unit/test_host_env.py holds this with Hypothesis). The README's
+reach it (tests/unit/test_hostenv.py holds this with Hypothesis). The README's
 manifest reference lists them ("Refused variable names").
 """
 

@@ -19,7 +19,7 @@ from claude_bottle.manifest.parse import nested_deeper_than, parse_manifest, par
 from claude_bottle.plan.plan import Options, build_plan
 from claude_bottle.plan.render import render_plan, render_plan_json
 from tests.conftest import openssh_key, trust_manifest
-from tests.unit.test_manifest import edited
+from tests.unit.manifest.test_parse import edited
 
 
 def one_line(err: str) -> str:

@@ -18,7 +18,7 @@ from claude_bottle.manifest.trust import distrust_reason, is_trusted
 from claude_bottle.safe_read import private_key_problem
 from tests.conftest import openssh_key, trust_manifest
 from tests.host import host_paths, load_here
-from tests.unit.test_manifest import edited
+from tests.unit.manifest.test_parse import edited
 
 
 @pytest.fixture

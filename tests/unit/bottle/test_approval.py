@@ -34,7 +34,7 @@ from claude_bottle.workspace.record import SessionRecord
 from claude_bottle.workspace.session_folders import SessionFolder
 from tests.records import record_problems
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ProxySpec(allow=("a.test",), internal=("git.corp.test",))
 
 
