@@ -28,12 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-UNIT_SQUID = ("tests/unit/test_squid_config.py",)
-UNIT_ARGV = ("tests/unit/test_pure_parts.py",)
-UNIT_HOST_ENV = ("tests/unit/test_host_env.py",)
-UNIT_GIT = ("tests/unit/test_git_seam.py",)
-UNIT_TRUST = ("tests/unit/test_trust.py",)
-UNIT_OUTFLOW = ("tests/unit/test_outflow.py",)
+UNIT_SQUID = ("tests/unit/proxies/test_squid.py",)
+# What tests/unit/test_pure_parts.py held, split by module.
+UNIT_ARGV = (
+    "tests/unit/bottle/test_agent.py",
+    "tests/unit/bottle/test_sidecar.py",
+    "tests/unit/bottle/test_floor.py",
+    "tests/unit/bottle/test_ssh.py",
+    "tests/unit/engine/test_docker.py",
+    "tests/unit/proxies/test_pipelock.py",
+)
+UNIT_HOST_ENV = ("tests/unit/test_hostenv.py",)
+UNIT_GIT = ("tests/unit/workspace/test_git.py",)
+UNIT_TRUST = ("tests/unit/manifest/test_trust.py",)
+UNIT_OUTFLOW = ("tests/unit/workspace/test_outflow.py",)
 UNIT_SECRETS = ("tests/unit/test_secret_shapes.py",)
 HARDENING = ("tests/engine/test_agent_container.py", "-k", "promised")
 HARVEST = ("tests/engine/test_workspace.py", "-k", "malicious or commits_and_uncommitted")
@@ -44,14 +52,14 @@ REDTEAM = ("tests/sidecar/test_redteam.py",)
 REDTEAM_REFUSALS = ("tests/sidecar/test_redteam.py", "-k", "look_alike or ports_other or metadata_address")
 NETWORK_LAYER = ("tests/sidecar/test_redteam.py", "-k", "no_docker_socket or direct_ip")
 FLOOR = ("tests/sidecar/test_floor.py",)
-UNIT_SNI = ("tests/unit/test_manifest.py", "tests/unit/test_squid_config.py")
+UNIT_SNI = ("tests/unit/manifest/test_parse.py", "tests/unit/proxies/test_squid.py")
 UNIT_SUFFIX = ("tests/unit/test_public_suffix.py",)
 PACKAGE_DATA = ("tests/unit/test_package_data.py",)
 INSTALLED = ("tests/engine/test_install.py", "-k", "fresh_install")
 CREDENTIALS = ("tests/sidecar/test_credentials.py", "-k", "nothing_inside or attacker or verifies")
-UNIT_CREDENTIALS = ("tests/unit/test_credentials.py",)
-UNIT_APPROVAL = ("tests/unit/test_approval.py",)
-UNIT_RECORD = ("tests/unit/test_record.py",)
+UNIT_CREDENTIALS = ("tests/unit/plan/test_credentials.py",)
+UNIT_APPROVAL = ("tests/unit/bottle/test_approval.py",)
+UNIT_RECORD = ("tests/unit/workspace/test_record.py",)
 # Not copied into a scratch checkout: history, caches, what builds leave.
 NOT_COPIED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache",
                                     ".pytest_cache", ".hypothesis", "build", "dist", ".venv")  # fmt: skip
@@ -122,7 +130,7 @@ MUTANTS = (
     Mutant("cgnat-range-dropped", "addresses.py", '"100.64.0.0/10", ', "", UNIT_SQUID),
     Mutant("azure-wireserver-dropped", "addresses.py", '    "168.63.129.16/32",  # Azure WireServer\n', "",
            UNIT_SQUID),
-    Mutant("public-suffix-wildcards-allowed", "hosts.py",
+    Mutant("public-suffix-wildcards-allowed", "hostnames.py",
            'suffix = suffix_under(name) if entry.startswith("*.") else None', "suffix = None", UNIT_SUFFIX),
     # The floor under every proxy, and Pipelock's log read back.
     Mutant("floor-metadata-rule-dropped", "bottle/floor.py",
@@ -136,7 +144,7 @@ MUTANTS = (
            "-A OUTPUT -p tcp -m multiport --dports {ports} -j ACCEPT",
            "-A OUTPUT -p tcp -j ACCEPT", UNIT_ARGV),
     Mutant("pipelock-floor-refusals-read-as-allowed", "proxies/pipelock.py",
-           "    if FLOOR_REFUSED in error:", "    if False:", ("tests/unit/test_egress_events.py",)),
+           "    if FLOOR_REFUSED in error:", "    if False:", ("tests/unit/proxies/test_events.py",)),
     # The containers' hardening: the Docker engine's translation of every container spec
     # (agent, sidecar, port guard), read by the unit tests and found on a running bottle.
     Mutant("engine-without-hardening-unit", "engine/docker/argv.py", ENGINE_HARDENING,
@@ -183,7 +191,7 @@ MUTANTS = (
     Mutant("trust-follows-the-link", "manifest/trust.py",
            "return not inside(Path(manifest.source), own)",
            "return not inside(Path(manifest.real_source or manifest.source), own)", UNIT_TRUST),
-    Mutant("identity-need-not-be-a-key", "hostfiles.py",
+    Mutant("identity-need-not-be-a-key", "safe_read.py",
            "return private_key_problem(read_capped(path, IDENTITY_MAX))", "return None", UNIT_TRUST),
     Mutant("harvest-keeps-version-control", "workspace/outflow.py",
            "            return part\n", "            return None\n", UNIT_OUTFLOW),

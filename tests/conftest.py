@@ -10,10 +10,19 @@ from typing import Any
 
 import pytest
 
+from claude_bottle.console import set_verbose
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import record_trust
+from claude_bottle.paths import HostPaths
 from tests.installed import installed_cli
 from tests.records import check_records
+
+
+@pytest.fixture(autouse=True)
+def quiet_console() -> Iterator[None]:
+    """--verbose is set by cli/main.py for its process; after a test, it is off again."""
+    yield
+    set_verbose(False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,7 +82,7 @@ def openssh_key(payload: str = "test") -> str:
 
 def trust_manifest(path: Path) -> None:
     """Trust a manifest a test wrote, as `claude-bottle trust PATH --yes` would."""
-    record_trust(load_manifest_file(path), os.environ)
+    record_trust(load_manifest_file(path), HostPaths.from_environ(os.environ))
 
 
 REVIEWER_MANIFEST: dict[str, Any] = {

@@ -5,9 +5,15 @@ from __future__ import annotations
 import sys
 import time
 
-from claude_bottle.settings import Settings
-
 PROG = "claude-bottle"
+
+# Set once by cli/main.py from its Settings (--verbose or CLAUDE_BOTTLE_VERBOSE=1).
+_verbose = False
+
+
+def set_verbose(on: bool) -> None:
+    global _verbose
+    _verbose = on
 
 
 def info(message: str) -> None:
@@ -20,7 +26,7 @@ def block(text: str) -> None:
 
 def verbose() -> bool:
     """--verbose (or CLAUDE_BOTTLE_VERBOSE=1): echo every engine and git command."""
-    return Settings.from_environ().verbose
+    return _verbose
 
 
 def trace_streamed(shown: str) -> None:

@@ -12,13 +12,15 @@ A manifest may not name a variable that steers a tool on this machine or the
 agent's start (`refused_env_name`): what the docker client, git, ssh, shells, the
 dynamic loader, node (Claude Code) and claude-bottle itself read. Every name the
 docker client's environment can hold is among them, so no manifest name can ever
-reach it (tests/unit/test_host_env.py holds this with Hypothesis). The README's
+reach it (tests/unit/test_hostenv.py holds this with Hypothesis). The README's
 manifest reference lists them ("Refused variable names").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+
+from claude_bottle.settings import ENVIRONMENT, Settings
 
 # The user's own variables each tool is given, by exact name or by prefix.
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
@@ -73,8 +75,15 @@ def plain_env(environ: Mapping[str, str]) -> dict[str, str]:
     return allowlisted(environ, PLAIN_NAMES, _LOCALE_PREFIXES)
 
 
-def watchdog_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return allowlisted(environ, WATCHDOG_NAMES, WATCHDOG_PREFIXES)
+def watchdog_env(environ: Mapping[str, str], settings: Settings | None = None) -> dict[str, str]:
+    """The watchdog's environment: the host's, allowlisted, with the CLI's
+    --verbose and --engine as the settings they stand for."""
+    env = allowlisted(environ, WATCHDOG_NAMES, WATCHDOG_PREFIXES)
+    if settings is not None and settings.verbose:
+        env[ENVIRONMENT["verbose"]] = "1"
+    if settings is not None and settings.engine:
+        env[ENVIRONMENT["engine"]] = settings.engine
+    return env
 
 
 # --- Names a manifest may not give its agent ------------------------------------------

@@ -3,7 +3,7 @@
 An allowlist entry `*.co.uk` or `*.github.io` would let the agent reach every
 site of every stranger under that suffix, so a wildcard on a public suffix, or
 over one (`*.amazonaws.com` covers every bucket under `s3.amazonaws.com`), is
-refused (hosts.py). The list is vendored in the package (data/publicsuffix/,
+refused (hostnames.py). The list is vendored in the package (data/publicsuffix/,
 Mozilla Public License 2.0, its licence beside it; its VERSION line says which
 snapshot), both its ICANN and its private section: a suffix where strangers
 host their own sites (github.io, s3.amazonaws.com) is as open as a TLD.

@@ -19,12 +19,14 @@ from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.network import BottleNetwork
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ManifestError
-from claude_bottle.manifest.locate import find_manifest, load_manifest
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
+from claude_bottle.manifest.locate import find_manifest
+from claude_bottle.paths import HostPaths
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.session.launch import session_labels
 from claude_bottle.tracking import labels
 from tests.conftest import trust_manifest, wait_for
+from tests.host import load_here
 from tests.installed import cli_argv
 
 # Every session this test run makes carries this label (the CLI's children
@@ -120,7 +122,8 @@ def cli(
     """The CLI as a real process (not in-process), as users run it. The manifest
     that applies in `cwd` is trusted first (a test wrote it), unless trust=False."""
     full_env = {**os.environ, **(env or {})}
-    manifest = find_manifest(cwd, None, full_env)
+    paths = HostPaths.from_environ(full_env)
+    manifest = find_manifest(cwd, None, full_env.get("CLAUDE_BOTTLE_MANIFEST"), paths)
     if trust and manifest is not None:
         with contextlib.suppress(ManifestError):  # an invalid one is the CLI's to report
             trust_manifest(manifest)
@@ -146,7 +149,7 @@ def lab_plan(
     """A launch plan for a manifest written into `folder` (skills resolve from there)."""
     (folder / "claude-bottle.json").write_text(json.dumps(manifest))
     return build_plan(
-        load_manifest(folder),
+        load_here(folder),
         Options(agent, **options),
         {"CLAUDE_BOTTLE_LABELS": os.environ["CLAUDE_BOTTLE_LABELS"], **(environ or {})},
         new_session_id(),

@@ -17,7 +17,7 @@ import pytest
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.engine.docker import DockerEngine
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.tracking import labels as L
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace

@@ -25,7 +25,7 @@ from claude_bottle.plan.images import (
     registry_name,
     squid_image_build,
 )
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
+from claude_bottle.plan.plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
 from claude_bottle.tracking import labels

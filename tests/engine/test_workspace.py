@@ -21,7 +21,7 @@ from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.bottle.keeper import WorkTarget, harvest
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.tracking import labels as L
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, copy_folder_in, scan_workspace

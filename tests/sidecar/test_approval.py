@@ -26,6 +26,7 @@ import pytest
 
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import is_trusted
+from claude_bottle.paths import HostPaths
 from tests.conftest import trust_manifest
 from tests.engine.conftest import cli
 from tests.installed import cli_argv, cli_path
@@ -180,7 +181,8 @@ def test_always_writes_the_host_into_the_manifest_and_trusts_the_new_content(
     assert "and in its manifest (trusted)" in result.stderr
     manifest = load_manifest_file(path)
     assert manifest.bottles["pub"].egress.allow == ("allowed.test", "other.test")
-    assert is_trusted(manifest, os.environ)  # trusted in the same step: the next launch needs no question
+    # trusted in the same step: the next launch needs no question
+    assert is_trusted(manifest, HostPaths.from_environ(os.environ))
     assert curl(project, agent, "https://other.test/") == ("200", "hello from other.test over https\n")
     summary = end(session)
     assert re.search(

@@ -5,160 +5,25 @@ engine.select picks the engine, refusing what it cannot make."""
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
-import subprocess
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
-from claude_bottle.bottle.floor import APPLIED
 from claude_bottle.engine import select
 from claude_bottle.engine.api import (
     Capabilities,
-    ContainerSpec,
     Engine,
-    EngineCheck,
-    EngineTarget,
-    Found,
-    ImageStore,
-    NetworkSpec,
 )
 from claude_bottle.engine.docker import DockerEngine
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.session import launch
+from tests.fakes import FakeEngine as RecordingEngine
 
 ASSIGNED = "10.99.0.7"  # what an engine that pins no address gives the sidecar
-
-
-class RecordingEngine:
-    """An engine.api.Engine that makes nothing and records every call."""
-
-    def __init__(self, capabilities: Capabilities) -> None:
-        self.capabilities = capabilities
-        self.calls: list[tuple[str, Any]] = []
-        self.containers: dict[str, ContainerSpec] = {}
-
-    def create_network(self, spec: NetworkSpec) -> None:
-        self.calls.append(("create_network", spec.name))
-
-    def remove_network(self, name: str) -> None:
-        self.calls.append(("remove_network", name))
-
-    def network_exists(self, name: str) -> bool:
-        return True
-
-    def run_container(self, spec: ContainerSpec, secrets: Mapping[str, str] | None = None) -> None:
-        self.calls.append(("run_container", spec.name))
-        self.containers[spec.name] = spec
-
-    def run_to_end(
-        self, spec: ContainerSpec, *, stdin: bytes | None = None, join: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        self.calls.append(("run_to_end", spec.name))
-        said = (
-            f"{APPLIED} nothing\n" if spec.name.endswith("-floor") else ""
-        )  # what the floor's script prints
-        return subprocess.CompletedProcess([], 0, said, "")
-
-    def connect(self, network: str, container: str) -> None:
-        self.calls.append(("connect", container))
-
-    def address_of(self, container: str, network: str) -> str:
-        self.calls.append(("address_of", container))
-        return ASSIGNED
-
-    def remove_containers(self, *names: str, missing_ok: bool = True) -> None:
-        self.calls.append(("remove_containers", names))
-
-    def start(self, container: str) -> None:
-        self.calls.append(("start", container))
-
-    def logs(self, container: str) -> str:
-        self.calls.append(("logs", container))
-        return ""
-
-    @contextlib.contextmanager
-    def follow_logs(self, container: str) -> Iterator[IO[bytes]]:
-        yield io.BytesIO()
-
-    def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None:
-        self.calls.append(("copy_in", container))
-
-    def copy_out(self, container: str, path: str) -> AbstractContextManager[IO[bytes]]:
-        return contextlib.nullcontext(io.BytesIO())
-
-    def exec(
-        self,
-        container: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        workdir: str | None = None,
-        stdin: bytes | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        self.calls.append(("exec", container))
-        return subprocess.CompletedProcess([], 0, "", "")
-
-    def exec_stream(self, container: str, argv: Sequence[str], *, user: str | None = None) -> Any:
-        raise NotImplementedError
-
-    def attach(
-        self,
-        container: str,
-        argv: Sequence[str],
-        *,
-        tty: bool,
-        user: str | None = None,
-        workdir: str | None = None,
-    ) -> int:
-        return 0
-
-    def find(
-        self,
-        labels: Sequence[str],
-        *,
-        kinds: Sequence[str] = ("container", "network"),
-        running: bool = False,
-        carried: Sequence[str] = (),
-    ) -> list[Found]:
-        return []
-
-    def remove_found(self, objects: Sequence[Found]) -> list[str]:
-        return []
-
-    def runtimes(self) -> frozenset[str]:
-        return frozenset({"runc"})
-
-    def storage_limit_problem(self) -> str | None:
-        return "a recording engine makes no disk"
-
-    def describe(self) -> tuple[str, ...]:
-        return ("recording",)
-
-    def target(self) -> EngineTarget:
-        return EngineTarget("recording")
-
-    def image_of(self, container: str) -> str:
-        self.calls.append(("image_of", container))
-        return f"sha256:{container}"
-
-    def images(self) -> ImageStore | None:
-        return None
-
-    def refuse_environment(self, values: Mapping[str, str]) -> None:
-        return None
-
-    def known_fault(self) -> tuple[str, str] | None:
-        return None
-
-    def health(self) -> list[EngineCheck]:
-        return [EngineCheck("engine", True, "recording")]
 
 
 def plan_of(
@@ -195,7 +60,7 @@ def launched(
     monkeypatch: pytest.MonkeyPatch, plan: LaunchPlan, caps: Capabilities, watchdog_alive: bool = False
 ) -> RecordingEngine:
     """The calls of one launch and teardown (the watchdog stood in for)."""
-    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(watchdog_alive))
+    monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(watchdog_alive))
     engine = RecordingEngine(caps)
     checked: Engine = engine  # the recording engine implements the whole protocol
     with launch.bottle(plan, checked) as session:
@@ -219,7 +84,7 @@ def test_runsc_agents_reach_the_sidecar_by_its_pinned_address(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, runtime="runsc")
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)  # no runsc registered here
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)  # no runsc registered here
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     sidecar, agent = engine.containers[plan.sidecar_name], engine.containers[plan.container]
     assert agent.env["HTTPS_PROXY"] == f"http://{sidecar.address}:3128"
@@ -247,7 +112,7 @@ def test_a_failed_session_removes_everything_itself_though_the_watchdog_lives(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path)
-    monkeypatch.setattr(launch, "Reaper", lambda engine, session: StandInWatchdog(alive=True))
+    monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(alive=True))
     engine = RecordingEngine(Capabilities("pins", True, True, True))
     with pytest.raises(RuntimeError), launch.bottle(plan, engine):
         raise RuntimeError("the command's exec failed")
@@ -322,7 +187,7 @@ def test_pipelock_gets_its_configuration_as_a_file_and_the_floor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     plan = plan_of(tmp_path, proxy="pipelock")
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     (config,) = engine.containers[plan.sidecar_name].files
     assert config.path == "/etc/claude-bottle/pipelock.yaml"
@@ -335,7 +200,7 @@ def test_every_proxy_gets_the_floor_where_a_container_can_join_its_namespace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, proxy: str
 ) -> None:
     plan = plan_of(tmp_path, proxy=proxy)
-    monkeypatch.setattr(launch, "preflight", lambda engine, plan: None)
+    monkeypatch.setattr(launch, "preflight", lambda *_: None)
     engine = launched(monkeypatch, plan, Capabilities("pins", True, True, True))
     assert ("run_to_end", f"{plan.sidecar_name}-floor") in engine.calls
     # Where no container can join it, the engine's own walls are the floor (Kubernetes' policies).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bottle.hosts import host_of_url, host_pattern_problem
+from claude_bottle.hostnames import host_of_url, host_pattern_problem
 
 LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters
 

@@ -16,10 +16,10 @@ from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.model import Limits
 from claude_bottle.manifest.parse import nested_deeper_than, parse_manifest, parse_manifest_bytes
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.plan import Options, build_plan
 from claude_bottle.plan.render import render_plan, render_plan_json
 from tests.conftest import openssh_key, trust_manifest
-from tests.unit.test_manifest import edited
+from tests.unit.manifest.test_parse import edited
 
 
 def one_line(err: str) -> str:

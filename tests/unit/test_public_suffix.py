@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from claude_bottle import package_data
-from claude_bottle.hosts import host_pattern_problem
+from claude_bottle.hostnames import host_pattern_problem
 from claude_bottle.public_suffix import parse_rules, rules
 
 VECTORS = Path(__file__).parent / "data" / "public_suffix_tests.txt"

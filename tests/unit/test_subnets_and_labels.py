@@ -9,11 +9,12 @@ import pytest
 
 from claude_bottle.errors import UsageError
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, pick_subnets, subnet_pool
+from claude_bottle.settings import Settings
 from claude_bottle.tracking.labels import user_labels
 
 
 def test_the_default_pool_holds_thousands_of_bottles() -> None:
-    pool = subnet_pool({})
+    pool = subnet_pool(Settings())
     assert pool == ipaddress.IPv4Network(DEFAULT_SUBNETS)
     assert 2 ** (28 - pool.prefixlen) == 8192
 
@@ -29,7 +30,7 @@ def test_picks_are_distinct_aligned_subnets_inside_the_pool() -> None:
 @pytest.mark.parametrize("raw", ["10.0.0.0/29", "not-a-range", "10.0.0.1/16", "fd00::/64"])
 def test_a_pool_that_cannot_hold_a_bottle_is_refused(raw: str) -> None:
     with pytest.raises(UsageError, match="CLAUDE_BOTTLE_SUBNETS must be an IPv4 range of /28 or larger"):
-        subnet_pool({"CLAUDE_BOTTLE_SUBNETS": raw})
+        subnet_pool(Settings(subnets=raw))
 
 
 def test_user_labels() -> None:

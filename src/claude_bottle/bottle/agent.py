@@ -14,8 +14,8 @@ from claude_bottle.bottle.ssh import AGENT_SOCKET
 from claude_bottle.engine.api import ContainerSpec, Engine, Limits
 from claude_bottle.errors import EngineError, NameConflict, UsageError
 from claude_bottle.plan.images import image_user
-from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import next_container_name
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.credentials import SSH_AGENT_PORT, UnusableCredential, header_value, placeholder
 from claude_bottle.tracking import labels as L
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, UsageError
-from claude_bottle.hosts import host_pattern_problem, normalize_host
+from claude_bottle.hostnames import host_pattern_problem, normalize_host
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.base import LiveReload, ProxyBackend, ProxySpec
 from claude_bottle.workspace.record import Appender, SessionRecord, by_whom

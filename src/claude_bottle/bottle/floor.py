@@ -36,7 +36,7 @@ import ipaddress
 from claude_bottle import addresses
 from claude_bottle.engine.api import Capabilities, ContainerSpec, Engine, Limits
 from claude_bottle.errors import ClaudeBottleError, UsageError
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.base import ProxyBackend, ProxySpec
 from claude_bottle.tracking import labels as L
 

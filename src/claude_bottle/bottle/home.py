@@ -12,10 +12,10 @@ from pathlib import Path
 
 from claude_bottle.bottle.ssh import SshFiles, read_ssh_files, ssh_config
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 from claude_bottle.manifest.claude_setup import agent_claude_json
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.credentials import placeholder
+from claude_bottle.safe_read import SETUP_FILE_MAX, HostFileProblem, read_capped, read_folder
 from claude_bottle.tarball import Entry
 
 PROMPT_NAME = ".claude-bottle-prompt.txt"
@@ -32,10 +32,7 @@ class HomeFiles:
     claude_json: bytes | None = None  # the agent's ~/.claude.json, where the image's is not enough
 
     @classmethod
-    def collect(
-        cls, plan: LaunchPlan, host_home: Path | None = None, environ: Mapping[str, str] | None = None
-    ) -> HomeFiles:
-        home = host_home or Path.home()
+    def collect(cls, plan: LaunchPlan, home: Path, environ: Mapping[str, str] | None = None) -> HomeFiles:
         plan.refuse_host_file_problems()
         # The skills folder itself belongs to node, so the agent can add skills.
         skills: list[Entry] = [Entry(".claude/skills", None, 0o755)] if plan.skills else []
@@ -46,7 +43,7 @@ class HomeFiles:
         return cls(
             prompt=plan.agent.prompt,
             skills=tuple(skills),
-            ssh=read_ssh_files(plan.ssh, home, plan.agent.name, plan.credentials.held_keys),
+            ssh=read_ssh_files(plan.ssh, plan.host_files, home, plan.agent.name, plan.credentials.held_keys),
             setup=tuple(setup_entries(plan, home)),
             claude_json=agent_claude_json(home, servers, plan.workspace, key) if servers or key else None,
         )
@@ -118,7 +115,7 @@ def setup_entries(plan: LaunchPlan, home: Path) -> list[Entry]:
 
 
 def _folder_entries(root: Path, dest: str, follow_file_links: bool = False) -> list[Entry]:
-    """A folder as read by hostfiles.read_folder (no link out of it, special
+    """A folder as read by safe_read.read_folder (no link out of it, special
     files skipped, capped), its entries under `dest`."""
     try:
         items = read_folder(root, follow_file_links)

@@ -4,14 +4,15 @@ transcript) into the session folder and the user's repository."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer
 from claude_bottle.engine.api import Engine
-from claude_bottle.plan.launch_plan import LaunchPlan
 from claude_bottle.plan.names import slugify
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.workspace.harvest import (
     HarvestResult,
     Transcripts,
@@ -59,7 +60,7 @@ def harvest(
     budget: Budget | None = None,
 ) -> HarvestResult:
     src, ws = target.source, target.workspace
-    budget = budget if budget is not None else Budget.from_settings()
+    budget = budget if budget is not None else Budget()
     if src.is_git:
         return harvest_git(
             engine,
@@ -83,8 +84,10 @@ class SessionKeeper(AbstractContextManager["SessionKeeper"]):
         agent: AgentContainer,
         source: WorkspaceSource | None,
         folder: SessionFolder | None,
+        budget: Callable[[], Budget] = Budget,
     ) -> None:
         self.engine = engine
+        self.new_budget = budget  # the caps of what a session takes out (Budget.from_settings)
         self.plan = plan
         self.agent = agent
         self.source = source
@@ -107,7 +110,7 @@ class SessionKeeper(AbstractContextManager["SessionKeeper"]):
             return
         # One budget for all the session takes out; the transcripts are taken even
         # when the work could not be (what was taken stays).
-        budget = Budget.from_settings()
+        budget = self.new_budget()
         try:
             if self.source is not None and self.copied:
                 target = WorkTarget.of(self.plan, self.source)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -46,9 +47,12 @@ SWEEPS = (0.0, 1.0, 3.0, 7.0, 15.0)
 
 
 class Reaper(AbstractContextManager["Reaper"]):
-    def __init__(self, engine: Engine, session_id: str) -> None:
+    def __init__(self, engine: Engine, session_id: str, env: Mapping[str, str] | None = None) -> None:
+        """`env`: the watchdog's environment (hostenv.watchdog_env; by default this
+        process's, allowlisted)."""
         self.engine = engine
         self.session_id = session_id
+        self.env = env if env is not None else watchdog_env(os.environ)
         self.proc: subprocess.Popen[bytes] | None = None
         # Set by the launch when the session ended without an exception.
         self.orderly = False
@@ -70,7 +74,7 @@ class Reaper(AbstractContextManager["Reaper"]):
             # The same engine again, in a process of its own (engine.select.from_description).
             ["/bin/sh", "-c", WAIT, "claude-bottle-watchdog", *sweeper],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=watchdog_env(os.environ),
+            start_new_session=True, env=dict(self.env),
         )  # fmt: skip
         return self
 

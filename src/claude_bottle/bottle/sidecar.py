@@ -13,7 +13,7 @@ from claude_bottle.bottle.network import Successor, leaves_it
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
 from claude_bottle.errors import EngineError, NameConflict
 from claude_bottle.plan.images import image_user
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.tracking import labels as L
 

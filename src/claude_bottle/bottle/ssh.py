@@ -15,15 +15,15 @@ from pathlib import Path
 
 from claude_bottle.errors import UsageError
 from claude_bottle.hostenv import plain_env
-from claude_bottle.hostfiles import (
+from claude_bottle.manifest.host_files import HostFile
+from claude_bottle.manifest.model import SshEntry
+from claude_bottle.safe_read import (
     IDENTITY_MAX,
     KNOWN_HOSTS_MAX,
     HostFileProblem,
-    identity_path,
     identity_problem,
     read_capped,
 )
-from claude_bottle.manifest.model import SshEntry
 
 # Where the agent's ssh finds its agent, under its home: a socket in the bottle
 # relayed to the sidecar's ssh-agent (bottle/agent.py starts the relay).
@@ -54,18 +54,27 @@ def identity_name(entry: SshEntry, index: int) -> str:
 
 
 def read_ssh_files(
-    entries: tuple[SshEntry, ...], home: Path, agent: str, held: tuple[int, ...] = ()
+    entries: tuple[SshEntry, ...],
+    host_files: tuple[HostFile, ...],
+    home: Path,
+    agent: str,
+    held: tuple[int, ...] = (),
 ) -> SshFiles:
-    """The identity files (checked as the plan showed them: regular, under the
-    home folder, the user's own, mode 600), those of the `held` entries as keys
-    for the sidecar's ssh-agent, and the matching known_hosts lines."""
+    """The identity files, at the paths the plan resolved (`host_files`: no
+    second lookup) and checked again as they are read (regular, under the home
+    folder, the user's own, mode 600), those of the `held` entries as keys for
+    the sidecar's ssh-agent, and the matching lines of the known_hosts file the
+    plan found."""
+    resolved = {f.where: f.path for f in host_files}
     identities = []
     keys = []
     for i, entry in enumerate(entries):
         if entry.identity_file is None:
             continue
-        path = identity_path(entry.identity_file, home).resolve()
         where = f"agents.{agent}.ssh[{i}].IdentityFile"
+        if where not in resolved:
+            raise UsageError(f"{where}: not among the plan's host files")
+        path = resolved[where]
         problem = identity_problem(path, home)
         if problem:
             raise UsageError(f"{where}: {path}: {problem}")
@@ -79,14 +88,15 @@ def read_ssh_files(
             identities.append((identity_name(entry, i), data))
     if not entries:
         return SshFiles(identities=(), known_hosts=())
-    known_file = home / ".ssh" / "known_hosts"
-    try:
-        lines = read_capped(known_file, KNOWN_HOSTS_MAX).decode("utf-8", "replace").splitlines()
-    except HostFileProblem as exc:
-        if not known_file.exists():
-            lines = []
-        else:
-            raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
+    # As found by the plan (its declared path: the file under ~/.ssh, not where a link leads).
+    known = next((f.declared for f in host_files if f.role == "known_hosts"), None)
+    lines: list[str] = []
+    if known is not None:
+        try:
+            lines = read_capped(Path(known), KNOWN_HOSTS_MAX).decode("utf-8", "replace").splitlines()
+        except HostFileProblem as exc:
+            if Path(known).exists():
+                raise UsageError(f"known_hosts for agent {agent}: {exc}") from None
     return SshFiles(tuple(identities), matching_known_hosts(lines, entries), tuple(keys))
 
 

@@ -4,7 +4,6 @@ diff shown first, the new content trusted in the same step)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
@@ -13,6 +12,7 @@ from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.edit import plan_allow_always, write_trusted
+from claude_bottle.paths import HostPaths
 from claude_bottle.tracking.inventory import find_sidecar
 from claude_bottle.workspace.record import SessionRecord
 from claude_bottle.workspace.session_folders import SessionFolder
@@ -25,6 +25,7 @@ def approve_in_bottle(
     *,
     scope: Scope,
     via: str,
+    paths: HostPaths,
     confirm: Callable[[str], bool] | None = None,
 ) -> Outcome | None:
     """Approve `host` in a running bottle (`find_bottle`'s row). With scope
@@ -33,7 +34,7 @@ def approve_in_bottle(
     host = approvable(host)
     session = bottle["session"]
     sidecar, _ = find_sidecar(engine, session)
-    folder = SessionFolder.for_session(session)
+    folder = SessionFolder.for_session(session, paths)
     change = None
     if scope == "always":
         started = SessionRecord.in_folder(folder.path).of_kind("session")
@@ -42,7 +43,7 @@ def approve_in_bottle(
                 f"session {session} has no record on this machine (approve it where it runs)"
             )
         data = started[0]["data"]
-        change = plan_allow_always(str(data["manifest"]["path"]), str(data["bottle"]), host, os.environ)
+        change = plan_allow_always(str(data["manifest"]["path"]), str(data["bottle"]), host, paths)
         shown = change.diff
         block(shown.rstrip("\n") if shown else f"{change.path}: {host} is already in it")
         if confirm is not None and not confirm(
@@ -51,7 +52,7 @@ def approve_in_bottle(
             info("nothing approved")
             return None
         if shown:
-            write_trusted(change, os.environ)
+            write_trusted(change, paths)
     changed = change.to_json() if change is not None and change.diff else None
     outcome = approve(engine, sidecar, folder, host, scope=scope, via=via, manifest_change=changed)
     where = f"{bottle['container']} (session {session})"

@@ -9,13 +9,15 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 
 from claude_bottle import _interrupted_while_starting, agent_image, package_data
 from claude_bottle.cli.commands import COMMANDS
-from claude_bottle.console import PROG, info
+from claude_bottle.console import PROG, info, set_verbose
 from claude_bottle.engine.select import ENGINES
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.settings import ENVIRONMENT, Settings
+from claude_bottle.paths import HostPaths
+from claude_bottle.settings import Settings
 
 VERBOSE_HELP = "echo every engine and git command (secrets redacted), its duration and exit status"
 ENGINE_HELP = "the engine that runs bottles (default: $CLAUDE_BOTTLE_ENGINE, else docker)"
@@ -54,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def host_settings(args: argparse.Namespace, settings: Settings, paths: HostPaths) -> Settings:
+    """The settings with the global options that override two of them, and a
+    leading ~ of CLAUDE_BOTTLE_EXTRA_CA expanded (as the shell would not)."""
+    verbose = settings.verbose or bool(args.verbose)
+    engine = args.engine or settings.engine
+    extra_ca = str(paths.expand(settings.extra_ca)) if settings.extra_ca else None
+    return replace(settings, verbose=verbose, engine=engine, extra_ca=extra_ca)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -80,10 +91,11 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         args = parser.parse_args(words)
         args.parser = parser
-        if args.verbose:  # also for the processes we start (the watchdog): the same switch
-            os.environ[ENVIRONMENT["verbose"]] = "1"
-        if args.engine:  # read with every other setting, by whatever needs the engine
-            os.environ[ENVIRONMENT["engine"]] = args.engine
+        # The host context, made once here and passed down: every CLAUDE_BOTTLE_*
+        # setting (--verbose and --engine stand for two of them) and every path.
+        args.paths = HostPaths.from_environ(os.environ)
+        args.settings = host_settings(args, Settings.from_environ(os.environ), args.paths)
+        set_verbose(args.settings.verbose)
         if tail is not None:
             if not getattr(args, "takes_command", False):
                 parser.error(f"'{args.command_name}' takes no command after --")
@@ -94,7 +106,7 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = args.handler(args)
         return result
     except ClaudeBottleError as exc:
-        if Settings.from_environ().debug:
+        if args.settings.debug:
             traceback.print_exc()
         info(str(exc))
         return exc.exit_code

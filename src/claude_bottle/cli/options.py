@@ -13,8 +13,8 @@ from claude_bottle.engine.select import planned_target
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 
 
 def add_manifest_option(p: Any) -> None:
@@ -37,19 +37,26 @@ def taken_container_names(engine: Engine | None) -> frozenset[str]:
         return frozenset()
 
 
-def make_plan(
+def manifest_from_options(args: argparse.Namespace) -> Manifest:
+    """The manifest that applies: --manifest, CLAUDE_BOTTLE_MANIFEST, the nearest
+    one, the user's, else the built-in default."""
+    return load_manifest(Path.cwd(), args.paths, args.manifest, args.settings.manifest)
+
+
+def plan_from_options(
     args: argparse.Namespace,
+    manifest: Manifest,
     engine: Engine | None,
     *,
     interactive: bool,
     command: tuple[str, ...] | None = None,
-    manifest: Manifest | None = None,
     target: EngineTarget | None = None,
 ) -> LaunchPlan:
-    """The plan of the command's arguments; `target`: where it runs (else the
-    engine's own, else what is known without asking it)."""
+    """The one preparation `start` and `run` share: the plan of the command's
+    arguments, with the host files it lets in resolved (the only list the launch
+    reads). `target`: where it runs (else the engine's own, else what is known
+    without asking it)."""
     cwd = Path.cwd()
-    manifest = manifest or load_manifest(cwd, args.manifest)
     options = Options(
         agent=args.name,
         cwd=cwd if args.cwd else None,
@@ -58,10 +65,11 @@ def make_plan(
         interactive=interactive,
     )
     if target is None:
-        target = engine.target() if engine is not None else planned_target()
+        target = engine.target() if engine is not None else planned_target(args.settings)
     return build_plan(
         manifest, options, os.environ, new_session_id(), taken_container_names(engine),
         disk_limit_problem=disk_limit_problem(engine), target=target,
+        settings=args.settings, paths=args.paths,
     )  # fmt: skip
 
 

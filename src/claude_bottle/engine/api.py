@@ -4,7 +4,7 @@ The bottle layer describes networks and containers as specs and asks an
 `Engine` to make, use and remove them; it never spells an engine's command
 line. Each engine translates the specs once: `engine/docker/` into the
 docker CLI's argv (the only package that knows docker's flags, Go templates and
-wording), `engine/kubernetes.py` into Pods and NetworkPolicies. Failures come
+wording), `engine/k8s/` into Pods and NetworkPolicies. Failures come
 back as the typed kinds of `claude_bottle.errors` (NotFound, NameConflict,
 NotRunning, PathNotFound, AddressConflict, EngineUnavailable), never as an
 engine's text to be matched by a caller.

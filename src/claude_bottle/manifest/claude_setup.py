@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle import agent_image
-from claude_bottle.hostfiles import CLAUDE_JSON_MAX, HostFileProblem, read_capped_text
-from claude_bottle.hosts import any_host_matches, host_of_url
+from claude_bottle.hostnames import any_host_matches, host_of_url
+from claude_bottle.safe_read import CLAUDE_JSON_MAX, HostFileProblem, read_capped_text
 
 FOLDERS = ("commands", "agents", "output-styles")
 FILES = ("CLAUDE.md",)

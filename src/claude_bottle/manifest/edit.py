@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.parse import load_manifest_file, parse_manifest_bytes
 from claude_bottle.manifest.trust import distrust_reason, record_trust, trust_command
+from claude_bottle.paths import HostPaths
 
 
 class ManifestChangeRefused(ClaudeBottleError):
@@ -60,7 +60,7 @@ class ManifestChange:
                 "sha256_after": hashlib.sha256(self.new).hexdigest()}  # fmt: skip
 
 
-def plan_allow_always(source: str, bottle: str, host: str, environ: Mapping[str, str]) -> ManifestChange:
+def plan_allow_always(source: str, bottle: str, host: str, paths: HostPaths) -> ManifestChange:
     """The change that allows `host` in the manifest a session came from; refused
     for the built-in default and for content the user has not trusted."""
     if source == BUILTIN_SOURCE:
@@ -69,8 +69,8 @@ def plan_allow_always(source: str, bottle: str, host: str, environ: Mapping[str,
             "write one with 'claude-bottle init' and add the host there"
         )
     path = Path(source).resolve()
-    current = load_manifest_file(path)  # read through the usual checks (size, kind of file)
-    reason = distrust_reason(current, environ)
+    current = load_manifest_file(path, paths.home)  # read through the usual checks (size, kind of file)
+    reason = distrust_reason(current, paths)
     if reason:
         raise ManifestChangeRefused(
             f"{reason}: it is not changed and trusted for you; review it first ({trust_command(current)})"
@@ -79,11 +79,11 @@ def plan_allow_always(source: str, bottle: str, host: str, environ: Mapping[str,
     if hashlib.sha256(old).hexdigest() != current.digest:
         raise ManifestChangeRefused(f"{path} changed while it was read; try again")
     new = with_allowed_host(old.decode("utf-8"), bottle, host).encode()
-    parse_manifest_bytes(new, str(path), path.parent)  # the new content must be a valid manifest
+    parse_manifest_bytes(new, str(path), path.parent, paths.home)  # the new content must be a valid manifest
     return ManifestChange(path, old, new)
 
 
-def write_trusted(change: ManifestChange, environ: Mapping[str, str]) -> None:
+def write_trusted(change: ManifestChange, paths: HostPaths) -> None:
     """Write the new content (atomically, the file's mode kept) and trust exactly it,
     unless the file changed since the change was made."""
     if change.path.read_bytes() != change.old:
@@ -98,4 +98,4 @@ def write_trusted(change: ManifestChange, environ: Mapping[str, str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    record_trust(parse_manifest_bytes(change.new, str(change.path), change.path.parent), environ)
+    record_trust(parse_manifest_bytes(change.new, str(change.path), change.path.parent, paths.home), paths)

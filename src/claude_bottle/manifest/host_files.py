@@ -7,16 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_bottle.hostfiles import (
+from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
+from claude_bottle.manifest.model import Agent, Manifest
+from claude_bottle.manifest.skills import find_skill
+from claude_bottle.safe_read import (
     KNOWN_HOSTS_MAX,
     identity_path,
     identity_problem,
     regular_file_problem,
     size_text,
 )
-from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
-from claude_bottle.manifest.model import Agent, Manifest
-from claude_bottle.manifest.skills import find_skill
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def agent_host_files(manifest: Manifest, agent: Agent, home: Path) -> tuple[Host
         name = agent.prompt_file_name
         out.append(HostFile("prompt file", name, agent.prompt_file, f"{base}.prompt_file"))
     for i, name in enumerate(agent.skills):
-        folder = find_skill(name, manifest.base_dir)
+        folder = find_skill(name, manifest.base_dir, home)
         problem = None if folder is not None else "not found"
         out.append(HostFile("skill", name, folder or Path(name), f"{base}.skills[{i}]", problem))
     for i, entry in enumerate(agent.ssh):

@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from claude_bottle.hostfiles import HostFileProblem, read_folder, size_text
-from claude_bottle.hosts import host_of_url
+from claude_bottle.hostnames import host_of_url
 from claude_bottle.manifest.host_files import agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
+from claude_bottle.safe_read import HostFileProblem, read_folder, size_text
 from claude_bottle.secret_shapes import holds_secret
 
 PROMPT_LINES = 5  # first lines of a prompt shown

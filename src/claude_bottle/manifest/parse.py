@@ -16,17 +16,7 @@ from typing import Any
 
 from claude_bottle.errors import ManifestError
 from claude_bottle.hostenv import refused_env_name
-from claude_bottle.hostfiles import (
-    ENV_LITERAL_MAX,
-    MANIFEST_MAX,
-    PROMPT_MAX,
-    HostFileProblem,
-    inside,
-    reached,
-    read_capped,
-    size_text,
-)
-from claude_bottle.hosts import any_host_matches, host_pattern_problem
+from claude_bottle.hostnames import any_host_matches, host_pattern_problem
 from claude_bottle.manifest.claude_setup import SetupProblem, resolve_part
 from claude_bottle.manifest.model import (
     DLP_MODES,
@@ -42,6 +32,17 @@ from claude_bottle.manifest.model import (
     SshEntry,
 )
 from claude_bottle.manifest.skills import find_skill
+from claude_bottle.paths import user_home
+from claude_bottle.safe_read import (
+    ENV_LITERAL_MAX,
+    MANIFEST_MAX,
+    PROMPT_MAX,
+    HostFileProblem,
+    inside,
+    reached,
+    read_capped,
+    size_text,
+)
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -121,7 +122,12 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def parse_manifest(data: object, source: str, base_dir: Path, may_hold_nul: bool = True) -> Manifest:
+def parse_manifest(
+    data: object, source: str, base_dir: Path, may_hold_nul: bool = True, home: Path | None = None
+) -> Manifest:
+    """`home`: the user's, where ~/.claude skills and setup are looked up (the
+    CLI passes its HostPaths'; None: the running user's)."""
+    home = home or user_home()
     r = _Reader(source)
     if may_hold_nul:
         _refuse_nul(r, data)
@@ -134,7 +140,7 @@ def parse_manifest(data: object, source: str, base_dir: Path, may_hold_nul: bool
         r.name(name, f"bottles.{name}"): _parse_bottle(r, name, raw) for name, raw in bottles_raw.items()
     }
     agents = {
-        r.name(name, f"agents.{name}"): _parse_agent(r, name, raw, base_dir, bottles)
+        r.name(name, f"agents.{name}"): _parse_agent(r, name, raw, base_dir, bottles, home)
         for name, raw in agents_raw.items()
     }
     return Manifest(source=source, base_dir=base_dir, bottles=bottles, agents=agents)
@@ -262,7 +268,9 @@ def _json_text(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle]) -> Agent:
+def _parse_agent(
+    r: _Reader, name: str, raw: object, base_dir: Path, bottles: Mapping[str, Bottle], home: Path
+) -> Agent:
     path = f"agents.{name}"
     a = r.obj(raw, path, (
         "description", "bottle", "prompt", "prompt_file", "env", "skills", "ssh", "claude_setup",
@@ -279,7 +287,7 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
     # Absent keys cost nothing: validation must stay fast for 200,000 agents.
     skills = tuple(r.strings(a["skills"], f"{path}.skills")) if "skills" in a else ()
     for i, skill in enumerate(skills):
-        if find_skill(skill, base_dir) is None:
+        if find_skill(skill, base_dir, home) is None:
             raise r.fail(
                 f"{path}.skills[{i}]",
                 f"skill '{skill}' not found (a folder holding SKILL.md in "
@@ -301,17 +309,17 @@ def _parse_agent(r: _Reader, name: str, raw: object, base_dir: Path, bottles: Ma
         env=_parse_env(r, f"{path}.env", a["env"], bottle) if "env" in a else (),
         skills=tuple(dict.fromkeys(skills)),
         ssh=ssh,
-        claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle),
+        claude_setup=_parse_claude_setup(r, f"{path}.claude_setup", a.get("claude_setup", []), bottle, home),
         prompt_file=prompt_file,
         prompt_file_name=a["prompt_file"] if prompt_file is not None else "",
     )
 
 
-def _parse_claude_setup(r: _Reader, path: str, raw: object, bottle: Bottle) -> tuple[str, ...]:
+def _parse_claude_setup(r: _Reader, path: str, raw: object, bottle: Bottle, home: Path) -> tuple[str, ...]:
     parts = r.strings(raw, path)
     for i, part in enumerate(parts):
         try:
-            resolve_part(part, Path.home(), bottle.egress.all_hosts, bottle.name)
+            resolve_part(part, home, bottle.egress.all_hosts, bottle.name)
         except SetupProblem as exc:
             raise r.fail(f"{path}[{i}]", str(exc)) from None
     return tuple(dict.fromkeys(parts))
@@ -491,7 +499,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
+def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path, home: Path | None = None) -> Manifest:
     """The manifest in a file's bytes: every problem is a ManifestError."""
     if len(raw) > MANIFEST_MAX:
         raise ManifestError(source, "", f"larger than {size_text(MANIFEST_MAX)} ({len(raw)} bytes)")
@@ -512,7 +520,7 @@ def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
             raise ManifestError(source, "", f"invalid JSON: {exc}") from None
         # JSON text holds a NUL only as an escape; without one, no walk is needed.
         nul = _NUL_ESCAPE_RE.search(text) is not None
-        manifest = parse_manifest(data, source, base_dir, may_hold_nul=nul)
+        manifest = parse_manifest(data, source, base_dir, may_hold_nul=nul, home=home)
     return Manifest(
         source=manifest.source,
         base_dir=manifest.base_dir,
@@ -522,7 +530,7 @@ def parse_manifest_bytes(raw: bytes, source: str, base_dir: Path) -> Manifest:
     )
 
 
-def load_manifest_file(file: Path) -> Manifest:
+def load_manifest_file(file: Path, home: Path | None = None) -> Manifest:
     """The manifest in `file`, known by the path it was reached by (a link keeps
     its own place, for trust), its relative paths looked up from the folder of the
     file it leads to (a link to another folder's manifest reads that folder's files)."""
@@ -532,5 +540,5 @@ def load_manifest_file(file: Path) -> Manifest:
         real = file.resolve()
     except (HostFileProblem, OSError, RuntimeError) as exc:
         raise ManifestError(source, "", str(exc)) from None
-    manifest = parse_manifest_bytes(raw, source, real.parent)
+    manifest = parse_manifest_bytes(raw, source, real.parent, home)
     return replace(manifest, real_source=str(real))

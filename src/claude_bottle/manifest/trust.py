@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.hostfiles import MIB, HostFileProblem, inside, read_capped, read_folder
-from claude_bottle.manifest.locate import BUILTIN_SOURCE, user_config_manifest
+from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.skills import find_skill
+from claude_bottle.paths import HostPaths
+from claude_bottle.safe_read import MIB, HostFileProblem, inside, read_capped, read_folder
 
 EXIT_UNTRUSTED = 3
 RECORD_VERSION = 2
@@ -45,27 +46,18 @@ class UntrustedManifest(ClaudeBottleError):
     exit_code = EXIT_UNTRUSTED
 
 
-def _home(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("HOME") or Path.home())
-
-
-def trust_file(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_STATE_HOME") or str(_home(environ) / ".local" / "state")
-    return Path(base) / "claude-bottle" / "trusted.json"
-
-
-def needs_trust(manifest: Manifest, environ: Mapping[str, str]) -> bool:
+def needs_trust(manifest: Manifest, paths: HostPaths) -> bool:
     """False for the built-in default and for a manifest reached inside the user's
     config folder; a link to it from anywhere else needs trust like any file."""
     if manifest.source == BUILTIN_SOURCE:
         return False
-    own = Path(os.path.realpath(user_config_manifest(environ).parent))
+    own = Path(os.path.realpath(paths.user_manifest.parent))
     return not inside(Path(manifest.source), own)
 
 
-def _records(environ: Mapping[str, str]) -> dict[str, Any]:
+def _records(paths: HostPaths) -> dict[str, Any]:
     try:
-        data = json.loads(read_capped(trust_file(environ), 16 * MIB))
+        data = json.loads(read_capped(paths.trust_file, 16 * MIB))
     except (HostFileProblem, ValueError):
         return {}  # missing or unreadable: nothing is trusted
     return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
@@ -75,7 +67,7 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def pinned(manifest: Manifest) -> dict[str, Any]:
+def pinned(manifest: Manifest, home: Path) -> dict[str, Any]:
     """What trusting `manifest` pins, as it is now: the file its path leads to,
     and the digests of that file, every prompt file and every skill's files
     (a file that cannot be read is pinned as such, with why)."""
@@ -84,7 +76,7 @@ def pinned(manifest: Manifest) -> dict[str, Any]:
         if agent.prompt_file is not None:
             files[str(agent.prompt_file)] = _digest(agent.prompt.encode())  # the bytes the bottle gets
         for name in agent.skills:
-            folder = find_skill(name, manifest.base_dir)
+            folder = find_skill(name, manifest.base_dir, home)
             if folder is None:
                 files[f"skill {name}"] = "not found"
                 continue
@@ -99,33 +91,35 @@ def pinned(manifest: Manifest) -> dict[str, Any]:
     return {"version": RECORD_VERSION, "real": manifest.real_source or manifest.source, "files": files}
 
 
-def trusted_digest(source: str, environ: Mapping[str, str]) -> str | None:
+def trusted_digest(source: str, paths: HostPaths) -> str | None:
     """The manifest file's digest as its trust record pins it (None: no record)."""
-    record = _records(environ).get(source)
+    record = _records(paths).get(source)
     if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
         return None
     found = record["files"].get(record.get("real") or source)
     return found if isinstance(found, str) else None
 
 
-def trust_facts(source: str, digest: str, environ: Mapping[str, str]) -> dict[str, object]:
+def trust_facts(source: str, digest: str, paths: HostPaths) -> dict[str, object]:
     """For a session's record: the manifest's path and digest, whether it needs
     trusting, and whether that exact content was trusted."""
     stand_in = Manifest(source=source, base_dir=Path(source).parent, bottles={}, agents={}, digest=digest)
-    needs = needs_trust(stand_in, environ)
+    needs = needs_trust(stand_in, paths)
     return {"path": source, "sha256": digest, "needs_trust": needs,
-            "trusted": not needs or trusted_digest(source, environ) == digest}  # fmt: skip
+            "trusted": not needs or trusted_digest(source, paths) == digest}  # fmt: skip
 
 
-def is_trusted(manifest: Manifest, environ: Mapping[str, str]) -> bool:
-    return not needs_trust(manifest, environ) or _records(environ).get(manifest.source) == pinned(manifest)
+def is_trusted(manifest: Manifest, paths: HostPaths) -> bool:
+    return not needs_trust(manifest, paths) or _records(paths).get(manifest.source) == pinned(
+        manifest, paths.home
+    )
 
 
-def record_trust(manifest: Manifest, environ: Mapping[str, str]) -> Path:
+def record_trust(manifest: Manifest, paths: HostPaths) -> Path:
     """Remember this exact content at this path as trusted (written atomically)."""
-    file = trust_file(environ)
-    records = _records(environ)
-    records[manifest.source] = pinned(manifest)
+    file = paths.trust_file
+    records = _records(paths)
+    records[manifest.source] = pinned(manifest, paths.home)
     file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".trusted-", dir=file.parent)
     with os.fdopen(fd, "w") as out:
@@ -143,18 +137,18 @@ def _changed_files(was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     return sorted(path for path in was.keys() | now.keys() if was.get(path) != now.get(path))
 
 
-def distrust_reason(manifest: Manifest, environ: Mapping[str, str]) -> str | None:
+def distrust_reason(manifest: Manifest, paths: HostPaths) -> str | None:
     """Why this manifest may not be used yet, or None when it may."""
-    if is_trusted(manifest, environ):
+    if is_trusted(manifest, paths):
         return None
-    record = _records(environ).get(manifest.source)
+    record = _records(paths).get(manifest.source)
     source = manifest.source
     if record is None:
         return (
             f"{source} is not trusted yet (it comes from this folder or a parent, or was named "
             "by path, so someone else may have written it)"
         )
-    now = pinned(manifest)
+    now = pinned(manifest, paths.home)
     if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
         return (
             f"{source} was trusted by an earlier claude-bottle, which pinned the manifest's own bytes "
@@ -171,7 +165,7 @@ def distrust_reason(manifest: Manifest, environ: Mapping[str, str]) -> str | Non
     return f"{source} changed since you trusted it: {shown} changed"
 
 
-def require_trust(manifest: Manifest, environ: Mapping[str, str]) -> None:
-    reason = distrust_reason(manifest, environ)
+def require_trust(manifest: Manifest, paths: HostPaths) -> None:
+    reason = distrust_reason(manifest, paths)
     if reason:
         raise UntrustedManifest(f"{reason}; review it, then run: {trust_command(manifest)}")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from claude_bottle.hosts import any_host_matches
+from claude_bottle.hostnames import any_host_matches
 from claude_bottle.manifest.model import Agent, EnvVar, Manifest, SshEntry
 from claude_bottle.plan.signin import API_HOST, SignIn, decide_sign_in
 from claude_bottle.proxies import backend_for

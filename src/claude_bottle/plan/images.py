@@ -18,9 +18,9 @@ from pathlib import Path
 
 from claude_bottle import agent_image, package_data
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.proxies.squid import PROXY_UID
+from claude_bottle.safe_read import EXTRA_CA_MAX, HostFileProblem, read_capped
 from claude_bottle.settings import ENVIRONMENT, Settings
 from claude_bottle.tracking import labels
 
@@ -87,11 +87,13 @@ class ImageBuild:
 
 
 def read_extra_ca(path: str | None, settings: Settings | None = None) -> bytes | None:
-    chosen = path or (settings or Settings.from_environ()).extra_ca
+    """`path` (build --extra-ca), else CLAUDE_BOTTLE_EXTRA_CA; a leading ~ was
+    expanded by the CLI (HostPaths.expand)."""
+    chosen = path or (settings or Settings()).extra_ca
     if not chosen:
         return None
     try:
-        return read_capped(Path(chosen).expanduser(), EXTRA_CA_MAX)
+        return read_capped(Path(chosen), EXTRA_CA_MAX)
     except HostFileProblem as exc:
         raise UsageError(f"cannot read extra CA file {chosen}: {exc}") from None
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from claude_bottle.manifest.claude_setup import SetupItem
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.subnets import SHARED_EGRESS
 
 

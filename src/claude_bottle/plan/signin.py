@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from claude_bottle.hosts import any_host_matches, host_of_url
+from claude_bottle.hostnames import any_host_matches, host_of_url
 from claude_bottle.manifest.model import EnvVar
 
 API_HOST = "api.anthropic.com"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Mapping
 
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.settings import Settings
@@ -23,8 +22,7 @@ class SubnetPoolExhausted(ClaudeBottleError):
     pass
 
 
-def subnet_pool(environ: Mapping[str, str] | Settings) -> ipaddress.IPv4Network:
-    settings = environ if isinstance(environ, Settings) else Settings.from_environ(environ)
+def subnet_pool(settings: Settings) -> ipaddress.IPv4Network:
     raw = settings.subnets or DEFAULT_SUBNETS
     try:
         pool = ipaddress.IPv4Network(raw, strict=True)

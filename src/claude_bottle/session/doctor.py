@@ -14,9 +14,8 @@ labelled so `cleanup` finds it after a kill -9)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,9 +25,10 @@ from claude_bottle.bottle.image import image_is_current
 from claude_bottle.engine.api import ContainerSpec, Engine, EngineTarget, Limits, NetworkSpec
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.parse import parse_manifest
+from claude_bottle.paths import HostPaths
 from claude_bottle.plan.images import agent_image_build, image_user, squid_image_build
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.plan.names import new_session_id
+from claude_bottle.plan.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan, planned_images
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import Settings
 from claude_bottle.tracking import labels as L
@@ -58,13 +58,13 @@ class Origin:
 
 
 @contextmanager
-def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
+def lab_origin(engine: Engine, session: str, image: str, settings: Settings) -> Iterator[Origin]:
     """A network with one origin server on it, removed on exit. Where peers
     resolve names (Docker), the network is internal and the origin answers by
     name; elsewhere (Kubernetes) the bottle names the origin's address, and the
     network's policies open nothing to it but what the bottle's sidecar names."""
     owner = current_owner()
-    labels = L.for_role(L.session_labels(session, "doctor", "doctor", owner, L.user_labels(os.environ)),
+    labels = L.for_role(L.session_labels(session, "doctor", "doctor", owner, L.user_labels(settings)),
                         L.ROLE_DOCTOR_ORIGIN)  # fmt: skip
     by_name = engine.capabilities.peer_names
     network = f"claude-bottle-doctor-{session}"
@@ -86,32 +86,35 @@ def lab_origin(engine: Engine, session: str, image: str) -> Iterator[Origin]:
             engine.remove_network(network)
 
 
-def doctor_images(environ: Mapping[str, str]) -> tuple[str, str]:
+def doctor_images(settings: Settings) -> tuple[str, str]:
     """The agent and sidecar images a doctor's bottle runs, as a launch's would."""
-    image, sidecar, _ = planned_images(Settings.from_environ(environ), "squid")
+    image, sidecar, _ = planned_images(settings, "squid")
     return image, sidecar
 
 
 def doctor_plan(
-    origin: Origin, runtime: str, environ: Mapping[str, str], target: EngineTarget | None = None
+    origin: Origin, runtime: str, settings: Settings, paths: HostPaths, target: EngineTarget | None = None
 ) -> LaunchPlan:
     manifest = {
         "bottles": {"doctor": {"runtime": runtime, "egress": {"allow": [], "internal": [origin.host],
                                                               "network": origin.network}}},
         "agents": {"doctor": {"bottle": "doctor"}},
     }  # fmt: skip
-    parsed = parse_manifest(manifest, "<doctor>", Path.cwd())
+    parsed = parse_manifest(manifest, "<doctor>", Path.cwd(), home=paths.home)
     script = (
         f"curl -s -m 10 http://{origin.host}/; echo; "
         f"curl -s -m 10 -o /dev/null -w 'refused=%{{http_code}}\\n' http://{REFUSED}/; "
         f"curl -s -m 5 --noproxy '*' -o /dev/null http://{origin.address}/; echo direct=$?"
     )
     options = Options("doctor", command=("sh", "-c", script), interactive=False)
-    image, sidecar = doctor_images(environ)
-    settings = {"CLAUDE_BOTTLE_IMAGE": image, "CLAUDE_BOTTLE_SIDECAR_IMAGE": sidecar,
-                "CLAUDE_BOTTLE_LABELS": Settings.from_environ(environ).labels,
-                "CLAUDE_BOTTLE_ENGINE": Settings.from_environ(environ).engine or "docker"}  # fmt: skip
-    return build_plan(parsed, options, settings, new_session_id(), frozenset(), target=target)
+    image, sidecar = doctor_images(settings)
+    # Only these settings apply to the doctor's bottle, and no variable of the host's.
+    own = Settings(
+        image=image, sidecar_image=sidecar, labels=settings.labels, engine=settings.engine or "docker"
+    )
+    return build_plan(
+        parsed, options, {}, new_session_id(), frozenset(), target=target, settings=own, paths=paths
+    )
 
 
 def wall_checks(output: str, host: str = ALLOWED) -> list[Check]:
@@ -129,19 +132,20 @@ def wall_checks(output: str, host: str = ALLOWED) -> list[Check]:
     ]  # fmt: skip
 
 
-def engine_checks(engine: Engine, sidecar_image: str | None) -> list[Check]:
+def engine_checks(engine: Engine, settings: Settings) -> list[Check]:
+    sidecar_image = settings.sidecar_image
     checks = [Check(c.name, c.ok, c.detail) for c in engine.health()]
     checks.append(_runsc_check(engine))
     store = engine.images()
     if store is None:  # an engine that takes its images from a registry
         return checks
-    builds = [agent_image_build(DEFAULT_IMAGE)]
+    builds = [agent_image_build(DEFAULT_IMAGE, settings=settings)]
     if sidecar_image:  # named by CLAUDE_BOTTLE_SIDECAR_IMAGE: not ours to build
         present = store.image_exists(sidecar_image)
         checks.append(Check(f"sidecar image {sidecar_image}", present,
                             "present" if present else "missing: load it into the engine"))  # fmt: skip
     else:
-        builds.append(squid_image_build(SQUID_IMAGE))
+        builds.append(squid_image_build(SQUID_IMAGE, settings=settings))
     for build in builds:
         current = image_is_current(store, build)
         detail = "up to date" if current else "missing or out of date: run 'claude-bottle build'"

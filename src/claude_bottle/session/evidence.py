@@ -14,7 +14,8 @@ from claude_bottle import package_data
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import EngineError
 from claude_bottle.manifest.trust import trust_facts
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.paths import HostPaths
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.render import plan_json
 from claude_bottle.proxies.events import EgressEvent
 from claude_bottle.workspace.harvest import HarvestResult
@@ -46,11 +47,11 @@ def work_entry(result: HarvestResult, folder: Path) -> dict[str, Any]:
 class Evidence:
     """A session's record, written from the CLI that owns the session."""
 
-    def __init__(self, plan: LaunchPlan, folder: SessionFolder, environ: Mapping[str, str]) -> None:
+    def __init__(self, plan: LaunchPlan, folder: SessionFolder, paths: HostPaths) -> None:
         self.plan = plan
         self.folder = folder
         self.record = SessionRecord.in_folder(folder.path)
-        self.environ = environ
+        self.paths = paths
         self._lock = threading.Lock()
         self._begun = False
 
@@ -64,7 +65,7 @@ class Evidence:
             self.record.append("session", {
                 "session": plan.session_id, "agent": plan.agent.name, "bottle": plan.bottle.name,
                 "started": now(), "claude_bottle": package_data.version(), "plan": plan_json(plan),
-                "manifest": trust_facts(plan.manifest_source, plan.manifest_digest, self.environ),
+                "manifest": trust_facts(plan.manifest_source, plan.manifest_digest, self.paths),
                 "engine": plan.target.to_json(), "by": by_whom("start" if plan.interactive else "run"),
                 # What the sidecar's configuration was made from: an approval renders it again.
                 "proxy": {"name": plan.bottle.egress.proxy, "spec": plan.proxy_spec().to_json()},

@@ -22,15 +22,19 @@ from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
 from claude_bottle.engine.api import Capabilities, Engine
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.hostenv import watchdog_env
+from claude_bottle.paths import HostPaths
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
 from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence
 from claude_bottle.session.preflight import preflight
 from claude_bottle.session.signals import SignalLatch, interruptible, shielded
+from claude_bottle.settings import Settings
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.tracking import labels as L
 from claude_bottle.tracking.owner import current_owner
+from claude_bottle.workspace.outflow import Budget
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
 
@@ -165,17 +169,29 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
 
 @contextmanager
 def bottle(
-    plan: LaunchPlan, engine: Engine, environ: Mapping[str, str] | None = None, *, keep_record: bool = True
+    plan: LaunchPlan,
+    engine: Engine,
+    environ: Mapping[str, str] | None = None,
+    *,
+    keep_record: bool = True,
+    settings: Settings | None = None,
+    paths: HostPaths | None = None,
 ) -> Iterator[Session]:
     """A running bottle; everything it made is removed when the block ends. Its
-    record is kept unless `keep_record` is false (doctor's throwaway bottles)."""
+    record is kept unless `keep_record` is false (doctor's throwaway bottles).
+    `environ`: the host's environment the agent's variables are read from;
+    `settings` and `paths`: the CLI's (made once in cli/main.py; without them,
+    no CLAUDE_BOTTLE_* setting and the paths of `environ`)."""
+    environ = os.environ if environ is None else environ
+    settings = settings if settings is not None else Settings()
+    paths = paths if paths is not None else HostPaths.from_environ(environ)
     clock = PhaseClock()
     # Read everything from the host first: a problem stops us before anything is made.
-    home = HomeFiles.collect(plan, environ=environ)
+    home = HomeFiles.collect(plan, paths.home, environ)
     source = scan_workspace(plan.cwd) if plan.cwd is not None else None
-    preflight(engine, plan)
-    folder = open_session_folder(plan, source, keep_record)
-    evidence = Evidence(plan, folder, os.environ if environ is None else environ) if folder else None
+    preflight(engine, plan, settings)
+    folder = open_session_folder(plan, source, paths, keep_record)
+    evidence = Evidence(plan, folder, paths) if folder else None
     # Work and transcripts are kept where they were before every session had a record:
     # with a workspace, or with a person at the keyboard.
     kept = folder if source is not None or plan.interactive else None
@@ -183,7 +199,7 @@ def bottle(
     stack = ExitStack()
     try:
         with interruptible():
-            reaper = Reaper(engine, plan.session_id)
+            reaper = Reaper(engine, plan.session_id, watchdog_env(environ, settings))
             _enter(stack, reaper)
             # Only the shared egress network is ours alone: a network the user
             # named may be removed by them as soon as the CLI returns, so a
@@ -205,7 +221,7 @@ def bottle(
             addressing = sidecar_addressing(engine.capabilities, plan, internal.subnet)
             sidecar = EgressSidecar(
                 engine, plan, labels, internal.name, egress.name, leave_to=successor,
-                credentials=held_values(plan, os.environ if environ is None else environ),
+                credentials=held_values(plan, environ),
                 ssh_keys=tuple(key.private for key in home.ssh.held), **addressing,
             )  # fmt: skip
             together: tuple[EgressSidecar, ...] = (sidecar,)
@@ -217,7 +233,7 @@ def bottle(
             agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
             sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
             _enter(stack, *together, agent)
-            keeper = SessionKeeper(engine, plan, agent, source, kept)
+            keeper = SessionKeeper(engine, plan, agent, source, kept, lambda: Budget.from_settings(settings))
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
@@ -236,13 +252,13 @@ def bottle(
 
 
 def open_session_folder(
-    plan: LaunchPlan, source: WorkspaceSource | None, always: bool = True
+    plan: LaunchPlan, source: WorkspaceSource | None, paths: HostPaths, always: bool = True
 ) -> SessionFolder | None:
     """Every session keeps a folder for its record (unless not `always`: then only
     those with a workspace or a person at the keyboard)."""
     if not always and source is None and not plan.interactive:
         return None
-    folder = SessionFolder.for_session(plan.session_id).create()
+    folder = SessionFolder.for_session(plan.session_id, paths).create()
     folder.update(
         session=plan.session_id, agent=plan.agent.name, bottle=plan.bottle.name,
         cwd=str(plan.cwd) if plan.cwd else None, container=plan.container,
@@ -281,14 +297,20 @@ def _record_end(session: Session, status: int | None) -> None:
 
 
 def run_session(
-    plan: LaunchPlan, engine: Engine, *, tty: bool, on_end: Callable[[Session], None] | None = None
+    plan: LaunchPlan,
+    engine: Engine,
+    *,
+    tty: bool,
+    settings: Settings,
+    paths: HostPaths,
+    on_end: Callable[[Session], None] | None = None,
 ) -> int:
     """Build the bottle, run the plan's command in it (attached to this terminal when
     `tty`), tear everything down; `on_end` is told about the session on every path."""
     session: Session | None = None
     status: int | None = None
     try:
-        with bottle(plan, engine) as session:
+        with bottle(plan, engine, settings=settings, paths=paths) as session:
             session.ready()
             if tty:
                 info(

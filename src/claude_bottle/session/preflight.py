@@ -16,9 +16,10 @@ from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.plan.images import agent_image_build, squid_image_build
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.session.concurrency import run_together
+from claude_bottle.settings import Settings
 
 RUNSC_HELP = (
     "the bottle asks for runtime runsc (gVisor), and this Docker engine has no runtime of that "
@@ -61,7 +62,7 @@ def refuse_unworkable_proxy(plan: LaunchPlan) -> None:
         raise UsageError(f"bottles.{plan.bottle.name}: {problem}")
 
 
-def preflight(engine: Engine, plan: LaunchPlan) -> None:
+def preflight(engine: Engine, plan: LaunchPlan, settings: Settings) -> None:
     refuse_unworkable_proxy(plan)
     refuse_unguardable(plan, engine.capabilities)
     store = engine.images()
@@ -70,10 +71,14 @@ def preflight(engine: Engine, plan: LaunchPlan) -> None:
         return
     # A value the engine cannot hand to the container is refused before anything is made.
     engine.refuse_environment(env_values(plan, os.environ))
-    build = agent_image_build(plan.image)
+    build = agent_image_build(plan.image, settings=settings)
     # The Squid image is ours: built here like the agent's. Any other sidecar
     # image (Pipelock's, or one named by CLAUDE_BOTTLE_SIDECAR_IMAGE) is pulled.
-    squid = squid_image_build(plan.sidecar_image) if plan.sidecar_image == SQUID_IMAGE else None
+    squid = (
+        squid_image_build(plan.sidecar_image, settings=settings)
+        if plan.sidecar_image == SQUID_IMAGE
+        else None
+    )
     agent_ok, sidecar_ok, _, _, _ = run_together(
         lambda: image_is_current(store, build),
         lambda: image_is_current(store, squid) if squid else store.image_exists(plan.sidecar_image),

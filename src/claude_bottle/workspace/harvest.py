@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 from claude_bottle import agent_image
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, EngineError, NotRunning, PathNotFound
-from claude_bottle.hostfiles import size_text
+from claude_bottle.safe_read import size_text
 from claude_bottle.workspace.git import branch_exists, fetch_checked
 from claude_bottle.workspace.outflow import Budget, Counted, OverCap, land, tool_config_part
 from claude_bottle.workspace.session_folders import SessionFolder
@@ -192,7 +192,7 @@ def harvest_git(
     home: str,
     budget: Budget | None = None,
 ) -> HarvestResult:
-    budget = budget if budget is not None else Budget.from_settings()
+    budget = budget if budget is not None else Budget()
     noted = len(budget.notes)
     in_bottle = f"{home.rstrip('/')}/{BUNDLE_NAME}"
     out = _exec(
@@ -297,7 +297,7 @@ def harvest_folder(
     """Changed and new files come out (streamed, file by file); a file whose size
     and mtime did not change costs only its line in the listing, however large.
     Version-control files stay in the bottle; the rest within the budget."""
-    budget = budget if budget is not None else Budget.from_settings()
+    budget = budget if budget is not None else Budget()
     noted = len(budget.notes)
     now = list_workspace(engine, container, workspace)
     refused = tuple(sorted(rel for rel, (kind, _, _) in now.items() if kind == "f" and tool_config_part(rel)))
@@ -405,7 +405,7 @@ def save_transcripts(
 ) -> Transcripts:
     """Claude Code's session transcripts (~/.claude/projects/**/*.jsonl), listed
     first, then each one the budget admits taken out (sparse, as the rest)."""
-    budget = budget if budget is not None else Budget.from_settings()
+    budget = budget if budget is not None else Budget()
     noted = len(budget.notes)
     root = f"{home}/.claude/projects"
     listed = _exec(engine, container, "sh", "-c", _TRANSCRIPTS_SCRIPT, "transcripts", root)

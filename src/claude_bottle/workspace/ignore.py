@@ -4,7 +4,7 @@ Supported: comments (#), blank lines, `!` to re-include, a trailing `/` for
 folders only, a leading or inner `/` to anchor at the folder's top, `*`, `?`,
 `[...]` and `**`, and a backslash that makes the next character literal
 (`\\#`, `\\!`, a trailing `\\ `). The last matching pattern wins, as in git;
-tests/unit/test_ignore_vs_git.py compares the result with `git check-ignore`.
+tests/unit/workspace/test_ignore.py compares the result with `git check-ignore`.
 """
 
 from __future__ import annotations

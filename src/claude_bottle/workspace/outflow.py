@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import IO
 
 from claude_bottle.errors import UsageError
-from claude_bottle.hostfiles import GIB, size_text
 from claude_bottle.manifest.parse import memory_bytes
+from claude_bottle.safe_read import GIB, size_text
 from claude_bottle.settings import ENVIRONMENT, Settings
 
 HARVEST_FILE_MAX = 1 * GIB
@@ -74,8 +74,7 @@ class Budget:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Budget:
-        s = settings or Settings.from_environ()
+    def from_settings(cls, s: Settings) -> Budget:
         return cls(
             file_max=size_setting(s.harvest_file_max, ENVIRONMENT["harvest_file_max"], HARVEST_FILE_MAX),
             left=size_setting(s.harvest_max, ENVIRONMENT["harvest_max"], HARVEST_MAX),

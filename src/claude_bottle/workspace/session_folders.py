@@ -5,17 +5,12 @@ session.json that `claude-bottle sessions` lists."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claude_bottle.hostfiles import SESSION_RECORD_MAX, HostFileProblem, read_capped_text
-
-
-def data_root() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "claude-bottle" / "sessions"
+from claude_bottle.paths import HostPaths
+from claude_bottle.safe_read import SESSION_RECORD_MAX, HostFileProblem, read_capped_text
 
 
 @dataclass(frozen=True)
@@ -23,8 +18,8 @@ class SessionFolder:
     path: Path
 
     @classmethod
-    def for_session(cls, session_id: str) -> SessionFolder:
-        return cls(data_root() / session_id)
+    def for_session(cls, session_id: str, paths: HostPaths) -> SessionFolder:
+        return cls(paths.sessions / session_id)
 
     def create(self) -> SessionFolder:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -49,8 +44,8 @@ class SessionFolder:
         tmp.replace(self.record_path)
 
 
-def saved_sessions() -> list[dict[str, Any]]:
-    root = data_root()
+def saved_sessions(paths: HostPaths) -> list[dict[str, Any]]:
+    root = paths.sessions
     if not root.is_dir():
         return []
     records = [SessionFolder(p).read() | {"folder": str(p)} for p in root.iterdir() if p.is_dir()]

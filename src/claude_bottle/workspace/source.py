@@ -22,7 +22,7 @@ from typing import IO
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError, EngineError, UsageError
 from claude_bottle.hostenv import plain_env
-from claude_bottle.hostfiles import IGNORE_FILE_MAX, HostFileProblem, read_capped_text
+from claude_bottle.safe_read import IGNORE_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.tarball import AGENT_GID, AGENT_UID
 from claude_bottle.workspace.git import git, head_commit
 from claude_bottle.workspace.ignore import IGNORE_FILE, Rule, is_ignored, parse_rules

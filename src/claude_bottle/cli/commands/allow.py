@@ -32,7 +32,8 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from claude_bottle.cli.approving import approve_in_bottle  # not every command's start pays for it
 
-    engine = locate()
+    engine = locate(args.settings)
     bottle = find_bottle(engine, args.target)
-    approve_in_bottle(engine, bottle, args.host, scope="always" if args.always else "session", via="allow")
+    approve_in_bottle(engine, bottle, args.host, scope="always" if args.always else "session", via="allow",
+                      paths=args.paths)  # fmt: skip
     return 0

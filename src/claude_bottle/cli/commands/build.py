@@ -16,7 +16,7 @@ from claude_bottle.plan.images import (
     planned_registry_name,
     squid_image_build,
 )
-from claude_bottle.plan.launch_plan import DEFAULT_IMAGE
+from claude_bottle.plan.plan import DEFAULT_IMAGE
 from claude_bottle.proxies.squid import IMAGE as SQUID_IMAGE
 from claude_bottle.settings import ENVIRONMENT, Settings
 
@@ -55,13 +55,14 @@ def chosen_registry(option: str | None, settings: Settings) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_environ()
+    settings: Settings = args.settings
     registry = chosen_registry(args.push, settings)  # refused before a long build, not after
     engine = image_store()  # images are built by the Docker engine, whichever runs bottles
     agent_tag = settings.image or DEFAULT_IMAGE
+    extra_ca = str(args.paths.expand(args.extra_ca)) if args.extra_ca else None
     builds = (
-        agent_image_build(agent_tag, args.extra_ca, settings),
-        squid_image_build(SQUID_IMAGE, args.extra_ca, settings),
+        agent_image_build(agent_tag, extra_ca, settings),
+        squid_image_build(SQUID_IMAGE, extra_ca, settings),
     )
     for build in builds:
         if not ensure_image(engine, build, force=args.force):

@@ -39,7 +39,7 @@ def label_filters(given: list[str]) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     only = label_filters(args.label)
-    engine = locate()
+    engine = locate(args.settings)
     dead = orphaned(find_sessions(engine, args.session, only=only))
     if not dead:
         info("nothing to clean up")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from claude_bottle.console import block, info
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.paths import HostPaths
 from claude_bottle.session.doctor import (
     Check,
     Report,
@@ -41,10 +41,10 @@ def _show(checks: list[Check]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = locate()
+    engine = locate(args.settings)
     report = Report(engine.target(), args.runtime)
     try:
-        prove(engine, report, args.runtime)
+        prove(engine, report, args.runtime, args.settings, args.paths)
     except ClaudeBottleError as exc:
         if not args.json:
             raise
@@ -55,19 +55,19 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def prove(engine: Any, report: Report, runtime: str) -> None:
-    report.checks = engine_checks(engine, Settings.from_environ().sidecar_image)
+def prove(engine: Any, report: Report, runtime: str, settings: Settings, paths: HostPaths) -> None:
+    report.checks = engine_checks(engine, settings)
     _show(report.checks)
     if not all(c.ok for c in report.checks):
         info("doctor: fix the failures above first; the wall was not tried")
         return
     info(f"doctor: proving the egress wall on {report.engine.describe()} under {runtime} "
          "(a throwaway bottle and a throwaway origin)")  # fmt: skip
-    image, _ = doctor_images(os.environ)
-    with lab_origin(engine, new_doctor_session(), image) as origin:
-        plan = doctor_plan(origin, runtime, os.environ, report.engine)
+    image, _ = doctor_images(settings)
+    with lab_origin(engine, new_doctor_session(), image, settings) as origin:
+        plan = doctor_plan(origin, runtime, settings, paths, report.engine)
         report.tried = True
-        with bottle(plan, engine, keep_record=False) as session:
+        with bottle(plan, engine, keep_record=False, settings=settings, paths=paths) as session:
             session.ready()
             assert plan.command is not None
             probe = session.agent.exec(plan.command)

@@ -18,7 +18,8 @@ from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.hosts import host_pattern_problem
+from claude_bottle.hostnames import host_pattern_problem
+from claude_bottle.paths import HostPaths
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.events import HOST_NOT_ALLOWED, SNI_NOT_ALLOWED, EgressEvent, event_line
 from claude_bottle.tracking.inventory import find_bottle, find_sidecar
@@ -50,7 +51,7 @@ def _show(events: list[EgressEvent], as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = locate()
+    engine = locate(args.settings)
     bottle = find_bottle(engine, args.target)
     sidecar, proxy_name = find_sidecar(engine, bottle["session"])
     proxy = backend_for(proxy_name)
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         if not events and not args.json:
             info(f"no requests through {bottle['container']}'s proxy yet")
         return 0
-    offer = Offers(engine, bottle) if not args.json and not args.no_ask and _on_a_terminal() else None
+    offer = (
+        Offers(engine, bottle, args.paths) if not args.json and not args.no_ask and _on_a_terminal() else None
+    )
     try:
         with engine.follow_logs(sidecar) as stream:
             for line in stream:
@@ -82,8 +85,9 @@ def _on_a_terminal() -> bool:
 class Offers:
     """Each new host refused as not allowed, offered once for approval."""
 
-    def __init__(self, engine: Engine, bottle: dict[str, str]) -> None:
+    def __init__(self, engine: Engine, bottle: dict[str, str], paths: HostPaths) -> None:
         self.engine = engine
+        self.paths = paths
         self.bottle = bottle
         self.offered: set[str] = set()
 
@@ -108,7 +112,8 @@ class Offers:
             try:
                 approve_in_bottle(
                     self.engine, self.bottle, host, scope="always" if always else "session",
-                    via="egress --follow", confirm=(lambda q: ask(q, NO_TERMINAL)) if always else None,
+                    via="egress --follow", paths=self.paths,
+                    confirm=(lambda q: ask(q, NO_TERMINAL)) if always else None,
                 )  # fmt: skip
             except ClaudeBottleError as exc:
                 info(f"{host} not approved: {exc}")

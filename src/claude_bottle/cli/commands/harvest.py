@@ -12,6 +12,7 @@ from claude_bottle.console import block, info
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.tracking.inventory import find_bottle
+from claude_bottle.workspace.outflow import Budget
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource
 
@@ -23,9 +24,9 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = locate()
+    engine = locate(args.settings)
     bottle = find_bottle(engine, args.target)
-    folder = SessionFolder.for_session(bottle["session"])
+    folder = SessionFolder.for_session(bottle["session"], args.paths)
     record = folder.read()
     if not record.get("workspace"):
         raise ClaudeBottleError(
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     home = str(record.get("container_home") or agent_image.HOME)
     target = WorkTarget(bottle["session"], bottle["agent"], str(record["workspace_path"]), source, home)
     label = f"harvest-{sum(1 for p in folder.path.glob('harvest-*')) + 1}"
-    result = harvest(engine, bottle["container"], target, folder, label)
+    result = harvest(engine, bottle["container"], target, folder, label, Budget.from_settings(args.settings))
     info(f"harvested {bottle['container']} (session {bottle['session']} goes on)")
     block("\n".join(f"  {line}" for line in result.summary_lines(source.folder)))
     return 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         f.write(text)
     # The user made this file with us, so its content is theirs: trusted as
     # written. A change to it (theirs or anyone's) needs `claude-bottle trust`.
-    record_trust(load_manifest_file(target.resolve()), os.environ)
+    record_trust(load_manifest_file(target.resolve(), args.paths.home), args.paths)
     info(
         f"wrote {target} (trusted as written; after editing it, review and run 'claude-bottle trust'); "
         "check it with 'claude-bottle validate', then start with 'claude-bottle start claude'"

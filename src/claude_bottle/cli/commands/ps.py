@@ -17,7 +17,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bottles = running_bottles(locate())
+    bottles = running_bottles(locate(args.settings))
     if args.json:
         print(json.dumps(bottles, indent=2))
         return 0

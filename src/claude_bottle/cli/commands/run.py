@@ -5,16 +5,13 @@ its status. For scripts, CI and parallel agents."""
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
-from claude_bottle.cli.launch_ui import launch_command
-from claude_bottle.cli.options import add_manifest_option, make_plan
+from claude_bottle.cli.options import add_manifest_option, manifest_from_options, plan_from_options
+from claude_bottle.cli.running import launch_command
 from claude_bottle.console import info
 from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.select import chosen, locate
-from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.trust import require_trust
 
 
@@ -34,14 +31,16 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = list(args.command)
-    manifest = load_manifest(Path.cwd(), args.manifest)
-    require_trust(manifest, os.environ)  # nobody to ask: an untrusted manifest is refused (exit 3)
+    manifest = manifest_from_options(args)
+    require_trust(manifest, args.paths)  # nobody to ask: an untrusted manifest is refused (exit 3)
     # No name listing: a name taken meanwhile is retried with the next suffix anyway.
-    plan = make_plan(args, None, interactive=False, command=tuple(command) or None, manifest=manifest,
-                     target=EngineTarget(chosen()))  # fmt: skip
+    plan = plan_from_options(args, manifest, None, interactive=False, command=tuple(command) or None,
+                             target=EngineTarget(chosen(args.settings)))  # fmt: skip
     plan.refuse_host_file_problems()
     for warning in plan.warnings:
         info(f"warning: {warning}")
-    engine = locate()
+    engine = locate(args.settings)
     plan = plan.on(engine.target())
-    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)
+    return launch_command(
+        plan, engine, args.settings, args.paths, summary=not args.quiet, timings=args.timings
+    )

@@ -14,8 +14,9 @@ from typing import Any
 
 from claude_bottle.console import info
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.paths import HostPaths
 from claude_bottle.workspace.record import NAME, SessionRecord, verify_file
-from claude_bottle.workspace.session_folders import SessionFolder, data_root, saved_sessions
+from claude_bottle.workspace.session_folders import SessionFolder, saved_sessions
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -47,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(SCHEMA, indent=2))
         return 0
     if args.action in ("show", "verify"):
-        folder = find_session(args.session)
+        folder = find_session(args.session, args.paths)
         return show(folder, args.json) if args.action == "show" else verify(folder)
-    return list_sessions(args.json)
+    return list_sessions(args.json, args.paths)
 
 
-def find_session(wanted: str) -> SessionFolder:
+def find_session(wanted: str, paths: HostPaths) -> SessionFolder:
     """The one saved session whose id is `wanted` or starts with it."""
-    root = data_root()
+    root = paths.sessions
     if not wanted or "/" in wanted or wanted.startswith("."):
         raise UsageError(f"'{wanted}' is not a session id")
     exact = root / wanted
@@ -151,8 +152,8 @@ def verify(folder: SessionFolder) -> int:
     return 0
 
 
-def list_sessions(as_json: bool) -> int:
-    records = saved_sessions()
+def list_sessions(as_json: bool, paths: HostPaths) -> int:
+    records = saved_sessions(paths)
     if as_json:
         print(json.dumps(records, indent=2))
         return 0

@@ -29,7 +29,7 @@ def shell_argv(command: list[str]) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = locate()
+    engine = locate(args.settings)
     bottle = find_bottle(engine, args.target)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     return engine.attach(bottle["container"], shell_argv(list(args.command)), tty=tty, user=AGENT_USER)

@@ -4,22 +4,20 @@ attach an interactive Claude Code session; everything is removed at the end."""
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
-from claude_bottle.cli.options import add_manifest_option, make_plan
+from claude_bottle.cli.options import add_manifest_option, manifest_from_options, plan_from_options
 from claude_bottle.cli.terminal import ask
 from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.manifest.inventory import inventory_lines
-from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.model import Manifest
 from claude_bottle.manifest.trust import UntrustedManifest, distrust_reason, record_trust, trust_command
+from claude_bottle.paths import HostPaths
 from claude_bottle.plan.credentials import agent_custody
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.render import render_plan, render_plan_json
 from claude_bottle.settings import Settings
 
@@ -42,7 +40,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def dry_run_requested(args: argparse.Namespace) -> bool:
-    return bool(args.dry_run) or Settings.from_environ().dry_run
+    return bool(args.dry_run) or args.settings.dry_run
 
 
 def show_plan(plan: LaunchPlan, as_json: bool) -> None:
@@ -54,29 +52,28 @@ def show_plan(plan: LaunchPlan, as_json: bool) -> None:
         block("")
 
 
-def optional_engine() -> Engine | None:
+def optional_engine(settings: Settings) -> Engine | None:
     try:
-        return locate()
+        return locate(settings)
     except ClaudeBottleError:
         return None
 
 
-def trust_or_refuse(manifest: Manifest, assume_yes: bool) -> bool:
+def trust_or_refuse(manifest: Manifest, assume_yes: bool, paths: HostPaths) -> bool:
     """For an untrusted manifest: show what it lets in and ask (in place of the
     plain confirmation); True when the user trusted it. --yes refuses instead."""
-    reason = distrust_reason(manifest, os.environ)
+    reason = distrust_reason(manifest, paths)
     if reason is None:
         return False
     if assume_yes:
         raise UntrustedManifest(f"{reason}; review it, then run: {trust_command(manifest)}")
-    home = Path(os.environ.get("HOME") or Path.home())
-    lines = [f"  {line}" for line in inventory_lines(manifest, home, agent_custody)]
+    lines = [f"  {line}" for line in inventory_lines(manifest, paths.home, agent_custody)]
     block("\n".join(["it lets into its bottles:", *lines]))
     info(reason)
     no_tty = f"no terminal to ask on; review it, then run: {trust_command(manifest)}"
     if not ask("trust this manifest, letting in everything listed above, and launch this agent?", no_tty):
         raise _Declined
-    record_trust(manifest, os.environ)
+    record_trust(manifest, paths)
     return True
 
 
@@ -86,26 +83,29 @@ class _Declined(Exception):
 
 def run(args: argparse.Namespace) -> int:
     dry_run = dry_run_requested(args)
-    manifest = load_manifest(Path.cwd(), args.manifest)
+    manifest = manifest_from_options(args)
     if args.yes and not dry_run:
-        trust_or_refuse(manifest, assume_yes=True)  # nobody will be asked: refuse before anything
-    engine = optional_engine() if dry_run else locate()
-    plan = make_plan(args, engine, interactive=True, manifest=manifest)
+        trust_or_refuse(manifest, True, args.paths)  # nobody will be asked: refuse before anything
+    engine = optional_engine(args.settings) if dry_run else locate(args.settings)
+    plan = plan_from_options(args, manifest, engine, interactive=True)
     show_plan(plan, args.json)
     if dry_run:
-        reason = distrust_reason(manifest, os.environ)
+        reason = distrust_reason(manifest, args.paths)
         if reason:
             info(f"note: {reason}; to use it: {trust_command(manifest)}")
         info("dry-run requested; not starting container.")
         return 0
     plan.refuse_host_file_problems()
     try:
-        just_trusted = trust_or_refuse(manifest, args.yes)
+        just_trusted = trust_or_refuse(manifest, args.yes, args.paths)
     except _Declined:
         info("aborted by user")
         return 0
-    from claude_bottle.cli.launch_ui import launch_interactive
+    from claude_bottle.cli.running import launch_interactive
 
     # Trusting it was the question; it is not asked twice.
     assume_yes = args.yes or just_trusted
-    return launch_interactive(plan, engine or locate(), assume_yes=assume_yes, timings=args.timings)
+    engine = engine or locate(args.settings)
+    return launch_interactive(
+        plan, engine, args.settings, args.paths, assume_yes=assume_yes, timings=args.timings
+    )

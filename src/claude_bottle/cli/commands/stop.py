@@ -31,7 +31,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if bool(args.target) == bool(args.all):
         raise UsageError("name an agent or a container, or pass --all")
-    engine = locate()
+    engine = locate(args.settings)
     wanted = {
         b["session"] for b in running_bottles(engine)
         if args.all or args.target in (b["agent"], b["container"])

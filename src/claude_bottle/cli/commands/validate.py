@@ -19,7 +19,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    manifest = load_manifest(Path.cwd(), args.manifest)
+    manifest = load_manifest(Path.cwd(), args.paths, args.manifest, args.settings.manifest)
     if args.list_agents:
         print("\n".join(manifest.agents))
         return 0

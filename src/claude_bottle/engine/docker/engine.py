@@ -21,7 +21,7 @@ from claude_bottle.engine.docker.envfile import env_file_text
 from claude_bottle.engine.docker.images import DockerImages
 from claude_bottle.engine.docker.resources import DockerResources
 from claude_bottle.errors import EngineUnavailable
-from claude_bottle.hostfiles import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
+from claude_bottle.safe_read import SYSTEM_FILE_MAX, HostFileProblem, read_capped_text
 from claude_bottle.settings import Settings
 
 # Docker pins addresses and aliases on user-defined networks, and a helper

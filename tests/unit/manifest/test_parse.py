@@ -12,11 +12,12 @@ import pytest
 from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.defaults import DEFAULT_MANIFEST, STARTER_MANIFEST
-from claude_bottle.manifest.locate import BUILTIN_SOURCE, load_manifest
+from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.model import EnvVar
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.manifest.schema import manifest_schema
 from tests.conftest import REVIEWER_MANIFEST
+from tests.host import load_here
 
 
 def edited(**changes: Any) -> dict[str, Any]:
@@ -245,7 +246,7 @@ def test_prompt_file_is_relative_to_the_manifest(project: Path, monkeypatch: pyt
     sub = project / "deep" / "er"
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
-    m = load_manifest(sub)
+    m = load_here(sub)
     assert m.agents["reviewer"].prompt == "Be kind.\nAnd thorough.\n"
     assert m.source == str(project / "claude-bottle.json")
 
@@ -261,25 +262,25 @@ def test_resolution_order(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     explicit = elsewhere / "x.json"
     explicit.write_text(json.dumps(DEFAULT_MANIFEST))
-    assert load_manifest(project).source == str(project / "claude-bottle.json")
+    assert load_here(project).source == str(project / "claude-bottle.json")
     monkeypatch.setenv("CLAUDE_BOTTLE_MANIFEST", str(explicit))
-    assert load_manifest(project).source == str(explicit)
+    assert load_here(project).source == str(explicit)
     other = elsewhere / "y.json"
     other.write_text(json.dumps(DEFAULT_MANIFEST))
-    assert load_manifest(project, str(other)).source == str(other)
+    assert load_here(project, str(other)).source == str(other)
     monkeypatch.delenv("CLAUDE_BOTTLE_MANIFEST")
     # No file upwards: the user's config, then the built-in default.
     lonely = tmp_path_factory.mktemp("lonely")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(elsewhere / "cfg"))
-    assert load_manifest(lonely).source == BUILTIN_SOURCE
+    assert load_here(lonely).source == BUILTIN_SOURCE
     (elsewhere / "cfg" / "claude-bottle").mkdir(parents=True)
     (elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json").write_text(json.dumps(DEFAULT_MANIFEST))
-    assert load_manifest(lonely).source == str(elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json")
+    assert load_here(lonely).source == str(elsewhere / "cfg" / "claude-bottle" / "claude-bottle.json")
 
 
 def test_missing_explicit_manifest(project: Path) -> None:
     with pytest.raises(ManifestError, match=r"no such file \(named by --manifest\)"):
-        load_manifest(project, "nope.json")
+        load_here(project, "nope.json")
 
 
 def test_builtin_default_has_claude_agent(tmp_path: Path) -> None:

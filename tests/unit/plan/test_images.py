@@ -11,7 +11,6 @@ import pytest
 
 from claude_bottle.cli.commands.build import chosen_registry
 from claude_bottle.errors import UsageError
-from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.plan.images import (
     NO_CA_DIGEST,
     agent_image_build,
@@ -20,9 +19,10 @@ from claude_bottle.plan.images import (
     registry_tag,
     squid_image_build,
 )
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.render import plan_json, render_plan
 from claude_bottle.settings import Settings
+from tests.host import load_here
 
 AGENT = agent_image_build("claude-bottle:latest", settings=Settings())
 SQUID = squid_image_build("claude-bottle-squid:latest")
@@ -92,7 +92,8 @@ def plan_with(project: Path, environ: dict[str, str], proxy: str | None = None) 
         data["bottles"]["dev"]["egress"]["proxy"] = proxy
         (project / "claude-bottle.json").write_text(json.dumps(data))
     environ = {"GH_TOKEN": "x", **environ}
-    return build_plan(load_manifest(project), Options("reviewer"), environ, "s", frozenset())
+    return build_plan(load_here(project), Options("reviewer"), environ, "s", frozenset(),
+                      settings=Settings.from_environ(environ))  # fmt: skip
 
 
 K8S = {"CLAUDE_BOTTLE_ENGINE": "kubernetes", "CLAUDE_BOTTLE_REGISTRY": "registry.example/team/"}

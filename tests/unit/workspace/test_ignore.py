@@ -59,3 +59,21 @@ def git_says(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bool]:
 @pytest.mark.parametrize("path", PATHS)
 def test_the_same_answer_as_git(path: str, git_says: dict[str, bool]) -> None:
     assert is_ignored(parse_rules(PATTERNS), path) is git_says[path]
+
+
+@pytest.mark.parametrize(
+    ("path", "is_dir", "ignored"),
+    [
+        ("node_modules", True, True),
+        ("node_modules/x/y.js", False, True),
+        ("src/build/out.o", False, True),
+        ("build.txt", False, False),
+        ("docs/keep.log", False, False),
+        ("a.log", False, True),
+        ("top-only.txt", False, True),
+        ("sub/top-only.txt", False, False),
+    ],
+)
+def test_ignore_rules(path: str, is_dir: bool, ignored: bool) -> None:
+    rules = parse_rules("# deps\nnode_modules/\nbuild/\n*.log\n!docs/keep.log\n/top-only.txt\n")
+    assert is_ignored(rules, path, is_dir) is ignored

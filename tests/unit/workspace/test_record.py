@@ -16,7 +16,7 @@ from claude_bottle.workspace.record import GENESIS, SessionRecord, canonical, en
 from claude_bottle.workspace.record_schema import SCHEMA
 from tests.records import record_problems
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BY = {"user": "u", "host": "h", "pid": 1, "via": "run"}
 SPEC = {"allow": ["a.test"], "internal": [], "ssh_routes": [], "dlp": "block", "sni": True,
         "credential_hosts": [], "plain_credential_hosts": []}  # fmt: skip

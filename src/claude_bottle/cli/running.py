@@ -10,9 +10,11 @@ from typing import Any
 from claude_bottle.console import block, info
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
-from claude_bottle.plan.launch_plan import LaunchPlan
+from claude_bottle.paths import HostPaths
+from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import format_duration, render_report, summarize
 from claude_bottle.session.launch import Session, run_session
+from claude_bottle.settings import Settings
 
 
 def print_summary(session: Session, timings: bool = False) -> None:
@@ -79,14 +81,22 @@ def confirm(assume_yes: bool) -> bool:
     return reply in ("y", "Y", "yes", "YES")
 
 
-def launch_interactive(plan: LaunchPlan, engine: Engine, *, assume_yes: bool, timings: bool = False) -> int:
+def launch_interactive(
+    plan: LaunchPlan, engine: Engine, settings: Settings, paths: HostPaths, *, assume_yes: bool,
+    timings: bool = False,
+) -> int:  # fmt: skip
     if not confirm(assume_yes):
         info("aborted by user")
         return 0
-    return run_session(plan, engine, tty=True, on_end=lambda s: print_summary(s, timings))
+    return run_session(plan, engine, tty=True, settings=settings, paths=paths,
+                       on_end=lambda s: print_summary(s, timings))  # fmt: skip
 
 
-def launch_command(plan: LaunchPlan, engine: Engine, *, summary: bool = True, timings: bool = False) -> int:
+def launch_command(
+    plan: LaunchPlan, engine: Engine, settings: Settings, paths: HostPaths, *, summary: bool = True,
+    timings: bool = False,
+) -> int:  # fmt: skip
     return run_session(
-        plan, engine, tty=False, on_end=(lambda s: print_summary(s, timings)) if summary or timings else None
-    )
+        plan, engine, tty=False, settings=settings, paths=paths,
+        on_end=(lambda s: print_summary(s, timings)) if summary or timings else None,
+    )  # fmt: skip

@@ -4,12 +4,8 @@ recorded, and the manifest change of `--always` (pure; no engine)."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import subprocess
-import tarfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +22,34 @@ from claude_bottle.manifest.edit import (
 from claude_bottle.manifest.locate import BUILTIN_SOURCE
 from claude_bottle.manifest.parse import load_manifest_file
 from claude_bottle.manifest.trust import is_trusted, record_trust
+from claude_bottle.paths import HostPaths
 from claude_bottle.proxies.base import ProxySpec
 from claude_bottle.proxies.pipelock import CONFIG_PATH
 from claude_bottle.proxies.squid import PARSE_REFUSES, RELOAD_SCRIPT, RELOADED, render_squid_config
 from claude_bottle.workspace.record import SessionRecord
 from claude_bottle.workspace.session_folders import SessionFolder
+from tests.fakes import FakeEngine
 from tests.records import record_problems
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ProxySpec(allow=("a.test",), internal=("git.corp.test",))
 
 
-class SidecarStandIn:
-    """The engine as far as an approval uses it: exec (Squid), copy_in and logs (Pipelock)."""
+def sidecar_engine(status: int = 0, reloads: bool = True) -> FakeEngine:
+    """The engine as far as an approval uses it: exec (Squid: the reload script's
+    status and words), copy_in and logs (Pipelock: a reload logged, unless not)."""
+    engine = FakeEngine()
+    engine.exec_status = status
+    engine.exec_stdout = RELOADED + "\n" if status == 0 else ""
+    engine.exec_stderr = "FATAL: Bungled line 3\n"
+    engine.log = '{"event":"startup"}\n'
 
-    def __init__(self, status: int = 0, reloads: bool = True) -> None:
-        self.status = status
-        self.reloads = reloads
-        self.execs: list[tuple[tuple[str, ...], str]] = []
-        self.copied: list[tuple[str, dict[str, bytes]]] = []
-        self.log = '{"event":"startup"}\n'
+    def reloaded() -> None:
+        if reloads:
+            engine.log += '{"level":"info","event":"config_reload","status":"success"}\n'
 
-    def exec(self, container: str, argv: Sequence[str], *, stdin: bytes | None = None, **_: Any) -> Any:
-        self.execs.append((tuple(argv), (stdin or b"").decode()))
-        out = RELOADED + "\n" if self.status == 0 else ""
-        return subprocess.CompletedProcess(list(argv), self.status, out, "FATAL: Bungled line 3\n")
-
-    def copy_in(self, container: str, dest: str, tar: bytes) -> None:
-        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-            files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}  # type: ignore[union-attr]
-        self.copied.append((dest, files))
-        if self.reloads:
-            self.log += '{"level":"info","event":"config_reload","status":"success"}\n'
-
-    def logs(self, container: str) -> str:
-        return self.log
+    engine.after_copy_in = reloaded
+    return engine
 
 
 def session_record(tmp_path: Path, proxy: str = "squid", spec: ProxySpec = SPEC) -> SessionFolder:
@@ -100,16 +89,16 @@ def test_the_entrypoint_and_a_live_reload_refuse_the_same_words() -> None:
 
 def test_approve_gives_the_sidecar_the_new_configuration_and_records_it(tmp_path: Path) -> None:
     folder = session_record(tmp_path)
-    engine = SidecarStandIn()
-    outcome = approve(engine, "proxy", folder, "Later.Test.", via="allow")  # type: ignore[arg-type]
+    engine = sidecar_engine()
+    outcome = approve(engine, "proxy", folder, "Later.Test.", via="allow")
     assert (outcome.host, outcome.already) == ("later.test", False)
     ((argv, config),) = engine.execs
     assert argv == ("sh", "-c", RELOAD_SCRIPT)
     assert config == render_squid_config(SPEC.approving(("later.test",)))
-    assert approve(engine, "proxy", folder, "later.test").already  # type: ignore[arg-type]
-    assert approve(engine, "proxy", folder, "git.corp.test").already  # type: ignore[arg-type]
+    assert approve(engine, "proxy", folder, "later.test").already
+    assert approve(engine, "proxy", folder, "git.corp.test").already
     assert len(engine.execs) == 1
-    approve(engine, "proxy", folder, "other.test", via="egress --follow")  # type: ignore[arg-type]
+    approve(engine, "proxy", folder, "other.test", via="egress --follow")
     assert allowed_hosts_line(engine.execs[-1][1]).endswith("dstdomain -n a.test later.test other.test")
     record = SessionRecord.in_folder(folder.path)
     approvals = [e["data"] for e in record.of_kind("approval")]
@@ -124,29 +113,29 @@ def test_a_configuration_the_sidecar_refuses_is_not_recorded(tmp_path: Path) -> 
     folder = session_record(tmp_path)
     refused = r"did not take the new allowlist \(exit 65\): FATAL: Bungled line 3"
     with pytest.raises(ApprovalError, match=refused):
-        approve(SidecarStandIn(status=65), "proxy", folder, "later.test")  # type: ignore[arg-type]
+        approve(sidecar_engine(status=65), "proxy", folder, "later.test")
     assert SessionRecord.in_folder(folder.path).of_kind("approval") == []
 
 
 @pytest.mark.parametrize("host", ["*.com", "https://x.test", "x.test:443", "*", ""])
 def test_only_what_egress_allow_accepts_can_be_approved(tmp_path: Path, host: str) -> None:
     with pytest.raises(UsageError, match="cannot be approved"):
-        approve(SidecarStandIn(), "proxy", session_record(tmp_path), host)  # type: ignore[arg-type]
+        approve(sidecar_engine(), "proxy", session_record(tmp_path), host)
 
 
 def test_pipelock_is_given_its_file_and_its_log_says_it_reloaded(tmp_path: Path) -> None:
     folder = session_record(tmp_path, "pipelock")
-    engine = SidecarStandIn()
-    approve(engine, "proxy", folder, "later.test")  # type: ignore[arg-type]
+    engine = sidecar_engine()
+    approve(engine, "proxy", folder, "later.test")
     ((dest, files),) = engine.copied
     assert dest == "/"
     config = json.loads(files[CONFIG_PATH.lstrip("/")])
     assert config["api_allowlist"] == ["a.test", "later.test", "git.corp.test"]
     assert config["trusted_domains"] == ["git.corp.test"]  # never widened: Pipelock refuses that live
-    silent = SidecarStandIn(reloads=False)
+    silent = sidecar_engine(reloads=False)
     folder2 = session_record(tmp_path / "2", "pipelock")
     with pytest.raises(ApprovalError, match="did not say it took the new allowlist"):
-        approve(silent, "proxy", folder2, "later.test")  # type: ignore[arg-type]
+        approve(silent, "proxy", folder2, "later.test")
 
 
 MANIFEST: dict[str, Any] = {
@@ -174,10 +163,10 @@ def test_always_changes_only_trusted_content_and_trusts_the_result(
     path = tmp_path / "project" / "claude-bottle.json"
     path.parent.mkdir()
     path.write_text(json.dumps(MANIFEST, indent=2) + "\n")
-    environ = {"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path)}
+    environ = HostPaths.from_environ({"XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path)})
     with pytest.raises(ManifestChangeRefused, match="is not trusted yet"):
         plan_allow_always(str(path), "dev", "b.test", environ)
-    record_trust(load_manifest_file(path), environ)
+    record_trust(load_manifest_file(path, environ.home), environ)
     change = plan_allow_always(str(path), "dev", "b.test", environ)
     assert '+          "b.test"\n' in change.diff
     write_trusted(change, environ)
@@ -206,11 +195,11 @@ def test_a_record_without_its_start_or_its_proxy_spec_is_refused_clearly(
     SessionRecord.in_folder(older.path).append("session", {"session": "s3", "bottle": "b"})  # an older CLI's
     try:
         with pytest.raises(ApprovalError, match="has no start yet"):
-            approve(SidecarStandIn(), "proxy", folder, "later.test")  # type: ignore[arg-type]
+            approve(sidecar_engine(), "proxy", folder, "later.test")
         with pytest.raises(ApprovalError, match="does not say how its proxy was configured"):
-            approve(SidecarStandIn(), "proxy", older, "later.test")  # type: ignore[arg-type]
+            approve(sidecar_engine(), "proxy", older, "later.test")
     finally:  # not records this version writes: kept out of the run's check of every record
         for made in (folder, older):
             SessionRecord.in_folder(made.path).path.unlink()
     with pytest.raises(ApprovalError, match="has no record on this machine"):
-        approve(SidecarStandIn(), "proxy", SessionFolder(tmp_path / "none"), "later.test")  # type: ignore[arg-type]
+        approve(sidecar_engine(), "proxy", SessionFolder(tmp_path / "none"), "later.test")

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from claude_bottle.cli.main import main
-from claude_bottle.hostfiles import private_key_problem
-from claude_bottle.manifest.locate import load_manifest
 from claude_bottle.manifest.trust import distrust_reason, is_trusted
+from claude_bottle.safe_read import private_key_problem
 from tests.conftest import openssh_key, trust_manifest
-from tests.unit.test_manifest import edited
+from tests.host import host_paths, load_here
+from tests.unit.manifest.test_parse import edited
 
 
 @pytest.fixture
@@ -161,23 +161,23 @@ def test_the_users_own_manifest_and_the_builtin_default_need_no_trust(
     own.parent.mkdir()
     own.write_text(json.dumps(edited(agents__reviewer__skills=...)))
     lonely = tmp_path_factory.mktemp("lonely")
-    assert load_manifest(lonely).source == str(own)
-    assert is_trusted(load_manifest(lonely), os.environ)
-    assert is_trusted(load_manifest(lonely, str(own)), os.environ)  # named by path, yet the user's own
+    assert load_here(lonely).source == str(own)
+    assert is_trusted(load_here(lonely), host_paths())
+    assert is_trusted(load_here(lonely, str(own)), host_paths())  # named by path, yet the user's own
     own.unlink()
-    assert is_trusted(load_manifest(lonely), os.environ)  # the built-in default
-    assert not is_trusted(load_manifest(project), os.environ)
+    assert is_trusted(load_here(lonely), host_paths())  # the built-in default
+    assert not is_trusted(load_here(project), host_paths())
     monkeypatch.setenv("CLAUDE_BOTTLE_MANIFEST", str(project / "claude-bottle.json"))
-    assert not is_trusted(load_manifest(lonely), os.environ)
+    assert not is_trusted(load_here(lonely), host_paths())
 
 
 def test_trust_is_for_this_path_too(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     trust_manifest(project / "claude-bottle.json")
-    assert is_trusted(load_manifest(project), os.environ)
+    assert is_trusted(load_here(project), host_paths())
     twin = tmp_path_factory.mktemp("twin")
     shutil.copytree(project / "skills", twin / "skills")
     (twin / "claude-bottle.json").write_text((project / "claude-bottle.json").read_text())
-    assert not is_trusted(load_manifest(twin), os.environ)
+    assert not is_trusted(load_here(twin), host_paths())
 
 
 def test_dry_run_shows_an_untrusted_manifest_and_says_so(
@@ -314,7 +314,7 @@ def test_a_record_of_an_earlier_version_asks_for_trust_again_saying_why(
     project: Path, key: Path, no_engine: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = project / "claude-bottle.json"
-    manifest = load_manifest(project)
+    manifest = load_here(project)
     store = Path(os.environ["XDG_STATE_HOME"]) / "claude-bottle" / "trusted.json"
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps({str(path): manifest.digest}))  # as 0.x wrote it: the manifest's digest
@@ -325,7 +325,7 @@ def test_a_record_of_an_earlier_version_asks_for_trust_again_saying_why(
         f"claude-bottle trust {path}\n"
     )
     assert main(["trust", "--yes"]) == 0
-    assert is_trusted(load_manifest(project), os.environ)
+    assert is_trusted(load_here(project), host_paths())
 
 
 def test_a_link_to_your_own_manifest_is_the_repository_s_and_reads_your_folder(
@@ -353,19 +353,19 @@ def test_a_link_to_your_own_manifest_is_the_repository_s_and_reads_your_folder(
     link.unlink()
     link.symlink_to(own)
     (project / "prompt.md").write_text("the repository's prompt\n")
-    manifest = load_manifest(project)
+    manifest = load_here(project)
     assert (manifest.source, manifest.real_source) == (str(link), str(own))
     assert manifest.agents["reviewer"].prompt == "the user's own prompt\n"
-    assert not is_trusted(manifest, os.environ)
+    assert not is_trusted(manifest, host_paths())
     assert main(["trust", "--yes"]) == 0
     assert capsys.readouterr().out.startswith(f"manifest {link} -> {own} (sha256 ")
-    assert is_trusted(load_manifest(project), os.environ)
-    assert is_trusted(load_manifest(config), os.environ)  # the file itself, reached in its folder: yours
+    assert is_trusted(load_here(project), host_paths())
+    assert is_trusted(load_here(config), host_paths())  # the file itself, reached in its folder: yours
     other = own.parent / "other.json"
     other.write_text(own.read_text())
     link.unlink()
     link.symlink_to(other)  # the same bytes elsewhere
-    assert distrust_reason(load_manifest(project), os.environ) == (
+    assert distrust_reason(load_here(project), host_paths()) == (
         f"{link} now leads to {other} (it led to {own} when you trusted it)"
     )
 

@@ -9,7 +9,10 @@ import pytest
 
 import claude_bottle.cli.commands.run as run_command
 from claude_bottle.cli.main import main
+from claude_bottle.console import set_verbose
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.hostenv import watchdog_env
+from claude_bottle.settings import Settings
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def test_verbose_echoes_each_engine_command(
     fake.write_text('#!/bin/sh\n[ "$1" = version ] && echo 27.0.0\nexit 0\n')
     fake.chmod(0o755)
     monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", str(fake))
-    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "0")  # recorded, so restored after main() sets it
+    monkeypatch.delenv("CLAUDE_BOTTLE_VERBOSE", raising=False)
     argv = ["--verbose", "ps"] if where == "before" else ["ps", "--verbose"]
     assert main(argv) == 0
     err = capsys.readouterr().err.splitlines()
@@ -73,7 +76,9 @@ def test_verbose_echoes_each_engine_command(
         f"claude-bottle: + {fake} version --format {{{{.Server.Version}}}}",
     ]
     assert err[2].startswith(f"claude-bottle: + {fake} ps --filter ")
-    assert os.environ["CLAUDE_BOTTLE_VERBOSE"] == "1"  # the switch the processes it starts inherit
+    assert "CLAUDE_BOTTLE_VERBOSE" not in os.environ  # main() writes no variable
+    # The processes it starts are given the switch (the watchdog: hostenv.watchdog_env).
+    assert watchdog_env({}, Settings(verbose=True))["CLAUDE_BOTTLE_VERBOSE"] == "1"
 
 
 def test_without_verbose_nothing_is_echoed(
@@ -83,7 +88,7 @@ def test_without_verbose_nothing_is_echoed(
     fake.write_text('#!/bin/sh\n[ "$1" = version ] && echo 27.0.0\nexit 0\n')
     fake.chmod(0o755)
     monkeypatch.setenv("CLAUDE_BOTTLE_DOCKER", str(fake))
-    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "0")  # recorded, so restored after main() sets it
+    monkeypatch.delenv("CLAUDE_BOTTLE_VERBOSE", raising=False)
     assert main(["ps"]) == 0
     assert capsys.readouterr().err == ""
 
@@ -91,7 +96,7 @@ def test_without_verbose_nothing_is_echoed(
 def test_verbose_echoes_a_streamed_command_too(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "1")
+    set_verbose(True)  # as cli/main.py does for --verbose
     proc = DockerEngine(binary="true").popen("logs", "--follow", "x")
     proc.wait()
     assert capsys.readouterr().err == "claude-bottle: + true logs --follow x  [streamed]\n"

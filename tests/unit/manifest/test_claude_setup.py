@@ -14,9 +14,9 @@ from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.cli.main import main
 from claude_bottle.errors import ManifestError
 from claude_bottle.manifest.claude_setup import IMAGE_CLAUDE_JSON
-from claude_bottle.manifest.locate import load_manifest
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.plan import Options, build_plan
 from claude_bottle.plan.render import plan_json, render_plan
+from tests.host import load_here
 
 MCP = {
     "github": {
@@ -59,7 +59,7 @@ def manifest(setup: list[str], allow: list[str] | None = None) -> dict[str, Any]
 
 def load(home: Path, data: dict[str, Any]) -> Any:
     (home.parent / "claude-bottle.json").write_text(json.dumps(data))
-    return load_manifest(home.parent)
+    return load_here(home.parent)
 
 
 @pytest.mark.parametrize(

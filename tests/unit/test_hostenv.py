@@ -40,7 +40,7 @@ from claude_bottle.hostenv import (
     watchdog_env,
 )
 from claude_bottle.manifest.parse import parse_manifest
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.plan.plan import Options, build_plan
 
 SQUID_CONF = "CLAUDE_BOTTLE_SQUID_CONF"
 PROPERTY = settings(

@@ -23,6 +23,7 @@ from claude_bottle.proxies.events import (
     summarize,
 )
 from claude_bottle.proxies.pipelock import read_pipelock_log
+from claude_bottle.settings import Settings
 
 # Lines as Pipelock 2.3.0 wrote them in the lab (client addresses and some fields
 # trimmed; the IPv6 target's line is the IPv4 one's shape with another address).
@@ -228,11 +229,11 @@ def shell_args(
 ) -> tuple[str, ...]:
     """What `claude-bottle shell` runs through the Docker engine for a running bottle."""
     engine = RecordingDocker(binary="docker")
-    monkeypatch.setattr(shell, "locate", lambda: engine)
+    monkeypatch.setattr(shell, "locate", lambda _settings: engine)
     monkeypatch.setattr(shell, "find_bottle", lambda _engine, _target: {"container": container})
     monkeypatch.setattr(sys.stdin, "isatty", lambda: tty)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
-    assert shell.run(argparse.Namespace(target="agent", command=command)) == 0
+    assert shell.run(argparse.Namespace(target="agent", command=command, settings=Settings())) == 0
     return engine.ran
 
 

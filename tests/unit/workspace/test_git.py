@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_bottle.console import set_verbose
 from claude_bottle.workspace.git import (
     PROTECTED,
     GitFailed,
@@ -51,7 +52,7 @@ def test_each_command_is_echoed_under_verbose(
     repo = _repo(tmp_path)
     git("rev-parse", "HEAD", repo=repo)
     assert capsys.readouterr().err == ""
-    monkeypatch.setenv("CLAUDE_BOTTLE_VERBOSE", "1")
+    set_verbose(True)  # as cli/main.py does for --verbose
     git("rev-parse", "HEAD", repo=repo)
     err = capsys.readouterr().err
     ours = " ".join(f"-c {setting}" for setting in PROTECTED)

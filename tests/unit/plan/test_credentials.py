@@ -22,7 +22,7 @@ from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.manifest.model import EnvVar, SshEntry
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.credentials import Credentials, Custody, decide_credentials
-from claude_bottle.plan.launch_plan import LaunchPlan, Options, build_plan
+from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.signin import decide_sign_in
 from claude_bottle.proxies import backend_for
 from claude_bottle.proxies.credentials import (

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 from claude_bottle import agent_image
 from claude_bottle.engine.api import EngineTarget
 from claude_bottle.errors import ManifestError, UsageError
-from claude_bottle.hosts import host_of_url
+from claude_bottle.hostnames import host_of_url
 from claude_bottle.manifest.claude_setup import SetupItem, SetupProblem, resolve_setup
 from claude_bottle.manifest.host_files import HostFile, agent_host_files
 from claude_bottle.manifest.model import Agent, Bottle, EnvVar, Manifest, SshEntry
+from claude_bottle.paths import HostPaths
 from claude_bottle.plan.credentials import Credentials, decide_credentials
 from claude_bottle.plan.images import (
     agent_image_build,
@@ -237,9 +238,14 @@ def build_plan(
     host_cpus: int | None = None,
     disk_limit_problem: str | None = None,
     target: EngineTarget | None = None,
+    settings: Settings | None = None,
+    paths: HostPaths | None = None,
 ) -> LaunchPlan:
     """`disk_limit_problem`: why the engine cannot limit the agent's disk (the
-    plan says so), as `Engine.storage_limit_problem` answered, when it was asked."""
+    plan says so), as `Engine.storage_limit_problem` answered, when it was asked.
+    `environ`: the host's environment the agent's variables come from;
+    `settings` and `paths`: the CLI's (without them: no CLAUDE_BOTTLE_* setting,
+    and the paths of `environ`)."""
     agent = manifest.agent(options.agent)
     bottle, notes = _fit_to_host(manifest.bottles[agent.bottle], host_cpus or os.cpu_count() or 1)
     if disk_limit_problem:
@@ -247,14 +253,15 @@ def build_plan(
             f"no disk limit in the bottle: {disk_limit_problem}; the harvest's caps still bound what "
             "comes out",
         )
-    settings = Settings.from_environ(environ)
+    settings = settings if settings is not None else Settings()
+    paths = paths if paths is not None else HostPaths.from_environ(environ)
     pinned = settings.container
     container = choose_container_name(slugify(agent.name), taken_names, pinned)
     home = settings.container_home or DEFAULT_HOME
     if not home.startswith("/"):
         raise UsageError(f"CLAUDE_BOTTLE_CONTAINER_HOME must be an absolute path, got '{home}'")
     # Everything copied in from the host, each found once: the skills among them.
-    host_files = agent_host_files(manifest, agent, Path(environ.get("HOME") or Path.home()))
+    host_files = agent_host_files(manifest, agent, paths.home)
     skills = []
     for found in (f for f in host_files if f.role == "skill"):
         if found.problem is not None:  # validated at load; the folder vanished since
@@ -286,7 +293,7 @@ def build_plan(
         extra_labels=user_labels(settings),
         subnets=subnet_pool(settings),
         sidecar_timeout=_positive_seconds(settings.sidecar_timeout, ENVIRONMENT["sidecar_timeout"], 20.0),
-        claude_setup=_claude_setup(manifest, agent, bottle),
+        claude_setup=_claude_setup(manifest, agent, bottle, paths.home),
         notes=notes + image_notes,
         host_files=host_files,
         target=target or EngineTarget(settings.engine or "docker"),
@@ -317,9 +324,9 @@ def planned_images(settings: Settings, proxy: str) -> tuple[str, str, tuple[str,
     return image, sidecar, ()
 
 
-def _claude_setup(manifest: Manifest, agent: Agent, bottle: Bottle) -> tuple[SetupItem, ...]:
+def _claude_setup(manifest: Manifest, agent: Agent, bottle: Bottle, home: Path) -> tuple[SetupItem, ...]:
     try:
-        return resolve_setup(agent.claude_setup, Path.home(), bottle.egress.all_hosts, bottle.name)
+        return resolve_setup(agent.claude_setup, home, bottle.egress.all_hosts, bottle.name)
     except SetupProblem as exc:  # validated at load; something changed since
         raise ManifestError(manifest.source, f"agents.{agent.name}.claude_setup", str(exc)) from None
 

@@ -7,11 +7,12 @@ import pytest
 
 from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
-from claude_bottle.hosts import host_matches, host_pattern_problem
-from claude_bottle.manifest.locate import load_manifest
+from claude_bottle.hostnames import host_matches, host_pattern_problem
 from claude_bottle.manifest.model import EnvVar
-from claude_bottle.plan.launch_plan import Options, build_plan
+from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.names import choose_container_name, next_container_name, slugify
+from claude_bottle.plan.plan import Options, build_plan
+from tests.host import load_here
 
 SECRET = "canary-7f3a9b-do-not-leak"
 
@@ -121,7 +122,7 @@ def test_unknown_agent(project: Path, env: dict[str, str], capsys: pytest.Captur
 
 
 def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
-    plan = build_plan(load_manifest(project), Options("reviewer"), env, "abcd1234", frozenset())
+    plan = build_plan(load_here(project), Options("reviewer"), env, "abcd1234", frozenset())
     assert plan.env == (
         EnvVar("GITHUB_TOKEN", host_var="GH_TOKEN"),
         EnvVar("MODE", literal="review"),
@@ -130,7 +131,7 @@ def test_plan_holds_no_secret_value(project: Path, env: dict[str, str]) -> None:
 
 
 def test_exec_argv(project: Path, env: dict[str, str]) -> None:
-    m = load_manifest(project)
+    m = load_here(project)
     plan = build_plan(m, Options("reviewer", remote_control=True), env, "s", frozenset())
     assert plan.exec_argv() == (
         "claude",
@@ -284,3 +285,24 @@ def test_a_docker_dry_run_names_its_endpoint_or_context(
     assert f"runs on          : {shown}\n" in capsys.readouterr().err
     assert main(["start", "reviewer", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["engine"] == engine
+
+
+@pytest.mark.parametrize(
+    ("base_url", "plain"),
+    [
+        pytest.param("http://gw.test:4000", ("gw.test",), id="http"),
+        pytest.param("HTTP://GW.test/", ("gw.test",), id="upper-case"),
+        pytest.param("https://gw.test", (), id="https"),
+    ],
+)
+def test_the_plan_names_a_plain_http_model_endpoint(
+    tmp_path: Path, base_url: str, plain: tuple[str, ...]
+) -> None:
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["gw.test"], "proxy": "pipelock"}}},
+        "agents": {"a": {"bottle": "b", "env": {"ANTHROPIC_BASE_URL": base_url}}},
+    }
+    plan = build_plan(parse_manifest(data, "m", tmp_path), Options("a"), {}, "s1", frozenset())
+    assert plan.proxy_spec().credential_hosts == ("gw.test",)
+    assert plan.proxy_spec().plain_credential_hosts == plain
+    assert (plan.proxy.refusal(plan.proxy_spec()) is not None) == bool(plain)

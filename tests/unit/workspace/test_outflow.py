@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.errors import UsageError
+from claude_bottle.settings import Settings
 from claude_bottle.workspace.harvest import HarvestResult
 from claude_bottle.workspace.outflow import Budget, Counted, OverCap, land, size_setting, tool_config_part
 from claude_bottle.workspace.source import scan_workspace
@@ -53,10 +54,12 @@ def test_a_budget_admits_within_both_caps_and_says_what_it_left(tmp_path: Path) 
 
 
 def test_the_caps_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (Budget.from_settings().file_max, Budget.from_settings().left) == (1 << 30, 4 << 30)
+    budget = Budget.from_settings(Settings.from_environ())
+    assert (budget.file_max, budget.left) == (1 << 30, 4 << 30)
     monkeypatch.setenv("CLAUDE_BOTTLE_HARVEST_FILE_MAX", "10m")
     monkeypatch.setenv("CLAUDE_BOTTLE_HARVEST_MAX", "2g")
-    assert (Budget.from_settings().file_max, Budget.from_settings().left) == (10 << 20, 2 << 30)
+    budget = Budget.from_settings(Settings.from_environ())
+    assert (budget.file_max, budget.left) == (10 << 20, 2 << 30)
     with pytest.raises(UsageError) as bad:
         size_setting("lots", "CLAUDE_BOTTLE_HARVEST_MAX", 1)
     assert str(bad.value) == "CLAUDE_BOTTLE_HARVEST_MAX must be a size like 2g or 512m, got 'lots'"
