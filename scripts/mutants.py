@@ -273,7 +273,9 @@ MUTANTS = (
            'if entry_hash(entry) != entry["hash"]:', "if False:", UNIT_RECORD),
     # `run` that starts nothing: every red-team case must fail.
     Mutant("run-starts-nothing", "cli/commands/run.py",
-           "    return launch_command(plan, engine, summary=not args.quiet, timings=args.timings)",
+           "    return launch_command(\n"
+           "        plan, engine, args.settings, args.paths, summary=not args.quiet,"
+           " timings=args.timings\n    )",
            "    return 0", REDTEAM, every_test_fails=True),
 )  # fmt: skip
 
