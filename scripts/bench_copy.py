@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from claude_bottle.engine.docker import DockerEngine
+from claude_bottle.settings import Settings
 from claude_bottle.workspace.source import copy_folder_in, scan_workspace
 
 DEST = "/home/node/workspace"
@@ -40,7 +41,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--image", default="claude-bottle:latest")
     args = parser.parse_args()
-    engine = DockerEngine.locate()
+    engine = DockerEngine.locate(Settings.from_environ())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_tree(root, args.files)

@@ -24,6 +24,7 @@ from claude_bottle.paths import HostPaths
 from claude_bottle.plan.names import new_session_id
 from claude_bottle.plan.plan import DEFAULT_IMAGE, LaunchPlan, Options, build_plan
 from claude_bottle.session.launch import session_labels
+from claude_bottle.settings import Settings
 from claude_bottle.tracking import labels
 from tests.conftest import trust_manifest, wait_for
 from tests.host import load_here
@@ -53,7 +54,7 @@ def installed(as_installed: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def engine() -> DockerEngine:
-    eng = DockerEngine.locate()
+    eng = DockerEngine.locate(Settings.from_environ())
     result = eng.run("info", "--format", "{{.ServerVersion}}", check=False)
     if result.returncode != 0:
         pytest.fail(f"no Docker engine (run scripts/setup-engine.sh): {result.stderr.strip()}")

@@ -18,6 +18,7 @@ import pytest
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.cluster import Cluster
 from claude_bottle.engine.kubernetes import KubernetesEngine
+from claude_bottle.settings import Settings
 from tests.lab_ca import squid_trusting
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,7 +114,7 @@ def namespace(lab: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(namespace: str) -> KubernetesEngine:
-    return KubernetesEngine.locate()
+    return KubernetesEngine.locate(Settings.from_environ())
 
 
 def leftovers(engine: KubernetesEngine) -> list[str]:

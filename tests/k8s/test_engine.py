@@ -23,6 +23,7 @@ from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.errors import ClaudeBottleError, NameConflict, NotFound, PathNotFound, UsageError
+from claude_bottle.settings import Settings
 from tests.conftest import wait_for
 from tests.k8s.conftest import wait_empty
 
@@ -382,7 +383,7 @@ def test_remove_found_leaves_nothing(engine: KubernetesEngine, clean: None) -> N
 def test_an_image_the_node_does_not_have_is_said_quickly(engine: KubernetesEngine, clean: None) -> None:
     os.environ["CLAUDE_BOTTLE_K8S_PULL_POLICY"] = "Never"
     try:
-        never = KubernetesEngine.locate()
+        never = KubernetesEngine.locate(Settings.from_environ())
     finally:
         del os.environ["CLAUDE_BOTTLE_K8S_PULL_POLICY"]
     started = time.monotonic()

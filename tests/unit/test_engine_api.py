@@ -21,6 +21,7 @@ from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.session import launch
+from claude_bottle.settings import Settings
 from tests.fakes import FakeEngine as RecordingEngine
 
 ASSIGNED = "10.99.0.7"  # what an engine that pins no address gives the sidecar
@@ -233,14 +234,14 @@ def test_select_refuses_an_engine_it_cannot_make(
     # As a checkout without the Kubernetes engine's module sees it.
     monkeypatch.setattr(select, "KUBERNETES_MODULE", "claude_bottle.engine.no_such_engine")
     with pytest.raises(UsageError) as refused:
-        select.locate()
+        select.locate(Settings.from_environ())
     assert str(refused.value) == message
 
 
 def test_the_watchdog_makes_the_same_engine_again() -> None:
     engine = DockerEngine(binary="/usr/local/bin/docker")
-    again = select.from_description(engine.describe())
+    again = select.from_description(engine.describe(), Settings())
     assert isinstance(again, DockerEngine)
     assert again.binary == engine.binary
     with pytest.raises(UsageError):
-        select.from_description(("podman", "/usr/bin/podman"))
+        select.from_description(("podman", "/usr/bin/podman"), Settings())

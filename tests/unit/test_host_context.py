@@ -20,17 +20,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "claude_bottle"
 
 EDGE = "cli/main.py"
 PATHS = "paths.py"
-# The engine's own modules still read their settings themselves where a caller
-# gives none: they are being cut apart in the same refactor (issue 24, items 2
-# and 3), and take their Settings from the caller after it. Each entry must
-# exist, so that a module moved or split is noticed here.
-ENGINE_READS_SETTINGS = {
-    "engine/docker/engine.py",
-    "engine/select.py",
-    "engine/kubernetes.py",
-    "tracking/labels.py",
-    "engine/k8s/config.py",
-}
+# The two processes the tool starts read their settings at their own edge, once:
+# the CLI, and the watchdog (started by the CLI with an explicit environment).
+WATCHDOG = "bottle/reaper.py"
 ENGINE_READS_HOME = {"engine/k8s/cluster.py"}  # the kubeconfig's default place, as kubectl finds it
 
 ENVIRON_WRITERS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
@@ -122,7 +114,7 @@ def _is_home(node: ast.AST) -> bool:
 
 def offenders(check: str) -> list[str]:
     rules = {
-        "settings": (settings_reads, {EDGE} | ENGINE_READS_SETTINGS),
+        "settings": (settings_reads, {EDGE, WATCHDOG}),
         "environ": (environ_writes, set()),
         "home": (home_lookups, {PATHS} | ENGINE_READS_HOME),
     }
@@ -142,6 +134,13 @@ def test_only_paths_asks_for_the_users_home() -> None:
     assert offenders("home") == []
 
 
+def test_the_watchdog_reads_its_settings_once_where_it_starts() -> None:
+    tree = ast.parse((SRC / WATCHDOG).read_text())
+    entry = [n for n in ast.walk(tree) if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+    assert len(settings_reads(tree)) == 1
+    assert [len(settings_reads(block)) for block in entry] == [1]
+
+
 def test_the_edge_makes_both_once() -> None:
     main = ast.parse((SRC / EDGE).read_text())
     assert len(settings_reads(main)) == 1
@@ -157,7 +156,7 @@ def test_the_edge_makes_both_once() -> None:
     assert len(made) == 1
 
 
-@pytest.mark.parametrize("name", sorted(ENGINE_READS_SETTINGS | ENGINE_READS_HOME))
+@pytest.mark.parametrize("name", sorted(ENGINE_READS_HOME | {WATCHDOG}))
 def test_each_exception_is_still_there(name: str) -> None:
     assert (SRC / name).is_file(), f"{name} moved: update the exceptions of this test"
 

@@ -18,6 +18,7 @@ from claude_bottle.engine.k8s import manifests, meta, policies, status
 from claude_bottle.engine.k8s.cluster import exit_status
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.errors import Interrupted, UsageError
+from claude_bottle.settings import Settings
 from claude_bottle.tracking import labels as L
 
 LIMITS = Limits(pids=1024, memory="8g", cpus=2)
@@ -520,11 +521,13 @@ def test_exit_statuses(error: bytes, expected: tuple[int | None, str]) -> None:
 
 
 def test_settings() -> None:
-    s = KubernetesSettings.from_environ(
-        {
-            "CLAUDE_BOTTLE_K8S_EXCLUDE_CIDRS": "10.0.0.0/8, 192.168.1.1",
-            "CLAUDE_BOTTLE_K8S_EGRESS_PORTS": "443,80",
-        }
+    s = KubernetesSettings.from_settings(
+        Settings.from_environ(
+            {
+                "CLAUDE_BOTTLE_K8S_EXCLUDE_CIDRS": "10.0.0.0/8, 192.168.1.1",
+                "CLAUDE_BOTTLE_K8S_EGRESS_PORTS": "443,80",
+            }
+        )
     )
     assert s.excluded_networks() == (
         ipaddress.IPv4Network("10.0.0.0/8"),

@@ -34,14 +34,14 @@ def test_a_pool_that_cannot_hold_a_bottle_is_refused(raw: str) -> None:
 
 
 def test_user_labels() -> None:
-    assert user_labels({"CLAUDE_BOTTLE_LABELS": "ci.job=42, team=infra"}) == (
+    assert user_labels(Settings(labels="ci.job=42, team=infra")) == (
         ("ci.job", "42"),
         ("team", "infra"),
     )
-    assert user_labels({}) == ()
+    assert user_labels(Settings()) == ()
 
 
 @pytest.mark.parametrize("raw", ["novalue", "dev.claude-bottle.session=x", "UPPER=1", "=v"])
 def test_bad_user_labels_are_refused(raw: str) -> None:
     with pytest.raises(UsageError, match="CLAUDE_BOTTLE_LABELS: "):
-        user_labels({"CLAUDE_BOTTLE_LABELS": raw})
+        user_labels(Settings(labels=raw))

@@ -33,6 +33,7 @@ from typing import Any
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.hostenv import watchdog_env
+from claude_bottle.settings import Settings
 
 CLEAN = b"clean\n"
 FINISH = b"finish\n"
@@ -94,7 +95,7 @@ class Reaper(AbstractContextManager["Reaper"]):
             self.proc.wait()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     from claude_bottle.engine.select import from_description
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> int:
     if sys.stdin.buffer.read() == CLEAN:  # started by hand: the owner's word is still to read
         return 0
     # An orderly end made nothing more after its word: one sweep does, unless it failed.
-    sweep(from_description(engine), session_id, until_clean=word == FINISH.decode().strip())
+    sweep(from_description(engine, settings), session_id, until_clean=word == FINISH.decode().strip())
     return 0
 
 
@@ -124,4 +125,6 @@ def sweep(engine: Engine, session_id: str, at: tuple[float, ...] = SWEEPS, until
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # A process of its own (started with an explicit environment by the CLI,
+    # hostenv.watchdog_env): its settings are read here, at its edge, once.
+    sys.exit(main(sys.argv[1:], Settings.from_environ()))

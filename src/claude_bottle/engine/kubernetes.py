@@ -31,6 +31,7 @@ from claude_bottle.engine.k8s.cluster import Cluster, Json, no_such, not_running
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.engine.k8s.walls import KubernetesWalls
 from claude_bottle.errors import ClaudeBottleError, NameConflict, NotFound, UsageError
+from claude_bottle.settings import Settings
 
 RUNTIME_CLASSES = "/apis/node.k8s.io/v1/runtimeclasses"
 
@@ -47,17 +48,17 @@ class KubernetesEngine(KubernetesWalls):
     # Making one
 
     @classmethod
-    def locate(cls, settings: object = None) -> KubernetesEngine:
+    def locate(cls, settings: Settings) -> KubernetesEngine:
         """The cluster the kubeconfig (or CLAUDE_BOTTLE_K8S_CONTEXT / _NAMESPACE) names, checked to answer."""
-        k8s = KubernetesSettings.from_environ()
+        k8s = KubernetesSettings.from_settings(settings)
         engine = cls(Cluster.connect(k8s.context, k8s.namespace), k8s)
         engine.cluster.get_cluster("/version")
         return engine
 
     @classmethod
-    def from_description(cls, args: Sequence[str]) -> KubernetesEngine:
+    def from_description(cls, args: Sequence[str], settings: Settings) -> KubernetesEngine:
         context, namespace = args
-        return cls(Cluster.connect(context or None, namespace), KubernetesSettings.from_environ())
+        return cls(Cluster.connect(context or None, namespace), KubernetesSettings.from_settings(settings))
 
     def describe(self) -> tuple[str, ...]:
         return ("kubernetes", self.cluster.context, self.cluster.namespace)
@@ -66,9 +67,9 @@ class KubernetesEngine(KubernetesWalls):
         return cluster_target(self.cluster)
 
     @classmethod
-    def configured_target(cls) -> EngineTarget:
+    def configured_target(cls, settings: Settings) -> EngineTarget:
         """Where bottles would run, from the kubeconfig alone (no call to the cluster)."""
-        k8s = KubernetesSettings.from_environ()
+        k8s = KubernetesSettings.from_settings(settings)
         return cluster_target(Cluster.connect(k8s.context, k8s.namespace))
 
     # Containers

@@ -21,8 +21,8 @@ ENGINES = ("docker", "kubernetes")
 KUBERNETES_MODULE = "claude_bottle.engine.kubernetes"
 
 
-def chosen(settings: Settings | None = None) -> str:
-    name = (settings or Settings.from_environ()).engine or "docker"
+def chosen(settings: Settings) -> str:
+    name = settings.engine or "docker"
     if name not in ENGINES:
         raise UsageError(
             f"{ENVIRONMENT['engine']}: '{name}' is not an engine claude-bottle knows ({', '.join(ENGINES)})"
@@ -30,29 +30,27 @@ def chosen(settings: Settings | None = None) -> str:
     return name
 
 
-def locate(settings: Settings | None = None) -> Engine:
+def locate(settings: Settings) -> Engine:
     """The chosen engine, checked to answer."""
-    settings = settings or Settings.from_environ()
     if chosen(settings) == "kubernetes":
         engine: Engine = _kubernetes().locate(settings)
         return engine
     return DockerEngine.locate(settings)
 
 
-def image_store(settings: Settings | None = None) -> ImageStore:
+def image_store(settings: Settings) -> ImageStore:
     """Where claude-bottle builds its images (`build`): the Docker engine's own
     store, whichever engine runs bottles (others pull them from a registry)."""
     return DockerEngine.locate(settings)
 
 
-def planned_target(settings: Settings | None = None) -> EngineTarget:
+def planned_target(settings: Settings) -> EngineTarget:
     """Where bottles would run, without an engine that answers (a dry run): the
     Kubernetes context and namespace from the kubeconfig, Docker's from its
     environment (an empty field: the docker CLI's current one)."""
-    settings = settings or Settings.from_environ()
     if chosen(settings) == "kubernetes":
         try:
-            target: EngineTarget = _kubernetes().configured_target()
+            target: EngineTarget = _kubernetes().configured_target(settings)
             return target
         except ClaudeBottleError:
             return EngineTarget("kubernetes", context=settings.k8s_context or "",
@@ -61,13 +59,13 @@ def planned_target(settings: Settings | None = None) -> EngineTarget:
     return EngineTarget("docker", context="" if host else os.environ.get("DOCKER_CONTEXT", ""), endpoint=host)
 
 
-def from_description(args: Sequence[str]) -> Engine:
+def from_description(args: Sequence[str], settings: Settings) -> Engine:
     """The engine an `Engine.describe()` named, made again without probing it."""
     kind, *rest = args
     if kind == "docker":
         return DockerEngine.described(*rest)
     if kind == "kubernetes":
-        engine: Engine = _kubernetes().from_description(tuple(rest))
+        engine: Engine = _kubernetes().from_description(tuple(rest), settings)
         return engine
     raise UsageError(f"not an engine's description: {' '.join(args)}")
 

@@ -78,11 +78,10 @@ def unmanaged(labels: Mapping[str, str]) -> dict[str, str]:
 _USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")
 
 
-def user_labels(environ: Mapping[str, str] | Settings) -> tuple[tuple[str, str], ...]:
+def user_labels(settings: Settings) -> tuple[tuple[str, str], ...]:
     """Extra labels for every object of a session, from CLAUDE_BOTTLE_LABELS
     ("key=value,key=value"): a CI job can tag its bottles, and find or count
     them, without touching anyone else's. claude-bottle's own keys are refused."""
-    settings = environ if isinstance(environ, Settings) else Settings.from_environ(environ)
     raw = settings.labels.strip()
     out = []
     for item in filter(None, (part.strip() for part in raw.split(","))):

@@ -57,7 +57,7 @@ def chosen_registry(option: str | None, settings: Settings) -> str | None:
 def run(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     registry = chosen_registry(args.push, settings)  # refused before a long build, not after
-    engine = image_store()  # images are built by the Docker engine, whichever runs bottles
+    engine = image_store(args.settings)  # images are built by the Docker engine, whichever runs bottles
     agent_tag = settings.image or DEFAULT_IMAGE
     extra_ca = str(args.paths.expand(args.extra_ca)) if args.extra_ca else None
     builds = (

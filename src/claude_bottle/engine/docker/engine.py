@@ -44,11 +44,11 @@ class DockerEngine(DockerEndpoint, DockerResources, DockerCommands, DockerImages
     endpoint: str = ""
 
     @classmethod
-    def locate(cls, settings: Settings | None = None) -> DockerEngine:
+    def locate(cls, settings: Settings) -> DockerEngine:
         """The docker CLI, checked to answer like one: a program that exits 0 and
         says nothing (CLAUDE_BOTTLE_DOCKER=/bin/true) must not pass for an engine
         that made and removed everything."""
-        binary = (settings or Settings.from_environ()).docker or shutil.which("docker")
+        binary = settings.docker or shutil.which("docker")
         if not binary or not os.access(binary, os.X_OK) or os.path.isdir(binary):
             raise EngineUnavailable(
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"

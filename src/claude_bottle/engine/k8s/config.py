@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from claude_bottle.errors import UsageError
@@ -29,9 +28,8 @@ class KubernetesSettings:
     start_timeout: str | None = None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> KubernetesSettings:
+    def from_settings(cls, settings: Settings) -> KubernetesSettings:
         """The `k8s_` fields of the one settings object (claude_bottle.settings)."""
-        settings = Settings.from_environ(environ)
         return cls(**{f.name: getattr(settings, f"k8s_{f.name}") for f in fields(cls)})
 
     def excluded_networks(self) -> tuple[ipaddress.IPv4Network, ...]:
