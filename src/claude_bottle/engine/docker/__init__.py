@@ -1,5 +1,5 @@
 """The docker CLI as an `engine.api.Engine`: the only package that knows docker's
-argv, its Go templates and its wording (tests/unit/test_engine_errors.py greps
+argv, its Go templates and its wording (tests/unit/engine/test_errors.py greps
 for them elsewhere).
 
 The specs of `engine/api.py` are translated here once, by pure functions

@@ -1,4 +1,4 @@
-"""The bottles' address space and user labels (pure)."""
+"""The bottles' address space (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from claude_bottle.errors import UsageError
 from claude_bottle.plan.subnets import DEFAULT_SUBNETS, pick_subnets, subnet_pool
 from claude_bottle.settings import Settings
-from claude_bottle.tracking.labels import user_labels
 
 
 def test_the_default_pool_holds_thousands_of_bottles() -> None:
@@ -31,17 +30,3 @@ def test_picks_are_distinct_aligned_subnets_inside_the_pool() -> None:
 def test_a_pool_that_cannot_hold_a_bottle_is_refused(raw: str) -> None:
     with pytest.raises(UsageError, match="CLAUDE_BOTTLE_SUBNETS must be an IPv4 range of /28 or larger"):
         subnet_pool(Settings(subnets=raw))
-
-
-def test_user_labels() -> None:
-    assert user_labels(Settings(labels="ci.job=42, team=infra")) == (
-        ("ci.job", "42"),
-        ("team", "infra"),
-    )
-    assert user_labels(Settings()) == ()
-
-
-@pytest.mark.parametrize("raw", ["novalue", "dev.claude-bottle.session=x", "UPPER=1", "=v"])
-def test_bad_user_labels_are_refused(raw: str) -> None:
-    with pytest.raises(UsageError, match="CLAUDE_BOTTLE_LABELS: "):
-        user_labels(Settings(labels=raw))

@@ -23,7 +23,7 @@ from claude_bottle.errors import (
     PathNotFound,
 )
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "claude_bottle"
+SRC = Path(__file__).resolve().parents[3] / "src" / "claude_bottle"
 DOCKER_IMPLEMENTATION = SRC / "engine" / "docker"  # the package: argv, runner, resources, images
 
 # What the docker CLI (and its daemon) say, word for word, for each kind.
