@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup-engine.sh
+bash scripts/setup/engine.sh
 # The checkout, for the unit tests (they import the source tree) and the tools.
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 # What users install: the wheel, built once from this checkout and installed into
@@ -21,7 +21,7 @@ claude_bottle() { "$CLAUDE_BOTTLE_TEST_CLI" "$@"; }
 # /var/lib/claude-bottle/k8s). It builds and starts in the background while the
 # Docker suites run, and its tests wait for it below.
 k8s_log=${TMPDIR:-/tmp}/claude-bottle-setup-k8s.log
-bash scripts/setup-k8s.sh >"$k8s_log" 2>&1 &
+bash scripts/setup/k8s.sh >"$k8s_log" 2>&1 &
 k8s_setup=$!
 
 # Hand the host's CA bundle to the image build: where registries are reached
@@ -46,7 +46,7 @@ python3 -m pytest tests/sidecar -q -m engine --junitxml "$results/sidecar-squid.
 # Pipelock build beside the checkout (../shared/pipelock; its digest checked).
 # Without that folder the script says so in one line, and an image of that name
 # already in the engine (one the user loaded) is used if there is one.
-pipelock=$(bash scripts/pipelock-image.sh)
+pipelock=$(bash scripts/setup/pipelock-image.sh)
 if [ -z "$pipelock" ]; then
   image=$(python3 -c 'from claude_bottle.proxies.pipelock_image import DEFAULT_PIPELOCK_IMAGE as i; print(i)')
   if docker image inspect "$image" >/dev/null 2>&1; then pipelock=$image; fi
@@ -61,15 +61,15 @@ python3 -m tests.security_table --results "$results" --check docs/security.md
 # Speed, measured (issues 12 and 25): a short pass of the benchmark (about a
 # minute), printed; its timings are never asserted, but it fails the suite if
 # any bottle it starts did not run or left an object behind.
-python3 scripts/bench.py --quick --json "${TMPDIR:-/tmp}/claude-bottle-bench.json"
+python3 scripts/bench/bench.py --quick --json "${TMPDIR:-/tmp}/claude-bottle-bench.json"
 
 # The remote-engine selection (issue 14) against a second Docker engine whose file
 # system is not this host's: dockerd in a container, over TCP; runc only.
-remote=$(bash scripts/setup-remote-engine.sh)
+remote=$(bash scripts/setup/remote-engine.sh)
 env "$remote" python3 -m pytest tests/engine tests/sidecar -q -m "engine and remote_engine"
 # Nothing of it stays running: the container and its network go, the volume
 # holding the images loaded into it stays as a cache for the next run.
-bash scripts/setup-remote-engine.sh --stop
+bash scripts/setup/remote-engine.sh --stop
 
 # The Kubernetes engine on the test cluster (images imported by the tests' fixture).
 if ! wait "$k8s_setup"; then
@@ -79,7 +79,7 @@ if ! wait "$k8s_setup"; then
 fi
 # The cluster's own smoke test first (runc and gVisor pods, policies with a
 # positive control for every refusal, exec with stdin), then the engine and CLI.
-bash scripts/k8s/smoke.sh
+bash scripts/setup/cluster/smoke.sh
 python3 -m pytest tests/k8s -q -m k8s
 
 # Last, so that the run closes on pytest's summary.

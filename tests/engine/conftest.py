@@ -1,4 +1,4 @@
-"""DockerEngine tests: a real Docker engine (started by scripts/setup-engine.sh) and the
+"""DockerEngine tests: a real Docker engine (started by scripts/setup/engine.sh) and the
 real agent image. A missing engine is a failure here, never a skip."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def engine() -> DockerEngine:
     eng = DockerEngine.locate(Settings.from_environ())
     result = eng.run("info", "--format", "{{.ServerVersion}}", check=False)
     if result.returncode != 0:
-        pytest.fail(f"no Docker engine (run scripts/setup-engine.sh): {result.stderr.strip()}")
+        pytest.fail(f"no Docker engine (run scripts/setup/engine.sh): {result.stderr.strip()}")
     return eng
 
 

@@ -1,4 +1,4 @@
-"""The Kubernetes engine against the test cluster (scripts/setup-k8s.sh): its
+"""The Kubernetes engine against the test cluster (scripts/setup/k8s.sh): its
 env file names the kubeconfig, the lab's addresses and the cluster's ranges.
 
 Every test session works in a namespace of its own, made here and removed at
@@ -52,10 +52,10 @@ def installed(as_installed: Path) -> Path:
 def lab() -> dict[str, str]:
     """The test cluster's facts (KUBECONFIG, lab and cluster addresses), in os.environ too."""
     if not ENV_FILE.is_file():
-        pytest.fail(f"no test cluster: {ENV_FILE} is missing (run scripts/setup-k8s.sh)")
+        pytest.fail(f"no test cluster: {ENV_FILE} is missing (run scripts/setup/k8s.sh)")
     env = read_env(ENV_FILE)
     os.environ["KUBECONFIG"] = env["KUBECONFIG"]
-    importer = REPO / "scripts" / "k8s" / "import-images.sh"
+    importer = REPO / "scripts" / "setup" / "cluster" / "import-images.sh"
     if importer.is_file():
         subprocess.run([str(importer), *IMAGES], check=True)
     return env
@@ -63,7 +63,7 @@ def lab() -> dict[str, str]:
 
 def _lab_script() -> Path | None:
     for candidate in (
-        REPO / "scripts" / "k8s" / "lab.sh",
+        REPO / "scripts" / "setup" / "cluster" / "lab.sh",
         Path(os.environ.get("CLAUDE_BOTTLE_K8S_LAB_SCRIPT", "")),
     ):
         if candidate.is_file():
@@ -95,7 +95,7 @@ def sidecar_image(lab: dict[str, str], lab_servers: None) -> str:
     the hosts whose credential it adds."""
     ca = (Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "cert.pem").read_text()
     tag = squid_trusting("claude-bottle-squid:latest", ca, "claude-bottle-lab/squid-k8s")
-    subprocess.run([str(REPO / "scripts" / "k8s" / "import-images.sh"), tag], check=True)
+    subprocess.run([str(REPO / "scripts" / "setup" / "cluster" / "import-images.sh"), tag], check=True)
     return tag
 
 

@@ -37,7 +37,7 @@ LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (
 LAB_ANSWER_ON_SCREEN = r"hello(?:\x1b\[\d*G| )from(?:\x1b\[\d*G| )the(?:\x1b\[\d*G| )lab(?:\x1b\[\d*G| )model"
 
 
-# Internal names the lab's DNS answers with a cloud metadata address each (scripts/k8s/lab.sh).
+# Internal names the lab's DNS answers with a cloud metadata address each (scripts/setup/cluster/lab.sh).
 METADATA_NAMES = ("metadata.lab.test", "ecs.lab.test", "alibaba.lab.test", "wireserver.lab.test")
 
 

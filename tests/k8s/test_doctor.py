@@ -51,7 +51,7 @@ def open_proxy(lab: dict[str, str]) -> str:
         'exec /usr/local/bin/claude-bottle-squid"]\n'
     )
     subprocess.run(["docker", "build", "-q", "-t", OPEN_PROXY, str(ctx)], check=True, capture_output=True)
-    subprocess.run([str(REPO / "scripts" / "k8s" / "import-images.sh"), OPEN_PROXY], check=True)
+    subprocess.run([str(REPO / "scripts" / "setup" / "cluster" / "import-images.sh"), OPEN_PROXY], check=True)
     return OPEN_PROXY
 
 

@@ -4,7 +4,7 @@ of our own containers on an --internal network (nothing leaves the machine).
 The proxy under test is Squid (the default, built by `claude-bottle build`)
 unless CLAUDE_BOTTLE_TEST_PROXY=pipelock names the optional Pipelock backend,
 whose image must then be in the engine (scripts/test.sh builds it with
-scripts/pipelock-image.sh where ../shared/pipelock is, and runs that variant
+scripts/setup/pipelock-image.sh where ../shared/pipelock is, and runs that variant
 then). The lab:
 - web: one server answering as every lab host name on 80/443 (and odd ports),
   plus a raw TCP and a UDP listener; every request it sees is logged;
@@ -145,7 +145,7 @@ def lab_image_hash(engine: DockerEngine, dockerfile: Path) -> str:
 def build_lab_image(engine: DockerEngine, image: str, dockerfile: Path) -> None:
     """Build a lab image unless one made of the same files is there. Cached layers
     are not enough: an engine the images were loaded into (a remote one, see
-    scripts/setup-remote-engine.sh) has no build cache and may reach no mirror."""
+    scripts/setup/remote-engine.sh) has no build cache and may reach no mirror."""
     digest = lab_image_hash(engine, dockerfile)
     if engine.image_labels(image, LAB_HASH_LABEL) == (digest,):
         return

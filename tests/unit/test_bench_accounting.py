@@ -1,4 +1,4 @@
-"""The bench's count of a bottle's host processes (scripts/bench_host.py): every
+"""The bench's count of a bottle's host processes (scripts/bench/bench_host.py): every
 process that exists because of the bottle (its CLI and what the CLI started,
 the containerd shims of its containers), none inside its containers, none of
 another bottle's (issue 25: the shims were left out before)."""
@@ -15,7 +15,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bench_host() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_host.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "bench_host.py"
     spec = importlib.util.spec_from_file_location("bench_host", path)
     assert spec is not None
     assert spec.loader is not None

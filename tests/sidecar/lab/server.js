@@ -90,7 +90,7 @@ function handler(scheme) {
   };
 }
 
-// LAB_DIR: the Kubernetes lab runs this outside a container (scripts/k8s/lab.sh)
+// LAB_DIR: the Kubernetes lab runs this outside a container (scripts/setup/cluster/lab.sh)
 const dir = process.env.LAB_DIR || "/lab";
 const tls = { key: fs.readFileSync(`${dir}/key.pem`), cert: fs.readFileSync(`${dir}/cert.pem`) };
 http.createServer(handler("http")).listen(80);

@@ -178,7 +178,7 @@ class Lab:
 @contextmanager
 def lab(label: str, runtime: str) -> Iterator[Lab]:
     """The lab, made and removed; its objects carry `label` (KEY=VALUE)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     from claude_bottle.proxies.base import ProxySpec
     from claude_bottle.proxies.squid import CONFIG_ENV, SquidBackend, render_squid_config
     from claude_bottle.proxies.squid import IMAGE as SQUID

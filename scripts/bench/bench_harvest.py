@@ -2,7 +2,7 @@
 the agent never touches (issue 10): the copy in is a tar | docker cp stream and
 the harvest lists metadata first, so the file never passes through the CLI.
 
-    python3 scripts/bench_harvest.py [--size-gb 2]
+    python3 scripts/bench/bench_harvest.py [--size-gb 2]
 
 Needs the engine and the agent image. Prints the CLI's peak resident memory
 (VmHWM, sampled from /proc while it runs), the wall time, and what came back.
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def peak_kib(pid: int, stop: threading.Event, seen: list[int]) -> None:

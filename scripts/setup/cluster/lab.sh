@@ -16,7 +16,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/../../.." && pwd)
 lab=$K8S_DIR/lab
 LAB_NAMES=(allowed.test blocked.test api.lab.test evil.test evilallowed.test private.lab.test git.allowed.test
   git.lab.test)
@@ -61,7 +61,7 @@ up() {
 
 case ${1:-} in
 start)
-  [ -e "/run/netns/$LAB_NETNS" ] || { log "no lab namespace: run scripts/setup-k8s.sh first"; exit 1; }
+  [ -e "/run/netns/$LAB_NETNS" ] || { log "no lab namespace: run scripts/setup/k8s.sh first"; exit 1; }
   logs=${2:-$lab/logs}
   "$0" stop
   mkdir -p "$lab" "$logs"

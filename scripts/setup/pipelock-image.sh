@@ -5,7 +5,7 @@
 # scratch, the host's CA bundle, the binary), and tagged with the name the
 # product pulls by default, so the suites run the code path users run.
 #
-#   bash scripts/pipelock-image.sh [DIR]    # DIR default: ../shared/pipelock
+#   bash scripts/setup/pipelock-image.sh [DIR]    # DIR default: ../shared/pipelock
 #
 # Prints the image's name on stdout. Where DIR is absent, says so in one line on
 # stderr, prints nothing and exits 0 (the caller decides). A binary whose sha256
@@ -13,7 +13,7 @@
 # and nothing from DIR enters the repository. Idempotent: an image whose label
 # records the same binary, CA bundle and Dockerfile is kept as it is (seconds).
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 src=${1:-$(dirname "$repo")/shared/pipelock}
 ca=/etc/ssl/certs/ca-certificates.crt
 label=dev.claude-bottle-test.pipelock-build
@@ -22,7 +22,7 @@ image=$(cd "$repo/src" && python3 -c \
   'from claude_bottle.proxies.pipelock_image import DEFAULT_PIPELOCK_IMAGE as i; print(i)')
 
 if [ ! -f "$src/pipelock" ] || [ ! -f "$src/pipelock.sha256" ]; then
-  echo "note: no Pipelock build at $src (see scripts/pipelock-image.sh); its image $image is not built" >&2
+  echo "note: no Pipelock build at $src (see scripts/setup/pipelock-image.sh); its image $image is not built" >&2
   exit 0
 fi
 [ -f "$ca" ] || { echo "pipelock-image: no CA bundle at $ca" >&2; exit 1; }

@@ -5,9 +5,9 @@
 # go with it). Builds, downloads and caches are kept. Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/k8s/common.sh"
+. "$here/cluster/common.sh"
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
-"$here/k8s/lab.sh" stop
+"$here/cluster/lab.sh" stop
 # pods first, so nothing they run outlives the shims that watch them
 kill_cgroup "$CGROUP" || true
 kill_cgroup "$SYS_CGROUP"

@@ -2,7 +2,7 @@
 """Benchmark: copying a folder of many small files into a bottle (--cwd) against
 a plain `tar -c | docker cp -` of the same folder.
 
-    python3 scripts/bench_copy.py [--files 20000]
+    python3 scripts/bench/bench_copy.py [--files 20000]
 
 Needs the agent image (claude-bottle build). Prints both times and the ratio.
 """

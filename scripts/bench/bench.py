@@ -21,9 +21,9 @@ same run:
    checked, and 100 MB downloads, through Squid configured as a bottle's
    sidecar, against direct, on an --internal lab network.
 
-    python3 scripts/bench.py [--pairs N] [--at-once N ...] [--requests N] [--downloads N] [--json FILE]
-    python3 scripts/bench.py --quick      # a minute or two, for scripts/test.sh
-    python3 scripts/bench.py --sidecar-only [--runtime runsc]
+    python3 scripts/bench/bench.py [--pairs N] [--at-once N ...] [--requests N] [--downloads N] [--json FILE]
+    python3 scripts/bench/bench.py --quick      # a minute or two, for scripts/test.sh
+    python3 scripts/bench/bench.py --sidecar-only [--runtime runsc]
 
 Needs the agent and Squid images (`claude-bottle build`) and the local engine
 (it reads /proc). Any bottle that did not run, or left an object behind, fails
@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bottles import MANIFEST, RUN_ID, RUN_KEY, Bench, held_at_once, launch_pairs
 from bench_lab import Lab, direct_client, downloads, lab, must

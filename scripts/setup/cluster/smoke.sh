@@ -9,7 +9,7 @@
 # Checks each path before the policies (so every refusal has a positive
 # control) and after; then the proxy reaching the lab by name via the lab DNS;
 # then files in and out through `kubectl exec -i ... tar`.
-# Needs the cluster up (scripts/setup-k8s.sh); starts the lab if it is not up.
+# Needs the cluster up (scripts/setup/k8s.sh); starts the lab if it is not up.
 # Exit status: the number of failed checks.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

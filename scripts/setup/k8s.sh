@@ -9,11 +9,11 @@
 # kube-proxy (iptables) and kube-router as the NetworkPolicy firewall. Every
 # component runs in the network namespace cb-k8s and one private mount
 # namespace; the host's network, sysctls, iptables and Docker are not touched.
-# The lab "internet" is the namespace cb-k8s-lab (scripts/k8s/lab.sh runs its
-# servers). Stop with scripts/teardown-k8s.sh (caches are kept).
+# The lab "internet" is the namespace cb-k8s-lab (scripts/setup/cluster/lab.sh runs its
+# servers). Stop with scripts/setup/k8s-teardown.sh (caches are kept).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/k8s/common.sh"
+. "$here/cluster/common.sh"
 step() { log "$(printf '[%5.1fs] %s' "$(elapsed)" "$*")"; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
@@ -42,21 +42,21 @@ if [ -f "$PIDS/holder.pid" ] && healthy; then
   exit 0
 fi
 # whatever is left of an earlier cluster (crashed, half up) goes first; cheap when nothing is
-"$here/teardown-k8s.sh" 2>/dev/null
+"$here/k8s-teardown.sh" 2>/dev/null
 
 # ---- artifacts (each step skipped when its output exists) ----
 step "building (cached)"
-"$here/k8s/build.sh"
-"$here/k8s/fetch-debs.sh"
+"$here/cluster/build.sh"
+"$here/cluster/fetch-debs.sh"
 mkdir -p "$K8S_DIR/images"
 tool_tar=$K8S_DIR/images/tool.tar
 [ "$tool_tar" -nt "$BIN/cb-k8s-tool" ] ||
-  python3 "$here/k8s/mkimage.py" "$BIN/cb-k8s-tool" "$tool_tar" "$PAUSE_IMAGE" "$TOOL_IMAGE"
-"$here/k8s/gen-conf.sh"
+  python3 "$here/cluster/mkimage.py" "$BIN/cb-k8s-tool" "$tool_tar" "$PAUSE_IMAGE" "$TOOL_IMAGE"
+"$here/cluster/gen-conf.sh"
 step "artifacts ready"
 
 # ---- namespaces, cgroups, the holder ----
-"$here/k8s/netns.sh"
+"$here/cluster/netns.sh"
 for c in /sys/fs/cgroup/*/; do
   case $c in */unified/) continue ;; esac
   mkdir -p "$c$CGROUP"
@@ -69,7 +69,7 @@ rm -rf "$RUN"
 mkdir -p "$PIDS"
 # a new session (launch): the cluster outlives this script and its caller's
 launch "$SYS_CGROUP" nsenter --net="/run/netns/$NETNS" unshare --mount --propagation private \
-  "$here/k8s/ns-init.sh" >"$LOGS/holder.log" 2>&1 </dev/null &
+  "$here/cluster/ns-init.sh" >"$LOGS/holder.log" 2>&1 </dev/null &
 echo $! >"$PIDS/holder.pid"
 for _ in $(seq 50); do grep -q ready "$LOGS/holder.log" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$LOGS/holder.log" || { log "holder failed: $(cat "$LOGS/holder.log")"; exit 1; }
@@ -163,7 +163,7 @@ handler: runsc
 EOY
 
 cat >"$K8S_DIR/env" <<ENV
-# claude-bottle's Kubernetes test cluster (scripts/setup-k8s.sh): plain KEY=VALUE lines,
+# claude-bottle's Kubernetes test cluster (scripts/setup/k8s.sh): plain KEY=VALUE lines,
 # no quoting needed; in a shell: set -a; . $K8S_DIR/env; set +a
 KUBECONFIG=$K8S_DIR/kubeconfig
 CLAUDE_BOTTLE_K8S_DIR=$K8S_DIR

@@ -7,7 +7,7 @@
 # base image comes from debootstrap under the name a Dockerfile would pull, so
 # the product's Dockerfile needs no test-only variant.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 state=/var/lib/claude-bottle-test
 mkdir -p "$state"

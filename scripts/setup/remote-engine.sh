@@ -6,16 +6,16 @@
 # CLI's file system (a bind-mounted stage folder, a file the engine wrote) is
 # then simply not there, and the test fails.
 #
-#   bash scripts/setup-remote-engine.sh            # make it (idempotent), print DOCKER_HOST=...
-#   bash scripts/setup-remote-engine.sh --stop     # remove container and network, keep the
+#   bash scripts/setup/remote-engine.sh            # make it (idempotent), print DOCKER_HOST=...
+#   bash scripts/setup/remote-engine.sh --stop     # remove container and network, keep the
 #                                                  # volume (the images loaded into it) as a cache
-#   bash scripts/setup-remote-engine.sh --teardown # remove container, network and volume
+#   bash scripts/setup/remote-engine.sh --teardown # remove container, network and volume
 #
 # The engine listens without TLS: only on a private bridge network of this host,
 # for tests. Nothing is pulled: its image is built from the local Debian base,
 # and the images the tests need are copied in with docker save | docker load.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 IMAGE=claude-bottle-test/dockerd:3
 OLD_IMAGES=(claude-bottle-test/dockerd:2)  # replaced by $IMAGE; removed when found
