@@ -23,6 +23,7 @@ Nothing from the CLI's host is ever bind-mounted: files go in as tar streams
 
 from __future__ import annotations
 
+from claude_bottle.engine.docker import apiengine  # noqa: F401  (registers the API path on DockerEngine)
 from claude_bottle.engine.docker.engine import DockerEngine
 
 __all__ = ["DockerEngine"]
