@@ -58,13 +58,22 @@ def container_body(
     host: dict[str, Any] = {
         "NetworkMode": mode,
         "CapDrop": ["ALL"],
-        "CapAdd": list(spec.cap_add),
         "SecurityOpt": ["no-new-privileges"],
         "PidsLimit": lim.pids,
         "Memory": size_bytes(lim.memory),
         "ReadonlyRootfs": spec.read_only,
-        "Tmpfs": dict(spec.tmpfs),
+        # What the docker CLI sets where no flag says (the daemon's own default
+        # may be "shareable": another container could join its IPC namespace).
+        "IpcMode": "private",
+        "RestartPolicy": {"Name": "no"},
     }
+    # Only what the CLI's flags would set: an empty list is not the CLI's null.
+    if spec.cap_add:
+        host["CapAdd"] = [
+            cap if cap.upper().startswith("CAP_") else f"CAP_{cap.upper()}" for cap in spec.cap_add
+        ]
+    if spec.tmpfs:
+        host["Tmpfs"] = dict(spec.tmpfs)
     if spec.init:
         host["Init"] = True
     if lim.cpus is not None:
