@@ -285,3 +285,14 @@ def test_an_exec_feeds_stdin_and_reads_both_streams_and_the_status(
     assert (result.returncode, result.stdout, result.stderr) == (3, "fed\n", "warned\n")
     assert [line.split()[1] for line in seen] == ["/v1.25/containers/c1/exec", "/v1.25/exec/x1/start",
                                                   "/v1.25/exec/x1/json"]  # fmt: skip
+
+
+def test_an_exec_stream_gives_stdin_and_stdout_as_streams(fake_engine: tuple[str, list[str]]) -> None:
+    path, _ = fake_engine
+    engine = DockerAPIEngine(binary="/nonexistent/docker", api=DockerSocket(path))
+    with engine.exec_stream("c1", ["cat"]) as running:
+        running.stdin.write(b"fed\n")
+        running.stdin.close()
+        assert running.stdout.read() == b"fed\n"
+        assert running.wait() == 3
+        assert running.stderr_text() == "warned\n"

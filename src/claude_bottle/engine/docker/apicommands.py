@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
+from claude_bottle.engine.api import ExecStream
 from claude_bottle.engine.docker.apispec import exec_body
 from claude_bottle.engine.docker.commands import DockerCommands
 from claude_bottle.engine.docker.socketapi import STDERR, DockerSocket, Hijacked, frames, quoted
@@ -43,13 +44,16 @@ class APICommands(DockerCommands):
     api: DockerSocket
 
     def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None:
+        """The archive endpoint; a stream given is sent as it is read (never held
+        whole) and closed here, so its writer sees a broken pipe if the engine stops early."""
         what = f"cannot copy files into {container}:{dest}"
         try:
-            data = tar if isinstance(tar, bytes) else tar.read()
+            self.api.call(
+                "PUT", f"/containers/{quoted(container)}/archive", {"path": dest}, raw=tar, what=what
+            )
         finally:
             if not isinstance(tar, bytes):
                 tar.close()
-        self.api.call("PUT", f"/containers/{quoted(container)}/archive", {"path": dest}, raw=data, what=what)
 
     @contextlib.contextmanager
     def copy_out(self, container: str, path: str) -> Iterator[IO[bytes]]:
@@ -111,6 +115,21 @@ class APICommands(DockerCommands):
             err.decode("utf-8", "replace"),
         )
 
+    @contextlib.contextmanager
+    def exec_stream(
+        self, container: str, argv: Sequence[str], *, user: str | None = None
+    ) -> Iterator[ExecStream]:
+        exec_id, stream = self._exec(container, argv, stdin=True, user=user, workdir=None)
+        running = APIExecStream(self.api, exec_id, stream)
+        try:
+            yield running
+        finally:
+            for end in (running.stdin, running.stdout):
+                with contextlib.suppress(OSError):
+                    end.close()
+            stream.close()  # the demultiplexer's read ends
+            running.thread.join()
+
     def attach(
         self,
         container: str,
@@ -135,6 +154,59 @@ class APICommands(DockerCommands):
         finally:
             stream.close()
         return self._exit_code(exec_id)
+
+
+class _StdinOf(io.RawIOBase):
+    """A command's stdin on its hijacked stream: closing it ends the stdin alone."""
+
+    def __init__(self, stream: Hijacked) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._stream.send(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close_write()
+        super().close()
+
+
+class APIExecStream:
+    """A command running in a container on the API (engine.api.ExecStream): its
+    stdin written to the stream, its stdout demultiplexed into a pipe by a thread,
+    its stderr kept."""
+
+    def __init__(self, api: DockerSocket, exec_id: str, stream: Hijacked) -> None:
+        self._api, self._exec_id, self._stream = api, exec_id, stream
+        self.stdin: IO[bytes] = io.BufferedWriter(_StdinOf(stream))
+        read_end, self._write_end = os.pipe()
+        self.stdout: IO[bytes] = os.fdopen(read_end, "rb")
+        self._stderr = bytearray()
+        self.thread = threading.Thread(target=self._demux, daemon=True)
+        self.thread.start()
+
+    def _demux(self) -> None:
+        try:
+            for kind, payload in frames(self._stream.read):
+                if kind == STDERR:
+                    self._stderr.extend(payload)
+                else:
+                    _write_all(self._write_end, payload)
+        finally:
+            os.close(self._write_end)
+
+    def wait(self) -> int:
+        self.thread.join()
+        code = self._api.json("GET", f"/exec/{self._exec_id}/json").get("ExitCode")
+        return int(code) if code is not None else 1
+
+    def stderr_text(self) -> str:
+        self.thread.join()
+        return self._stderr.decode("utf-8", "replace")
 
 
 def _stdin_reader() -> Callable[[], bytes]:

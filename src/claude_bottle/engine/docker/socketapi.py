@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from claude_bottle.console import trace
 from claude_bottle.engine.docker.runner import error_kind
@@ -142,14 +142,24 @@ class DockerSocket:
         method: str,
         path: str,
         *,
-        body: bytes | None = None,
+        body: bytes | IO[bytes] | None = None,
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> tuple[int, bytes]:
+        """One request; a stream as the body is sent in chunks as it is read."""
         conn = UnixHTTPConnection(self.path, timeout=timeout)
         try:
             headers = {"Content-Type": content_type} if body is not None else {}
-            conn.request(method, f"/{API_VERSION}{path}", body=body, headers=headers)
+            streamed = body is not None and not isinstance(body, bytes)
+            try:
+                conn.request(
+                    method, f"/{API_VERSION}{path}", body=body, headers=headers, encode_chunked=streamed
+                )
+            except (BrokenPipeError, ConnectionResetError):
+                if not streamed:
+                    raise
+                # The engine answered before taking the whole stream (a missing
+                # folder, a container gone): its answer says why.
             answer = conn.getresponse()
             return answer.status, answer.read()
         finally:
@@ -162,7 +172,7 @@ class DockerSocket:
         query: Mapping[str, Any] | None = None,
         *,
         body: Any = None,
-        raw: bytes | None = None,
+        raw: bytes | IO[bytes] | None = None,
         what: str = "",
         ok: tuple[int, ...] = (),
     ) -> bytes:
@@ -235,7 +245,10 @@ class Hijacked:
             self._sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
-        # The connection closes its response (and so the reader) and the socket.
+        # A shutdown wakes a read blocked in another thread (a close alone may not);
+        # the connection then closes its response (and so the reader) and the socket.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError, ValueError):
             self._conn.close()
         with contextlib.suppress(OSError, ValueError):
