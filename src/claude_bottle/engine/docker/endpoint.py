@@ -55,7 +55,7 @@ def socket_candidate(settings: Settings, environ: Mapping[str, str]) -> str | No
     but for reading the CLI's config file)."""
     mode = (settings.docker_api or "").lower()
     if mode not in API_MODES:
-        raise UsageError(f"{ENVIRONMENT['docker_api']}: '{mode}' is not one of auto, cli")
+        raise UsageError(f"{ENVIRONMENT['docker_api']}: '{settings.docker_api}' is not one of auto, cli")
     if mode == "cli" or settings.docker or environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT"):
         return None
     if current_context(environ) not in ("", "default"):

@@ -1,6 +1,7 @@
 """The docker CLI as an `engine.api.Engine`: `DockerEngine` composes the
 process runner, the endpoint, resources, files and commands, and images, and
-answers for the engine itself (its version, runtimes and known faults)."""
+answers for the engine itself (its version, runtimes and known faults).
+`locate` hands a session on the local socket to apiengine.DockerAPIEngine."""
 
 from __future__ import annotations
 
