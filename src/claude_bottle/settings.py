@@ -39,6 +39,9 @@ class Settings:
     manifest: str | None = _env("CLAUDE_BOTTLE_MANIFEST")
     docker: str | None = _env("CLAUDE_BOTTLE_DOCKER")
     engine: str | None = _env("CLAUDE_BOTTLE_ENGINE")
+    # "cli": every Docker call through the docker CLI, never the local socket's API
+    # (engine/docker/endpoint.py chooses).
+    docker_api: str | None = _env("CLAUDE_BOTTLE_DOCKER_API")
     # The Kubernetes engine's (engine/k8s/config.py checks them).
     k8s_context: str | None = _env("CLAUDE_BOTTLE_K8S_CONTEXT")
     k8s_namespace: str | None = _env("CLAUDE_BOTTLE_K8S_NAMESPACE")

@@ -23,7 +23,9 @@ PATHS = "paths.py"
 # The two processes the tool starts read their settings at their own edge, once:
 # the CLI, and the watchdog (started by the CLI with an explicit environment).
 WATCHDOG = "bottle/reaper.py"
-ENGINE_READS_HOME = {"engine/k8s/cluster.py"}  # the kubeconfig's default place, as kubectl finds it
+# The engines' own clients' files, found where those clients find them: the
+# kubeconfig (as kubectl does) and the docker CLI's config (its current context).
+ENGINE_READS_HOME = {"engine/k8s/cluster.py", "engine/docker/endpoint.py"}
 
 ENVIRON_WRITERS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
 

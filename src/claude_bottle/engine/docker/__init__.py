@@ -19,10 +19,17 @@ reached).
 
 Nothing from the CLI's host is ever bind-mounted: files go in as tar streams
 (`docker cp`), so a remote engine (DOCKER_HOST) runs a bottle the same way.
+
+On the local engine the same calls are Engine API requests on its unix socket
+instead (apiengine.DockerAPIEngine, chosen once per session by
+endpoint.api_socket; CLAUDE_BOTTLE_DOCKER_API=cli keeps the CLI): no docker
+client process a call. A command on a terminal, images and remote engines stay
+the CLI's.
 """
 
 from __future__ import annotations
 
+from claude_bottle.engine.docker import apiengine  # noqa: F401  (registers the API path on DockerEngine)
 from claude_bottle.engine.docker.engine import DockerEngine
 
 __all__ = ["DockerEngine"]

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+from claude_bottle.engine.api import ExecStream
 from claude_bottle.engine.docker.argv import exec_args
 from claude_bottle.engine.docker.runner import DockerCLI, DockerExecStream, Drain
 
@@ -69,7 +70,7 @@ class DockerCommands(DockerCLI):
     @contextlib.contextmanager
     def exec_stream(
         self, container: str, argv: Sequence[str], *, user: str | None = None
-    ) -> Iterator[DockerExecStream]:
+    ) -> Iterator[ExecStream]:
         args = exec_args(container, argv, interactive=True, user=user)
         proc = self.popen(*args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stream = DockerExecStream(proc)

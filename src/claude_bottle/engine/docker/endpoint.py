@@ -1,14 +1,20 @@
 """Where the docker CLI sends its calls: its current context and that context's
-endpoint (`docker context inspect`), and whether the engine runs on this host."""
+endpoint (`docker context inspect`), and whether the engine runs on this host;
+and whether a session may speak the engine's API on the local socket instead
+(`api_socket`, chosen once per session)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from claude_bottle.engine.api import EngineTarget
 from claude_bottle.engine.docker.runner import DockerCLI
+from claude_bottle.engine.docker.socketapi import DEFAULT_SOCKET, DockerSocket
+from claude_bottle.errors import UsageError
+from claude_bottle.settings import ENVIRONMENT, Settings
 
 
 def engine_endpoint(context_inspect: str, environ: Mapping[str, str]) -> str:
@@ -28,6 +34,42 @@ def context_name(context_inspect: str) -> str:
         return str(json.loads(context_inspect)[0]["Name"])
     except (ValueError, LookupError, TypeError):
         return ""
+
+
+API_MODES = ("", "auto", "cli")
+CONFIG_MAX = 1 << 20
+
+
+def current_context(environ: Mapping[str, str]) -> str:
+    """The docker CLI's current context from its config file ("" when none is set)."""
+    folder = environ.get("DOCKER_CONFIG") or os.path.join(environ.get("HOME", ""), ".docker")
+    try:
+        with open(os.path.join(folder, "config.json"), "rb") as f:
+            return str(json.loads(f.read(CONFIG_MAX)).get("currentContext") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def socket_candidate(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The local socket the API may be spoken on, or None for the docker CLI (pure
+    but for reading the CLI's config file)."""
+    mode = (settings.docker_api or "").lower()
+    if mode not in API_MODES:
+        raise UsageError(f"{ENVIRONMENT['docker_api']}: '{settings.docker_api}' is not one of auto, cli")
+    if mode == "cli" or settings.docker or environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT"):
+        return None
+    if current_context(environ) not in ("", "default"):
+        return None
+    return DEFAULT_SOCKET
+
+
+def api_socket(settings: Settings, environ: Mapping[str, str]) -> DockerSocket | None:
+    """The socket client for this session, when the local socket answers."""
+    path = socket_candidate(settings, environ)
+    if path is None or not Path(path).is_socket():
+        return None
+    client = DockerSocket(path)
+    return client if client.ping() else None
 
 
 class DockerEndpoint(DockerCLI):

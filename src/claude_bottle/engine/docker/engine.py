@@ -1,6 +1,7 @@
 """The docker CLI as an `engine.api.Engine`: `DockerEngine` composes the
 process runner, the endpoint, resources, files and commands, and images, and
-answers for the engine itself (its version, runtimes and known faults)."""
+answers for the engine itself (its version, runtimes and known faults).
+`locate` hands a session on the local socket to apiengine.DockerAPIEngine."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from claude_bottle.engine.api import Capabilities, EngineCheck, ImageStore
 from claude_bottle.engine.docker.commands import DockerCommands
@@ -42,6 +44,11 @@ class DockerEngine(DockerEndpoint, DockerResources, DockerCommands, DockerImages
     # The current context and its endpoint, once asked (`docker context inspect`).
     context: str = ""
     endpoint: str = ""
+    # The same engine on the local socket's API (apiengine.py extends this class,
+    # so it cannot be imported here): set when the package is imported. The
+    # first answers for a session (None: the CLI), the second for a description.
+    on_socket: ClassVar[Callable[[Settings, str], DockerEngine | None] | None] = None
+    from_socket: ClassVar[Callable[[str, str], DockerEngine] | None] = None
 
     @classmethod
     def locate(cls, settings: Settings) -> DockerEngine:
@@ -53,6 +60,10 @@ class DockerEngine(DockerEndpoint, DockerResources, DockerCommands, DockerImages
             raise EngineUnavailable(
                 "docker not found on PATH: install Docker (https://docs.docker.com/engine/install/)"
             )
+        on_socket = DockerEngine.on_socket if cls is DockerEngine else None
+        engine = on_socket(settings, binary) if on_socket is not None else None
+        if engine is not None:  # the local socket answers: its API, not a docker client process a call
+            return engine
         probe = cls(binary=binary)
         with ThreadPoolExecutor(max_workers=1) as pool:
             where = pool.submit(probe.current_endpoint)
@@ -69,8 +80,11 @@ class DockerEngine(DockerEndpoint, DockerResources, DockerCommands, DockerImages
         return cls(binary=binary, pins=pins, version=version, context=context, endpoint=endpoint)
 
     @classmethod
-    def described(cls, binary: str, context: str = "") -> DockerEngine:
-        """The engine `describe()` named: the same CLI and the same context."""
+    def described(cls, binary: str, context: str = "", api: str = "") -> DockerEngine:
+        """The engine `describe()` named: the same CLI and the same context, or
+        the same local socket (the dialect chosen once, for the whole session)."""
+        if api and DockerEngine.from_socket is not None:
+            return DockerEngine.from_socket(binary, api)
         return cls(binary=binary, pins={"DOCKER_CONTEXT": context} if context else {})
 
     def describe(self) -> tuple[str, ...]:
