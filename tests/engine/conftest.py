@@ -74,8 +74,9 @@ def case_label() -> str:
 
 
 def labelled_objects(engine: DockerEngine) -> list[str]:
-    """What the running test's sessions left in the engine (claude-bottle's objects only)."""
-    flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={case_label()}")
+    """What the running test's sessions left in the engine (claude-bottle's objects
+    only, those that remove themselves, like the floor's container, included)."""
+    flt = ("--filter", f"label={labels.SESSION}", "--filter", f"label={case_label()}")
     containers = engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
     networks = engine.lines("network", "ls", *flt, "--format", "network {{.Name}}")
     return containers + networks

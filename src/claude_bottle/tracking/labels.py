@@ -70,8 +70,9 @@ def for_role(labels: Mapping[str, str], role: str) -> dict[str, str]:
 
 
 def unmanaged(labels: Mapping[str, str]) -> dict[str, str]:
-    """For an object that removes itself: still the session's, but nothing `cleanup`
-    must remove (MANAGED marks what it must)."""
+    """For an object that removes itself: still the session's (found and removed
+    with it by `cleanup` and the watchdog, should it outlive its run), but not
+    one of the bottle's resources (MANAGED marks those)."""
     return {key: value for key, value in labels.items() if key != MANAGED}
 
 

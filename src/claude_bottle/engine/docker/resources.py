@@ -79,7 +79,12 @@ class DockerResources(DockerCLI):
         """`docker run --rm -i`; `join` shares that container's network namespace."""
         assert not spec.secret_env, "a container run to its end is given no secrets"
         args = ("run", "--rm", "-i", *container_args(spec, f"container:{join}" if join else None))
-        result = self.run(*args, stdin=stdin if stdin is not None else b"", check=False)
+        try:
+            result = self.run(*args, stdin=stdin if stdin is not None else b"", check=False)
+        finally:
+            # `--rm` is the engine's to honour, and an exited one was seen left
+            # behind under load (Docker 20.10): removed here too, quietly.
+            self._remove_quietly(spec.name)
         if result.returncode == 125:  # docker's own failure, not the command's
             raise self.error_of(result)
         return result
