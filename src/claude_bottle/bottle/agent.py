@@ -138,7 +138,12 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         network: str,
         proxy_host: str,
         environ: Mapping[str, str] | None = None,
+        adopted: bool = False,
     ) -> None:
+        """`adopted`: the container runs already (a warm pool's, made with none of
+        the agent's values): they are handed to the session's command instead."""
+        self.adopted = adopted
+        self.command_env: dict[str, str] = {}
         self.engine = engine
         self.plan = plan
         self.labels = L.for_role(labels, L.ROLE_AGENT)
@@ -159,6 +164,9 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
 
     def _start(self) -> AgentContainer:
         values = env_values(self.plan, self.environ)
+        if self.adopted:
+            self.command_env = values
+            return self
         while True:
             spec = agent_spec(self.plan, self.name, self.network, self.labels, self.proxy_host)
             try:
@@ -178,8 +186,9 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
     def attach(self, argv: tuple[str, ...], *, tty: bool) -> int:
         """Run `argv` as the agent's user in its workspace, wired to this terminal."""
         return self.engine.attach(
-            self.name, argv, tty=tty, user=agent_image.USER, workdir=self.plan.workspace
-        )
+            self.name, argv, tty=tty, user=agent_image.USER, workdir=self.plan.workspace,
+            env=self.command_env or None,
+        )  # fmt: skip
 
     def exec(self, argv: tuple[str, ...]) -> str:
         """Run `argv` as the agent's user in its workspace; its output."""

@@ -96,7 +96,11 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         leave_to: Successor | None = None,
         credentials: Mapping[int, str] | None = None,
         ssh_keys: Sequence[bytes] = (),
+        adopted: bool = False,
     ) -> None:
+        """`adopted`: it runs already (a warm pool's, made with no credential), and
+        is taken over: its address is `ip` where it has one."""
+        self.adopted = adopted
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
@@ -145,6 +149,10 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
             raise exc.saying("the egress sidecar did not start") from None
 
     def __enter__(self) -> EgressSidecar:
+        if self.adopted:
+            assert not self.credentials, "a pooled sidecar is given no credential"
+            assert not self.ssh_keys, "a pooled sidecar is given no ssh key"
+            return self
         try:
             self._start()
             self.engine.connect(self.egress, self.name)
