@@ -52,6 +52,10 @@ def test_the_key_ignores_secrets_files_and_the_session(tmp_path: Path) -> None:
     assert pool_key(base) == pool_key(other)
 
 
+def egress(**changed: Any) -> Any:
+    return lambda p: replace(p, bottle=replace(p.bottle, egress=replace(p.bottle.egress, **changed)))
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -63,20 +67,10 @@ def test_the_key_ignores_secrets_files_and_the_session(tmp_path: Path) -> None:
         pytest.param(lambda p: replace(p, egress_network="their-net"), id="egress-network"),
         pytest.param(lambda p: replace(p, extra_labels=(("ci", "1"),)), id="labels"),
         pytest.param(lambda p: replace(p, target=EngineTarget("docker", endpoint="ssh://x")), id="engine"),
-        pytest.param(
-            lambda p: replace(p, bottle=replace(p.bottle, egress=replace(p.bottle.egress, allow=("b.test",)))),
-            id="egress-allow",
-        ),
-        pytest.param(
-            lambda p: replace(p, bottle=replace(p.bottle, egress=replace(p.bottle.egress, internal=("git.test",)))),
-            id="egress-internal",
-        ),
-        pytest.param(
-            lambda p: replace(p, bottle=replace(p.bottle, egress=replace(p.bottle.egress, sni=False))), id="sni"
-        ),
-        pytest.param(
-            lambda p: replace(p, bottle=replace(p.bottle, egress=replace(p.bottle.egress, dlp="off"))), id="dlp"
-        ),
+        pytest.param(egress(allow=("b.test",)), id="egress-allow"),
+        pytest.param(egress(internal=("git.test",)), id="egress-internal"),
+        pytest.param(egress(sni=False), id="sni"),
+        pytest.param(egress(dlp="off"), id="dlp"),
     ],
 )
 def test_the_key_differs_on_each_field_a_pooled_bottle_fixes(tmp_path: Path, change: Any) -> None:
@@ -91,8 +85,8 @@ def test_a_sidecar_that_holds_a_credential_is_never_pooled(tmp_path: Path) -> No
         agent={"env": {"ANTHROPIC_API_KEY": {"from_env": "KEY"}}},
         environ={"KEY": "sk-ant-api03-" + "x" * 40},
     )
-    reason = pool_refusal(plan)
-    assert reason == "its sidecar holds credentials (ANTHROPIC_API_KEY), which a pooled sidecar is never given"
+    refused = "its sidecar holds credentials (ANTHROPIC_API_KEY), which a pooled sidecar is never given"
+    assert pool_refusal(plan) == refused
 
 
 def test_a_plain_bottle_is_pooled_on_docker_only(tmp_path: Path) -> None:

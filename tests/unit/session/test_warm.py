@@ -36,8 +36,12 @@ def pool_with_one(tmp_path: Path, plan: LaunchPlan) -> HostPaths:
     paths = HostPaths(tmp_path / "home", tmp_path / "config", tmp_path / "state", tmp_path / "data")
     folder = PoolFolder.of(paths.state, pool_key(plan))
     write_keeper(folder, current_owner(), "a", 1)
-    folder.publish(ReadyBottle("pooled1", "claude-bottle-a-pooled1-agent", "claude-bottle-a-pooled1-proxy",
-                               "claude-bottle-a-pooled1-internal", "10.243.7.0/28", "", current_owner()))  # fmt: skip
+    names = (
+        "claude-bottle-a-pooled1-agent",
+        "claude-bottle-a-pooled1-proxy",
+        "claude-bottle-a-pooled1-internal",
+    )
+    folder.publish(ReadyBottle("pooled1", *names, "10.243.7.0/28", "", current_owner()))
     return paths
 
 
