@@ -22,7 +22,7 @@ from claude_bottle.bottle.readiness import wait_until_healthy
 from claude_bottle.bottle.sidecar import EgressSidecar
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
-from claude_bottle.errors import ClaudeBottleError
+from claude_bottle.errors import ClaudeBottleError, Interrupted
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.names import new_session_id, session_object_name
 from claude_bottle.plan.plan import LaunchPlan
@@ -103,12 +103,16 @@ class Keeper:
             if self.mine - waiting:  # claimed since the last look
                 last_claim = time.monotonic()
             self.mine &= waiting
+            if not self.folder.keeper_file.exists():  # its record removed: nobody can reach it
+                return
             if time.monotonic() - last_claim > self.idle:
                 info(f"no claim for {self.idle:g}s: the warm pool ends")
                 return
             if len(waiting) < self.size:
                 try:
                     ready = make_ready(self.engine, self.plan, self.key)
+                except Interrupted:  # a signal while resources were entered (and then removed)
+                    return
                 except ClaudeBottleError as exc:
                     info(f"a pooled bottle did not start: {exc}")
                     self.stopping.wait(RETRY)
