@@ -4,10 +4,9 @@ so that teardown runs in reverse order on every path, signals included."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from typing import Any
@@ -26,6 +25,7 @@ from claude_bottle.hostenv import watchdog_env
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
+from claude_bottle.session.clock import PhaseClock
 from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence
 from claude_bottle.session.preflight import preflight, refuse_unworkable_proxy
@@ -38,24 +38,6 @@ from claude_bottle.tracking.pool import Claim
 from claude_bottle.workspace.outflow import Budget
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
-
-
-@dataclass
-class PhaseClock:
-    """When each phase of a session ended (monotonic seconds), for --timings."""
-
-    start: float = field(default_factory=time.monotonic)
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, phase: str) -> None:
-        self.marks[phase] = time.monotonic()
-
-    def durations(self) -> list[tuple[str, float]]:
-        out, last = [], self.start
-        for phase, at in self.marks.items():
-            out.append((phase, at - last))
-            last = at
-        return out
 
 
 @dataclass
