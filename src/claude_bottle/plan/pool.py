@@ -47,6 +47,8 @@ def pool_refusal(plan: LaunchPlan) -> str | None:
     sidecar: such a configuration is never pooled."""
     if plan.target.engine != "docker":
         return "the warm pool is Docker-only for now"
+    if plan.container_pinned:
+        return "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
     credentials = plan.credentials
     if credentials.injections or credentials.placeholders:
         names = (*(i.variable for i in credentials.injections), *credentials.placeholders)

@@ -141,17 +141,23 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def claimant_alive(state: Path, session_id: str) -> bool:
-    """True when a live process claimed this pooled session (it is then theirs,
-    though its labels name the keeper that made it)."""
+def claimer_of(state: Path, session_id: str) -> Owner | None:
+    """The process that claimed this pooled session, if one did: the session is
+    then its own, though the objects' labels name the keeper that made them."""
     for claimed in (state / "pool").glob(f"*/claimed/{session_id}"):
         try:
             claimer = json.loads(claimed.read_text()).get("claimer")
         except (OSError, ValueError):
             continue
-        if claimer and owner_alive(Owner(**claimer)):
-            return True
-    return False
+        if claimer:
+            return Owner(**claimer)
+    return None
+
+
+def claimant_alive(state: Path, session_id: str) -> bool:
+    """True when a live process claimed this pooled session."""
+    claimer = claimer_of(state, session_id)
+    return claimer is not None and owner_alive(claimer)
 
 
 def write_keeper(folder: PoolFolder, keeper: Owner, name: str, size: int) -> None:

@@ -93,3 +93,5 @@ def test_a_plain_bottle_is_pooled_on_docker_only(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, agent={"env": {"K": {"from_env": "HOSTK"}}}, environ={"HOSTK": "v"})
     assert pool_refusal(plan) is None
     assert pool_refusal(plan.on(EngineTarget("kubernetes"))) == "the warm pool is Docker-only for now"
+    pinned = "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
+    assert pool_refusal(replace(plan, container_pinned=True)) == pinned

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from claude_bottle.tracking.labels import Owner
 from claude_bottle.tracking.owner import current_owner
-from claude_bottle.tracking.pool import PoolFolder, ReadyBottle, claimant_alive, pools_of, write_keeper
+from claude_bottle.tracking.pool import (
+    PoolFolder,
+    ReadyBottle,
+    claimant_alive,
+    claimer_of,
+    pools_of,
+    write_keeper,
+)
 
 DEAD = Owner(pid=2**22 + 1, start="0", host=current_owner().host)  # above pid_max: never alive
 
@@ -78,3 +85,11 @@ def test_pools_are_found_by_the_agent_their_keeper_was_started_for(tmp_path: Pat
     write_keeper(mine, current_owner(), "a", 2)
     write_keeper(other, current_owner(), "b", 2)
     assert pools_of(tmp_path, "a") == [mine]
+
+
+def test_the_claimer_of_a_pooled_session_is_read_back(tmp_path: Path) -> None:
+    folder = PoolFolder.of(tmp_path, "k")
+    folder.publish(ready("s1"))
+    assert claimer_of(tmp_path, "s1") is None  # ready: its keeper's
+    assert folder.take("s1", DEAD) is not None
+    assert claimer_of(tmp_path, "s1") == DEAD  # `stop` signals it, not the keeper its labels name
