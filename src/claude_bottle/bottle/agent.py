@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from claude_bottle import agent_image
@@ -139,10 +140,13 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         proxy_host: str,
         environ: Mapping[str, str] | None = None,
         adopted: bool = False,
+        pooled: bool = False,
     ) -> None:
-        """`adopted`: the container runs already (a warm pool's, made with none of
-        the agent's values): they are handed to the session's command instead."""
+        """`pooled`: made for a warm pool, with none of the agent's values;
+        `adopted`: such a container, running already, taken over by a session:
+        the values are handed to the session's command instead."""
         self.adopted = adopted
+        self.pooled = pooled
         self.command_env: dict[str, str] = {}
         self.engine = engine
         self.plan = plan
@@ -163,12 +167,14 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
             raise
 
     def _start(self) -> AgentContainer:
-        values = env_values(self.plan, self.environ)
+        values = {} if self.pooled else env_values(self.plan, self.environ)
         if self.adopted:
             self.command_env = values
             return self
         while True:
             spec = agent_spec(self.plan, self.name, self.network, self.labels, self.proxy_host)
+            if self.pooled:
+                spec = replace(spec, secret_env=())
             try:
                 self.engine.run_container(spec, values)
             except EngineError as exc:

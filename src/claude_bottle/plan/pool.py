@@ -2,7 +2,8 @@
 
 A pooled bottle is made before anyone asks for it, so it may differ from a cold
 one only in what is handed in at the claim: the agent's variables (through the
-command's exec), its files (copied in, as for a cold bottle) and the session.
+command's exec), the sidecar's credentials (bottle/sidecar.py), its files
+(copied in, as for a cold bottle) and the session.
 Everything the engine fixes when it makes the network, the sidecar and the
 agent container must match exactly, and is in the key."""
 
@@ -29,6 +30,8 @@ def pool_key(plan: LaunchPlan) -> str:
         "runtime": plan.bottle.runtime,
         "limits": [lim.pids, lim.memory, lim.cpus, lim.disk],
         "home": plan.container_home,
+        # The names bound (not their values): they shape the agent's environment.
+        "env": sorted(plan.env_names),
         "sidecar_image": plan.sidecar_image,
         "proxy": plan.bottle.egress.proxy,
         # The sidecar's whole configuration: allowlist, internal hosts, DLP, SNI, ssh routes.
@@ -43,17 +46,18 @@ def pool_key(plan: LaunchPlan) -> str:
 
 def pool_refusal(plan: LaunchPlan) -> str | None:
     """Why this plan's bottle cannot come from a warm pool, or None.
-    A credential the sidecar holds would have to be baked into a pooled
-    sidecar: such a configuration is never pooled."""
+    A credential is never baked into a pooled sidecar: one its proxy cannot
+    take once it runs (ssh keys: its ssh-agent starts with it) is not pooled."""
     if plan.target.engine != "docker":
         return "the warm pool is Docker-only for now"
     if plan.container_pinned:
         return "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
     credentials = plan.credentials
-    if credentials.injections or credentials.placeholders:
-        names = (*(i.variable for i in credentials.injections), *credentials.placeholders)
-        held = ", ".join(dict.fromkeys(names))
-        return f"its sidecar holds credentials ({held}), which a pooled sidecar is never given"
+    if credentials.injections and plan.proxy.hand_in(plan.proxy_spec(), {}) is None:
+        held = ", ".join(dict.fromkeys(i.variable for i in credentials.injections))
+        return (
+            f"its sidecar holds credentials ({held}), and {plan.proxy.name} cannot be given them once it runs"
+        )
     if credentials.held_keys:
         return "its sidecar holds ssh keys, which a pooled sidecar is never given"
     return None

@@ -63,7 +63,7 @@ def make_ready(engine: Engine, plan: LaunchPlan, key: str) -> ReadyBottle:
             enter_together(stack, sidecar)
             together = ()
         # None of the agent's values: they are handed to the claimer's command.
-        agent = AgentContainer(engine, replace(own, env=()), labels, internal.name, sidecar.address, {})
+        agent = AgentContainer(engine, own, labels, internal.name, sidecar.address, {}, pooled=True)
         sidecar.agent_gone = agent.gone
         enter_together(stack, *together, agent)
         apply_floor(engine, own, sidecar.name, sidecar.labels, internal.subnet)

@@ -78,15 +78,25 @@ def test_the_key_differs_on_each_field_a_pooled_bottle_fixes(tmp_path: Path, cha
     assert pool_key(change(plan)) != pool_key(plan)
 
 
-def test_a_sidecar_that_holds_a_credential_is_never_pooled(tmp_path: Path) -> None:
+def test_a_credential_the_sidecar_holds_is_handed_in_at_the_claim_never_in_a_command_line(
+    tmp_path: Path,
+) -> None:
+    value = "sk-ant-api03-" + "x" * 40
     plan = plan_of(
         tmp_path,
         bottle={"egress": {"allow": ["api.anthropic.com"]}},
         agent={"env": {"ANTHROPIC_API_KEY": {"from_env": "KEY"}}},
-        environ={"KEY": "sk-ant-api03-" + "x" * 40},
+        environ={"KEY": value},
     )
-    refused = "its sidecar holds credentials (ANTHROPIC_API_KEY), which a pooled sidecar is never given"
-    assert pool_refusal(plan) == refused
+    assert pool_refusal(plan) is None  # Squid takes it once it runs
+    injection = plan.credentials.injections[0]
+    hand_in = plan.proxy.hand_in(plan.proxy_spec(), {injection.port: value})
+    assert hand_in is not None
+    argv, stdin = hand_in
+    assert value not in " ".join(argv)
+    assert value in stdin.decode()
+    # Its variable's name shapes the agent's environment: a bottle without it is another.
+    assert pool_key(plan) != pool_key(plan_of(tmp_path, bottle={"egress": {"allow": ["api.anthropic.com"]}}))
 
 
 def test_a_plain_bottle_is_pooled_on_docker_only(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
 from claude_bottle.plan.pool import COLD, WARM, pool_key
+from claude_bottle.proxies.squid import CREDENTIALS_FILE, RELOADED
 from claude_bottle.session import launch
 from claude_bottle.session.warm import NONE_READY, claim_ready, peek
 from claude_bottle.tracking.owner import current_owner
@@ -78,3 +79,29 @@ def test_without_a_ready_bottle_the_plan_says_it_starts_cold(tmp_path: Path) -> 
     assert claim is None
     assert cold.start == (COLD, NONE_READY)
     assert cold.session_id == plan.session_id
+
+
+def test_a_claimed_sidecar_is_given_its_credential_on_stdin_then_reloads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    value = "sk-ant-api03-" + "y" * 40
+    data = {
+        "bottles": {"b": {"egress": {"allow": ["api.anthropic.com"]}}},
+        "agents": {"a": {"bottle": "b", "env": {"ANTHROPIC_API_KEY": {"from_env": "KEY"}}}},
+    }
+    options = Options("a", command=("true",), interactive=False)
+    plan = build_plan(parse_manifest(data, "m", tmp_path), options, {"KEY": value}, "s1", frozenset())
+    paths = pool_with_one(tmp_path, plan)
+    claimed_plan, claim = claim_ready(plan, paths)
+    assert claim is not None
+    monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(False))
+    engine = FakeEngine(Capabilities("pins", True, True, True))
+    engine.exec_stdout = RELOADED  # what the reload prints once Squid runs the new configuration
+    checked: Engine = engine
+    with launch.bottle(claimed_plan, checked, {"KEY": value}, paths=paths, claimed=claim) as session:
+        session.ready()
+    handed = [stdin for argv, stdin in engine.execs if CREDENTIALS_FILE in argv]
+    assert len(handed) == 1
+    assert value in handed[0]  # on the exec's stdin
+    assert all(value not in " ".join(argv) for argv, _ in engine.execs)  # never in a command line
+    assert any(argv[-1].startswith("set -eu") for argv, _ in engine.execs)  # then the proxy reloads
