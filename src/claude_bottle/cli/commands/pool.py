@@ -23,10 +23,12 @@ from claude_bottle.manifest.trust import require_trust
 from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.pool import idle_seconds, pool_key, pool_refusal
 from claude_bottle.session.pool_keeper import Keeper, drain
+from claude_bottle.settings import ENVIRONMENT
 from claude_bottle.tracking.owner import owner_alive
 from claude_bottle.tracking.pool import PoolFolder, pools_of, read_keeper
 
-STOP_TIMEOUT = 120.0  # seconds `--stop` waits for the keeper to remove its bottles
+STOP_TIMEOUT = 120.0
+OWN = "CLAUDE_BOTTLE_"  # seconds `--stop` waits for the keeper to remove its bottles
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -87,8 +89,11 @@ def keeper_env(args: argparse.Namespace, plan: LaunchPlan) -> dict[str, str]:
     env = watchdog_env(os.environ, args.settings)
     env.update({k: v for k, v in os.environ.items() if k.startswith("XDG_")})
     for binding in plan.env:
-        if binding.host_var is not None:
-            env.setdefault(binding.host_var, "")
+        # The allowlist passes CLAUDE_BOTTLE_* on (the sign-in token among them): replaced too.
+        if binding.host_var is not None and (binding.host_var not in env or binding.host_var.startswith(OWN)):
+            env[binding.host_var] = "-"
+    if env.get(ENVIRONMENT["oauth_token"]):
+        env[ENVIRONMENT["oauth_token"]] = "-"  # set (its plan binds it), never its value
     return env
 
 
