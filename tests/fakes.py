@@ -49,6 +49,7 @@ class FakeEngine:
         self.exec_stdout = ""
         self.exec_stderr = ""
         self.execs: list[tuple[tuple[str, ...], str]] = []
+        self.attached: list[tuple[tuple[str, ...], dict[str, str]]] = []
         self.copied: list[tuple[str, dict[str, bytes]]] = []
         self.after_copy_in: Callable[[], None] = lambda: None
         self.log = ""
@@ -131,7 +132,9 @@ class FakeEngine:
         tty: bool,
         user: str | None = None,
         workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
+        self.attached.append((tuple(argv), dict(env or {})))
         return 0
 
     def find(

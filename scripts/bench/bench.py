@@ -6,7 +6,8 @@ same run:
 1. launch: `claude-bottle run bench -- CMD` against a bare `docker run --rm
    IMAGE CMD` (the same command: it prints a token, checked, and the time it
    ended), in interleaved pairs, under runc and runsc, with the floor of any
-   bottle of this design; medians;
+   bottle of this design; medians; and `run` claiming a bottle from a warm
+   pool (`claude-bottle pool`) against the bare run (bench_warm.py);
 2. the command's end to the CLI's exit (the command's last act prints the
    host's clock), and the exit to the last of the bottle's objects gone (read
    on the engine's API every few milliseconds);
@@ -21,7 +22,7 @@ same run:
    checked, and 100 MB downloads, through Squid configured as a bottle's
    sidecar, against direct, on an --internal lab network.
 
-    python3 scripts/bench/bench.py [--pairs N] [--at-once N ...] [--requests N] [--downloads N] [--json FILE]
+    python3 scripts/bench/bench.py [--pairs N] [--warm N] [--at-once N ...] [--requests N] [--downloads N]
     python3 scripts/bench/bench.py --quick      # a minute or two, for scripts/test.sh
     python3 scripts/bench/bench.py --sidecar-only [--runtime runsc]
 
@@ -45,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bottles import MANIFEST, RUN_ID, RUN_KEY, Bench, held_at_once, launch_pairs
 from bench_lab import Lab, direct_client, downloads, lab, must
+from bench_warm import warm_pairs
 
 from tests.installed import cli_argv
 
@@ -133,12 +135,13 @@ def main() -> int:
     )
     parser.add_argument("--sidecar-only", action="store_true", help="only the sidecar on the wire")
     parser.add_argument("--no-runsc", action="store_true", help="launch pairs under runc only")
+    parser.add_argument("--warm", type=int, default=5, help="warm-pool pairs (runc; default 5; 0: none)")
     parser.add_argument("--json", default="bench-results.json")
     quick = "a short pass for CI: 2 pairs per runtime, 3 at once, 100 requests, no downloads"
     parser.add_argument("--quick", action="store_true", help=quick)
     args = parser.parse_args()
     if args.quick:
-        args.pairs, args.at_once, args.requests, args.downloads = 2, [3], 100, 0
+        args.pairs, args.at_once, args.requests, args.downloads, args.warm = 2, [3], 100, 0, 0
     results: dict[str, Any] = {"machine": machine()}
     if not args.sidecar_only:
         with tempfile.TemporaryDirectory() as folder:
@@ -151,6 +154,9 @@ def main() -> int:
             for runtime in runtimes if args.pairs else ():
                 results[f"launch_{runtime}"] = launch_pairs(bench, args.pairs, runtime)
                 print(json.dumps(results[f"launch_{runtime}"]), flush=True)
+            if args.warm:
+                results["warm_pool"] = warm_pairs(bench, args.warm)
+                print(json.dumps(results["warm_pool"]), flush=True)
             for n in args.at_once:
                 results[f"at_once_{n}"] = held_at_once(
                     bench, n, "runc", args.starting, deadline_s=60 + 12 * n
@@ -190,7 +196,10 @@ def table(r: dict[str, Any]) -> list[tuple[str, str]]:
              f"median {launch['all_removed_after_exit_s']['median']:.3f} s, "
              f"max {launch['all_removed_after_exit_s']['max']:.3f} s"),
         ]  # fmt: skip
-    rows.append(("run from a warm pool (target <= 0.5x bare)", "not built (no pool)"))
+    w = r.get("warm_pool")
+    warm = (f"{w['warm_run_s']:.3f} s against bare {w['bare_docker_run_s']:.3f} s: {w['ratio']:.2f}x "
+            f"(medians of {w['pairs']} interleaved pairs)") if w else "not measured (--warm 0)"  # fmt: skip
+    rows.append(("run from a warm pool, runc (target <= 0.5x bare)", warm))
     for key in sorted((k for k in r if k.startswith("at_once_")), key=lambda k: int(k.split("_")[-1])):
         a = r[key]
         by = ", ".join(f"{k} {v}" for k, v in a["host_pss_mb_by_process"].items())

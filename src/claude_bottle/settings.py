@@ -52,6 +52,8 @@ class Settings:
     # Caps on what a session brings out of its bottle (workspace/outflow.py checks them).
     harvest_file_max: str | None = _env("CLAUDE_BOTTLE_HARVEST_FILE_MAX")
     harvest_max: str | None = _env("CLAUDE_BOTTLE_HARVEST_MAX")
+    # Seconds a warm pool's keeper waits with no claim before it ends (session/pool_keeper.py).
+    pool_idle: str | None = _env("CLAUDE_BOTTLE_POOL_IDLE")
     verbose: bool = _env("CLAUDE_BOTTLE_VERBOSE", False)
     debug: bool = _env("CLAUDE_BOTTLE_DEBUG", False)
 

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from claude_bottle import agent_image
@@ -138,7 +139,15 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
         network: str,
         proxy_host: str,
         environ: Mapping[str, str] | None = None,
+        adopted: bool = False,
+        pooled: bool = False,
     ) -> None:
+        """`pooled`: made for a warm pool, with none of the agent's values;
+        `adopted`: such a container, running already, taken over by a session:
+        the values are handed to the session's command instead."""
+        self.adopted = adopted
+        self.pooled = pooled
+        self.command_env: dict[str, str] = {}
         self.engine = engine
         self.plan = plan
         self.labels = L.for_role(labels, L.ROLE_AGENT)
@@ -158,9 +167,14 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
             raise
 
     def _start(self) -> AgentContainer:
-        values = env_values(self.plan, self.environ)
+        values = {} if self.pooled else env_values(self.plan, self.environ)
+        if self.adopted:
+            self.command_env = values
+            return self
         while True:
             spec = agent_spec(self.plan, self.name, self.network, self.labels, self.proxy_host)
+            if self.pooled:
+                spec = replace(spec, secret_env=())
             try:
                 self.engine.run_container(spec, values)
             except EngineError as exc:
@@ -178,8 +192,9 @@ class AgentContainer(AbstractContextManager["AgentContainer"]):
     def attach(self, argv: tuple[str, ...], *, tty: bool) -> int:
         """Run `argv` as the agent's user in its workspace, wired to this terminal."""
         return self.engine.attach(
-            self.name, argv, tty=tty, user=agent_image.USER, workdir=self.plan.workspace
-        )
+            self.name, argv, tty=tty, user=agent_image.USER, workdir=self.plan.workspace,
+            env=self.command_env or None,
+        )  # fmt: skip
 
     def exec(self, argv: tuple[str, ...]) -> str:
         """Run `argv` as the agent's user in its workspace; its output."""

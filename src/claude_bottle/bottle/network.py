@@ -48,18 +48,23 @@ class BottleNetwork(AbstractContextManager["BottleNetwork"]):
         labels: dict[str, str],
         pool: ipaddress.IPv4Network | None = None,
         leave_to: Successor | None = None,
+        adopted: ipaddress.IPv4Network | None = None,
     ) -> None:
+        """`adopted`: the subnet of a network made already (a warm pool's), which
+        this one takes over: made by another, removed as this one's own."""
         self.engine = engine
         self.name = name
         self.labels = labels
         self.pool = pool or ipaddress.IPv4Network(DEFAULT_SUBNETS)
-        self.subnet: ipaddress.IPv4Network | None = None
+        self.subnet: ipaddress.IPv4Network | None = adopted
         self.leave_to = leave_to
 
     def spec(self, subnet: ipaddress.IPv4Network) -> NetworkSpec:
         return NetworkSpec(self.name, self.labels, internal=True, subnet=subnet)
 
     def __enter__(self) -> BottleNetwork:
+        if self.subnet is not None:
+            return self
         # A subnet another network took is refused by the engine: try another.
         for subnet in pick_subnets(self.pool, SUBNET_TRIES, random.SystemRandom()):
             try:

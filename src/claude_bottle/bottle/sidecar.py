@@ -11,7 +11,7 @@ from typing import Any
 
 from claude_bottle.bottle.network import Successor, leaves_it
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
-from claude_bottle.errors import EngineError, NameConflict
+from claude_bottle.errors import ClaudeBottleError, EngineError, NameConflict
 from claude_bottle.plan.images import image_user
 from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import EgressEvent
@@ -96,7 +96,11 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         leave_to: Successor | None = None,
         credentials: Mapping[int, str] | None = None,
         ssh_keys: Sequence[bytes] = (),
+        adopted: bool = False,
     ) -> None:
+        """`adopted`: it runs already (a warm pool's, made with no credential), and
+        is taken over: its address is `ip` where it has one."""
+        self.adopted = adopted
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
@@ -145,6 +149,11 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
             raise exc.saying("the egress sidecar did not start") from None
 
     def __enter__(self) -> EgressSidecar:
+        if self.adopted:  # a warm pool's: its credentials are handed in now
+            assert not self.ssh_keys, "a pooled sidecar never holds ssh keys"
+            if self.credentials:
+                self._hand_in()
+            return self
         try:
             self._start()
             self.engine.connect(self.egress, self.name)
@@ -157,6 +166,22 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
                 self.engine.remove_containers(self.name)
             raise
         return self
+
+    def _hand_in(self) -> None:
+        """Give a running sidecar (made with none) the header values it adds, then
+        make its proxy read them; never in a command line (the exec's stdin)."""
+        spec = self.plan.proxy_spec()
+        hand_in, reload = self.proxy.hand_in(spec, self.credentials), self.proxy.live_reload()
+        assert hand_in is not None, "plan/pool.py pools no other proxy"
+        assert reload is not None, "plan/pool.py pools no other proxy"
+        argv, secret = hand_in
+        wrote = self.engine.exec(self.name, argv, stdin=secret)
+        took = self.engine.exec(self.name, reload.script, stdin=self.proxy.render_config(spec).encode())
+        lines = took.stdout.strip().splitlines()
+        if wrote.returncode != 0 or took.returncode != 0 or not lines or lines[-1] != reload.done:
+            # Its output is not shown: a proxy's parse errors may quote a credential's line.
+            status = took.returncode or wrote.returncode
+            raise ClaudeBottleError(f"the pooled egress sidecar did not take its credentials (exit {status})")
 
     def logs(self) -> str:
         try:

@@ -12,8 +12,10 @@ from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.plan import LaunchPlan
+from claude_bottle.plan.pool import WARM
 from claude_bottle.proxies.events import format_duration, render_report, summarize
 from claude_bottle.session.launch import Session, run_session
+from claude_bottle.session.warm import claim_ready
 from claude_bottle.settings import Settings
 
 
@@ -88,15 +90,22 @@ def launch_interactive(
     if not confirm(assume_yes):
         info("aborted by user")
         return 0
+    shown = plan.start
+    plan, claimed = claim_ready(plan, paths)
+    if claimed is None and shown[0] == WARM:
+        info("the warm pool's ready bottles were taken meanwhile: starting cold")
     return run_session(plan, engine, tty=True, settings=settings, paths=paths,
-                       on_end=lambda s: print_summary(s, timings))  # fmt: skip
+                       on_end=lambda s: print_summary(s, timings), claimed=claimed)  # fmt: skip
 
 
 def launch_command(
     plan: LaunchPlan, engine: Engine, settings: Settings, paths: HostPaths, *, summary: bool = True,
     timings: bool = False,
 ) -> int:  # fmt: skip
+    plan, claimed = claim_ready(plan, paths)
+    if claimed is not None and (summary or timings):
+        info(f"from the warm pool: container {plan.container}")
     return run_session(
         plan, engine, tty=False, settings=settings, paths=paths,
-        on_end=(lambda s: print_summary(s, timings)) if summary or timings else None,
+        on_end=(lambda s: print_summary(s, timings)) if summary or timings else None, claimed=claimed,
     )  # fmt: skip

@@ -227,9 +227,8 @@ class Engine(Protocol):
         """Run a command to its end; its status and output (never raises on the
         command's status; NotRunning or NotFound when the container cannot run it)."""
 
-    def exec_stream(
-        self, container: str, argv: Sequence[str], *, user: str | None = None
-    ) -> AbstractContextManager[ExecStream]: ...
+    def exec_stream(self, container: str, argv: Sequence[str], *, user: str | None = None
+                    ) -> AbstractContextManager[ExecStream]: ...  # fmt: skip
     def attach(
         self,
         container: str,
@@ -238,8 +237,9 @@ class Engine(Protocol):
         tty: bool,
         user: str | None = None,
         workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        """Run a command wired to this process's terminal; its exit status."""
+        """Run a command wired to this terminal; its status (`env`: handed over as secrets are)."""
 
     # Finding what claude-bottle made
     def find(

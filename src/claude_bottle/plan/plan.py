@@ -108,6 +108,8 @@ class LaunchPlan:
     # Where the bottle runs: the engine and its endpoint, context or namespace.
     target: EngineTarget = field(default=EngineTarget("docker"))
     manifest_digest: str = ""  # sha256 of the manifest's bytes ("" for the built-in), for the record
+    # Where the bottle comes from (plan/pool.py: WARM or COLD, and why); "" when not asked.
+    start: tuple[str, str] = ("", "")
 
     def refuse_host_file_problems(self) -> None:
         """A host file the plan shows as refused stops the launch."""

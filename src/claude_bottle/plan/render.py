@@ -50,6 +50,8 @@ def plan_fields(plan: LaunchPlan) -> list[tuple[str, str]]:
     ]
     if plan.command is not None:
         rows.append(("command", " ".join(plan.command)))
+    if plan.start[0]:
+        rows.append(("starts", ": ".join(part for part in plan.start if part)))
     return rows
 
 
@@ -94,6 +96,7 @@ def plan_json(plan: LaunchPlan) -> dict[str, Any]:
         "container": plan.container,
         "container_pinned": plan.container_pinned,
         "container_home": plan.container_home,
+        "start": {"from": plan.start[0], "detail": plan.start[1]} if plan.start[0] else None,
         "env": [{"name": b.name, "from": b.origin} for b in plan.env],
         "skills": [{"name": s.name, "path": str(s.path)} for s in plan.skills],
         "sign_in": plan.sign_in.to_json(),

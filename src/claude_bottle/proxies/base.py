@@ -181,6 +181,14 @@ class ProxyBackend(ABC):
         """How it takes a new configuration while it runs, or None if it cannot."""
         return None
 
+    def hand_in(
+        self, spec: ProxySpec, credentials: Mapping[int, str]
+    ) -> tuple[tuple[str, ...], bytes] | None:
+        """How a running sidecar (a warm pool's, started with none) is given the
+        header values it adds: a script run in it as its user and its stdin,
+        after which `live_reload` makes the proxy read them; None if it cannot."""
+        return None
+
     def proxy_url(self, address: str) -> str:
         return f"http://{address}:{self.port}"
 

@@ -535,3 +535,8 @@ class SquidBackend(ProxyBackend):
 
     def live_reload(self) -> LiveReload:
         return LiveReload(script=("sh", "-c", RELOAD_SCRIPT), done=RELOADED)
+
+    def hand_in(self, spec: ProxySpec, credentials: Mapping[int, str]) -> tuple[tuple[str, ...], bytes]:
+        # On the tmpfs, mode 600, replaced whole: the configuration includes the file.
+        script = 'umask 077; cat > "$0.next" && mv -f "$0.next" "$0"'
+        return ("sh", "-c", script, CREDENTIALS_FILE), render_credentials(spec, credentials).encode()

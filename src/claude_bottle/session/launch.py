@@ -4,61 +4,40 @@ so that teardown runs in reverse order on every path, signals included."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from typing import Any
 
-from claude_bottle.bottle.agent import AgentContainer, held_values
+from claude_bottle.bottle.agent import AgentContainer, env_values, held_values
 from claude_bottle.bottle.floor import apply_floor
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.bottle.keeper import SessionKeeper
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
+from claude_bottle.bottle.readiness import wait_until_healthy
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
 from claude_bottle.engine.api import Capabilities, Engine
-from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.hostenv import watchdog_env
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.proxies.events import events_jsonl, summarize
+from claude_bottle.session.clock import PhaseClock
 from claude_bottle.session.concurrency import enter_together, in_background
 from claude_bottle.session.evidence import Evidence
-from claude_bottle.session.preflight import preflight
+from claude_bottle.session.preflight import preflight, refuse_unworkable_proxy
 from claude_bottle.session.signals import SignalLatch, interruptible, shielded
 from claude_bottle.settings import Settings
 from claude_bottle.tarball import tar_bytes
 from claude_bottle.tracking import labels as L
 from claude_bottle.tracking.owner import current_owner
+from claude_bottle.tracking.pool import Claim
 from claude_bottle.workspace.outflow import Budget
 from claude_bottle.workspace.session_folders import SessionFolder
 from claude_bottle.workspace.source import WorkspaceSource, scan_workspace
-
-
-class SidecarUnhealthy(ClaudeBottleError):
-    pass
-
-
-@dataclass
-class PhaseClock:
-    """When each phase of a session ended (monotonic seconds), for --timings."""
-
-    start: float = field(default_factory=time.monotonic)
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, phase: str) -> None:
-        self.marks[phase] = time.monotonic()
-
-    def durations(self) -> list[tuple[str, float]]:
-        out, last = [], self.start
-        for phase, at in self.marks.items():
-            out.append((phase, at - last))
-            last = at
-        return out
 
 
 @dataclass
@@ -74,6 +53,7 @@ class Session:
     subnet: IPv4Network | None = None  # the internal network's, where the engine has one
     evidence: Evidence | None = None  # the session's record
     record_head: str = ""  # its last entry's hash, once the session ended
+    pooled: bool = False  # claimed from a warm pool: its floor is in place already
 
     @property
     def rest_follows(self) -> bool:
@@ -112,38 +92,6 @@ def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
     enter_together(stack, *members)
 
 
-def readiness_script(url: str, status: int, proxy: str | None, seconds: float) -> str:
-    """A shell loop for the agent container: exit 0 once `url` answers `status`
-    (through `proxy` when given), 1 when `seconds` pass first (pure)."""
-    via = f"-x {proxy} --noproxy ''" if proxy else "--noproxy '*'"
-    return (
-        f"end=$(($(date +%s) + {max(1, round(seconds))})); "
-        f"while :; do "
-        f"c=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 {via} {url}); "
-        f'[ "$c" = {status} ] && exit 0; '
-        f'[ "$(date +%s)" -ge "$end" ] && exit 1; '
-        f"sleep 0.05; done"
-    )
-
-
-def wait_until_healthy(session: Session) -> None:
-    """Probe the sidecar from inside the agent (the path its traffic takes), in
-    one engine call that loops until the proxy answers or the timeout passes.
-    A Ctrl-C meanwhile ends the call (and so the wait) at once."""
-    plan, sidecar = session.plan, session.sidecar
-    check = plan.proxy.readiness(sidecar.address)
-    script = readiness_script(check.url, check.status, sidecar.url if check.via_proxy else None,
-                              plan.sidecar_timeout)  # fmt: skip
-    probe = session.engine.exec(session.agent.name, ("sh", "-c", script))
-    if probe.returncode != 0:
-        log = sidecar.logs().strip() or "(empty)"
-        tail = "\n".join(log.splitlines()[-20:])
-        raise SidecarUnhealthy(
-            f"the egress sidecar did not become healthy within "
-            f"{plan.sidecar_timeout:g}s; its log ends:\n{tail}"
-        )
-
-
 def _prepare_inside(session: Session, home: HomeFiles) -> None:
     """Put the floor under the proxy and copy files in (in the background) while
     waiting for the sidecar; the session starts only when all are done."""
@@ -154,7 +102,7 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     def floor() -> None:
         apply_floor(session.engine, plan, sidecar.name, sidecar.labels, session.subnet)
 
-    copies: list[Callable[[], None]] = [floor]
+    copies: list[Callable[[], None]] = [] if session.pooled else [floor]
     evidence = session.evidence
     if evidence is not None:
         copies.append(lambda: evidence.containers(session.engine, session.agent.name, sidecar.name))
@@ -163,7 +111,7 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     if session.keeper.source is not None:
         copies.append(session.keeper.copy_in)
     with in_background(*copies) as finished:
-        wait_until_healthy(session)
+        wait_until_healthy(session.engine, plan, session.agent.name, sidecar)
         finished()
 
 
@@ -176,9 +124,13 @@ def bottle(
     keep_record: bool = True,
     settings: Settings | None = None,
     paths: HostPaths | None = None,
+    claimed: Claim | None = None,
 ) -> Iterator[Session]:
     """A running bottle; everything it made is removed when the block ends. Its
     record is kept unless `keep_record` is false (doctor's throwaway bottles).
+    `claimed`: a warm pool's bottle this session took (the plan is already its,
+    session.warm.claim_ready): its objects are taken over, not made, and the
+    agent's values and files are handed in now.
     `environ`: the host's environment the agent's variables are read from;
     `settings` and `paths`: the CLI's (made once in cli/main.py; without them,
     no CLAUDE_BOTTLE_* setting and the paths of `environ`)."""
@@ -189,7 +141,11 @@ def bottle(
     # Read everything from the host first: a problem stops us before anything is made.
     home = HomeFiles.collect(plan, paths.home, environ)
     source = scan_workspace(plan.cwd) if plan.cwd is not None else None
-    preflight(engine, plan, settings)
+    if claimed is None:
+        preflight(engine, plan, settings)
+    else:  # its keeper checked the images and the engine when it made it
+        refuse_unworkable_proxy(plan)
+        engine.refuse_environment(env_values(plan, environ))
     folder = open_session_folder(plan, source, paths, keep_record)
     evidence = Evidence(plan, folder, paths) if folder else None
     # Work and transcripts are kept where they were before every session had a record:
@@ -210,7 +166,7 @@ def bottle(
             # (issue 12: the exit no longer waits about 0.4 s for their removal).
             internal = BottleNetwork(
                 engine, plan.network_name("internal"), L.for_role(labels, L.ROLE_INTERNAL_NET), plan.subnets,
-                leave_to=successor,
+                leave_to=successor, adopted=IPv4Network(claimed.bottle.subnet) if claimed else None,
             )  # fmt: skip
             egress: SharedEgressNetwork | ExistingNetwork = (
                 ExistingNetwork(engine, plan.egress_network) if plan.egress_network
@@ -219,10 +175,13 @@ def bottle(
             _enter(stack, internal, egress)
             assert internal.subnet is not None
             addressing = sidecar_addressing(engine.capabilities, plan, internal.subnet)
+            if claimed is not None and claimed.bottle.sidecar_ip:
+                addressing["ip"] = claimed.bottle.sidecar_ip
             sidecar = EgressSidecar(
                 engine, plan, labels, internal.name, egress.name, leave_to=successor,
                 credentials=held_values(plan, environ),
-                ssh_keys=tuple(key.private for key in home.ssh.held), **addressing,
+                ssh_keys=tuple(key.private for key in home.ssh.held), adopted=claimed is not None,
+                **addressing,
             )  # fmt: skip
             together: tuple[EgressSidecar, ...] = (sidecar,)
             if sidecar.by_address and sidecar.ip is None:
@@ -230,16 +189,16 @@ def bottle(
                 # the agent reaches it by address: the agent is made after it.
                 _enter(stack, sidecar)
                 together = ()
-            agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ)
+            agent = AgentContainer(engine, plan, labels, internal.name, sidecar.address, environ,
+                                   adopted=claimed is not None)  # fmt: skip
             sidecar.agent_gone = agent.gone  # left together: the sidecar waits for the agent
             _enter(stack, *together, agent)
             keeper = SessionKeeper(engine, plan, agent, source, kept, lambda: Budget.from_settings(settings))
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
-            yield Session(
-                plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet, evidence
-            )
+            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet,
+                          evidence, pooled=claimed is not None)  # fmt: skip
             # Reached only when the session's block ended without an exception:
             # then, and only then, the sidecar and the network may be left to the
             # watchdog. After a failure or a signal the CLI removes everything.
@@ -248,6 +207,8 @@ def bottle(
         clock.mark("session")
         with shielded():
             stack.close()
+            if claimed is not None:
+                claimed.release()
         clock.mark("teardown")
 
 
@@ -304,13 +265,15 @@ def run_session(
     settings: Settings,
     paths: HostPaths,
     on_end: Callable[[Session], None] | None = None,
+    claimed: Claim | None = None,
 ) -> int:
-    """Build the bottle, run the plan's command in it (attached to this terminal when
-    `tty`), tear everything down; `on_end` is told about the session on every path."""
+    """Build the bottle (or take over `claimed`, a warm pool's), run the plan's
+    command in it (attached to this terminal when `tty`), tear everything down;
+    `on_end` is told about the session on every path."""
     session: Session | None = None
     status: int | None = None
     try:
-        with bottle(plan, engine, settings=settings, paths=paths) as session:
+        with bottle(plan, engine, settings=settings, paths=paths, claimed=claimed) as session:
             session.ready()
             if tty:
                 info(

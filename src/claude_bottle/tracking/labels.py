@@ -23,11 +23,12 @@ RUNTIME = f"{NS}.runtime"
 EGRESS = f"{NS}.egress"
 PROXY = f"{NS}.proxy"  # on the sidecar: which backend's log `egress` reads
 WORKSPACE = f"{NS}.workspace"
+POOL = f"{NS}.pool"  # a warm pool's bottle: its configuration's key (plan/pool.py)
 IMAGE_HASH = f"{NS}.image-hash"
 IMAGE_CA_HASH = f"{NS}.image-ca-hash"
 # What an engine reads back of an object it finds (engine.api.Engine.find's `carried`).
 ALL = (MANAGED, SESSION, AGENT, BOTTLE, ROLE, OWNER_PID, OWNER_START, OWNER_HOST, RUNTIME, EGRESS, PROXY,
-       WORKSPACE)  # fmt: skip
+       WORKSPACE, POOL)  # fmt: skip
 
 ROLE_AGENT = "agent"
 ROLE_SIDECAR = "sidecar"

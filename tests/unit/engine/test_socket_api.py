@@ -296,3 +296,13 @@ def test_an_exec_stream_gives_stdin_and_stdout_as_streams(fake_engine: tuple[str
         assert running.stdout.read() == b"fed\n"
         assert running.wait() == 3
         assert running.stderr_text() == "warned\n"
+
+
+def test_an_exec_carries_the_sessions_values_in_its_body_only_when_given() -> None:
+    from claude_bottle.engine.docker.apispec import exec_body
+
+    plain = exec_body(["true"], stdin=False)
+    assert "Env" not in plain
+    given = exec_body(["true"], stdin=True, env={"A": "1", "B": "x=y"})
+    assert given["Env"] == ["A=1", "B=x=y"]
+    assert given["Cmd"] == ["true"]

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -219,7 +219,10 @@ class RecordingDocker(DockerEngine):
 
     ran: tuple[str, ...] = ()
 
-    def foreground(self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False) -> int:
+    def foreground(
+        self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False,
+        pass_fds: Sequence[int] = (),
+    ) -> int:  # fmt: skip
         self.ran = args
         return 0
 

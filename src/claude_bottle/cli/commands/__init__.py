@@ -13,6 +13,7 @@ from claude_bottle.cli.commands import (
     egress,
     harvest,
     init,
+    pool,
     ps,
     run,
     schema,
@@ -27,6 +28,7 @@ from claude_bottle.cli.commands import (
 COMMANDS: dict[str, ModuleType] = {
     "start": start,
     "run": run,
+    "pool": pool,
     "ps": ps,
     "stop": stop,
     "cleanup": cleanup,

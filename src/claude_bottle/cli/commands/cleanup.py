@@ -12,6 +12,7 @@ from claude_bottle.console import info
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.tracking.inventory import find_sessions, orphaned, remove_objects
+from claude_bottle.tracking.pool import claimant_alive
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -40,7 +41,9 @@ def label_filters(given: list[str]) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     only = label_filters(args.label)
     engine = locate(args.settings)
-    dead = orphaned(find_sessions(engine, args.session, only=only))
+    # A warm pool's bottle names its keeper as owner; once claimed, it is its claimer's.
+    dead = [objs for objs in orphaned(find_sessions(engine, args.session, only=only))
+            if not claimant_alive(args.paths.state, objs.session_id)]  # fmt: skip
     if not dead:
         info("nothing to clean up")
         return 0

@@ -19,6 +19,7 @@ from claude_bottle.paths import HostPaths
 from claude_bottle.plan.credentials import agent_custody
 from claude_bottle.plan.plan import LaunchPlan
 from claude_bottle.plan.render import render_plan, render_plan_json
+from claude_bottle.session.warm import peek
 from claude_bottle.settings import Settings
 
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.yes and not dry_run:
         trust_or_refuse(manifest, True, args.paths)  # nobody will be asked: refuse before anything
     engine = optional_engine(args.settings) if dry_run else locate(args.settings)
-    plan = plan_from_options(args, manifest, engine, interactive=True)
+    plan = peek(plan_from_options(args, manifest, engine, interactive=True), args.paths)
     show_plan(plan, args.json)
     if dry_run:
         reason = distrust_reason(manifest, args.paths)

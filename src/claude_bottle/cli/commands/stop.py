@@ -15,8 +15,10 @@ from typing import Any
 from claude_bottle.console import info
 from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
+from claude_bottle.tracking import labels as L
 from claude_bottle.tracking.inventory import find_sessions, remove_objects, running_bottles
 from claude_bottle.tracking.owner import owner_alive
+from claude_bottle.tracking.pool import claimer_of
 
 STOP_SECONDS = 30
 
@@ -40,6 +42,18 @@ def run(args: argparse.Namespace) -> int:
         info(f"no running bottle matches '{args.target}'" if args.target else "no bottles running")
         return 0 if args.all else 1
     sessions = {sid: objs for sid, objs in find_sessions(engine).items() if sid in wanted}
+    # A warm pool's bottle is its keeper's until claimed (`pool NAME --stop` ends
+    # those), then its claimer's, whom its labels do not name.
+    for sid, objs in list(sessions.items()):
+        claimer = claimer_of(args.paths.state, sid)
+        if claimer is not None:
+            objs.owner = claimer
+        elif any(found.labels.get(L.POOL) for found in objs.objects):
+            del sessions[sid]
+            wanted.discard(sid)
+    if not wanted:
+        info("only a warm pool's ready bottles match; end them with: claude-bottle pool NAME --stop")
+        return 0 if args.all else 1
     here = socket.gethostname()
     for objs in sessions.values():
         if objs.owner.host != here:

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from claude_bottle.engine.api import ExecStream
@@ -77,8 +77,9 @@ class APICommands(DockerCommands):
         user: str | None,
         workdir: str | None,
         what: str = "",
+        env: Mapping[str, str] | None = None,
     ) -> tuple[str, Hijacked]:
-        body = exec_body(argv, stdin=stdin, user=user, workdir=workdir)
+        body = exec_body(argv, stdin=stdin, user=user, workdir=workdir, env=env)
         created = self.api.json("POST", f"/containers/{quoted(container)}/exec", body=body, what=what)
         exec_id = str(created["Id"])
         stream = self.api.hijack(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False}, what=what)
@@ -138,15 +139,16 @@ class APICommands(DockerCommands):
         tty: bool,
         user: str | None = None,
         workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
         """Without a terminal, on the API: this process's stdin fed to the command,
         its stdout and stderr written to this process's. With one, the docker CLI
         (`docker exec -it`), which puts the terminal in raw mode and follows its size."""
         if tty:
-            return super().attach(container, argv, tty=tty, user=user, workdir=workdir)
+            return super().attach(container, argv, tty=tty, user=user, workdir=workdir, env=env)
         for out in (sys.stdout, sys.stderr):
             out.flush()
-        exec_id, stream = self._exec(container, argv, stdin=True, user=user, workdir=workdir)
+        exec_id, stream = self._exec(container, argv, stdin=True, user=user, workdir=workdir, env=env)
         try:
             pump(_stdin_reader(), stream)
             for kind, payload in frames(stream.read):

@@ -110,11 +110,19 @@ def container_body(
 
 
 def exec_body(
-    argv: Sequence[str], *, stdin: bool, user: str | None = None, workdir: str | None = None
+    argv: Sequence[str],
+    *,
+    stdin: bool,
+    user: str | None = None,
+    workdir: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`POST /containers/{id}/exec` (as argv.exec_args, without a terminal)."""
+    """`POST /containers/{id}/exec` (as argv.exec_args, without a terminal; `env`:
+    what the CLI would send from its env file, in the request body, never argv)."""
     body: dict[str, Any] = {"Cmd": list(argv), "AttachStdin": stdin, "AttachStdout": True,
                             "AttachStderr": True, "Tty": False}  # fmt: skip
+    if env:
+        body["Env"] = [f"{key}={value}" for key, value in env.items()]
     if user:
         body["User"] = user
     if workdir:

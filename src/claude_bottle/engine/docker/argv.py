@@ -128,10 +128,12 @@ def exec_args(
     tty: bool = False,
     user: str | None = None,
     workdir: str | None = None,
+    env_file: str | None = None,
 ) -> tuple[str, ...]:
     flags = ("-it",) if tty else (("-i",) if interactive else ())
     return (
         "exec", *flags,
+        *(("--env-file", env_file) if env_file else ()),
         *(("--user", user) if user else ()),
         *(("--workdir", workdir) if workdir else ()),
         container, *argv,

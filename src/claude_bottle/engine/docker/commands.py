@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO
 
 from claude_bottle.engine.api import ExecStream
 from claude_bottle.engine.docker.argv import exec_args
+from claude_bottle.engine.docker.envfile import env_file
 from claude_bottle.engine.docker.runner import DockerCLI, DockerExecStream, Drain
 
 
@@ -93,7 +94,9 @@ class DockerCommands(DockerCLI):
         tty: bool,
         user: str | None = None,
         workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        return self.foreground(
-            *exec_args(container, argv, interactive=True, tty=tty, user=user, workdir=workdir)
-        )
+        with env_file(dict(env or {})) as (path, fds):  # the values on a pipe, as for `run`
+            args = exec_args(container, argv, interactive=True, tty=tty, user=user, workdir=workdir,
+                             env_file=path)  # fmt: skip
+            return self.foreground(*args, pass_fds=fds)

@@ -180,7 +180,10 @@ class DockerCLI:
     def lines(self, *args: str) -> list[str]:
         return [line for line in self.run(*args).stdout.splitlines() if line.strip()]
 
-    def foreground(self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False) -> int:
+    def foreground(
+        self, *args: str, env: Mapping[str, str] | None = None, registry: bool = False,
+        pass_fds: Sequence[int] = (),
+    ) -> int:  # fmt: skip
         """Run a docker command wired to this process's terminal/stdio; its exit status.
 
         It stays in the terminal's foreground process group: `docker exec -it`
@@ -188,7 +191,7 @@ class DockerCLI:
         as a key). It makes no engine object, so a signal cannot orphan one."""
         started = time.monotonic()
         status = subprocess.run(
-            self.argv(args), env=self._env(env, registry=registry), check=False
+            self.argv(args), env=self._env(env, registry=registry), check=False, pass_fds=tuple(pass_fds)
         ).returncode
         trace_call(self.argv(args), started, status)
         return status

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
@@ -91,7 +91,11 @@ class KubernetesCommands(KubernetesPods):
         tty: bool,
         user: str | None = None,
         workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
+        # A pod's values are its Secret's; only a warm pool hands values to a command,
+        # and there is no warm pool on Kubernetes yet (plan/pool.py refuses it).
+        assert not env, "the Kubernetes engine takes no variables for a command"
         return terminal.attach(
             self._channels(container, self._argv(argv, user, workdir), stdin=True, tty=tty), tty=tty
         )
