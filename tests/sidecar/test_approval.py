@@ -216,7 +216,21 @@ def test_egress_follow_on_a_terminal_offers_a_refused_host(
         assert curl(project, agent, "https://third.test/") == ("200", "hello from third.test over https\n")
     finally:
         child.sendintr()
-        child.expect(pexpect.EOF, timeout=90)  # a loaded machine (CI) may take its time
+        try:
+            child.expect(pexpect.EOF, timeout=90)  # a loaded machine (CI) may take its time
+        except pexpect.TIMEOUT:
+            # Seen twice under load: say where the CLI and its children were.
+            ps = subprocess.run(
+                ["ps", "-eo", "pid,ppid,pgid,stat,wchan:24,args"], capture_output=True, text=True
+            )
+            wanted = {str(child.pid)}
+            rows = [
+                row for row in ps.stdout.splitlines() if row.split()[1] in wanted or row.split()[0] in wanted
+            ]
+            stacks = {
+                task.name: (task / "wchan").read_text() for task in Path(f"/proc/{child.pid}/task").glob("*")
+            }
+            raise AssertionError(f"egress --follow did not end on Ctrl-C: {rows} threads {stacks}") from None
         child.close()
     session, _ = running
     summary = end(session)

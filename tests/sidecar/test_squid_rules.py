@@ -33,7 +33,7 @@ from claude_bottle.secret_shapes import SECRET_PATTERNS
 from tests.conftest import wait_for
 from tests.sidecar.conftest import LAB_LABEL, Lab
 
-GOLDEN = Path(__file__).parents[1] / "unit" / "golden"
+GOLDEN = Path(__file__).parents[1] / "unit" / "proxies" / "golden"
 
 
 def squid_shape_args() -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from claude_bottle.engine.docker.argv import (
     storage_limit_problem,
 )
 from claude_bottle.engine.docker.envfile import OWN_PREFIX, env_file
-from claude_bottle.engine.docker.runner import DockerCLI
+from claude_bottle.engine.docker.runner import DockerCLI, end_process
 from claude_bottle.errors import NameConflict, NotFound, UsageError
 
 
@@ -125,8 +125,7 @@ class DockerResources(DockerCLI):
         try:
             yield proc.stdout
         finally:
-            proc.terminate()
-            proc.wait()
+            end_process(proc)
             proc.stdout.close()
 
     # --- Finding what claude-bottle made ------------------------------------------

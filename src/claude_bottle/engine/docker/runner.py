@@ -29,6 +29,17 @@ from claude_bottle.errors import (
 from claude_bottle.hostenv import docker_env
 
 
+def end_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Ask a child to end (SIGTERM) and make it (SIGKILL) if it has not within
+    `grace` seconds: a follow that the user interrupted ends, whatever the child."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def trace_call(argv: Sequence[str], started: float, status: int) -> None:
     trace(display_command(argv), started, status)  # secrets redacted
 
