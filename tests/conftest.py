@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,16 @@ from claude_bottle.manifest.trust import record_trust
 from claude_bottle.paths import HostPaths
 from tests.installed import installed_cli
 from tests.records import check_records
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The CLI processes the suites start get Ctrl-C as they would from a
+    terminal. A suite started as a background job of a shell without job control
+    inherits SIGINT ignored, every child after it too (an ignored signal stays
+    ignored across exec), and a CLI that keeps Python's default handling
+    (`egress --follow`) would then never see the Ctrl-C a test sends."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
