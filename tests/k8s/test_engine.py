@@ -23,6 +23,7 @@ from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.k8s.config import KubernetesSettings
 from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.errors import ClaudeBottleError, NameConflict, NotFound, PathNotFound, UsageError
+from claude_bottle.plan.images import image_user
 from claude_bottle.settings import Settings
 from tests.conftest import wait_for
 from tests.k8s.conftest import wait_empty
@@ -64,7 +65,10 @@ class Bottle:
 def spec(name: str, network: str, labels: dict[str, str], **over: object) -> ContainerSpec:
     base: dict[str, object] = {"name": name, "image": IMAGE, "network": network, "labels": labels,
                                "limits": LIMITS, "init": True}  # fmt: skip
-    return ContainerSpec(**{**base, **over})  # type: ignore[arg-type]
+    merged = {**base, **over}
+    # As the bottle fills it in: the numeric user claude-bottle's images run as.
+    merged.setdefault("run_as", image_user(str(merged["image"])))
+    return ContainerSpec(**merged)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
