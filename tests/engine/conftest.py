@@ -74,9 +74,8 @@ def case_label() -> str:
 
 
 def labelled_objects(engine: DockerEngine) -> list[str]:
-    """What the running test's sessions left in the engine (claude-bottle's objects
-    only, those that remove themselves, like the floor's container, included)."""
-    flt = ("--filter", f"label={labels.SESSION}", "--filter", f"label={case_label()}")
+    """What the running test's sessions left in the engine (claude-bottle's objects only)."""
+    flt = ("--filter", f"label={labels.MANAGED}=1", "--filter", f"label={case_label()}")
     containers = engine.lines("ps", "-a", *flt, "--format", "container {{.Names}}")
     networks = engine.lines("network", "ls", *flt, "--format", "network {{.Name}}")
     return containers + networks
@@ -150,12 +149,14 @@ def lab_plan(
 ) -> LaunchPlan:
     """A launch plan for a manifest written into `folder` (skills resolve from there)."""
     (folder / "claude-bottle.json").write_text(json.dumps(manifest))
+    host = {"CLAUDE_BOTTLE_LABELS": os.environ["CLAUDE_BOTTLE_LABELS"], **(environ or {})}
     return build_plan(
         load_here(folder),
         Options(agent, **options),
-        {"CLAUDE_BOTTLE_LABELS": os.environ["CLAUDE_BOTTLE_LABELS"], **(environ or {})},
+        host,
         new_session_id(),
         frozenset(),
+        settings=Settings.from_environ(host),  # the CLI's edge, for a test below it
     )
 
 

@@ -33,10 +33,10 @@ def find_sessions(
     engine: Engine, session_id: str | None = None, only: tuple[str, ...] = ()
 ) -> dict[str, SessionObjects]:
     """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search.
-    Every object a session labels is found, the ones that remove themselves
-    (the floor's container) too: one their engine failed to remove, or whose
-    owner died before it could, is still the session's to remove."""
-    labels = [f"{L.SESSION}={session_id}" if session_id else L.SESSION, *only]
+    Without a session id, only what claude-bottle made (MANAGED): a label alone
+    never makes an object ours. A session's own sweep (by its id) also takes
+    what removes itself, should the engine have left it (the floor's container)."""
+    labels = [f"{L.SESSION}={session_id}" if session_id else f"{L.MANAGED}=1", *only]
     sessions: dict[str, SessionObjects] = {}
     # "other": what a bottle is besides containers and networks on some engines (a
     # Kubernetes Secret holding its env); an engine with nothing of the kind finds none.

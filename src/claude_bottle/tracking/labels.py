@@ -71,9 +71,9 @@ def for_role(labels: Mapping[str, str], role: str) -> dict[str, str]:
 
 
 def unmanaged(labels: Mapping[str, str]) -> dict[str, str]:
-    """For an object that removes itself: still the session's (found and removed
-    with it by `cleanup` and the watchdog, should it outlive its run), but not
-    one of the bottle's resources (MANAGED marks those)."""
+    """For an object that removes itself: still the session's (its sweep by
+    session id takes it, should it outlive its run), but nothing `cleanup`
+    must remove (MANAGED marks what it must)."""
     return {key: value for key, value in labels.items() if key != MANAGED}
 
 

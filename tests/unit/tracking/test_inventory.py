@@ -1,6 +1,6 @@
 """Finding and removing a session's objects by label (pure, against the one
-fake engine): what removes itself is still found, so nothing it leaves is
-invisible to `cleanup` or the watchdog."""
+fake engine): `cleanup` takes only what claude-bottle made (a label alone never
+makes an object ours), a session's own sweep also what removes itself."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ def objects(session: str) -> list[Found]:
     ]
 
 
-def test_a_container_that_removes_itself_is_found_with_its_session() -> None:
+def test_cleanup_takes_only_what_claude_bottle_made() -> None:
     engine = FakeEngine()
-    engine.objects = [*objects("s1"), Found("container", "not-ours", {"other": "1"})]
+    engine.objects = [*objects("s1"), Found("container", "forged", {L.SESSION: "s1"})]
     found = find_sessions(engine)
-    assert sorted(o.name for o in found["s1"].objects) == ["s1-agent", "s1-floor", "s1-net"]
+    assert sorted(o.name for o in found["s1"].objects) == ["s1-agent", "s1-net"]
     assert [s.session_id for s in orphaned(found)] == ["s1"]
 
 
