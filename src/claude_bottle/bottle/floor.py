@@ -160,8 +160,9 @@ def apply_floor(
     namespace (elsewhere the engine's own walls are the floor). What it opened, or None."""
     if not engine.capabilities.shared_namespaces or internal_subnet is None:
         return None
-    # A container that removes itself: the session's labels, but not MANAGED.
-    labels = L.for_role(L.unmanaged(sidecar_labels), L.ROLE_PORT_GUARD)
+    # It removes itself, but it is ours (MANAGED): should a run be cut short
+    # (its owner and watchdog killed together), `cleanup` finds it as any orphan.
+    labels = L.for_role(sidecar_labels, L.ROLE_PORT_GUARD)
     spec = floor_spec(
         plan.image, sidecar, labels, floor_script(plan.proxy_spec(), plan.proxy, internal_subnet)
     )

@@ -34,8 +34,8 @@ def find_sessions(
 ) -> dict[str, SessionObjects]:
     """Sessions by label; `only` ("KEY=VALUE", all of them) narrows the search.
     Without a session id, only what claude-bottle made (MANAGED): a label alone
-    never makes an object ours. A session's own sweep (by its id) also takes
-    what removes itself, should the engine have left it (the floor's container)."""
+    never makes an object ours. A session's own sweep (by its id) takes
+    everything that carries its id."""
     labels = [f"{L.SESSION}={session_id}" if session_id else f"{L.MANAGED}=1", *only]
     sessions: dict[str, SessionObjects] = {}
     # "other": what a bottle is besides containers and networks on some engines (a

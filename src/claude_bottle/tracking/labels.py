@@ -70,13 +70,6 @@ def for_role(labels: Mapping[str, str], role: str) -> dict[str, str]:
     return {**labels, ROLE: role}
 
 
-def unmanaged(labels: Mapping[str, str]) -> dict[str, str]:
-    """For an object that removes itself: still the session's (its sweep by
-    session id takes it, should it outlive its run), but nothing `cleanup`
-    must remove (MANAGED marks what it must)."""
-    return {key: value for key, value in labels.items() if key != MANAGED}
-
-
 _USER_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,127}$")
 
 
