@@ -123,7 +123,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=10, help="pairs per runtime (default 10; 0: none)")
     parser.add_argument(
-        "--at-once", type=int, nargs="*", default=[50, 100], help="N held at once (default 50 100)"
+        "--at-once",
+        type=int,
+        nargs="*",
+        default=[50, 100],
+        help="N held at once (default 50 100; none: no value, or 0)",
     )
     parser.add_argument(
         "--starting", type=int, default=10, help="at most this many bottles starting at a time"
@@ -137,11 +141,11 @@ def main() -> int:
     parser.add_argument("--no-runsc", action="store_true", help="launch pairs under runc only")
     parser.add_argument("--warm", type=int, default=5, help="warm-pool pairs (runc; default 5; 0: none)")
     parser.add_argument("--json", default="bench-results.json")
-    quick = "a short pass for CI: 2 pairs per runtime, 3 at once, 100 requests, no downloads"
+    quick = "a short pass for CI: 2 pairs per runtime, 1 warm pair, 3 at once, 100 requests, no downloads"
     parser.add_argument("--quick", action="store_true", help=quick)
     args = parser.parse_args()
     if args.quick:
-        args.pairs, args.at_once, args.requests, args.downloads, args.warm = 2, [3], 100, 0, 0
+        args.pairs, args.at_once, args.requests, args.downloads, args.warm = 2, [3], 100, 0, 1
     results: dict[str, Any] = {"machine": machine()}
     if not args.sidecar_only:
         with tempfile.TemporaryDirectory() as folder:
@@ -157,7 +161,7 @@ def main() -> int:
             if args.warm:
                 results["warm_pool"] = warm_pairs(bench, args.warm)
                 print(json.dumps(results["warm_pool"]), flush=True)
-            for n in args.at_once:
+            for n in (n for n in args.at_once if n > 0):
                 results[f"at_once_{n}"] = held_at_once(
                     bench, n, "runc", args.starting, deadline_s=60 + 12 * n
                 )

@@ -9,8 +9,6 @@ broken copy, a packager's mistake) is one line, never a traceback."""
 
 from __future__ import annotations
 
-from importlib import metadata, resources
-
 from claude_bottle.errors import ClaudeBottleError
 
 DISTRIBUTION = "claude-bottle"
@@ -33,6 +31,8 @@ def read(name: str) -> bytes:
     """The content of one of FILES, from wherever the package is installed."""
     if name not in FILES:  # a programming error: every file read is named above
         raise ValueError(f"{name} is not among the package's data files")
+    from importlib import resources  # only when a file is read: it costs every start otherwise
+
     where = resources.files("claude_bottle").joinpath(name)
     try:
         return where.read_bytes()
@@ -47,6 +47,10 @@ def read(name: str) -> bytes:
 
 def version() -> str:
     """The installed distribution's version (the one source: pyproject.toml's)."""
+    # Imported here: importlib.metadata costs every start about 30 ms, and only
+    # --version and a few commands ask.
+    from importlib import metadata
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # imported from a checkout that was never installed

@@ -66,10 +66,18 @@ def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[
 
 @pytest.fixture
 def waiting_session(engine: DockerEngine, lab: Path, hanging_sidecar: str) -> Iterator[subprocess.Popen[str]]:
-    """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist."""
+    """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist,
+    and the floor's short-lived container (run as the sidecar starts) is gone."""
     proc = spawn_run(lab, hanging_sidecar)
+
+    def settled() -> bool:
+        running = {role: owned_containers(engine, proc.pid, role) for role in (L.ROLE_AGENT, L.ROLE_SIDECAR)}
+        floor = f"label={L.ROLE}={L.ROLE_PORT_GUARD}"
+        floors = engine.lines("ps", "--all", "--filter", f"label={case_label()}", "--filter", floor)
+        return all(len(names) == 1 for names in running.values()) and not floors
+
     try:
-        wait_for(lambda: len(owned_containers(engine, proc.pid)) == 2, 30, "its agent and sidecar containers")
+        wait_for(settled, 30, "its agent and sidecar containers, its floor's run ended")
         yield proc
     finally:
         if proc.poll() is None:

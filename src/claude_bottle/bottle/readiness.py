@@ -6,6 +6,7 @@ from claude_bottle.bottle.sidecar import EgressSidecar
 from claude_bottle.engine.api import Engine
 from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.plan.plan import LaunchPlan
+from claude_bottle.tracking import labels as L
 
 
 class SidecarUnhealthy(ClaudeBottleError):
@@ -40,4 +41,20 @@ def wait_until_healthy(engine: Engine, plan: LaunchPlan, agent: str, sidecar: Eg
         raise SidecarUnhealthy(
             f"the egress sidecar did not become healthy within "
             f"{plan.sidecar_timeout:g}s; its log ends:\n{tail}"
+        )
+
+
+def still_running(engine: Engine, plan: LaunchPlan, agent: str, sidecar: str) -> None:
+    """A warm pool's bottle, claimed: its keeper probed the sidecar from inside
+    the agent when it made it, and the floor is in its namespace since; what
+    can have changed is that one of them ended (the proxy is the sidecar's main
+    process), which one engine call tells (issue 25: the probe, an exec in the
+    agent, was a tenth of a warm run). A sidecar that was just handed
+    credentials reloaded its proxy, and is probed as a cold one is."""
+    found = engine.find([f"{L.SESSION}={plan.session_id}"], kinds=("container",), running=True)
+    gone = sorted({agent, sidecar} - {f.name for f in found})
+    if gone:
+        raise SidecarUnhealthy(
+            f"the warm pool's bottle is no longer whole ({', '.join(gone)} ended since it was made); "
+            "run again to start another"
         )

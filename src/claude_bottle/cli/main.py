@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from claude_bottle import _interrupted_while_starting, agent_image, package_data
-from claude_bottle.cli.commands import COMMANDS
+from claude_bottle.cli.commands import COMMANDS, command_module
 from claude_bottle.console import PROG, info, set_verbose
 from claude_bottle.engine.select import ENGINES
 from claude_bottle.errors import ClaudeBottleError
@@ -35,7 +35,9 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (`only`) the one with that command's alone: what a
+    command line naming it needs, without importing every other command."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run a coding agent in a container whose only way out is an egress proxy.",
@@ -44,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action=_Version, help="print the version and the pinned Claude Code version"
     )
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
-        module.add_parser(sub, name)
+    for name in (only,) if only is not None else COMMANDS:
+        command_module(name).add_parser(sub, name)
     # --verbose before or after the command (SUPPRESS: a command's own default
     # would otherwise overwrite a --verbose given before it).
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
@@ -54,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         command.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS, help=ENGINE_HELP)
     return parser
+
+
+# Commands that read the whole parser (a completion script lists every command).
+WHOLE_PARSER = frozenset({"completion"})
+
+
+def named_command(words: Sequence[str]) -> str | None:
+    """The command a command line names, when its parser alone will do: its
+    first word that is a command's name and not the value of --engine. None for
+    a line that names none (usage, --help), or a command that reads the whole parser."""
+    for before, word in zip(["", *words], words, strict=False):
+        if word in COMMANDS and before != "--engine":
+            return None if word in WHOLE_PARSER else word
+    return None
 
 
 def host_settings(args: argparse.Namespace, settings: Settings, paths: HostPaths) -> Settings:
@@ -78,7 +94,6 @@ def _main(argv: Sequence[str] | None) -> int:
     # (the package installed a start-up handler that exits at once).
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     if any("\0" in w for w in words):  # only possible in-process: argv from exec() cannot hold one
         info("argument contains a NUL character")
@@ -88,6 +103,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if "--" in words:
         cut = words.index("--")
         words, tail = words[:cut], words[cut + 1 :]
+    parser = build_parser(named_command(words))
     try:
         args = parser.parse_args(words)
         args.parser = parser

@@ -12,11 +12,10 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from claude_bottle.bottle.agent import AgentContainer, env_values, held_values
-from claude_bottle.bottle.floor import apply_floor
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.bottle.keeper import SessionKeeper
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
-from claude_bottle.bottle.readiness import wait_until_healthy
+from claude_bottle.bottle.readiness import still_running, wait_until_healthy
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
@@ -50,10 +49,9 @@ class Session:
     clock: PhaseClock
     home: HomeFiles
     reaper: Reaper
-    subnet: IPv4Network | None = None  # the internal network's, where the engine has one
     evidence: Evidence | None = None  # the session's record
     record_head: str = ""  # its last entry's hash, once the session ended
-    pooled: bool = False  # claimed from a warm pool: its floor is in place already
+    pooled: bool = False  # claimed from a warm pool: checked whole rather than probed (readiness.py)
 
     @property
     def rest_follows(self) -> bool:
@@ -93,16 +91,12 @@ def _enter(stack: ExitStack, *members: AbstractContextManager[Any]) -> None:
 
 
 def _prepare_inside(session: Session, home: HomeFiles) -> None:
-    """Put the floor under the proxy and copy files in (in the background) while
-    waiting for the sidecar; the session starts only when all are done."""
+    """Copy files in (in the background) while waiting for the sidecar (whose
+    floor is in place since it was entered); the session starts only when all are done."""
     plan = session.plan
     entries = home.entries(plan, session.sidecar.address, plan.proxy.ssh_port(plan.proxy_spec()))
     sidecar = session.sidecar
-
-    def floor() -> None:
-        apply_floor(session.engine, plan, sidecar.name, sidecar.labels, session.subnet)
-
-    copies: list[Callable[[], None]] = [] if session.pooled else [floor]
+    copies: list[Callable[[], None]] = []
     evidence = session.evidence
     if evidence is not None:
         copies.append(lambda: evidence.containers(session.engine, session.agent.name, sidecar.name))
@@ -111,7 +105,10 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     if session.keeper.source is not None:
         copies.append(session.keeper.copy_in)
     with in_background(*copies) as finished:
-        wait_until_healthy(session.engine, plan, session.agent.name, sidecar)
+        if session.pooled and not sidecar.credentials:
+            still_running(session.engine, plan, session.agent.name, sidecar.name)
+        else:
+            wait_until_healthy(session.engine, plan, session.agent.name, sidecar)
         finished()
 
 
@@ -181,7 +178,7 @@ def bottle(
                 engine, plan, labels, internal.name, egress.name, leave_to=successor,
                 credentials=held_values(plan, environ),
                 ssh_keys=tuple(key.private for key in home.ssh.held), adopted=claimed is not None,
-                **addressing,
+                floor_subnet=None if claimed is not None else internal.subnet, **addressing,
             )  # fmt: skip
             together: tuple[EgressSidecar, ...] = (sidecar,)
             if sidecar.by_address and sidecar.ip is None:
@@ -197,8 +194,8 @@ def bottle(
             _enter(stack, keeper)
             # Yielded before it is ready, so that whatever ends the session
             # (even during the wait) can still report where the work went.
-            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper, internal.subnet,
-                          evidence, pooled=claimed is not None)  # fmt: skip
+            yield Session(plan, engine, agent, sidecar, keeper, clock, home, reaper, evidence,
+                          pooled=claimed is not None)  # fmt: skip
             # Reached only when the session's block ended without an exception:
             # then, and only then, the sidecar and the network may be left to the
             # watchdog. After a failure or a signal the CLI removes everything.

@@ -179,6 +179,7 @@ DOCKER_ARGV_PAIRS = frozenset({
 # The same words with another meaning: the CLI's own options, and the display of
 # any engine's command line, which cuts an `--env NAME=value` to its name.
 ARGV_WORDS_ALLOWED = {
+    "cli/commands/__init__.py": {"ps"},  # our own command of that name
     "cli/commands/cleanup.py": {"--label"},
     "cli/commands/doctor.py": {"--runtime"},
     "errors.py": {"--env"},

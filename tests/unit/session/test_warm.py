@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.engine.api import Capabilities, Engine
+from claude_bottle.engine.api import Capabilities, Engine, Found
 from claude_bottle.manifest.parse import parse_manifest
 from claude_bottle.paths import HostPaths
 from claude_bottle.plan.plan import LaunchPlan, Options, build_plan
@@ -16,6 +16,7 @@ from claude_bottle.plan.pool import COLD, WARM, pool_key
 from claude_bottle.proxies.squid import CREDENTIALS_FILE, RELOADED
 from claude_bottle.session import launch
 from claude_bottle.session.warm import NONE_READY, claim_ready, peek
+from claude_bottle.tracking import labels as L
 from claude_bottle.tracking.owner import current_owner
 from claude_bottle.tracking.pool import PoolFolder, ReadyBottle, write_keeper
 from tests.fakes import FakeEngine
@@ -58,12 +59,17 @@ def test_a_claimed_bottle_is_taken_over_and_the_values_go_to_the_command(
     assert (claimed_plan.session_id, claimed_plan.container) == ("pooled1", "claude-bottle-a-pooled1-agent")
     monkeypatch.setattr(launch, "Reaper", lambda *_: StandInWatchdog(False))
     engine = FakeEngine(Capabilities("pins", True, True, True))
+    pooled = ("claude-bottle-a-pooled1-agent", "claude-bottle-a-pooled1-proxy")
+    engine.objects = [Found("container", name, {L.SESSION: "pooled1"}) for name in pooled]
     checked: Engine = engine
     with launch.bottle(claimed_plan, checked, ENVIRON, paths=paths, claimed=claim) as session:
         session.ready()
         session.agent.attach(claimed_plan.exec_argv(), tty=False)
     made = [call for call in engine.calls if call[0] in ("create_network", "run_container", "run_to_end")]
     assert made == []  # nothing made: the pool's objects, and its floor, were in place
+    # Checked whole in one search, not probed from inside the agent (no exec before the command).
+    assert engine.searches == 1
+    assert [call for call in engine.calls if call[0] == "exec"] == []
     assert engine.attached == [(("true",), {"K": "the-value"})]
     removed = [name for kind, name in engine.calls if kind.startswith("remove")]
     assert "claude-bottle-a-pooled1-agent" in str(removed)

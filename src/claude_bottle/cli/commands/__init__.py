@@ -2,46 +2,36 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
 
-from claude_bottle.cli.commands import (
-    allow,
-    build,
-    cleanup,
-    completion,
-    doctor,
-    egress,
-    harvest,
-    init,
-    pool,
-    ps,
-    run,
-    schema,
-    sessions,
-    shell,
-    start,
-    stop,
-    trust,
-    validate,
+# In the order `--help` lists them. Each is imported only when its command is
+# run (or the whole parser is wanted): a `run` does not pay for `build`'s or
+# `doctor`'s imports (issue 25: the CLI's start-up is on every bottle's path).
+COMMANDS: tuple[str, ...] = (
+    "start",
+    "run",
+    "pool",
+    "ps",
+    "stop",
+    "cleanup",
+    "sessions",
+    "harvest",
+    "egress",
+    "allow",
+    "shell",
+    "trust",
+    "validate",
+    "init",
+    "schema",
+    "build",
+    "doctor",
+    "completion",
 )
 
-COMMANDS: dict[str, ModuleType] = {
-    "start": start,
-    "run": run,
-    "pool": pool,
-    "ps": ps,
-    "stop": stop,
-    "cleanup": cleanup,
-    "sessions": sessions,
-    "harvest": harvest,
-    "egress": egress,
-    "allow": allow,
-    "shell": shell,
-    "trust": trust,
-    "validate": validate,
-    "init": init,
-    "schema": schema,
-    "build": build,
-    "doctor": doctor,
-    "completion": completion,
-}
+
+def command_module(name: str) -> ModuleType:
+    """The module of one of COMMANDS (a KeyError for any other name)."""
+    if name not in COMMANDS:
+        raise KeyError(name)
+    return import_module(f"claude_bottle.cli.commands.{name}")
