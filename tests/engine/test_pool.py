@@ -147,3 +147,30 @@ def test_run_claims_a_ready_bottle_that_holds_no_secret_until_then(
     wait_for(gone, REMOVED_WITHIN, "the claimed bottle's end")
     wait_for(lambda: len(ready_files()) == 2, READY_WITHIN, "the pool refilled")
     assert gone()  # a claimed bottle never returns to the pool
+
+
+def test_ps_counts_ready_bottles_apart_and_a_broken_one_is_never_claimed(
+    engine: DockerEngine, project: Path, pool: dict[str, str]
+) -> None:
+    ready = pooled_ready()
+    assert len(ready) == 2
+    listed = cli("ps", cwd=project)
+    assert listed.returncode == 0, listed.stderr
+    assert "and 2 ready in a warm pool" in listed.stdout
+    assert not any(name in listed.stdout for name in ready)  # no one's session yet
+    as_json = cli("ps", "--json", cwd=project)
+    assert not {b["container"] for b in json.loads(as_json.stdout)} & set(ready)
+
+    # Both ready bottles lose their sidecar (the keeper is not told): `run` must
+    # not hand either out, and must remove what is left of them.
+    for agent in ready:
+        engine.run("rm", "-f", agent.removesuffix("-agent") + "-proxy")
+    ran = cli("run", "a", "--", "echo", "ran", cwd=project, env=pool, timeout=180)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "ran\n"
+    assert not any(f"from the warm pool: container {name}" in ran.stderr for name in ready)
+    wait_for(
+        lambda: not set(ready) & set(pooled(engine, labels.ROLE_AGENT)),
+        REMOVED_WITHIN,
+        "the broken ones removed",
+    )

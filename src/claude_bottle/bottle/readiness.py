@@ -44,17 +44,13 @@ def wait_until_healthy(engine: Engine, plan: LaunchPlan, agent: str, sidecar: Eg
         )
 
 
-def still_running(engine: Engine, plan: LaunchPlan, agent: str, sidecar: str) -> None:
-    """A warm pool's bottle, claimed: its keeper probed the sidecar from inside
-    the agent when it made it, and the floor is in its namespace since; what
-    can have changed is that one of them ended (the proxy is the sidecar's main
-    process), which one engine call tells (issue 25: the probe, an exec in the
-    agent, was a tenth of a warm run). A sidecar that was just handed
-    credentials reloaded its proxy, and is probed as a cold one is."""
-    found = engine.find([f"{L.SESSION}={plan.session_id}"], kinds=("container",), running=True)
-    gone = sorted({agent, sidecar} - {f.name for f in found})
-    if gone:
-        raise SidecarUnhealthy(
-            f"the warm pool's bottle is no longer whole ({', '.join(gone)} ended since it was made); "
-            "run again to start another"
-        )
+
+def ended_since(engine: Engine, session_id: str, *containers: str) -> list[str]:
+    """Which of a warm pool's bottle's containers ended since its keeper made it
+    (none, for a bottle that can be claimed). Its keeper probed the sidecar from
+    inside the agent then, and the floor stays in its namespace: what can have
+    changed is that a part ended (the proxy is the sidecar's main process),
+    which one engine call tells (issue 25: the probe, an exec in the agent, was
+    a tenth of a warm run)."""
+    found = engine.find([f"{L.SESSION}={session_id}"], kinds=("container",), running=True)
+    return sorted(set(containers) - {f.name for f in found})

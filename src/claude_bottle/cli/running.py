@@ -91,7 +91,7 @@ def launch_interactive(
         info("aborted by user")
         return 0
     shown = plan.start
-    plan, claimed = claim_ready(plan, paths)
+    plan, claimed = claim_ready(plan, paths, engine)
     if claimed is None and shown[0] == WARM:
         info("the warm pool's ready bottles were taken meanwhile: starting cold")
     return run_session(plan, engine, tty=True, settings=settings, paths=paths,
@@ -102,7 +102,7 @@ def launch_command(
     plan: LaunchPlan, engine: Engine, settings: Settings, paths: HostPaths, *, summary: bool = True,
     timings: bool = False,
 ) -> int:  # fmt: skip
-    plan, claimed = claim_ready(plan, paths)
+    plan, claimed = claim_ready(plan, paths, engine)
     if claimed is not None and (summary or timings):
         info(f"from the warm pool: container {plan.container}")
     return run_session(

@@ -15,7 +15,7 @@ from claude_bottle.bottle.agent import AgentContainer, env_values, held_values
 from claude_bottle.bottle.home import HomeFiles
 from claude_bottle.bottle.keeper import SessionKeeper
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
-from claude_bottle.bottle.readiness import still_running, wait_until_healthy
+from claude_bottle.bottle.readiness import wait_until_healthy
 from claude_bottle.bottle.reaper import Reaper
 from claude_bottle.bottle.sidecar import EgressSidecar, sidecar_address
 from claude_bottle.console import info
@@ -51,7 +51,7 @@ class Session:
     reaper: Reaper
     evidence: Evidence | None = None  # the session's record
     record_head: str = ""  # its last entry's hash, once the session ended
-    pooled: bool = False  # claimed from a warm pool: checked whole rather than probed (readiness.py)
+    pooled: bool = False  # claimed from a warm pool: checked whole at the claim, not probed
 
     @property
     def rest_follows(self) -> bool:
@@ -105,9 +105,9 @@ def _prepare_inside(session: Session, home: HomeFiles) -> None:
     if session.keeper.source is not None:
         copies.append(session.keeper.copy_in)
     with in_background(*copies) as finished:
-        if session.pooled and not sidecar.credentials:
-            still_running(session.engine, plan, session.agent.name, sidecar.name)
-        else:
+        # A warm pool's bottle was checked whole when it was claimed (session/warm.py);
+        # one whose sidecar was just handed credentials reloaded its proxy: probed.
+        if not session.pooled or sidecar.credentials:
             wait_until_healthy(session.engine, plan, session.agent.name, sidecar)
         finished()
 

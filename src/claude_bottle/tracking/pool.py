@@ -167,6 +167,11 @@ def write_keeper(folder: PoolFolder, keeper: Owner, name: str, size: int) -> Non
     os.rename(partial, folder.keeper_file)
 
 
+def ready_sessions(state: Path) -> frozenset[str]:
+    """The session ids of every warm pool's ready bottles: not sessions yet."""
+    return frozenset(p.name for p in (state / "pool").glob("*/ready/*"))
+
+
 def pools_of(state: Path, agent: str) -> list[PoolFolder]:
     """The pools whose keeper was started for `agent` (its record names it), alive or not."""
     found = []

@@ -1,42 +1,28 @@
-"""A claimed warm bottle is checked to be whole in one engine call (the
-keeper probed its sidecar when it made it), and refused when a part ended."""
+"""Whether a warm pool's bottle is still whole: one search of its session's
+running containers (the keeper probed its sidecar when it made it)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from claude_bottle.bottle.readiness import SidecarUnhealthy, still_running
+from claude_bottle.bottle.readiness import ended_since
 from claude_bottle.engine.api import Found
 from claude_bottle.tracking import labels as L
 from tests.fakes import FakeEngine
-from tests.plans import lab_plan
 
 
-def _bottle(engine: FakeEngine, session: str, *names: str) -> None:
+def _running(engine: FakeEngine, session: str, *names: str) -> None:
     engine.objects += [Found("container", name, {L.SESSION: session}) for name in names]
 
 
-def test_a_whole_claimed_bottle_passes_in_one_search(tmp_path: Path) -> None:
+def test_a_whole_bottle_has_nothing_ended_in_one_search() -> None:
     engine = FakeEngine()
-    plan = lab_plan(tmp_path)
-    _bottle(engine, plan.session_id, "agent", "proxy")
-    _bottle(engine, "another", "other-proxy")
-    still_running(engine, plan, "agent", "proxy")
+    _running(engine, "s1", "agent", "proxy")
+    assert ended_since(engine, "s1", "agent", "proxy") == []
     assert engine.searches == 1
 
 
-@pytest.mark.parametrize("left", [("agent",), ("proxy",), ()], ids=["sidecar-ended", "agent-ended", "both"])
-def test_a_claimed_bottle_with_a_part_ended_is_refused(tmp_path: Path, left: tuple[str, ...]) -> None:
+def test_the_parts_that_ended_are_named_and_another_sessions_do_not_count() -> None:
     engine = FakeEngine()
-    plan = lab_plan(tmp_path)
-    _bottle(engine, plan.session_id, *left)
-    _bottle(engine, "another", "agent", "proxy")  # another session's of the same names does not count
-    with pytest.raises(SidecarUnhealthy) as raised:
-        still_running(engine, plan, "agent", "proxy")
-    gone = ", ".join(sorted({"agent", "proxy"} - set(left)))
-    assert str(raised.value) == (
-        f"the warm pool's bottle is no longer whole ({gone} ended since it was made); "
-        "run again to start another"
-    )
+    _running(engine, "s1", "agent")
+    _running(engine, "another", "agent", "proxy")
+    assert ended_since(engine, "s1", "agent", "proxy") == ["proxy"]
+    assert ended_since(engine, "s2", "agent", "proxy") == ["agent", "proxy"]
