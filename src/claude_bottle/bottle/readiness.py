@@ -44,7 +44,6 @@ def wait_until_healthy(engine: Engine, plan: LaunchPlan, agent: str, sidecar: Eg
         )
 
 
-
 def ended_since(engine: Engine, session_id: str, *containers: str) -> list[str]:
     """Which of a warm pool's bottle's containers ended since its keeper made it
     (none, for a bottle that can be claimed). Its keeper probed the sidecar from
