@@ -28,10 +28,11 @@ from tests.installed import cli_argv
 from tests.sidecar.conftest import ATTACKER_IMAGE, LAB_LABEL, Lab, Site, site_project
 from tests.sidecar.test_redteam import gateway_of
 
+# The runc cases run against the remote engine too; it has no gVisor.
 CASES = [
-    pytest.param(("attacker", "lab"), id="runc-lab"),
+    pytest.param(("attacker", "lab"), id="runc-lab", marks=pytest.mark.remote_engine),
     pytest.param(("attacker-gvisor", "lab"), id="runsc-lab"),
-    pytest.param(("attacker", "default"), id="runc-default"),
+    pytest.param(("attacker", "default"), id="runc-default", marks=pytest.mark.remote_engine),
 ]
 COULD_NOT_CONNECT = "7"
 

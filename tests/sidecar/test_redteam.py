@@ -43,11 +43,14 @@ from tests.sidecar.conftest import (
     site_project,
 )
 
-# (agent, topology): every case on both topologies; gVisor on the lab's.
+# (agent, topology): every case on both topologies; gVisor on the lab's. The
+# runc cases run against the remote engine too (scripts/test.sh); gVisor's do
+# not: that engine (scripts/setup/remote-engine.sh) has runc alone.
+REMOTE = pytest.mark.remote_engine
 CASES = [
-    pytest.param(("attacker", "lab"), id="runc-lab"),
+    pytest.param(("attacker", "lab"), id="runc-lab", marks=REMOTE),
     pytest.param(("attacker-gvisor", "lab"), id="runsc-lab"),
-    pytest.param(("attacker", "default"), id="runc-default"),
+    pytest.param(("attacker", "default"), id="runc-default", marks=REMOTE),
 ]
 # Every request below names its proxy explicitly and ignores NO_PROXY, so
 # nothing takes the agent's loopback shortcut when the proxy is under test.
@@ -116,7 +119,7 @@ def bottle(
     return Bottle(site_project(site, sidecar_image, tmp_path, monkeypatch), agent, site)
 
 
-@pytest.fixture(params=TOPOLOGIES)
+@pytest.fixture(params=[pytest.param(t, id=t, marks=REMOTE) for t in TOPOLOGIES])
 def runc_bottle(
     request: pytest.FixtureRequest, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Bottle:
@@ -493,6 +496,7 @@ def test_a_tunnel_open_at_the_end_is_in_the_summary(runc_bottle: Bottle, lab: La
     assert re.search(r"allowed : .*git\.allowed\.test:22", a.stderr), a.stderr
 
 
+@REMOTE
 def test_the_agent_cannot_reach_the_approval_path(
     public_lab: PublicLab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
