@@ -63,8 +63,11 @@ python3 -m tests.security_table --results "$results" --check docs/security.md
 # any bottle it starts did not run or left an object behind.
 python3 scripts/bench/bench.py --quick --json "${TMPDIR:-/tmp}/claude-bottle-bench.json"
 
-# The remote-engine selection (issue 14) against a second Docker engine whose file
-# system is not this host's: dockerd in a container, over TCP; runc only.
+# The remote-engine selection (issues 14 and 25) against a second Docker engine whose
+# file system is not this host's: dockerd in a container, over TCP, so the CLI path
+# (not the Engine API's socket); runc only. The sidecar suite and the red team
+# (their lab made in that engine) but their gVisor cases, and the engine tests of
+# the remote paths.
 remote=$(bash scripts/setup/remote-engine.sh)
 env "$remote" python3 -m pytest tests/engine tests/sidecar -q -m "engine and remote_engine"
 # Nothing of it stays running: the container and its network go, the volume

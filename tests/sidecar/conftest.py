@@ -24,7 +24,7 @@ import random
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,47 @@ def lab(engine: DockerEngine, agent_image: str, tmp_path_factory: pytest.TempPat
     finally:
         engine.run("rm", "-f", web, git, dns, check=False)
         engine.run("network", "rm", network, check=False)
+
+
+# An HTTP listener that prints its port, then every path it is asked for.
+LISTENER = """
+import http.server
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("path=" + self.path, flush=True)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+print("port=%d" % server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture
+def host_listener(engine: DockerEngine, lab: Lab) -> Iterator[tuple[int, Callable[[], list[str]]]]:
+    """An HTTP listener on every address of the engine's host (the bridges' too):
+    its port, and the paths it was asked for so far. It runs in a container in
+    that host's network namespace (`--network host`), so that it is on the host
+    of the engine under test, this one or a remote one, not on the test's
+    (the `lab` fixture builds the image it runs)."""
+    name = f"lab-host-listener-{secrets.token_hex(3)}"
+    engine.run("run", "-d", "--name", name, "--label", f"{LAB_LABEL}=1", "--network", "host",
+               "--user", "0", ATTACKER_IMAGE, "python3", "-u", "-c", LISTENER)  # fmt: skip
+
+    def printed(key: str) -> list[str]:
+        prefix = f"{key}="
+        return [line[len(prefix) :] for line in engine.lines("logs", name) if line.startswith(prefix)]
+
+    try:
+        wait_for(lambda: printed("port") != [], 30, "the host listener's port")
+        yield int(printed("port")[0]), lambda: printed("path")
+    finally:
+        engine.run("rm", "-f", name, check=False)
 
 
 @dataclass(frozen=True)

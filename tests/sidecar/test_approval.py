@@ -32,6 +32,9 @@ from tests.engine.conftest import cli
 from tests.installed import cli_argv, cli_path
 from tests.sidecar.conftest import PROXY, Lab, PublicLab, public_project
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 # Holds one HTTPS tunnel through the proxy (the agent's HTTPS_PROXY) open: a
 # request on it, then, at a line on stdin, a second request on the same tunnel.
 HOLD = r"""

@@ -14,6 +14,9 @@ from claude_bottle.engine.docker import DockerEngine
 from tests.engine.conftest import cli, labelled_objects
 from tests.sidecar.conftest import Lab
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 LISTING = "cd ~ && find .claude .claude.json -printf '%u %m %p\\n' | sort"
 
 
@@ -46,7 +49,6 @@ def add_agent(project: Path, setup: list[str]) -> str:
     return name
 
 
-@pytest.mark.remote_engine
 def test_only_the_chosen_parts_arrive_owned_by_node(lab_project: Path, lab: Lab) -> None:
     fake_claude_home(lab_project / "home")
     agent = add_agent(lab_project, ["CLAUDE.md", "commands", "mcp:lab-docs"])

@@ -50,7 +50,7 @@ def lab_saw(lab: Lab, path: str, since: int = 0) -> list[dict[str, str]]:
     "agent",
     [
         pytest.param("holder", marks=pytest.mark.remote_engine, id="runc"),
-        pytest.param("holder-gvisor", id="runsc"),
+        pytest.param("holder-gvisor", id="runsc"),  # not remote: that engine has no gVisor
     ],
 )
 def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
@@ -104,6 +104,7 @@ def test_nothing_inside_holds_a_secret_while_the_lab_receives_each(
     assert "git.lab.test" in allowed, allowed
 
 
+@pytest.mark.remote_engine
 def test_an_attacker_key_to_the_model_host_through_the_proxy_is_refused_and_reported(
     lab_project: Path, lab: Lab, held: dict[str, str]
 ) -> None:
@@ -137,6 +138,7 @@ def test_an_attacker_key_to_the_model_host_through_the_proxy_is_refused_and_repo
     ), result.stderr
 
 
+@pytest.mark.remote_engine
 def test_the_sidecar_verifies_the_certificate_of_a_host_it_adds_a_credential_for(
     lab_project: Path, lab: Lab, held: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,6 +160,7 @@ def test_the_sidecar_verifies_the_certificate_of_a_host_it_adds_a_credential_for
     assert not lab.web_saw(mark)
 
 
+@pytest.mark.remote_engine
 @pytest.mark.parametrize(("agent", "header"), [("keyed", "x-api-key"), ("subscriber", "authorization")])
 def test_start_reaches_claude_code_s_prompt_with_no_question_and_answers(
     engine: DockerEngine, lab_project: Path, lab: Lab, held: dict[str, str], agent: str, header: str

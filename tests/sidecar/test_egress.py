@@ -20,6 +20,9 @@ from tests.engine.conftest import cli
 from tests.installed import cli_argv
 from tests.sidecar.conftest import PROXY, Lab
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 
 def bottle_sh(
     project: Path, script: str, agent: str = "worker", **env: str
@@ -27,7 +30,6 @@ def bottle_sh(
     return cli("run", agent, "--", "sh", "-c", script, cwd=project, env=env)
 
 
-@pytest.mark.remote_engine
 def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
     result = bottle_sh(
@@ -40,7 +42,6 @@ def test_allowed_host_through_the_proxy(lab_project: Path, lab: Lab) -> None:
     assert "allowed : allowed.test (x2)" in result.stderr
 
 
-@pytest.mark.remote_engine
 def test_blocked_host_is_refused_by_the_sidecar_and_summarised(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
     result = bottle_sh(
@@ -100,7 +101,6 @@ def test_every_kind_of_refusal_is_in_the_summary_with_its_reason(lab_project: Pa
         assert f"          {line} (" in result.stderr
 
 
-@pytest.mark.remote_engine
 def test_direct_connection_without_the_proxy_fails(lab_project: Path, lab: Lab) -> None:
     mark = secrets.token_hex(4)
     result = bottle_sh(
@@ -154,7 +154,6 @@ def test_the_real_claude_code_cli_through_a_plain_http_model_endpoint(lab_projec
     assert "secret_in_request" not in result.stderr
 
 
-@pytest.mark.remote_engine
 def test_git_clone_over_ssh_through_the_sidecar(lab_project: Path, lab: Lab) -> None:
     result = bottle_sh(
         lab_project, "git clone -q git@git.allowed.test:repo.git /tmp/r && cat /tmp/r/README", "gitter"

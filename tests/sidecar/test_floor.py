@@ -14,11 +14,9 @@ its egress port (the floor opens what the manifest names)."""
 
 from __future__ import annotations
 
-import http.server
 import secrets
 import subprocess
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,34 +28,13 @@ from tests.installed import cli_argv
 from tests.sidecar.conftest import ATTACKER_IMAGE, LAB_LABEL, Lab, Site, site_project
 from tests.sidecar.test_redteam import gateway_of
 
+# The runc cases run against the remote engine too; it has no gVisor.
 CASES = [
-    pytest.param(("attacker", "lab"), id="runc-lab"),
+    pytest.param(("attacker", "lab"), id="runc-lab", marks=pytest.mark.remote_engine),
     pytest.param(("attacker-gvisor", "lab"), id="runsc-lab"),
-    pytest.param(("attacker", "default"), id="runc-default"),
+    pytest.param(("attacker", "default"), id="runc-default", marks=pytest.mark.remote_engine),
 ]
 COULD_NOT_CONNECT = "7"
-
-
-@pytest.fixture
-def host_listener() -> Iterator[tuple[int, list[str]]]:
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)  # every host address, the bridges' too
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port, seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -90,7 +67,7 @@ def test_the_sidecars_own_way_out_is_walled_below_the_proxy(
     engine: DockerEngine,
     lab: Lab,
     case: tuple[str, str],
-    host_listener: tuple[int, list[str]],
+    host_listener: tuple[int, Callable[[], list[str]]],
     stranger: str,
     sidecar_image: str,
     tmp_path: Path,
@@ -149,7 +126,8 @@ def test_the_sidecars_own_way_out_is_walled_below_the_proxy(
         f"dig @{site.dns_ip} +time=2 +tries=1 ctl-{c}.exfil.test >/dev/null 2>&1; echo dns=$?",
     ])))  # fmt: skip
     assert controls == {"host": "0", "stranger": "0", "odd_port": "0", "dns": "0"}, controls
-    assert seen == [f"/{c}-control"]
+    wait_for(lambda: f"/{c}-control" in seen(), 30, "the control in the listener's log")
+    assert seen() == [f"/{c}-control"]
     assert f"ctl-{c}.exfil.test" in lab.dns_queries()
     assert f"{c}.exfil.test" not in lab.dns_queries()
     assert lab.web_sees(f"/{c}-internal")

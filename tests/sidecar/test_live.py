@@ -22,6 +22,9 @@ from tests.engine.conftest import cli
 from tests.installed import cli_argv
 from tests.sidecar.conftest import PROXY, Lab
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 
 def cli_proc(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -65,7 +68,6 @@ def test_shell_runs_as_the_agents_user_in_the_workspace(lab_project: Path, agent
     assert by_container.stdout == "1000\n"
 
 
-@pytest.mark.remote_engine
 def test_egress_follow_shows_a_refusal_within_a_second(
     lab_project: Path, lab: Lab, agent: str, running: str
 ) -> None:

@@ -20,6 +20,9 @@ from tests.engine.conftest import labelled_objects
 from tests.installed import installed_cli
 from tests.sidecar.conftest import PROXY, Lab, leave_interactive_session
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 README = Path(__file__).parents[2] / "README.md"
 # The lab's model endpoint, on a private address: over plain HTTP, which needs no
 # CA for Claude Code to trust. Pipelock cannot carry a plain-HTTP model endpoint

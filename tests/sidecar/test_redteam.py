@@ -14,14 +14,12 @@ No case can pass by accident:
 
 from __future__ import annotations
 
-import http.server
 import ipaddress
 import os
 import re
 import secrets
 import subprocess
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +43,14 @@ from tests.sidecar.conftest import (
     site_project,
 )
 
-# (agent, topology): every case on both topologies; gVisor on the lab's.
+# (agent, topology): every case on both topologies; gVisor on the lab's. The
+# runc cases run against the remote engine too (scripts/test.sh); gVisor's do
+# not: that engine (scripts/setup/remote-engine.sh) has runc alone.
+REMOTE = pytest.mark.remote_engine
 CASES = [
-    pytest.param(("attacker", "lab"), id="runc-lab"),
+    pytest.param(("attacker", "lab"), id="runc-lab", marks=REMOTE),
     pytest.param(("attacker-gvisor", "lab"), id="runsc-lab"),
-    pytest.param(("attacker", "default"), id="runc-default"),
+    pytest.param(("attacker", "default"), id="runc-default", marks=REMOTE),
 ]
 # Every request below names its proxy explicitly and ignores NO_PROXY, so
 # nothing takes the agent's loopback shortcut when the proxy is under test.
@@ -118,7 +119,7 @@ def bottle(
     return Bottle(site_project(site, sidecar_image, tmp_path, monkeypatch), agent, site)
 
 
-@pytest.fixture(params=TOPOLOGIES)
+@pytest.fixture(params=[pytest.param(t, id=t, marks=REMOTE) for t in TOPOLOGIES])
 def runc_bottle(
     request: pytest.FixtureRequest, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Bottle:
@@ -221,30 +222,6 @@ def test_no_ipv6(bottle: Bottle, lab: Lab) -> None:
     assert a.value("global") == "0"
 
 
-@pytest.fixture
-def host_listener() -> Iterator[tuple[int, list[str]]]:
-    """An HTTP listener on every address of this host (the bridges' too): its port,
-    and the paths it was asked for."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port, seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def gateway_of(engine: DockerEngine, network: str) -> str:
     """The gateway a network's containers would route through: the engine's record,
     or (a network made with a subnet of its own records none) its first address."""
@@ -253,7 +230,7 @@ def gateway_of(engine: DockerEngine, network: str) -> str:
 
 
 def test_no_docker_socket_and_no_way_to_the_host(
-    engine: DockerEngine, bottle: Bottle, lab: Lab, host_listener: tuple[int, list[str]]
+    engine: DockerEngine, bottle: Bottle, lab: Lab, host_listener: tuple[int, Callable[[], list[str]]]
 ) -> None:
     port, seen = host_listener
     c = canary()
@@ -278,7 +255,8 @@ def test_no_docker_socket_and_no_way_to_the_host(
     assert a.value("proxied").startswith("403/")  # an address is never an allowed host
     # The control: the listener answers a plain container through its network's gateway.
     bottle.site.control(f"curl -s -m 5 http://{egress_gateway}:{port}/{c}-control")
-    assert seen == [f"/{c}-control"]
+    wait_for(lambda: f"/{c}-control" in seen(), 30, "the control in the listener's log")
+    assert seen() == [f"/{c}-control"]
 
 
 def test_metadata_address_directly_and_through_the_proxy(bottle: Bottle, lab: Lab) -> None:
@@ -518,6 +496,7 @@ def test_a_tunnel_open_at_the_end_is_in_the_summary(runc_bottle: Bottle, lab: La
     assert re.search(r"allowed : .*git\.allowed\.test:22", a.stderr), a.stderr
 
 
+@REMOTE
 def test_the_agent_cannot_reach_the_approval_path(
     public_lab: PublicLab, sidecar_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

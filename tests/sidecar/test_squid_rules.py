@@ -33,6 +33,9 @@ from claude_bottle.secret_shapes import SECRET_PATTERNS
 from tests.conftest import wait_for
 from tests.sidecar.conftest import LAB_LABEL, Lab
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 GOLDEN = Path(__file__).parents[1] / "unit" / "proxies" / "golden"
 
 

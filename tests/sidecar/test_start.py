@@ -14,8 +14,10 @@ from tests.engine.conftest import labelled_objects, owned_containers
 from tests.installed import cli_path
 from tests.sidecar.conftest import Lab, leave_interactive_session
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
 
-@pytest.mark.remote_engine
+
 def test_start_asks_attaches_claude_and_removes_everything(
     engine: DockerEngine, lab_project: Path, lab: Lab
 ) -> None:

@@ -13,12 +13,14 @@ import pytest
 from tests.engine.conftest import cli
 from tests.sidecar.conftest import Lab
 
+# Every case here runs against the remote engine too (scripts/test.sh).
+pytestmark = pytest.mark.remote_engine
+
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
-@pytest.mark.remote_engine
 def test_run_cwd_brings_commits_back_and_saves_the_transcript(
     lab_project: Path, lab: Lab, tmp_path: Path
 ) -> None:
