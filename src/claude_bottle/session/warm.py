@@ -15,10 +15,7 @@ NONE_READY = "no warm pool of this configuration has a bottle ready"
 
 
 def peek(plan: LaunchPlan, paths: HostPaths) -> LaunchPlan:
-    """The plan, saying where its bottle would come from now (nothing is claimed;
-    on an engine with no warm pool, the plan says nothing of it)."""
-    if plan.target.engine != "docker":
-        return plan
+    """The plan, saying where its bottle would come from now (nothing is claimed)."""
     refusal = pool_refusal(plan)
     if refusal is not None:
         return replace(plan, start=(COLD, refusal))
@@ -33,8 +30,6 @@ def claim_ready(plan: LaunchPlan, paths: HostPaths) -> tuple[LaunchPlan, Claim |
     """Take a ready bottle for this plan, if one matches: the plan becomes the
     pooled bottle's (its session and container), and says so; else the plan
     says why it starts cold."""
-    if plan.target.engine != "docker":
-        return plan, None
     refusal = pool_refusal(plan)
     if refusal is not None:
         return replace(plan, start=(COLD, refusal)), None
