@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.cli.commands.pool import agent_for
-from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
 

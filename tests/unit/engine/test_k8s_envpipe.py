@@ -21,13 +21,16 @@ from claude_bottle.errors import UsageError
 VALUES = {
     "PLAIN": "sk-ant-api03-abc_DEF-123",
     "LINES": "one\ntwo\r\nthree\n",  # a line break inside and at the end
-    "QUOTES": "it's \"quoted\" $HOME `id` $(id) \\n \\0101 %s %b",
+    "QUOTES": 'it\'s "quoted" $HOME `id` $(id) \\n \\0101 %s %b',
     "UNICODE": "clé ✓ 日本",
     "EMPTY": "",
     "SPACES": "  both ends  ",
     "EQUALS": "a=b==c",
 }
-SHOW = "import json, os, sys; print(json.dumps({k: os.environ.get(k) for k in sys.argv[1:]})); print(sys.stdin.read())"
+SHOW = (
+    "import json, os, sys; print(json.dumps({k: os.environ.get(k) for k in sys.argv[1:]})); "
+    "print(sys.stdin.read())"
+)
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])
@@ -54,7 +57,9 @@ def test_a_line_is_printable_ascii_whatever_the_value() -> None:
     ("values", "message"),
     [
         pytest.param({"A-B": "v"}, "not a variable name: 'A-B'", id="name"),
-        pytest.param({"A": "v\0w"}, "the value of A holds a NUL byte, which no environment can carry", id="nul"),
+        pytest.param(
+            {"A": "v\0w"}, "the value of A holds a NUL byte, which no environment can carry", id="nul"
+        ),
     ],
 )
 def test_what_no_environment_carries_is_refused(values: dict[str, str], message: str) -> None:
@@ -65,7 +70,10 @@ def test_what_no_environment_carries_is_refused(values: dict[str, str], message:
 
 def test_under_a_terminal_the_values_are_not_echoed_and_the_terminal_is_given_back() -> None:
     secret = "tty-canary-9f8e7d"
-    script = 'printf "len=%s\\n" "${#V}"; stty -a | grep -o -- "-\\?echo " | head -1; read -r typed; echo "got=$typed"'
+    script = (
+        'printf "len=%s\\n" "${#V}"; stty -a | grep -o -- "-\\?echo " | head -1; '
+        'read -r typed; echo "got=$typed"'
+    )
     argv = envpipe.wrapped(["sh", "-c", script])
     child = pexpect.spawn(argv[0], argv[1:], timeout=20)
     child.logfile_read = seen = io.BytesIO()  # all it showed

@@ -105,6 +105,9 @@ def test_a_plain_bottle_is_pooled_on_either_engine_each_its_own(tmp_path: Path) 
     on_k8s = plan.on(EngineTarget("kubernetes", context="c", namespace="n"))
     assert pool_refusal(on_k8s) is None
     # A pooled bottle is of one cluster and namespace: another's is another pool.
-    assert len({pool_key(plan), pool_key(on_k8s), pool_key(plan.on(EngineTarget("kubernetes", "c", "", "m")))}) == 3
+    assert (
+        len({pool_key(plan), pool_key(on_k8s), pool_key(plan.on(EngineTarget("kubernetes", "c", "", "m")))})
+        == 3
+    )
     pinned = "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
     assert pool_refusal(replace(plan, container_pinned=True)) == pinned

@@ -102,7 +102,9 @@ class KubernetesCommands(KubernetesPods):
         lines = envpipe.env_lines(env)
         channels = self._channels(container, envpipe.wrapped(command), stdin=True, tty=tty)
         try:
-            ended = envpipe.hand_over(channels, lines, terminal.writer(sys.stdout), terminal.writer(sys.stderr))
+            ended = envpipe.hand_over(
+                channels, lines, terminal.writer(sys.stdout), terminal.writer(sys.stderr)
+            )
         except BaseException:
             channels.close()
             raise

@@ -37,7 +37,7 @@ WRAPPER = (
     "if [ -t 0 ]; then s=$(stty -g) && stty -echo -icanon min 1 time 0 || exit 126; fi; "
     "printf '\\033]claude-bottle-env;\\007'; "
     'while IFS= read -r l && [ -n "$l" ]; do '
-    "v=$(printf '%bx' \"${l#*=}\") && export \"${l%%=*}=${v%x}\" || exit 126; "
+    'v=$(printf \'%bx\' "${l#*=}") && export "${l%%=*}=${v%x}" || exit 126; '
     "done; "
     'if [ -t 0 ]; then stty "$s"; fi; exec "$@"'
 )
