@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 import claude_bottle.tracking.labels as L
@@ -26,7 +28,12 @@ from claude_bottle.engine.kubernetes import KubernetesEngine
 from claude_bottle.paths import HostPaths
 from tests.canaries import search
 from tests.conftest import wait_for
-from tests.k8s.test_cli import Project, objects, shared_egress_network  # noqa: F401 (a module fixture)
+from tests.k8s.test_cli import (  # noqa: F401 (shared_egress_network: a module fixture)
+    LAB_ANSWER_ON_SCREEN,
+    Project,
+    objects,
+    shared_egress_network,
+)
 
 READY_WITHIN = 180.0  # two bottles made one after the other on a busy 2-core host
 GONE_WITHIN = 60.0
@@ -41,7 +48,7 @@ SIDECAR_SEARCH = (  # as tests/engine/test_pool.py: the sidecar's tmpfs and conf
 
 def pool_manifest() -> dict[str, Any]:
     return {
-        "bottles": {"lab": {"egress": {"allow": ["allowed.test", "git.lab.test"]}}},
+        "bottles": {"lab": {"egress": {"allow": ["allowed.test", "git.lab.test", "api.lab.test"]}}},
         "agents": {
             "pooled": {
                 "bottle": "lab",
@@ -50,7 +57,13 @@ def pool_manifest() -> dict[str, Any]:
                     # The sidecar's: handed into its tmpfs at the claim.
                     "GITHUB_TOKEN": {"from_env": "LAB_GIT_TOKEN", "inject": "git.lab.test"},
                 },
-            }
+            },
+            # Claude Code on a terminal: its subscription token held by the sidecar,
+            # a value of its own handed to it under the terminal.
+            "talker": {
+                "bottle": "lab",
+                "env": {"ANTHROPIC_BASE_URL": "https://api.lab.test", "CANARY": {"from_env": "POOL_CANARY"}},
+            },
         },
     }
 
@@ -66,6 +79,7 @@ def project(
     proj.env.update(
         POOL_CANARY=f"pool-canary-{secrets.token_hex(12)}",
         LAB_GIT_TOKEN=(Path(lab["CLAUDE_BOTTLE_K8S_DIR"]) / "lab" / "git-token").read_text().strip(),
+        CLAUDE_BOTTLE_OAUTH_TOKEN="sk-ant-oat01-" + secrets.token_hex(20),
     )
     yield proj
     wait_for(lambda: objects(engine, proj) == [], GONE_WITHIN, "nothing of the test's left")
@@ -219,7 +233,50 @@ def test_cleanup_removes_what_a_killed_keeper_left(engine: KubernetesEngine, pro
     assert pooled(engine, project, L.ROLE_AGENT) != []  # the control: it left a ready bottle
     cleaned = project.cli("cleanup", "--label", project.label)
     assert cleaned.returncode == 0, cleaned.stderr
+    assert "removed session" in cleaned.stderr, cleaned.stderr
     wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
     stopped = project.cli("pool", "pooled", "--stop")
     assert stopped.returncode == 0, stopped.stderr
     assert ready_files(project) == []
+
+
+def test_start_under_a_terminal_claims_a_pod_and_never_shows_the_values(
+    engine: KubernetesEngine, project: Project, lab: dict[str, str]
+) -> None:
+    """The hand-over under a terminal: the wrapper turns the echo off before the
+    values come, so the screen never shows one, and gives the terminal back, so
+    Claude Code draws its prompt and answers through the sidecar."""
+    canary = project.env["POOL_CANARY"]
+    started = project.cli("pool", "talker", "-n", "1")
+    assert started.returncode == 0, started.stderr
+    transcript = io.StringIO()
+    try:
+        wait_for(lambda: len(ready_files(project)) == 1, READY_WITHIN, "a ready bottle")
+        (ready,) = pooled_ready(project)
+        child = project.spawn_under_terminal("start", "talker")
+        child.logfile_read = transcript
+        child.timeout = 120
+        try:
+            child.expect(r"launch this agent\? \[y/N\] ")
+            child.sendline("y")
+            child.expect(f"attaching interactive claude session .*container {ready} will be removed")
+            index = child.expect(["bypass permissions on", "use this API key", "Select login method"])
+            assert index == 0, child.before
+            child.send("say hello")
+            child.send("\r")
+            child.expect(LAB_ANSWER_ON_SCREEN)
+            child.send("/exit")
+            child.expect("exit")
+            child.send("\r")
+            child.expect(r"ended after \d+s; its agent was removed", timeout=60)
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+    finally:
+        stopped = project.cli("pool", "talker", "--stop", timeout=180)
+        assert stopped.returncode == 0, stopped.stderr
+    assert child.exitstatus == 0, transcript.getvalue()[-2000:]
+    assert "from the warm pool" in transcript.getvalue()
+    assert canary not in transcript.getvalue()
+    assert canary[: len(canary) // 2] not in transcript.getvalue()
+    wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
