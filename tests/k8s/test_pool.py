@@ -25,6 +25,7 @@ import pytest
 import claude_bottle.tracking.labels as L
 from claude_bottle.engine.k8s import meta
 from claude_bottle.engine.kubernetes import KubernetesEngine
+from claude_bottle.errors import ClaudeBottleError
 from claude_bottle.paths import HostPaths
 from tests.canaries import search
 from tests.conftest import wait_for
@@ -279,4 +280,60 @@ def test_start_under_a_terminal_claims_a_pod_and_never_shows_the_values(
     assert "from the warm pool" in transcript.getvalue()
     assert canary not in transcript.getvalue()
     assert canary[: len(canary) // 2] not in transcript.getvalue()
+    wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
+
+
+def policies_of(engine: KubernetesEngine, session_id: str) -> dict[str, Any]:
+    """A bottle's NetworkPolicies (its network's and its pods'), names and specs,
+    its session id written SID: what its walls are, whoever made them."""
+    out: dict[str, Any] = {}
+    for found in engine.find([f"{L.SESSION}={session_id}"], kinds=("network", "other")):
+        kind, _, name = found.name.partition("/") if found.kind == "other" else ("", "", found.name)
+        if found.kind == "other" and kind != "networkpolicies":
+            continue
+        name = meta.object_name(name)
+        spec = json.dumps(engine.cluster.get("networkpolicies", name)["spec"], sort_keys=True)
+        out[name.replace(session_id, "SID")] = json.loads(spec.replace(session_id, "SID"))
+    return out
+
+
+def test_a_pooled_bottle_has_the_walls_of_a_cold_one(engine: KubernetesEngine, project: Project) -> None:
+    command = "touch /tmp/started; while [ ! -e /tmp/checked ]; do sleep 0.1; done"
+    with project.spawn("run", "pooled", "--", "sh", "-c", command) as run:
+        try:
+            (found,) = wait_for(
+                lambda: engine.find([project.label, f"{L.ROLE}={L.ROLE_AGENT}"], kinds=("container",)),
+                READY_WITHIN,
+                "the cold bottle's agent",
+            )
+            cold, cold_id = found.name, found.labels[L.SESSION]
+
+            def running() -> bool:
+                try:
+                    return engine.exec(cold, ["test", "-e", "/tmp/started"]).returncode == 0
+                except ClaudeBottleError:  # not running yet
+                    return False
+
+            wait_for(running, READY_WITHIN, "the cold session's command")
+            cold_walls = policies_of(engine, cold_id)
+            engine.exec(cold, ["touch", "/tmp/checked"])
+        except BaseException:
+            run.terminate()
+            raise
+        _, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
+    assert "from the warm pool" not in err
+    started = project.cli("pool", "pooled", "-n", "1")
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_for(lambda: len(ready_files(project)) == 1, READY_WITHIN, "a ready bottle")
+        pooled_id = json.loads(ready_files(project)[0].read_text())["session_id"]
+        assert pooled_id != cold_id
+        pooled_walls = policies_of(engine, pooled_id)
+    finally:
+        stopped = project.cli("pool", "pooled", "--stop", timeout=180)
+        assert stopped.returncode == 0, stopped.stderr
+    # The control: each has its network's policy and its pods' (the sidecar serves the agent).
+    assert len(cold_walls) >= 3, cold_walls
+    assert pooled_walls == cold_walls
     wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
