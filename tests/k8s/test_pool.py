@@ -288,10 +288,12 @@ def policies_of(engine: KubernetesEngine, session_id: str) -> dict[str, Any]:
     its session id written SID: what its walls are, whoever made them."""
     out: dict[str, Any] = {}
     for found in engine.find([f"{L.SESSION}={session_id}"], kinds=("network", "other")):
-        kind, _, name = found.name.partition("/") if found.kind == "other" else ("", "", found.name)
-        if found.kind == "other" and kind != "networkpolicies":
-            continue
-        name = meta.object_name(name)
+        if found.kind == "other":  # KIND/NAME, the name as it is
+            kind, _, name = found.name.partition("/")
+            if kind != "networkpolicies":
+                continue
+        else:  # a network: its policy is named from it
+            name = meta.object_name(found.name)
         spec = json.dumps(engine.cluster.get("networkpolicies", name)["spec"], sort_keys=True)
         out[name.replace(session_id, "SID")] = json.loads(spec.replace(session_id, "SID"))
     return out
