@@ -339,3 +339,19 @@ def test_a_pooled_bottle_has_the_walls_of_a_cold_one(engine: KubernetesEngine, p
     assert len(cold_walls) >= 3, cold_walls
     assert pooled_walls == cold_walls
     wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
+
+
+def test_a_keeper_with_no_claim_ends_and_removes_its_pods(engine: KubernetesEngine, project: Project) -> None:
+    project.env["CLAUDE_BOTTLE_POOL_IDLE"] = "40"
+    started = project.cli("pool", "pooled", "-n", "1")
+    assert started.returncode == 0, started.stderr
+    folder = next((HostPaths.from_environ(project.env).state / "pool").glob("*/"))
+    try:
+        wait_for(lambda: len(ready_files(project)) == 1, 40, "a ready bottle")
+        assert pooled(engine, project, L.ROLE_AGENT) != []  # the control: the pool held one
+        wait_for(lambda: not (folder / "keeper.json").exists(), 120, "the keeper's idle end")
+    finally:
+        project.cli("pool", "pooled", "--stop", timeout=180)
+    assert "no claim for 40s: the warm pool ends" in (folder / "keeper.log").read_text()
+    assert ready_files(project) == []
+    wait_for(lambda: objects(engine, project) == [], GONE_WITHIN, "nothing labelled left")
