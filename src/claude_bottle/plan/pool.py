@@ -48,8 +48,6 @@ def pool_refusal(plan: LaunchPlan) -> str | None:
     """Why this plan's bottle cannot come from a warm pool, or None.
     A credential is never baked into a pooled sidecar: one its proxy cannot
     take once it runs (ssh keys: its ssh-agent starts with it) is not pooled."""
-    if plan.target.engine != "docker":
-        return "the warm pool is Docker-only for now"
     if plan.container_pinned:
         return "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
     credentials = plan.credentials

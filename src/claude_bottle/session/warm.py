@@ -20,10 +20,7 @@ NONE_READY = "no warm pool of this configuration has a bottle ready"
 
 
 def peek(plan: LaunchPlan, paths: HostPaths) -> LaunchPlan:
-    """The plan, saying where its bottle would come from now (nothing is claimed;
-    on an engine with no warm pool, the plan says nothing of it)."""
-    if plan.target.engine != "docker":
-        return plan
+    """The plan, saying where its bottle would come from now (nothing is claimed)."""
     refusal = pool_refusal(plan)
     if refusal is not None:
         return replace(plan, start=(COLD, refusal))
@@ -39,8 +36,6 @@ def claim_ready(plan: LaunchPlan, paths: HostPaths, engine: Engine) -> tuple[Lau
     plan becomes the pooled bottle's (its session and container), and says so;
     else the plan says why it starts cold. A ready bottle a part of which
     ended since it was made (its keeper makes another) is removed, not used."""
-    if plan.target.engine != "docker":
-        return plan, None
     refusal = pool_refusal(plan)
     if refusal is not None:
         return replace(plan, start=(COLD, refusal)), None

@@ -9,14 +9,20 @@ from pathlib import Path
 from claude_bottle.tracking.labels import Owner
 
 
-def process_start(pid: int) -> str:
-    """The kernel's start time of `pid` (clock ticks since boot), or "" if unknown."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (from the state on), or []."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
+        return []
     # The command name (field 2) may hold spaces or parentheses; fields after it are fixed.
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start(pid: int) -> str:
+    """The kernel's start time of `pid` (clock ticks since boot), or "" if unknown."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else ""
 
 
 def current_owner() -> Owner:
@@ -34,4 +40,9 @@ def owner_alive(owner: Owner) -> bool:
         return False
     except PermissionError:
         pass
-    return process_start(owner.pid) == owner.start
+    fields = _stat_fields(owner.pid)
+    if fields and fields[0] == "Z":
+        # Ended, not yet reaped: a detached keeper's parent is init, which may reap
+        # late (seen for minutes on the CI machine), and a zombie removes nothing.
+        return False
+    return (fields[19] if fields else "") == owner.start

@@ -1,5 +1,5 @@
-"""`pool` before anything is started: refused on Kubernetes in one line, and
-NAME naming an agent or a bottle (its first agent)."""
+"""`pool` before anything is started: NAME naming an agent or a bottle (its
+first agent), and the keeper's environment."""
 
 from __future__ import annotations
 
@@ -8,20 +8,8 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.cli.commands.pool import agent_for
-from claude_bottle.cli.main import main
 from claude_bottle.errors import UsageError
 from claude_bottle.manifest.parse import parse_manifest
-
-
-def test_pool_is_refused_on_kubernetes_in_one_line(
-    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CLAUDE_BOTTLE_ENGINE", "kubernetes")
-    assert main(["pool", "reviewer"]) == 2
-    err = capsys.readouterr().err
-    assert err == (
-        "claude-bottle: pool: the warm pool is Docker-only for now (on Kubernetes every bottle starts cold)\n"
-    )
 
 
 def test_pool_names_an_agent_or_the_first_agent_of_a_bottle(tmp_path: Path) -> None:

@@ -99,9 +99,15 @@ def test_a_credential_the_sidecar_holds_is_handed_in_at_the_claim_never_in_a_com
     assert pool_key(plan) != pool_key(plan_of(tmp_path, bottle={"egress": {"allow": ["api.anthropic.com"]}}))
 
 
-def test_a_plain_bottle_is_pooled_on_docker_only(tmp_path: Path) -> None:
+def test_a_plain_bottle_is_pooled_on_either_engine_each_its_own(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, agent={"env": {"K": {"from_env": "HOSTK"}}}, environ={"HOSTK": "v"})
     assert pool_refusal(plan) is None
-    assert pool_refusal(plan.on(EngineTarget("kubernetes"))) == "the warm pool is Docker-only for now"
+    on_k8s = plan.on(EngineTarget("kubernetes", context="c", namespace="n"))
+    assert pool_refusal(on_k8s) is None
+    # A pooled bottle is of one cluster and namespace: another's is another pool.
+    assert (
+        len({pool_key(plan), pool_key(on_k8s), pool_key(plan.on(EngineTarget("kubernetes", "c", "", "m")))})
+        == 3
+    )
     pinned = "its container's name is pinned (CLAUDE_BOTTLE_CONTAINER), and a pooled one has its own"
     assert pool_refusal(replace(plan, container_pinned=True)) == pinned

@@ -1,6 +1,7 @@
 """claude-bottle pool NAME [-n N] | --stop: keep N bottles of an agent's (or a
 bottle's) configuration started and ready, so that `run` and `start` claim one
-instead of starting cold. Docker only for now."""
+instead of starting cold. On Docker a bottle is a network, a sidecar and an
+agent container; on Kubernetes, the same as pods and NetworkPolicies."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from claude_bottle.cli.options import add_manifest_option, manifest_from_options, plan_from_options
 from claude_bottle.console import info
 from claude_bottle.engine.api import Engine
-from claude_bottle.engine.select import chosen, locate
+from claude_bottle.engine.select import locate
 from claude_bottle.errors import ClaudeBottleError, UsageError
 from claude_bottle.hostenv import watchdog_env
 from claude_bottle.manifest.model import Manifest
@@ -32,7 +33,7 @@ OWN = "CLAUDE_BOTTLE_"  # seconds `--stop` waits for the keeper to remove its bo
 
 
 def add_parser(sub: Any, name: str) -> None:
-    p = sub.add_parser(name, help="keep bottles of an agent's configuration ready for run and start (Docker)")
+    p = sub.add_parser(name, help="keep bottles of an agent's configuration ready for run and start")
     p.add_argument("name", help="an agent (or a bottle: its first agent) defined in claude-bottle.json")
     p.add_argument("-n", type=int, default=2, metavar="N", help="how many to keep ready (default 2)")
     p.add_argument("--stop", action="store_true", help="end the keeper and remove its ready bottles")
@@ -52,10 +53,6 @@ def agent_for(manifest: Manifest, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if chosen(args.settings) != "docker":
-        raise UsageError(
-            "pool: the warm pool is Docker-only for now (on Kubernetes every bottle starts cold)"
-        )
     if not 1 <= args.n <= 50:
         raise UsageError(f"pool -n: from 1 to 50 bottles, got {args.n}")
     manifest = manifest_from_options(args)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import posixpath
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
 from claude_bottle.engine.api import ExecStream
-from claude_bottle.engine.k8s import manifests, meta, streams, terminal
+from claude_bottle.engine.k8s import envpipe, manifests, meta, streams, terminal
 from claude_bottle.engine.k8s.cluster import CANNOT_RUN, copy_failed, not_running
 from claude_bottle.engine.k8s.pods import KubernetesPods
 from claude_bottle.errors import EngineError, NotFound, UsageError
@@ -93,12 +94,26 @@ class KubernetesCommands(KubernetesPods):
         workdir: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> int:
-        # A pod's values are its Secret's; only a warm pool hands values to a command,
-        # and there is no warm pool on Kubernetes yet (plan/pool.py refuses it).
-        assert not env, "the Kubernetes engine takes no variables for a command"
-        return terminal.attach(
-            self._channels(container, self._argv(argv, user, workdir), stdin=True, tty=tty), tty=tty
-        )
+        command = self._argv(argv, user, workdir)
+        if not env:
+            return terminal.attach(self._channels(container, command, stdin=True, tty=tty), tty=tty)
+        # A cold pod's values are its Secret's; a warm pool's pod has none, and its
+        # claimer hands them to the session's command on the exec's stdin (envpipe).
+        lines = envpipe.env_lines(env)
+        channels = self._channels(container, envpipe.wrapped(command), stdin=True, tty=tty)
+        try:
+            ended = envpipe.hand_over(
+                channels, lines, terminal.writer(sys.stdout), terminal.writer(sys.stderr)
+            )
+        except BaseException:
+            channels.close()
+            raise
+        if ended is not None:
+            code, message = ended
+            if message:
+                terminal.writer(sys.stderr)(message.encode() + b"\n")
+            return CANNOT_RUN if code is None else code
+        return terminal.attach(channels, tty=tty)
 
     def copy_in(self, container: str, dest: str, tar: bytes | IO[bytes]) -> None:
         script = f'[ -d "$0" ] || exit {NO_SUCH_PATH}; exec tar -x -p -C "$0" -f -'

@@ -32,16 +32,9 @@ def attach(channels: Channels, *, tty: bool) -> int:
     wake_r, wake_w = os.pipe()
     result: list[tuple[int | None, str]] = []
 
-    def write(stream: IO[bytes]) -> Callable[[bytes], None]:
-        def to(data: bytes) -> None:
-            stream.write(data)
-            stream.flush()
-
-        return to
-
     def read_all() -> None:
         try:
-            result.append(drain(channels, write(out), write(err)))
+            result.append(drain(channels, _write(out), _write(err)))
         finally:
             os.write(wake_w, b"x")
 
@@ -68,6 +61,19 @@ def attach(channels: Channels, *, tty: bool) -> int:
         err.write(message.encode() + b"\n")
         err.flush()
     return CANNOT_RUN if code is None else code
+
+
+def writer(stream: Any) -> Callable[[bytes], None]:
+    """Bytes to this process's `stream` (sys.stdout, sys.stderr), each write flushed."""
+    return _write(_binary(stream))
+
+
+def _write(stream: IO[bytes]) -> Callable[[bytes], None]:
+    def to(data: bytes) -> None:
+        stream.write(data)
+        stream.flush()
+
+    return to
 
 
 def _end_reader(channels: Channels, reader: threading.Thread, fds: tuple[int, ...]) -> None:
