@@ -6,11 +6,9 @@ import contextlib
 import ipaddress
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
-from claude_bottle.bottle.floor import apply_floor, internal_names
 from claude_bottle.bottle.network import Successor, leaves_it
 from claude_bottle.engine.api import ContainerSpec, Engine, FileSpec, Limits
 from claude_bottle.errors import ClaudeBottleError, EngineError, NameConflict
@@ -99,14 +97,10 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
         credentials: Mapping[int, str] | None = None,
         ssh_keys: Sequence[bytes] = (),
         adopted: bool = False,
-        floor_subnet: ipaddress.IPv4Network | None = None,
     ) -> None:
         """`adopted`: it runs already (a warm pool's, made with no credential), and
-        is taken over: its address is `ip` where it has one. `floor_subnet`: the
-        bottle's internal network's, where the floor (bottle/floor.py) is put
-        under the proxy as the sidecar starts; None: none is put here."""
+        is taken over: its address is `ip` where it has one."""
         self.adopted = adopted
-        self.floor_subnet = floor_subnet
         self.engine = engine
         self.plan = plan
         self.proxy = plan.proxy
@@ -162,7 +156,9 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
             return self
         try:
             self._start()
-            self._join_and_floor()
+            self.engine.connect(self.egress, self.name)
+            if self.ip is None:
+                self.ip = self.engine.address_of(self.name, self.internal)
         except NameConflict:
             raise  # the name is another's: nothing of ours to remove
         except BaseException:
@@ -170,33 +166,6 @@ class EgressSidecar(AbstractContextManager["EgressSidecar"]):
                 self.engine.remove_containers(self.name)
             raise
         return self
-
-    def _join(self) -> None:
-        self.engine.connect(self.egress, self.name)
-        if self.ip is None:
-            self.ip = self.engine.address_of(self.name, self.internal)
-
-    def _join_and_floor(self) -> None:
-        """Join the egress network, and put the floor under the proxy: at the same
-        time (issue 25: the floor's container is the longest step of a cold
-        launch), unless the floor opens internal hosts, which it resolves in the
-        sidecar's namespace through the networks joined."""
-        subnet = self.floor_subnet
-        if subnet is None:
-            self._join()
-            return
-
-        def floor() -> None:
-            apply_floor(self.engine, self.plan, self.name, self.labels, subnet)
-
-        if internal_names(self.plan.proxy_spec()):
-            self._join()
-            floor()
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:  # left only once the floor's run ended
-            applied = pool.submit(floor)
-            self._join()
-            applied.result()
 
     def _hand_in(self) -> None:
         """Give a running sidecar (made with none) the header values it adds, then

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from claude_bottle.bottle.agent import AgentContainer
+from claude_bottle.bottle.floor import apply_floor
 from claude_bottle.bottle.network import BottleNetwork, ExistingNetwork, SharedEgressNetwork
 from claude_bottle.bottle.readiness import wait_until_healthy
 from claude_bottle.bottle.sidecar import EgressSidecar
@@ -56,8 +57,7 @@ def make_ready(engine: Engine, plan: LaunchPlan, key: str) -> ReadyBottle:
         assert internal.subnet is not None
         addressing = sidecar_addressing(engine.capabilities, own, internal.subnet)
         # No credential: plan/pool.py pools only a configuration whose sidecar holds none.
-        sidecar = EgressSidecar(engine, own, labels, internal.name, egress.name,
-                                floor_subnet=internal.subnet, **addressing)  # fmt: skip
+        sidecar = EgressSidecar(engine, own, labels, internal.name, egress.name, **addressing)
         together: tuple[EgressSidecar, ...] = (sidecar,)
         if sidecar.by_address and sidecar.ip is None:
             enter_together(stack, sidecar)
@@ -66,6 +66,7 @@ def make_ready(engine: Engine, plan: LaunchPlan, key: str) -> ReadyBottle:
         agent = AgentContainer(engine, own, labels, internal.name, sidecar.address, {}, pooled=True)
         sidecar.agent_gone = agent.gone
         enter_together(stack, *together, agent)
+        apply_floor(engine, own, sidecar.name, sidecar.labels, internal.subnet)
         wait_until_healthy(engine, own, agent.name, sidecar)
         stack.pop_all()  # kept: the pool's now
     return ReadyBottle(session_id, agent.name, sidecar.name, internal.name, str(internal.subnet),
