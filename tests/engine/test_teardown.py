@@ -73,7 +73,8 @@ def waiting_session(engine: DockerEngine, lab: Path, hanging_sidecar: str) -> It
     def settled() -> bool:
         running = {role: owned_containers(engine, proc.pid, role) for role in (L.ROLE_AGENT, L.ROLE_SIDECAR)}
         floor = f"label={L.ROLE}={L.ROLE_PORT_GUARD}"
-        floors = engine.lines("ps", "--all", "--filter", f"label={case_label()}", "--filter", floor)
+        floors = engine.lines("ps", "--all", "--filter", f"label={case_label()}", "--filter", floor,
+                              "--format", "{{.Names}}")  # fmt: skip
         return all(len(names) == 1 for names in running.values()) and not floors
 
     try:
