@@ -37,6 +37,23 @@ LAB_ANSWER = "hello from the lab model"  # what the lab's Messages API answers (
 LAB_ANSWER_ON_SCREEN = r"hello(?:\x1b\[\d*G| )from(?:\x1b\[\d*G| )the(?:\x1b\[\d*G| )lab(?:\x1b\[\d*G| )model"
 
 
+def converse(child: pexpect.spawn, attached: str) -> None:
+    """`start` under a terminal, from its question to Claude Code's exit: say yes,
+    see `attached`, find Claude Code's prompt (no question before it), get the
+    lab model's answer on screen, and /exit."""
+    child.expect(r"launch this agent\? \[y/N\] ")
+    child.sendline("y")
+    child.expect(attached)
+    index = child.expect(["bypass permissions on", "use this API key", "Select login method"])
+    assert index == 0, child.before
+    child.send("say hello")
+    child.send("\r")
+    child.expect(LAB_ANSWER_ON_SCREEN)
+    child.send("/exit")
+    child.expect("exit")
+    child.send("\r")
+
+
 # Internal names the lab's DNS answers with a cloud metadata address each (scripts/setup/cluster/lab.sh).
 METADATA_NAMES = ("metadata.lab.test", "ecs.lab.test", "alibaba.lab.test", "wireserver.lab.test")
 
@@ -500,17 +517,7 @@ def test_start_on_the_cluster_reaches_the_prompt_with_no_question_and_answers(
     child = project.spawn_under_terminal("start", agent)
     child.timeout = 120
     try:
-        child.expect(r"launch this agent\? \[y/N\] ")
-        child.sendline("y")
-        child.expect("attaching interactive claude session")
-        index = child.expect(["bypass permissions on", "use this API key", "Select login method"])
-        assert index == 0, child.before
-        child.send("say hello")
-        child.send("\r")
-        child.expect(LAB_ANSWER_ON_SCREEN)
-        child.send("/exit")
-        child.expect("exit")
-        child.send("\r")
+        converse(child, "attaching interactive claude session")
         # An orderly end hands the sidecar and network to the watchdog (the
         # project fixture waits for them to go).
         child.expect(r"ended after \d+s; its agent was removed; its sidecar and network follow", timeout=60)

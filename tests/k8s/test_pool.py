@@ -30,8 +30,8 @@ from claude_bottle.paths import HostPaths
 from tests.canaries import search
 from tests.conftest import wait_for
 from tests.k8s.test_cli import (  # noqa: F401 (shared_egress_network: a module fixture)
-    LAB_ANSWER_ON_SCREEN,
     Project,
+    converse,
     objects,
     shared_egress_network,
 )
@@ -258,17 +258,7 @@ def test_start_under_a_terminal_claims_a_pod_and_never_shows_the_values(
         child.logfile_read = transcript
         child.timeout = 120
         try:
-            child.expect(r"launch this agent\? \[y/N\] ")
-            child.sendline("y")
-            child.expect(f"attaching interactive claude session .*container {ready} will be removed")
-            index = child.expect(["bypass permissions on", "use this API key", "Select login method"])
-            assert index == 0, child.before
-            child.send("say hello")
-            child.send("\r")
-            child.expect(LAB_ANSWER_ON_SCREEN)
-            child.send("/exit")
-            child.expect("exit")
-            child.send("\r")
+            converse(child, f"attaching interactive claude session .*container {ready} will be removed")
             child.expect(r"ended after \d+s; its agent was removed", timeout=60)
             child.expect(pexpect.EOF)
         finally:
