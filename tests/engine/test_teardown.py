@@ -11,6 +11,7 @@ import re
 import secrets
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,15 +68,19 @@ def spawn_run(lab: Path, sidecar: str, timeout: str = "60") -> subprocess.Popen[
 @pytest.fixture
 def waiting_session(engine: DockerEngine, lab: Path, hanging_sidecar: str) -> Iterator[subprocess.Popen[str]]:
     """A `run` stuck waiting for its sidecar: agent, sidecar and networks all exist,
-    and the floor's short-lived container (run as the sidecar starts) is gone."""
+    and the floor's short-lived container (run beside the readiness probe, once
+    both are up) has come and gone: the engine's events say it was removed."""
+    since = str(int(time.time()) - 1)
     proc = spawn_run(lab, hanging_sidecar)
 
     def settled() -> bool:
         running = {role: owned_containers(engine, proc.pid, role) for role in (L.ROLE_AGENT, L.ROLE_SIDECAR)}
-        floor = f"label={L.ROLE}={L.ROLE_PORT_GUARD}"
-        floors = engine.lines("ps", "--all", "--filter", f"label={case_label()}", "--filter", floor,
-                              "--format", "{{.Names}}")  # fmt: skip
-        return all(len(names) == 1 for names in running.values()) and not floors
+        filters = ("type=container", "event=destroy", f"label={case_label()}",
+                   f"label={L.OWNER_PID}={proc.pid}", f"label={L.ROLE}={L.ROLE_PORT_GUARD}")  # fmt: skip
+        removed = engine.lines("events", "--since", since, "--until", str(int(time.time()) + 1),
+                               *(a for f in filters for a in ("--filter", f)),
+                               "--format", "{{.Actor.Attributes.name}}")  # fmt: skip
+        return all(len(names) == 1 for names in running.values()) and removed != []
 
     try:
         wait_for(settled, 30, "its agent and sidecar containers, its floor's run ended")
