@@ -19,10 +19,13 @@ def _stat_fields(pid: int) -> list[str]:
     return stat.rsplit(")", 1)[1].split()
 
 
+def _start_of(fields: list[str]) -> str:
+    return fields[19] if fields else ""
+
+
 def process_start(pid: int) -> str:
     """The kernel's start time of `pid` (clock ticks since boot), or "" if unknown."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields else ""
+    return _start_of(_stat_fields(pid))
 
 
 def current_owner() -> Owner:
@@ -45,4 +48,4 @@ def owner_alive(owner: Owner) -> bool:
         # Ended, not yet reaped: a detached keeper's parent is init, which may reap
         # late (seen for minutes on the CI machine), and a zombie removes nothing.
         return False
-    return (fields[19] if fields else "") == owner.start
+    return _start_of(fields) == owner.start
